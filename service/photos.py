@@ -1,0 +1,147 @@
+"""Photos at intake: deciding that an upload is an accepted image, and keeping its original safely on disk."""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from PIL import Image, UnidentifiedImageError
+from pillow_heif import register_heif_opener
+
+register_heif_opener()
+
+# Pillow's names for the formats a phone may send; everything else is refused, whatever its file name says.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
+CHUNK = 1024 * 1024
+
+
+class PhotoRefused(Exception):
+    """An upload that is not an image we take; `code` names why, for the client."""
+
+    def __init__(self, code: str, message_zh: str, message_en: str):
+        super().__init__(message_en)
+        self.code = code
+        self.message_zh = message_zh
+        self.message_en = message_en
+
+
+@dataclass(frozen=True)
+class PhotoHeader:
+    """What intake learns of an accepted image before storing it."""
+
+    format: str
+    width: int
+    height: int
+
+
+def inspect_photo(stream: BinaryIO, max_pixels: int) -> PhotoHeader:
+    """Decide from the bytes (never the name or Content-Type) that this is a whole JPEG, PNG, WEBP or HEIC.
+
+    The header must parse as one of those formats and the pixel count stay under max_pixels (a decompression
+    bomb is refused before any pixel is decoded). Then the image is decoded - a JPEG at 1/8 scale, which reads
+    every byte but costs little - so a truncated upload is refused now rather than failing in the pipeline.
+    """
+    stream.seek(0)
+    try:
+        with Image.open(stream, formats=ACCEPTED_FORMATS) as img:
+            width, height = img.size
+            if width * height > max_pixels or width <= 0 or height <= 0:
+                raise PhotoRefused("image_too_large", f"图片像素过多（{width}×{height}）",
+                                   f"image has too many pixels ({width}x{height})")
+            fmt = img.format
+            if fmt == "JPEG":
+                img.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+            img.load()
+    except PhotoRefused:
+        raise
+    except Image.DecompressionBombError:
+        raise PhotoRefused("image_too_large", "图片像素过多", "image has too many pixels") from None
+    except UnidentifiedImageError:
+        raise PhotoRefused("not_an_image", "文件不是可接受的图片（JPEG、PNG、WEBP、HEIC）",
+                           "not an accepted image (JPEG, PNG, WEBP, HEIC)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise PhotoRefused("broken_image", "图片文件已损坏或不完整", f"image is damaged or truncated ({exc})") from None
+    finally:
+        stream.seek(0)
+    return PhotoHeader(format=fmt, width=width, height=height)
+
+
+@dataclass(frozen=True)
+class StoredOriginal:
+    """An original photo on disk, named by its content."""
+
+    sha256: str
+    relpath: str  # relative to the media folder
+    size_bytes: int
+    newly_written: bool  # False when the same bytes were already stored
+
+
+class PhotoStore:
+    """Originals under <media>/originals/ab/<sha256>.<ext>, written whole and fsync'd before anyone is told."""
+
+    def __init__(self, media_dir: Path):
+        self.media_dir = Path(media_dir)
+
+    def path(self, relpath: str) -> Path:
+        """The absolute path of a stored file."""
+        return self.media_dir / relpath
+
+    def put_original(self, stream: BinaryIO, fmt: str) -> StoredOriginal:
+        """Copy the upload to a temporary file beside its final place, fsync it, then rename it into place."""
+        tmp_dir = self.media_dir / "originals" / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        stream.seek(0)
+        fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            sha = digest.hexdigest()
+            relpath = f"originals/{sha[:2]}/{sha}.{EXTENSIONS[fmt]}"
+            final = self.path(relpath)
+            if final.exists():
+                os.unlink(tmp_name)
+                return StoredOriginal(sha, relpath, size, newly_written=False)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp_name, final)
+            _fsync_dir(final.parent)
+            return StoredOriginal(sha, relpath, size, newly_written=True)
+        except BaseException:
+            if os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+            raise
+
+    def discard(self, relpath: str) -> None:
+        """Remove a file written for a report that was then not kept."""
+        try:
+            self.path(relpath).unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename in this folder durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def stream_size(stream: BinaryIO) -> int:
+    """The byte length of a seekable upload, leaving it rewound."""
+    stream.seek(0, os.SEEK_END)
+    size = stream.tell()
+    stream.seek(0)
+    return size
+

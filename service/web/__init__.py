@@ -1,0 +1,101 @@
+"""The Flask face: create_app wires settings, the database, photo store and job queue to the blueprints."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session
+
+from config import Settings
+from service.cases import IntakeLimits
+from service.db import Database
+from service.geo import ServiceArea
+from service.jobqueue import JobQueue, redis_connection
+from service.photos import PhotoStore
+
+
+@dataclass
+class Services:
+    """The long-lived parts one web process shares between its requests."""
+
+    settings: Settings
+    db: Database
+    photos: PhotoStore
+    jobs: JobQueue
+    area: ServiceArea
+    limits: IntakeLimits
+
+
+def services() -> Services:
+    """The services of the running app."""
+    return current_app.extensions["snap"]
+
+
+def db_session() -> Session:
+    """The request's database session, opened on first use and closed when the request ends."""
+    if "db_session" not in g:
+        g.db_session = services().db.session()
+    return g.db_session
+
+
+def _close_db_session(_exc=None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def register_extensions(app: Flask, settings: Settings) -> None:
+    """Build the services and close each request's session at its end."""
+    limits = IntakeLimits(settings.max_photos, settings.max_photo_bytes, settings.max_photo_pixels)
+    app.extensions["snap"] = Services(
+        settings=settings,
+        db=Database(settings.database_url),
+        photos=PhotoStore(settings.media_dir),
+        jobs=JobQueue(redis_connection(settings.redis_url)),
+        area=ServiceArea.from_file(settings.area_file),
+        limits=limits,
+    )
+    app.teardown_appcontext(_close_db_session)
+
+
+def register_blueprints(app: Flask) -> None:
+    from service.web import api, main
+
+    app.register_blueprint(main.bp)
+    app.register_blueprint(api.bp, url_prefix="/api/v1")
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from service.web import errors
+
+    errors.init_app(app)
+
+
+def register_commands(app: Flask) -> None:
+    from service.web import commands
+
+    commands.init_app(app)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """The web application for the given settings (read from the environment when not given)."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=30),
+        # the whole body: every photo at its limit plus the text fields; beyond it werkzeug answers 413 unread
+        MAX_CONTENT_LENGTH=settings.max_photos * settings.max_photo_bytes + 1024 * 1024,
+        MAX_FORM_MEMORY_SIZE=64 * 1024,
+        MAX_FORM_PARTS=50,
+        JSON_AS_ASCII=False,
+    )
+    app.json.ensure_ascii = False
+    register_extensions(app, settings)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app

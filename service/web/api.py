@@ -1,0 +1,189 @@
+"""The JSON API under /api/v1: log in, report, follow one's reports, list the categories."""
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import Blueprint, jsonify, request, send_file, session, url_for
+from sqlalchemy.orm import selectinload
+
+from service.auth import authenticate, can_view_case, issue_api_token
+from service.cases import ReportForm, take_report
+from service.lifecycle import STATE_LABELS
+from service.models import Case, Category, Photo
+from service.web import db_session, services
+from service.web.access import current_user, login_required
+from service.web.errors import ApiError
+
+bp = Blueprint("api", __name__)
+
+OPENAPI_FILE = Path(__file__).with_name("openapi.json")
+REPORT_FIELDS = ("category", "lat", "lon", "coord_system", "accuracy_m", "description", "client_report_id")
+PHOTO_VARIANTS = {"web": "web_path", "thumb": "thumb_path"}  # originals are never served
+PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
+
+
+def _local_iso(instant):
+    """An instant as ISO 8601 in the community's time zone, or None."""
+    if instant is None:
+        return None
+    return instant.astimezone(ZoneInfo(services().settings.timezone)).isoformat(timespec="seconds")
+
+
+def _photo_url(case: Case, photo: Photo, variant: str):
+    if getattr(photo, PHOTO_VARIANTS[variant]) is None:
+        return None
+    return url_for("api.report_photo", case_no=case.case_no, photo_id=photo.id, variant=variant)
+
+
+def report_summary(case: Case) -> dict:
+    """The short form of a case, for lists."""
+    return {
+        "case_no": case.case_no,
+        "state": case.state,
+        "state_label": STATE_LABELS[case.state],
+        "category": {"code": case.category.code, "name": case.category.name},
+        "created_at": _local_iso(case.created_at),
+        "url": url_for("api.get_report", case_no=case.case_no),
+    }
+
+
+def report_detail(case: Case) -> dict:
+    """Everything the reporter (or staff) may see of one case."""
+    detail = report_summary(case)
+    detail.update({
+        "description": case.description,
+        "location": None if case.lat is None else {
+            "lat": case.lat, "lon": case.lon, "coord_system": "wgs84",
+            "sent_coord_system": case.coord_system, "accuracy_m": case.accuracy_m},
+        "grid": None if case.grid is None else {"code": case.grid.code, "name": case.grid.name},
+        "dispatched_at": _local_iso(case.dispatched_at),
+        "deadline_at": _local_iso(case.deadline_at),
+        "resolved_at": _local_iso(case.resolved_at),
+        "closed_at": _local_iso(case.closed_at),
+        "photos": [{"id": p.id, "kind": p.kind, "web_url": _photo_url(case, p, "web"),
+                    "thumb_url": _photo_url(case, p, "thumb")} for p in case.photos],
+        "timeline": [{"at": _local_iso(e.created_at), "from": e.from_state, "to": e.to_state,
+                      "label": STATE_LABELS[e.to_state], "actor": e.actor.display_name if e.actor else "系统",
+                      "note": e.note} for e in case.events],
+    })
+    return detail
+
+
+def _visible_case(case_no: str) -> Case:
+    """The case with this number if the current user may see it: 404 when there is none, 403 when not theirs."""
+    case = db_session().scalar(
+        sa.select(Case).where(Case.case_no == case_no)
+        .options(selectinload(Case.photos), selectinload(Case.events), selectinload(Case.grid)))
+    if case is None:
+        raise ApiError(404, "unknown_case", f"找不到案件 {case_no}", f"no case {case_no}")
+    if not can_view_case(current_user(), case):
+        raise ApiError(403, "forbidden", "无权查看此案件", "you may not see this case")
+    return case
+
+
+@bp.post("/auth/login")
+def login():
+    """Log in with username and password: sets the session cookie and returns a bearer token."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("username"), str) \
+            or not isinstance(body.get("password"), str):
+        raise ApiError(400, "bad_request", "请提交 JSON：username 和 password",
+                       'send JSON {"username": ..., "password": ...}')
+    user = authenticate(db_session(), body["username"], body["password"])
+    if user is None:
+        raise ApiError(401, "bad_credentials", "用户名或密码错误", "wrong username or password")
+    token = issue_api_token(user)
+    db_session().commit()
+    session.clear()
+    session["uid"] = user.id
+    session.permanent = True
+    return jsonify({"token": token, "user": {"username": user.username, "display_name": user.display_name,
+                                             "role": user.role}})
+
+
+@bp.post("/reports")
+@login_required
+def create_report():
+    """Take in a report: 201 once the case and its original photos are on disk; 200 for a repeated client id."""
+    svc = services()
+    form = ReportForm(**{name: request.form.get(name) for name in REPORT_FIELDS})
+    # a file input left empty arrives as a part with no file name and no bytes: not a photo at all
+    photos = [f.stream for f in request.files.getlist("photo") if f.filename or f.content_length]
+    intake = take_report(db_session(), svc.photos, current_user(), form, photos, svc.limits, svc.area,
+                         svc.settings.timezone)
+    case = intake.case
+    if intake.created:
+        svc.jobs.enqueue_follow_ups(case.id, case.case_no, intake.follow_ups)
+    body = {"case_no": case.case_no, "state": case.state,
+            "url": url_for("api.get_report", case_no=case.case_no, _external=True)}
+    response = jsonify(body)
+    response.status_code = 201 if intake.created else 200
+    response.headers["Location"] = body["url"]
+    return response
+
+
+@bp.get("/reports/<case_no>")
+@login_required
+def get_report(case_no: str):
+    """One case: state, category, location, grid, deadline, photos and timeline."""
+    return jsonify(report_detail(_visible_case(case_no)))
+
+
+@bp.get("/reports/<case_no>/photos/<int:photo_id>/<variant>")
+@login_required
+def report_photo(case_no: str, photo_id: int, variant: str):
+    """A processed photo (web copy or thumbnail), to whoever may see its case."""
+    case = _visible_case(case_no)
+    photo = next((p for p in case.photos if p.id == photo_id), None)
+    relpath = getattr(photo, PHOTO_VARIANTS.get(variant, ""), None) if photo else None
+    if relpath is None:
+        raise ApiError(404, "unknown_photo", "找不到该照片", "no such photo")
+    return send_file(services().photos.path(relpath), mimetype="image/jpeg", max_age=86400)
+
+
+@bp.get("/me/reports")
+@login_required
+def my_reports():
+    """My reports, newest first, a page at a time: pass `before` from the last page's `next`."""
+    try:
+        limit = int(request.args.get("limit", PAGE_SIZE))
+        before = int(request.args["before"]) if request.args.get("before") else None
+    except ValueError:
+        raise ApiError(400, "bad_request", "limit 和 before 须为整数", "limit and before must be integers",
+                       field="limit") from None
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ApiError(400, "bad_request", f"limit 须在 1 到 {MAX_PAGE_SIZE} 之间",
+                       f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")
+    query = (sa.select(Case).where(Case.reporter_id == current_user().id)
+             .options(selectinload(Case.category)).order_by(Case.id.desc()).limit(limit + 1))
+    if before is not None:
+        query = query.where(Case.id < before)
+    cases = list(db_session().scalars(query))
+    more = len(cases) > limit
+    cases = cases[:limit]
+    return jsonify({"items": [report_summary(c) for c in cases], "next": str(cases[-1].id) if more else None})
+
+
+@bp.get("/categories")
+def categories():
+    """The active categories, by kind and code."""
+    rows = db_session().scalars(sa.select(Category).where(Category.active.is_(True))
+                                .order_by(Category.kind, Category.code))
+    return jsonify({"categories": [{"code": c.code, "name": c.name, "kind": c.kind, "major_class": c.major_class,
+                                    "deadline_hours": c.deadline_hours, "priority": c.priority, "points": c.points}
+                                   for c in rows]})
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI document describing this API."""
+    return jsonify(_openapi_document())
+
+
+@cache
+def _openapi_document() -> dict:
+    return json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))

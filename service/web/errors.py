@@ -1,0 +1,73 @@
+"""Errors as the clients see them: one JSON shape, a Chinese then English message, the right status code."""
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from service.cases import ReportRefused
+
+log = logging.getLogger(__name__)
+
+REFUSAL_STATUS = {"malformed": 400, "too_large": 413, "unsupported": 415, "invalid": 422}
+
+# status -> (code, Chinese, English) for errors raised by Flask and werkzeug themselves
+HTTP_MESSAGES = {
+    400: ("bad_request", "请求格式有误", "malformed request"),
+    401: ("not_logged_in", "请先登录", "not logged in"),
+    403: ("forbidden", "无权进行此操作", "not allowed"),
+    404: ("not_found", "找不到该资源", "not found"),
+    405: ("method_not_allowed", "不支持该请求方法", "method not allowed"),
+    413: ("request_too_large", "上传内容过大", "request too large"),
+    415: ("unsupported_media_type", "不支持的内容类型", "unsupported media type"),
+    500: ("internal_error", "服务器内部错误，请稍后重试", "internal error, please try again later"),
+    503: ("unavailable", "服务暂不可用，请稍后重试", "service unavailable, please try again later"),
+}
+
+
+class ApiError(Exception):
+    """An error a client caused, answered as JSON with this status."""
+
+    def __init__(self, status: int, code: str, message_zh: str, message_en: str, field: Optional[str] = None):
+        super().__init__(message_en)
+        self.status, self.code, self.field = status, code, field
+        self.message_zh, self.message_en = message_zh, message_en
+
+
+def error_response(status: int, code: str, message_zh: str, message_en: str, field: Optional[str] = None):
+    """The JSON error body: {"error": {"code", "message", "field"}}."""
+    body = {"error": {"code": code, "message": f"{message_zh} / {message_en}", "field": field}}
+    return jsonify(body), status
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz" or request.accept_mimetypes.best == "application/json"
+
+
+def init_app(app: Flask) -> None:
+    """Answer every error in the JSON shape on the API, and never with a bare 500 page."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return error_response(exc.status, exc.code, exc.message_zh, exc.message_en, exc.field)
+
+    @app.errorhandler(ReportRefused)
+    def _refused(exc: ReportRefused):
+        return error_response(REFUSAL_STATUS[exc.kind], exc.code, exc.message_zh, exc.message_en, exc.field)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        if not _wants_json():
+            return exc
+        code, zh, en = HTTP_MESSAGES.get(exc.code, (exc.name.lower().replace(" ", "_"), exc.name, exc.name))
+        response, status = error_response(exc.code, code, zh, en)
+        if exc.code == 405 and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response, status
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, *HTTP_MESSAGES[500])
