@@ -141,13 +141,17 @@ def check_report(session: Session, form: ReportForm, area: ServiceArea) -> Check
     return CheckedReport(category, lat, lon, system, accuracy, description, client_id)
 
 
-def check_photos(photos: list[BinaryIO], limits: IntakeLimits) -> list[PhotoHeader]:
-    """Check count, size and content of the uploaded photos; returns each one's header."""
+def check_photo_count(photos: list[BinaryIO], limits: IntakeLimits) -> None:
+    """A report carries one photo at least and max_photos at most."""
     if not photos:
         raise ReportRefused("malformed", "missing_photo", "photo", "请至少上传一张照片", "at least one photo is required")
     if len(photos) > limits.max_photos:
         raise ReportRefused("too_large", "too_many_photos", "photo", f"最多上传 {limits.max_photos} 张照片",
                             f"at most {limits.max_photos} photos per report")
+
+
+def check_photos(photos: list[BinaryIO], limits: IntakeLimits) -> list[PhotoHeader]:
+    """Check each photo's size and content; returns each one's header."""
     headers = []
     for stream in photos:
         size = stream_size(stream)
@@ -188,6 +192,7 @@ def take_report(session: Session, store: PhotoStore, reporter: User, form: Repor
 
     The same client_report_id from the same reporter gives back the case it made the first time.
     """
+    check_photo_count(photos, limits)
     checked = check_report(session, form, area)
     existing = find_by_client_id(session, reporter, checked.client_report_id)
     if existing is not None:

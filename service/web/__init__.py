@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=timedelta(days=30),
         # the whole body: every photo at its limit plus the text fields; beyond it werkzeug answers 413 unread
         MAX_CONTENT_LENGTH=settings.max_photos * settings.max_photo_bytes + 1024 * 1024,
-        MAX_FORM_MEMORY_SIZE=64 * 1024,
+        MAX_FORM_MEMORY_SIZE=512 * 1024,  # text fields; werkzeug also bounds its parse buffer by it
         MAX_FORM_PARTS=50,
         JSON_AS_ASCII=False,
     )

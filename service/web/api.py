@@ -110,6 +110,9 @@ def login():
 def create_report():
     """Take in a report: 201 once the case and its original photos are on disk; 200 for a repeated client id."""
     svc = services()
+    if request.mimetype != "multipart/form-data":
+        raise ApiError(400, "bad_request", "请以 multipart/form-data 提交照片和表单",
+                       "send the photos and fields as multipart/form-data")
     form = ReportForm(**{name: request.form.get(name) for name in REPORT_FIELDS})
     # a file input left empty arrives as a part with no file name and no bytes: not a photo at all
     photos = [f.stream for f in request.files.getlist("photo") if f.filename or f.content_length]

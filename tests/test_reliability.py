@@ -1,0 +1,133 @@
+"""Nothing acknowledged is lost: Redis outages at intake, bounded memory for big uploads, the sweeper."""
+from __future__ import annotations
+
+import io
+import tracemalloc
+
+import pytest
+import sqlalchemy as sa
+from rq import Queue, SimpleWorker
+from werkzeug.test import EnvironBuilder
+
+from conftest import Api, make_settings, originals_on_disk
+from images import noisy_jpeg, photo_jpeg
+from service.embedded_redis import EmbeddedRedis
+from service.jobqueue import PHOTO_QUEUE, redis_connection
+from service.models import Case
+from service.web import create_app
+from workers import context
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server of this test's own, which the test may stop and start again."""
+    server = EmbeddedRedis(tmp_path / "redis", persist=False).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def worker_env(monkeypatch, settings):
+    """The environment a worker process reads its settings from, pointing at the test's database and Redis."""
+    def point_at(redis_url: str):
+        monkeypatch.setenv("DATABASE_URL", settings.database_url)
+        monkeypatch.setenv("REDIS_URL", redis_url)
+        monkeypatch.setenv("INSTANCE_DIR", str(settings.instance_dir))
+        monkeypatch.setenv("SECRET_KEY", "test-secret")
+        monkeypatch.setenv("STALE_NEW_MINUTES", "0")
+        context.settings.cache_clear()
+    yield point_at
+    context.settings.cache_clear()
+
+
+def test_a_report_made_while_redis_is_down_is_kept_and_swept_up_later(tmp_path, settings, own_redis, worker_env):
+    app = create_app(make_settings(tmp_path, settings.database_url, own_redis.url))
+    api = Api(app.test_client())
+    api.login("rider1")
+    port = own_redis.port
+    own_redis.stop()
+
+    health = api.client.get("/healthz")
+    assert health.status_code == 503 and health.get_json()["redis"] == "down"
+    response = api.report(client_report_id="while-redis-down")
+    assert response.status_code == 201
+    case_no = response.get_json()["case_no"]
+    with app.extensions["snap"].db.session() as db:
+        case = db.scalar(sa.select(Case).where(Case.case_no == case_no))
+        assert case.state == "new"
+        assert (settings.media_dir.parent / "media" / case.photos[0].original_path).exists() or \
+            originals_on_disk(make_settings(tmp_path, settings.database_url, own_redis.url))
+        case_id = case.id
+
+    # Redis comes back empty; the periodic sweeper puts the lost job back on the queue, and a worker runs it
+    EmbeddedRedis(own_redis.data_dir, port=port, persist=False).start()
+    worker_env(own_redis.url)
+    connection = redis_connection(own_redis.url)
+    Queue("default", connection=connection).enqueue("workers.jobs.sweep_stale_reports")
+    SimpleWorker(["default"], connection=connection).work(burst=True)
+    photos = Queue(PHOTO_QUEUE, connection=connection)
+    assert photos.job_ids == [f"process_case-{case_id}"]
+    # swept twice, still queued once
+    Queue("default", connection=connection).enqueue("workers.jobs.sweep_stale_reports")
+    SimpleWorker(["default"], connection=connection).work(burst=True)
+    assert photos.job_ids == [f"process_case-{case_id}"]
+    SimpleWorker([PHOTO_QUEUE], connection=connection).work(burst=True)
+    job = photos.fetch_job(f"process_case-{case_id}")
+    assert job.is_finished and job.return_value() == case_no
+    app.extensions["snap"].db.dispose()
+    EmbeddedRedis(own_redis.data_dir, port=port).stop()
+
+
+def test_the_queued_job_runs_on_a_real_forking_worker(rider, settings, worker_env):
+    from rq import Worker
+
+    case_no = rider.report().get_json()["case_no"]
+    worker_env(settings.redis_url)
+    connection = redis_connection(settings.redis_url)
+    Worker([PHOTO_QUEUE], connection=connection).work(burst=True)
+    job = Queue(PHOTO_QUEUE, connection=connection).jobs or None
+    finished = Queue(PHOTO_QUEUE, connection=connection).finished_job_registry.get_job_ids()
+    assert job is None and len(finished) == 1
+    from rq.job import Job
+    assert Job.fetch(finished[0], connection=connection).return_value() == case_no
+
+
+def _peak_memory_of_request(app, token: str, photo: bytes) -> tuple[int, int]:
+    """(status, peak bytes Python allocated) while the app handles one upload; the body is built beforehand."""
+    builder = EnvironBuilder(path="/api/v1/reports", method="POST", headers={"Authorization": f"Bearer {token}"},
+                             data={"lat": "32.015", "lon": "120.855", "category": "B0118",
+                                   "photo": (io.BytesIO(photo), "big.jpg")})
+    environ = builder.get_environ()
+    statuses = []
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        body = b"".join(app(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert body
+    return int(statuses[0].split()[0]), peak
+
+
+def test_a_15_mb_upload_is_streamed_to_disk_in_bounded_memory(app, settings):
+    token = Api(app.test_client()).login("rider1").get_json()["token"]
+    big = noisy_jpeg(2900, 2150)
+    assert 13 * 2**20 < len(big) <= settings.max_photo_bytes, len(big)
+    small = photo_jpeg(1600, 1200)
+    status_small, peak_small = _peak_memory_of_request(app, token, small)
+    status_big, peak_big = _peak_memory_of_request(app, token, big)
+    assert status_small == 201 and status_big == 201
+    print(f"peak memory: {peak_small / 2**20:.2f} MiB for {len(small) / 2**20:.2f} MiB, "
+          f"{peak_big / 2**20:.2f} MiB for {len(big) / 2**20:.2f} MiB")
+    # the request holds a few buffers, not the photo: far below its 14 MiB
+    assert peak_big < 4 * 2**20
+    assert peak_big < peak_small + 3 * 2**20
+    stored = [p for p in originals_on_disk(settings) if p.stat().st_size == len(big)]
+    assert len(stored) == 1 and stored[0].read_bytes() == big
+
+
+def test_healthz_reports_both_engines(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok", "redis": "ok"}
