@@ -123,3 +123,28 @@ def test_bad_paging_is_400(rider):
 def test_a_wrong_method_is_405_json(rider):
     response = rider.client.delete("/api/v1/reports", headers=rider.headers)
     assert_refused(response, 405, "method_not_allowed")
+
+
+@pytest.mark.parametrize("send", [
+    lambda api: api.report(category="B01\x00"),
+    lambda api: api.report(description="井盖\x00缺失"),
+    lambda api: api.report(photos=[(photo_jpeg(), "a\x00.jpg")]),
+    lambda api: api.client.post("/api/v1/auth/login", json={"username": "rider\x001", "password": "x"}),
+    lambda api: api.get("/api/v1/reports/2026\x00"),
+    lambda api: api.get("/api/v1/me/reports?before=99999999999999999999999"),
+    lambda api: api.get("/api/v1/me/reports?before=-1"),
+    lambda api: api.get("/api/v1/reports/" + "9" * 5000),
+    lambda api: api.get("/api/v1/reports/x/photos/99999999999999999999999/web"),
+    lambda api: api.get("/api/v1/reports/x/photos/1/original"),
+    lambda api: api.report(lat="1e309", lon="120.8"),
+    lambda api: api.report(lat="  ", lon="  "),
+    lambda api: api.client.get("/api/v1/me/reports", headers={"Authorization": "Bearer \u4e2d\u6587"}),
+    lambda api: api.client.post("/api/v1/auth/login", data=b"\xff\xfe{", content_type="application/json"),
+], ids=["nul-category", "nul-description", "nul-filename", "nul-username", "nul-path", "huge-cursor",
+        "negative-cursor", "long-case-no", "huge-photo-id", "original-variant", "overflow-lat", "blank-location",
+        "unicode-token", "invalid-utf8-json"])
+def test_hostile_input_gets_a_client_error_never_a_500(rider, db, settings, send):
+    response = send(rider)
+    assert 200 <= response.status_code < 500, response.get_data(as_text=True)
+    if response.status_code >= 400:
+        assert response.get_json()["error"]["code"]

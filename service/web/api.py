@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from itertools import chain
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -71,6 +72,30 @@ def report_detail(case: Case) -> dict:
                       "note": e.note} for e in case.events],
     })
     return detail
+
+
+def _has_nul(value) -> bool:
+    """True when a string inside the value holds a NUL byte, which no text column can store."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+@bp.before_request
+def refuse_nul_bytes():
+    """Refuse text with NUL bytes anywhere a client can put it, before it reaches a query."""
+    values = [request.path, *chain.from_iterable(request.args.listvalues())]
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        values += chain.from_iterable(request.form.listvalues())
+        values += [f.filename or "" for f in chain.from_iterable(request.files.listvalues())]
+    if request.is_json:
+        values.append(request.get_json(silent=True))
+    if _has_nul(values):
+        raise ApiError(400, "invalid_characters", "请求中含有非法字符（NUL）", "the request contains a NUL character")
 
 
 def _visible_case(case_no: str) -> Case:
@@ -148,19 +173,27 @@ def report_photo(case_no: str, photo_id: int, variant: str):
     return send_file(services().photos.path(relpath), mimetype="image/jpeg", max_age=86400)
 
 
+def _int_arg(name: str, default, low: int, high: int):
+    """An integer query argument within [low, high], the default when absent, else 400 naming it."""
+    raw = request.args.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise ApiError(400, "bad_request", f"{name} 须为 {low} 到 {high} 之间的整数",
+                       f"{name} must be an integer from {low} to {high}", field=name)
+    return value
+
+
 @bp.get("/me/reports")
 @login_required
 def my_reports():
     """My reports, newest first, a page at a time: pass `before` from the last page's `next`."""
-    try:
-        limit = int(request.args.get("limit", PAGE_SIZE))
-        before = int(request.args["before"]) if request.args.get("before") else None
-    except ValueError:
-        raise ApiError(400, "bad_request", "limit 和 before 须为整数", "limit and before must be integers",
-                       field="limit") from None
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ApiError(400, "bad_request", f"limit 须在 1 到 {MAX_PAGE_SIZE} 之间",
-                       f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")
+    limit = _int_arg("limit", PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    before = _int_arg("before", None, 1, 2**63 - 1)
     query = (sa.select(Case).where(Case.reporter_id == current_user().id)
              .options(selectinload(Case.category)).order_by(Case.id.desc()).limit(limit + 1))
     if before is not None:
