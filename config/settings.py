@@ -54,6 +54,14 @@ class Settings:
     users_file: Path = COMMUNITY_DIR / "users.json"
     area_file: Path = COMMUNITY_DIR / "area.json"
     stale_new_minutes: int = 2
+    max_processing_attempts: int = 5
+    webhook_url: str | None = None  # the staff group's robot; grids may name their own in grids.geojson
+    grid_snap_m: int = 30
+    duplicate_radius_m: int = 50
+    duplicate_days: int = 14
+    duplicate_hash_bits: int = 10
+    location_mismatch_m: int = 200
+    old_photo_hours: int = 24
 
     @property
     def max_photo_bytes(self) -> int:
@@ -76,6 +84,14 @@ class Settings:
             timezone=env.get("TIMEZONE") or "Asia/Shanghai",
             demo_password=env.get("DEMO_PASSWORD") or None,
             stale_new_minutes=_int(env, "STALE_NEW_MINUTES", 2),
+            max_processing_attempts=_int(env, "MAX_PROCESSING_ATTEMPTS", 5),
+            webhook_url=env.get("WEBHOOK_URL") or None,
+            grid_snap_m=_int(env, "GRID_SNAP_M", 30),
+            duplicate_radius_m=_int(env, "DUPLICATE_RADIUS_M", 50),
+            duplicate_days=_int(env, "DUPLICATE_DAYS", 14),
+            duplicate_hash_bits=_int(env, "DUPLICATE_HASH_BITS", 10),
+            location_mismatch_m=_int(env, "LOCATION_MISMATCH_M", 200),
+            old_photo_hours=_int(env, "OLD_PHOTO_HOURS", 24),
         )
         for name in ("categories_file", "grids_file", "users_file", "area_file"):
             if env.get(name.upper()):

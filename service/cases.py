@@ -75,7 +75,7 @@ class Intake:
 
     case: Case
     created: bool
-    follow_ups: tuple[str, ...] = ()
+    follow_ups: tuple[lifecycle.FollowUp, ...] = ()
 
 
 def _invalid(field: str, code: str, zh: str, en: str) -> ReportRefused:
@@ -231,6 +231,7 @@ def _open_case(session: Session, reporter: User, checked: CheckedReport, headers
         session.add(Photo(case=case, kind="before", sha256=original.sha256, format=header.format,
                           width=header.width, height=header.height, size_bytes=original.size_bytes,
                           original_path=original.relpath, created_at=now))
+    session.flush()
     outcome = lifecycle.open_case(session, case, reporter)
     session.flush()
     return Intake(case, created=True, follow_ups=tuple(outcome.follow_ups))
@@ -246,8 +247,7 @@ def _discard_unreferenced(session: Session, store: PhotoStore, stored: list[Stor
         store.discard(original.relpath)
 
 
-def stale_new_cases(session: Session, created_before: datetime) -> list[tuple[int, str]]:
-    """(id, case_no) of the cases still `new` that were reported before the given instant, oldest first."""
-    rows = session.execute(sa.select(Case.id, Case.case_no)
-                           .where(Case.state == "new", Case.created_at < created_before).order_by(Case.id))
-    return [(row.id, row.case_no) for row in rows]
+def stale_new_cases(session: Session, created_before: datetime) -> list[Case]:
+    """The cases still `new`, without a processing error, reported before the given instant, oldest first."""
+    return list(session.scalars(sa.select(Case).where(Case.state == "new", Case.processing_error.is_(None),
+                                                      Case.created_at < created_before).order_by(Case.id)))

@@ -66,6 +66,7 @@ def load_grids(session: Session, path: Path) -> int:
             raise ValueError(f"grid {props['code']}: not a valid polygon")
         grid = existing.get(props["code"]) or Grid(code=props["code"])
         grid.name, grid.polygon = props["name"], feature["geometry"]
+        grid.webhook_url = props.get("webhook") or None
         username = props.get("grid_worker")
         if username and username not in workers:
             raise ValueError(f"grid {props['code']}: unknown grid worker {username!r}")

@@ -2,21 +2,36 @@
 from __future__ import annotations
 
 import logging
+from typing import Iterable
 
 import redis
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
+
+from service.lifecycle import FollowUp
 
 log = logging.getLogger(__name__)
 
 PHOTO_QUEUE = "photos"
-# a job in one of these states will still run (or has run): the sweeper leaves it alone
-LIVE_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.FINISHED}
+# a job in one of these states will still run: the sweeper leaves it alone
+IN_FLIGHT = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
 # follow-up name (as the lifecycle says it) -> the job function that does it
 JOBS = {
     "process_case": "workers.jobs.process_case",
+    "deliver_webhook": "workers.jobs.deliver_webhook",
 }
+# queue and time limit of each job
+JOB_OPTIONS = {
+    "process_case": dict(queue=PHOTO_QUEUE, timeout=300, retry=Retry(max=3, interval=[10, 30, 60])),
+    "deliver_webhook": dict(queue="default", timeout=30, retry=Retry(max=5, interval=[10, 30, 60, 300, 900])),
+}
+
+
+def job_id(follow_up: FollowUp) -> str:
+    """The fixed id of a follow-up's job, like process_case-42."""
+    return f"{follow_up.job}-{follow_up.target_id}"
 
 
 def redis_connection(url: str) -> redis.Redis:
@@ -29,30 +44,36 @@ class JobQueue:
 
     def __init__(self, connection: redis.Redis):
         self.connection = connection
-        self.queue = Queue(PHOTO_QUEUE, connection=connection)
 
-    def enqueue_follow_ups(self, case_id: int, case_no: str, follow_ups) -> bool:
-        """Queue each follow-up of a case; False when Redis could not take them (the sweeper will)."""
+    def enqueue_follow_ups(self, case_no: str, follow_ups: Iterable[FollowUp]) -> bool:
+        """Queue each follow-up of a committed change; False when Redis could not take them (the sweeper will)."""
         ok = True
-        for name in follow_ups:
+        for follow_up in follow_ups:
+            options = JOB_OPTIONS[follow_up.job]
             try:
                 # A fixed job id: the sweeper re-enqueueing a case replaces, never doubles, its job.
-                self.queue.enqueue(JOBS[name], case_id, job_id=f"{name}-{case_id}", job_timeout=300,
-                                   retry=Retry(max=3, interval=[10, 30, 60]), description=f"{name} {case_no}")
+                Queue(options["queue"], connection=self.connection).enqueue(
+                    JOBS[follow_up.job], follow_up.target_id, job_id=job_id(follow_up),
+                    job_timeout=options["timeout"], retry=options["retry"],
+                    description=f"{follow_up.job} {case_no}")
             except redis.RedisError as exc:
-                log.warning("case %s: could not queue %s (%s); the sweeper will pick it up", case_no, name, exc)
+                log.warning("case %s: could not queue %s (%s); the sweeper will pick it up",
+                            case_no, follow_up.job, exc)
                 ok = False
         return ok
 
-    def requeue_if_lost(self, case_id: int, case_no: str, name: str) -> bool:
-        """Queue the follow-up again unless its job is still on its way; True when it was re-queued."""
+    def in_flight(self, follow_up: FollowUp, as_of: float | None = None) -> bool:
+        """True while the follow-up's job is queued, waiting for a retry, or running on a live worker.
+
+        Jobs of a worker that died (SIGKILL, lost host) are first handed back by RQ's own clean-up of the
+        started registry, which retries or fails those whose heartbeat has expired.
+        """
+        StartedJobRegistry(JOB_OPTIONS[follow_up.job]["queue"], connection=self.connection).cleanup(as_of)
         try:
-            status = Job.fetch(f"{name}-{case_id}", connection=self.connection).get_status()
-            if status in LIVE_STATUSES:
-                return False
+            status = Job.fetch(job_id(follow_up), connection=self.connection).get_status()
         except NoSuchJobError:
-            pass
-        return self.enqueue_follow_ups(case_id, case_no, [name])
+            return False
+        return status in IN_FLIGHT
 
     def ping(self) -> bool:
         """True when Redis answers."""

@@ -50,6 +50,8 @@ class Grid(Base):
     name: so.Mapped[str] = so.mapped_column(sa.String(100))
     polygon: so.Mapped[dict] = so.mapped_column(sa.JSON)  # GeoJSON geometry, WGS-84
     worker_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("users.id"))
+    webhook_url: so.Mapped[Optional[str]] = so.mapped_column(sa.String(500))  # the grid's group robot, if any
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     worker: so.Mapped[Optional[User]] = so.relationship()
 
@@ -113,6 +115,15 @@ class Case(Base):
     closed_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
     duplicate_of_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("cases.id"))
     client_report_id: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64))
+    # what the pipeline found: where the point came from, and what staff should look at
+    location_source: so.Mapped[Optional[str]] = so.mapped_column(sa.String(8))  # device, photo, or None
+    location_mismatch_m: so.Mapped[Optional[float]]  # set when device and photo GPS disagree by > 200 m
+    old_photo: so.Mapped[bool] = so.mapped_column(default=False)  # taken > 24 h before the upload
+    processing_error: so.Mapped[Optional[str]] = so.mapped_column(sa.Text)
+    processing_attempts: so.Mapped[int] = so.mapped_column(default=0)  # times the sweeper re-queued it
+    processed_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    # optimistic locking: two runs of a job (or a job and a person) cannot both move the case
+    version: so.Mapped[int] = so.mapped_column(default=1)
 
     reporter: so.Mapped[User] = so.relationship(foreign_keys=[reporter_id])
     assignee: so.Mapped[Optional[User]] = so.relationship(foreign_keys=[assignee_id])
@@ -120,6 +131,9 @@ class Case(Base):
     grid: so.Mapped[Optional[Grid]] = so.relationship()
     photos: so.Mapped[list["Photo"]] = so.relationship(back_populates="case", order_by="Photo.id")
     events: so.Mapped[list["CaseEvent"]] = so.relationship(back_populates="case", order_by="CaseEvent.id")
+    duplicate_of: so.Mapped[Optional["Case"]] = so.relationship(remote_side=[id])
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class Photo(Base):
@@ -142,6 +156,8 @@ class Photo(Base):
     exif_taken_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
     exif_lat: so.Mapped[Optional[float]]
     exif_lon: so.Mapped[Optional[float]]
+    dhash: so.Mapped[Optional[int]] = so.mapped_column(sa.BigInteger)  # 64-bit perceptual hash, stored signed
+    processed_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
     case: so.Mapped[Case] = so.relationship(back_populates="photos")
@@ -175,3 +191,66 @@ class CaseCounter(Base):
 
     day: so.Mapped[str] = so.mapped_column(sa.String(8), primary_key=True)
     last: so.Mapped[int] = so.mapped_column(default=0)
+
+
+class PossibleDuplicate(Base):
+    """An open case of the same category close to a new one, for staff to judge."""
+
+    __tablename__ = "possible_duplicates"
+    __table_args__ = (sa.UniqueConstraint("case_id", "other_case_id"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    case_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    other_case_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"))
+    distance_m: so.Mapped[float]
+    hash_distance: so.Mapped[Optional[int]]  # bits apart of the closest pair of photos
+
+    other_case: so.Mapped[Case] = so.relationship(foreign_keys=[other_case_id])
+
+
+class MeToo(Base):
+    """A reporter who met the same problem as a case (我也遇到), counted on that case."""
+
+    __tablename__ = "me_toos"
+    __table_args__ = (sa.UniqueConstraint("case_id", "user_id"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    case_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
+    via_case_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("cases.id"))  # their own duplicate
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class Notification(Base):
+    """An in-app message to one person: a new work order, a case to route by hand, a report merged."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (sa.Index("ix_notifications_user_unread", "user_id", "read_at", "id"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
+    case_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"))
+    kind: so.Mapped[str] = so.mapped_column(sa.String(32))
+    message: so.Mapped[str] = so.mapped_column(sa.Text)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    read_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+
+    case: so.Mapped[Optional[Case]] = so.relationship()
+    user: so.Mapped[User] = so.relationship()
+
+
+class WebhookMessage(Base):
+    """A text for a WeCom/DingTalk group robot, kept until its own job has delivered it."""
+
+    __tablename__ = "webhook_messages"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    case_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    url: so.Mapped[str] = so.mapped_column(sa.String(500))
+    content: so.Mapped[str] = so.mapped_column(sa.Text)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    sent_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    last_error: so.Mapped[Optional[str]] = so.mapped_column(sa.Text)
+
+    case: so.Mapped[Optional[Case]] = so.relationship()

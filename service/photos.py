@@ -121,6 +121,22 @@ class PhotoStore:
                 os.unlink(tmp_name)
             raise
 
+    def put_derived(self, sha256: str, variant: str, data: bytes) -> str:
+        """Write a copy made from the original with this hash (web, thumb); the same input gives the same path."""
+        relpath = f"derived/{sha256[:2]}/{sha256}_{variant}.jpg"
+        final = self.path(relpath)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=final.parent, suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(tmp_name, final)
+        except BaseException:
+            if os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+            raise
+        return relpath
+
     def discard(self, relpath: str) -> None:
         """Remove a file written for a report that was then not kept."""
         try:

@@ -24,7 +24,8 @@ from images import photo_jpeg  # noqa: E402
 
 DEMO_PASSWORD = "demo-pass-123"
 # rows the tests make; the community (users, grids, categories) is loaded once per session and kept
-PER_TEST_TABLES = ("case_events", "photos", "cases", "case_counters")
+PER_TEST_TABLES = ("notifications", "webhook_messages", "possible_duplicates", "me_toos", "case_events", "photos",
+                   "cases", "case_counters")
 HONGQIAO = {"lat": "32.015", "lon": "120.855"}  # inside the demo grids, WGS-84
 
 

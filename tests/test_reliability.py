@@ -33,11 +33,12 @@ def worker_env(monkeypatch, settings):
         monkeypatch.setenv("DATABASE_URL", settings.database_url)
         monkeypatch.setenv("REDIS_URL", redis_url)
         monkeypatch.setenv("INSTANCE_DIR", str(settings.instance_dir))
+        monkeypatch.setenv("MEDIA_DIR", str(settings.media_dir))
         monkeypatch.setenv("SECRET_KEY", "test-secret")
         monkeypatch.setenv("STALE_NEW_MINUTES", "0")
-        context.settings.cache_clear()
+        context.reset()
     yield point_at
-    context.settings.cache_clear()
+    context.reset()
 
 
 def test_a_report_made_while_redis_is_down_is_kept_and_swept_up_later(tmp_path, settings, own_redis, worker_env):
@@ -73,7 +74,7 @@ def test_a_report_made_while_redis_is_down_is_kept_and_swept_up_later(tmp_path, 
     assert photos.job_ids == [f"process_case-{case_id}"]
     SimpleWorker([PHOTO_QUEUE], connection=connection).work(burst=True)
     job = photos.fetch_job(f"process_case-{case_id}")
-    assert job.is_finished and job.return_value() == case_no
+    assert job.is_finished and job.return_value() == "dispatched"
     app.extensions["snap"].db.dispose()
     EmbeddedRedis(own_redis.data_dir, port=port).stop()
 
@@ -89,7 +90,7 @@ def test_the_queued_job_runs_on_a_real_forking_worker(rider, settings, worker_en
     finished = Queue(PHOTO_QUEUE, connection=connection).finished_job_registry.get_job_ids()
     assert job is None and len(finished) == 1
     from rq.job import Job
-    assert Job.fetch(finished[0], connection=connection).return_value() == case_no
+    assert Job.fetch(finished[0], connection=connection).return_value() == "dispatched"
 
 
 def _peak_memory_of_request(app, token: str, photo: bytes) -> tuple[int, int]:

@@ -67,10 +67,15 @@ def test_make_run_serves_the_api_and_stops_everything_on_ctrl_c(tmp_path):
             assert response.status == 201
             case_no = json.load(response)["case_no"]
         assert re.fullmatch(r"\d{8}-0001", case_no)
-        # the worker started by make run picks the job up
-        while f"case {case_no}: 1 photo(s) received" not in (tmp_path / "run.log").read_text():
+        # the worker started by make run dispatches it to the grid the point is in
+        while True:
+            detail = json.load(urllib.request.urlopen(urllib.request.Request(
+                f"{base}/api/v1/reports/{case_no}", headers={"Authorization": f"Bearer {token}"}), timeout=10))
+            if detail["state"] != "new":
+                break
             assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()
             time.sleep(0.3)
+        assert detail["state"] == "dispatched" and detail["grid"]["code"] == "HQ06"
         assert (tmp_path / "instance" / "snap.db").exists()
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does

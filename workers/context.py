@@ -1,4 +1,5 @@
-"""What a job needs from its process: the settings, and a database made in this process (never across a fork)."""
+"""What jobs need from their process: settings, a database made in this process (never across a fork),
+the photo store, the pipeline's rules, and the grid index, built once and rebuilt only when the grids change."""
 from __future__ import annotations
 
 import os
@@ -6,8 +7,14 @@ from functools import cache
 
 from config import Settings
 from service.db import Database
+from service.grids import GridIndex
+from service.photos import PhotoStore
+from service.pipeline import PipelineRules
+from service.placement import PlacementRules
+from service.routing import fresh_grid_index
 
 _databases: dict[int, Database] = {}
+_grid_index: list[GridIndex] = []
 
 
 @cache
@@ -22,3 +29,37 @@ def database() -> Database:
     if pid not in _databases:
         _databases[pid] = Database(settings().database_url)
     return _databases[pid]
+
+
+def photo_store() -> PhotoStore:
+    return PhotoStore(settings().media_dir)
+
+
+@cache
+def pipeline_rules() -> PipelineRules:
+    """The pipeline's thresholds, from the settings."""
+    s = settings()
+    placement = PlacementRules(location_mismatch_m=s.location_mismatch_m, old_photo_hours=s.old_photo_hours,
+                               duplicate_radius_m=s.duplicate_radius_m, duplicate_days=s.duplicate_days,
+                               duplicate_hash_bits=s.duplicate_hash_bits)
+    return PipelineRules(placement=placement, max_pixels=s.max_photo_pixels, timezone=s.timezone,
+                         staff_webhook=s.webhook_url)
+
+
+def grid_index(session) -> GridIndex:
+    """The grid index, rebuilt only when the grids in the database have changed since it was built."""
+    current = _grid_index[0] if _grid_index else None
+    fresh = fresh_grid_index(session, current, settings().grid_snap_m)
+    if fresh is not current:
+        _grid_index[:] = [fresh]
+    return fresh
+
+
+def reset() -> None:
+    """Forget everything read from the environment (tests point the workers at another database)."""
+    settings.cache_clear()
+    pipeline_rules.cache_clear()
+    _grid_index.clear()
+    for db in _databases.values():
+        db.dispose()
+    _databases.clear()

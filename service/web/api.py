@@ -145,7 +145,7 @@ def create_report():
                          svc.settings.timezone)
     case = intake.case
     if intake.created:
-        svc.jobs.enqueue_follow_ups(case.id, case.case_no, intake.follow_ups)
+        svc.jobs.enqueue_follow_ups(case.case_no, intake.follow_ups)
     body = {"case_no": case.case_no, "state": case.state,
             "url": url_for("api.get_report", case_no=case.case_no, _external=True)}
     response = jsonify(body)

@@ -1,0 +1,166 @@
+"""Photo processing as plain functions: fast decode, orientation, EXIF-free web copy and thumbnail, GPS, hash."""
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Optional
+from zoneinfo import ZoneInfo
+
+from PIL import ExifTags, Image
+
+from service.photos import ACCEPTED_FORMATS  # also registers the HEIC opener
+
+WEB_LONG_SIDE = 1600
+THUMB_LONG_SIDE = 320
+WEB_QUALITY = 82
+THUMB_QUALITY = 75
+
+# EXIF orientation -> the transpose that shows the picture upright (after the EXIF 2.3 table)
+ORIENTATION_FIX = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+class UnreadablePhoto(Exception):
+    """A photo that cannot be decoded: retrying will not help."""
+
+
+@dataclass(frozen=True)
+class ProcessedPhoto:
+    """What the pipeline keeps of one photo: the two JPEG copies and what the EXIF told."""
+
+    web: bytes
+    thumb: bytes
+    web_size: tuple[int, int]
+    dhash: int  # 64-bit difference hash of the upright picture, unsigned
+    taken_at: Optional[datetime]  # UTC
+    gps: Optional[tuple[float, float]]  # (lat, lon) WGS-84
+
+
+def _rational(value) -> float:
+    return float(value[0]) / float(value[1]) if isinstance(value, tuple) else float(value)
+
+
+def exif_gps(exif: Image.Exif) -> Optional[tuple[float, float]]:
+    """(lat, lon) from the EXIF GPS block, or None when it is missing, partial or nonsense."""
+    try:
+        gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+        lat_dms, lon_dms = gps.get(ExifTags.GPS.GPSLatitude), gps.get(ExifTags.GPS.GPSLongitude)
+        if not lat_dms or not lon_dms:
+            return None
+        lat = sum(_rational(v) / 60 ** i for i, v in enumerate(lat_dms))
+        lon = sum(_rational(v) / 60 ** i for i, v in enumerate(lon_dms))
+        if str(gps.get(ExifTags.GPS.GPSLatitudeRef, "N")).strip("\x00 ").upper() == "S":
+            lat = -lat
+        if str(gps.get(ExifTags.GPS.GPSLongitudeRef, "E")).strip("\x00 ").upper() == "W":
+            lon = -lon
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError, SyntaxError, OSError):
+        return None
+    if not (math.isfinite(lat) and math.isfinite(lon)) or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    if lat == 0 and lon == 0:  # phones write zeros when they had no fix
+        return None
+    return lat, lon
+
+
+def exif_taken_at(exif: Image.Exif, tz: str) -> Optional[datetime]:
+    """When the photo was taken, in UTC; EXIF local time without an offset is read in the community's zone."""
+    try:
+        sub = exif.get_ifd(ExifTags.IFD.Exif)
+        raw = sub.get(ExifTags.Base.DateTimeOriginal) or exif.get(ExifTags.Base.DateTime)
+        if not raw:
+            return None
+        local = datetime.strptime(str(raw).strip("\x00 "), "%Y:%m:%d %H:%M:%S")
+        offset = str(sub.get(ExifTags.Base.OffsetTimeOriginal) or "").strip("\x00 ")
+        if len(offset) == 6 and offset[0] in "+-":
+            sign = 1 if offset[0] == "+" else -1
+            delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
+            return local.replace(tzinfo=timezone(sign * delta)).astimezone(timezone.utc)
+        return local.replace(tzinfo=ZoneInfo(tz)).astimezone(timezone.utc)
+    except (KeyError, TypeError, ValueError, SyntaxError, OSError):
+        return None
+
+
+def _orientation(exif: Image.Exif) -> int:
+    try:
+        value = int(exif.get(ExifTags.Base.Orientation, 1))
+    except (TypeError, ValueError):
+        return 1
+    return value if value in ORIENTATION_FIX else 1
+
+
+def dhash(image: Image.Image) -> int:
+    """A 64-bit difference hash: is each of 8x8 cells brighter than its right neighbour (Krawetz's dHash)."""
+    luma = image.getchannel(0) if image.mode == "YCbCr" else image.convert("L")
+    small = luma.resize((9, 8), Image.Resampling.BOX)
+    px = small.tobytes()
+    bits = 0
+    for row in range(8):
+        for col in range(8):
+            bits = (bits << 1) | (px[row * 9 + col] > px[row * 9 + col + 1])
+    return bits
+
+
+def hash_distance(a: int, b: int) -> int:
+    """How many of the 64 bits differ."""
+    return (a ^ b).bit_count()
+
+
+def _shrink_to(image: Image.Image, long_side: int) -> Image.Image:
+    """A copy no larger than long_side: whole-factor box reduction (fast) where it lands within the bound."""
+    factor = math.ceil(max(image.size) / long_side)
+    if factor > 1 and max(image.size) % long_side == 0:
+        return image.reduce(factor)
+    small = image.copy()
+    small.thumbnail((long_side, long_side), Image.Resampling.BOX, reducing_gap=2.0)
+    return small
+
+
+def _jpeg(image: Image.Image, quality: int, icc: Optional[bytes]) -> bytes:
+    """Encode as JPEG with the colour profile and nothing else: no EXIF, no comments, no GPS."""
+    buf = io.BytesIO()
+    params = {"quality": quality, "icc_profile": icc} if icc else {"quality": quality}
+    image.save(buf, "JPEG", **params)
+    return buf.getvalue()
+
+
+def process_photo(source: Path, max_pixels: int, tz: str) -> ProcessedPhoto:
+    """Decode a stored original into an upright web copy (long side <= 1600 px) and thumbnail (<= 320 px).
+
+    Fast path: a JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that still gives 1600 px, and the
+    picture is turned upright after it has been made small, which costs far less than turning 12 megapixels.
+    """
+    try:
+        with Image.open(source, formats=ACCEPTED_FORMATS) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise UnreadablePhoto(f"too many pixels ({width}x{height})")
+            exif = img.getexif()
+            icc = img.info.get("icc_profile")
+            scale = min(1.0, WEB_LONG_SIDE / max(width, height))
+            if img.format == "JPEG":
+                # YCbCr as stored: skips the colour conversion on decode and again on encode
+                img.draft("YCbCr", (math.ceil(width * scale), math.ceil(height * scale)))
+            img.load()
+            web = img if img.mode in ("RGB", "YCbCr") else img.convert("RGB")
+    except (UnreadablePhoto, FileNotFoundError, PermissionError):
+        raise  # a missing or unreadable file is the machine's trouble, not the photo's: let the job retry
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+        raise UnreadablePhoto(str(exc) or type(exc).__name__) from exc
+    web.thumbnail((WEB_LONG_SIDE, WEB_LONG_SIDE), Image.Resampling.BOX, reducing_gap=2.0)
+    fix = ORIENTATION_FIX.get(_orientation(exif))
+    if fix is not None:
+        web = web.transpose(fix)
+    thumb = _shrink_to(web, THUMB_LONG_SIDE)
+    return ProcessedPhoto(web=_jpeg(web, WEB_QUALITY, icc), thumb=_jpeg(thumb, THUMB_QUALITY, icc),
+                          web_size=web.size, dhash=dhash(thumb), taken_at=exif_taken_at(exif, tz),
+                          gps=exif_gps(exif))

@@ -1,0 +1,126 @@
+"""The pipeline after intake: process a new case's photos, settle its location, spot duplicates, route it."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from service import lifecycle
+from service.db import utcnow
+from service.grids import GridIndex
+from service.imaging import UnreadablePhoto, process_photo
+from service.lifecycle import FollowUp
+from service.models import Case, MeToo, Photo, PossibleDuplicate
+from service.notifications import notify, staff_members
+from service.photos import PhotoStore
+from service.placement import Neighbour, PlacementRules, neighbours, same_problem, settle_location, to_signed64
+from service.routing import route_case
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineRules:
+    """Everything the pipeline reads from the settings."""
+
+    placement: PlacementRules
+    max_pixels: int
+    timezone: str
+    staff_webhook: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Processed:
+    """What one run of the pipeline did to a case, and the jobs to queue now that it is committed."""
+
+    case_no: str
+    state: str
+    follow_ups: tuple[FollowUp, ...] = ()
+
+
+def process_photos(store: PhotoStore, photos: list[Photo], rules: PipelineRules, now: datetime) -> None:
+    """Make each photo's web copy and thumbnail, and note its hash, GPS and time; raises UnreadablePhoto."""
+    for photo in photos:
+        result = process_photo(store.path(photo.original_path), rules.max_pixels, rules.timezone)
+        photo.web_path = store.put_derived(photo.sha256, "web", result.web)
+        photo.thumb_path = store.put_derived(photo.sha256, "thumb", result.thumb)
+        photo.dhash = to_signed64(result.dhash)
+        photo.exif_taken_at = result.taken_at
+        photo.exif_lat, photo.exif_lon = result.gps if result.gps else (None, None)
+        photo.processed_at = now
+
+
+def _record_unreadable(session: Session, case: Case, error: UnreadablePhoto) -> Processed:
+    """Leave the case `new` with the error for staff to see and retry; retrying by itself would not help."""
+    session.rollback()
+    case.processing_error = f"照片无法解码 / photo cannot be decoded: {error}"[:1000]
+    notify(session, staff_members(session), case, "processing_error", f"【随手拍】{case.case_no} 照片无法处理，请查看")
+    session.commit()
+    log.warning("case %s: photo cannot be decoded (%s); left for staff", case.case_no, error)
+    return Processed(case.case_no, case.state)
+
+
+def _merge_as_duplicate(session: Session, case: Case, original: Neighbour, now: datetime) -> None:
+    """The new case repeats an open one: link it, count its reporter as a "me too" there, tell them."""
+    note = (f"与 {original.case.case_no} 为同一问题（相距 {original.distance_m:.0f} m，"
+            f"照片相似度差 {original.hash_distance} 位），已记为“我也遇到”")
+    lifecycle.mark_duplicate(session, case, original.case, note=note, at=now)
+    case.grid_id = original.case.grid_id
+    already = session.scalar(sa.select(MeToo.id).where(MeToo.case_id == original.case.id,
+                                                       MeToo.user_id == case.reporter_id))
+    if already is None and original.case.reporter_id != case.reporter_id:
+        session.add(MeToo(case_id=original.case.id, user_id=case.reporter_id, via_case_id=case.id, created_at=now))
+    notify(session, [case.reporter], case, "duplicate",
+           f"您的上报 {case.case_no} 与 {original.case.case_no} 为同一问题，已记为“我也遇到”，结案时一并通知您")
+
+
+def process_case(session: Session, store: PhotoStore, grids: GridIndex, rules: PipelineRules, case_id: int,
+                 now: Optional[datetime] = None) -> Optional[Processed]:
+    """Run the whole pipeline for one case, once: a case that is no longer `new` is left as it is.
+
+    Safe to run twice, or twice at once: the photo copies are named by content, and the case's version
+    lets only one run commit its change of state; the other finds nothing left to do.
+    """
+    now = now or utcnow()
+    case = session.get(Case, case_id)
+    if case is None or case.state != "new" or case.processing_error:
+        return None
+    photos = [p for p in case.photos if p.kind == "before"]
+    try:
+        process_photos(store, photos, rules, now)
+    except UnreadablePhoto as error:
+        return _record_unreadable(session, case, error)
+    settle_location(case, photos, rules.placement)
+    session.flush()
+    nearby = neighbours(session, case, now, rules.placement)
+    original = same_problem(nearby, rules.placement)
+    follow_ups: list[FollowUp] = []
+    if original is not None:
+        _merge_as_duplicate(session, case, original, now)
+    else:
+        for n in nearby:
+            session.add(PossibleDuplicate(case_id=case.id, other_case_id=n.case.id, distance_m=n.distance_m,
+                                          hash_distance=n.hash_distance))
+        follow_ups = route_case(session, case, grids, now, rules.timezone, rules.staff_webhook)
+    case.processed_at = now
+    try:
+        session.commit()
+    except StaleDataError:
+        session.rollback()
+        log.info("case %s: another run got there first", case.case_no)
+        return None
+    return Processed(case.case_no, case.state, tuple(follow_ups))
+
+
+def retry_processing(session: Session, case: Case) -> list[FollowUp]:
+    """Staff's retry of a case whose photos could not be processed: clear the error and queue it again."""
+    case.processing_error = None
+    case.processing_attempts = 0
+    session.commit()
+    return [FollowUp("process_case", case.id)]
+

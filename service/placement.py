@@ -1,0 +1,109 @@
+"""Where a case is and what it repeats: the device's point checked against the photo's GPS, and nearby open cases."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Optional
+
+import sqlalchemy as sa
+from geopy.distance import geodesic
+from sqlalchemy.orm import Session
+
+from service.imaging import hash_distance
+from service.lifecycle import OPEN_STATES
+from service.models import Case, Photo
+
+METRES_PER_DEGREE_LAT = 110_574.0
+
+
+@dataclass(frozen=True)
+class PlacementRules:
+    """The community's thresholds for locations and duplicates."""
+
+    location_mismatch_m: float = 200
+    old_photo_hours: float = 24
+    duplicate_radius_m: float = 50
+    duplicate_days: int = 14
+    duplicate_hash_bits: int = 10
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """An open case of the same category near a new one."""
+
+    case: Case
+    distance_m: float
+    hash_distance: Optional[int]  # None when either side has no hashed photo yet
+
+
+def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Geodesic distance in metres between two (lat, lon) points on WGS-84."""
+    return geodesic(a, b).meters
+
+
+def settle_location(case: Case, photos: list[Photo], rules: PlacementRules) -> None:
+    """Choose the case's point and set the flags staff should see.
+
+    The device's point wins when there is one; the first photo GPS stands in when there is not, and is a
+    second witness when there is: disagreeing by more than the threshold flags location_mismatch. A photo
+    taken long before the upload flags old_photo.
+    """
+    photo_gps = next(((p.exif_lat, p.exif_lon) for p in photos if p.exif_lat is not None), None)
+    if case.lat is not None:
+        case.location_source = "device"
+        if photo_gps is not None:
+            apart = distance_m((case.lat, case.lon), photo_gps)
+            case.location_mismatch_m = round(apart, 1) if apart > rules.location_mismatch_m else None
+    elif photo_gps is not None:
+        case.lat, case.lon = photo_gps
+        case.location_source = "photo"
+    limit = case.created_at - timedelta(hours=rules.old_photo_hours)
+    case.old_photo = any(p.exif_taken_at is not None and p.exif_taken_at < limit for p in photos)
+
+
+def _closest_hash(a: list[Photo], b: list[Photo]) -> Optional[int]:
+    pairs = [hash_distance(_unsigned(x.dhash), _unsigned(y.dhash))
+             for x in a if x.dhash is not None for y in b if y.dhash is not None]
+    return min(pairs) if pairs else None
+
+
+def _unsigned(value: int) -> int:
+    return value & 0xFFFF_FFFF_FFFF_FFFF
+
+
+def to_signed64(value: int) -> int:
+    """A 64-bit hash as the signed integer a BIGINT column stores."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def neighbours(session: Session, case: Case, now: datetime, rules: PlacementRules) -> list[Neighbour]:
+    """Open cases of the same category reported before this one, in the last days, within the radius.
+
+    A bounding box on the (category, lat) index narrows the search to a handful of rows; only those are
+    measured exactly.
+    """
+    if case.lat is None:
+        return []
+    dlat = rules.duplicate_radius_m / METRES_PER_DEGREE_LAT
+    dlon = dlat / max(math.cos(math.radians(case.lat)), 0.01)
+    candidates = session.scalars(
+        sa.select(Case).where(
+            Case.category_id == case.category_id, Case.id != case.id, Case.state.in_(OPEN_STATES),
+            Case.lat.between(case.lat - dlat, case.lat + dlat), Case.lon.between(case.lon - dlon, case.lon + dlon),
+            Case.created_at >= now - timedelta(days=rules.duplicate_days), Case.created_at <= case.created_at)
+        .order_by(Case.created_at, Case.id))
+    mine = [p for p in case.photos if p.kind == "before"]
+    found = []
+    for other in candidates:
+        apart = distance_m((case.lat, case.lon), (other.lat, other.lon))
+        if apart <= rules.duplicate_radius_m:
+            theirs = [p for p in other.photos if p.kind == "before"]
+            found.append(Neighbour(other, round(apart, 1), _closest_hash(mine, theirs)))
+    return found
+
+
+def same_problem(found: list[Neighbour], rules: PlacementRules) -> Optional[Neighbour]:
+    """The oldest neighbour whose photos look the same (hashes within the bit limit), if any."""
+    return next((n for n in found if n.hash_distance is not None and n.hash_distance <= rules.duplicate_hash_bits),
+                None)
