@@ -67,15 +67,24 @@ def _print_welcome(url: str, settings: Settings, password: str) -> None:
     print("Ctrl-C stops everything.\n", flush=True)
 
 
+def _signal_group(proc: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(proc.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
 def _stop(children: dict[str, subprocess.Popen], redis: EmbeddedRedis | None) -> None:
+    """One SIGTERM to each child's process group (a worker's work horse and scheduler included), then wait."""
     for proc in children.values():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+        _signal_group(proc, signal.SIGTERM)
     for proc in children.values():
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+        _signal_group(proc, signal.SIGKILL)  # anything the child left behind in its group
     if redis is not None:
         redis.stop()
 
@@ -103,7 +112,8 @@ def main() -> int:
         db.dispose()
         env = dict(os.environ, REDIS_URL=settings.redis_url, DATABASE_URL=settings.database_url)
         for name, argv in _processes(port, settings).items():
-            children[name] = subprocess.Popen(argv, env=env)
+            # each in a process group of its own: Ctrl-C reaches only us, and we stop each group once
+            children[name] = subprocess.Popen(argv, env=env, start_new_session=True)
         url = f"http://127.0.0.1:{port}"
         _wait_healthy(url, children)
         _print_welcome(url, settings, password)

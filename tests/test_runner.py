@@ -13,6 +13,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import psutil
+
 from images import photo_jpeg
 from service.embedded_redis import free_port
 
@@ -78,9 +80,10 @@ def test_make_run_serves_the_api_and_stops_everything_on_ctrl_c(tmp_path):
         assert detail["state"] == "dispatched" and detail["grid"]["code"] == "HQ06"
         assert (tmp_path / "instance" / "snap.db").exists()
     finally:
+        started = psutil.Process(proc.pid).children(recursive=True)
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         code = proc.wait(timeout=60)
     assert code == 0
     assert _port_is_free(port) and _port_is_free(redis_port)
-    leftover = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
-    assert leftover == []
+    assert len(started) >= 5  # redis, gunicorn and its worker, rq worker and its scheduler, rq cron
+    assert [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
