@@ -84,6 +84,27 @@ def settings(tmp_path, database_url, redis_url):
 
 
 @pytest.fixture
+def worker_env(monkeypatch, settings):
+    """Point the worker side (workers.context reads the environment) at this test's database, Redis and media.
+
+    Returns a function: call it (optionally with another Redis URL or extra variables) before running jobs.
+    """
+    from workers import context
+
+    def point_at(redis_url: str | None = None, **extra: str):
+        variables = {"DATABASE_URL": settings.database_url, "REDIS_URL": redis_url or settings.redis_url,
+                     "INSTANCE_DIR": str(settings.instance_dir), "MEDIA_DIR": str(settings.media_dir),
+                     "SECRET_KEY": "test-secret", **extra}
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        context.reset()
+        return variables
+
+    yield point_at
+    context.reset()
+
+
+@pytest.fixture
 def app(settings):
     app = create_app(settings)
     app.config["TESTING"] = True

@@ -15,7 +15,6 @@ from service.embedded_redis import EmbeddedRedis
 from service.jobqueue import PHOTO_QUEUE, redis_connection
 from service.models import Case
 from service.web import create_app
-from workers import context
 
 
 @pytest.fixture
@@ -24,21 +23,6 @@ def own_redis(tmp_path):
     server = EmbeddedRedis(tmp_path / "redis", persist=False).start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def worker_env(monkeypatch, settings):
-    """The environment a worker process reads its settings from, pointing at the test's database and Redis."""
-    def point_at(redis_url: str):
-        monkeypatch.setenv("DATABASE_URL", settings.database_url)
-        monkeypatch.setenv("REDIS_URL", redis_url)
-        monkeypatch.setenv("INSTANCE_DIR", str(settings.instance_dir))
-        monkeypatch.setenv("MEDIA_DIR", str(settings.media_dir))
-        monkeypatch.setenv("SECRET_KEY", "test-secret")
-        monkeypatch.setenv("STALE_NEW_MINUTES", "0")
-        context.reset()
-    yield point_at
-    context.reset()
 
 
 def test_a_report_made_while_redis_is_down_is_kept_and_swept_up_later(tmp_path, settings, own_redis, worker_env):
@@ -62,7 +46,7 @@ def test_a_report_made_while_redis_is_down_is_kept_and_swept_up_later(tmp_path, 
 
     # Redis comes back empty; the periodic sweeper puts the lost job back on the queue, and a worker runs it
     EmbeddedRedis(own_redis.data_dir, port=port, persist=False).start()
-    worker_env(own_redis.url)
+    worker_env(own_redis.url, STALE_NEW_MINUTES="0")
     connection = redis_connection(own_redis.url)
     Queue("default", connection=connection).enqueue("workers.jobs.sweep_stale_reports")
     SimpleWorker(["default"], connection=connection).work(burst=True)

@@ -11,10 +11,11 @@ import sqlalchemy as sa
 from flask import Blueprint, jsonify, request, send_file, session, url_for
 from sqlalchemy.orm import selectinload
 
-from service.auth import authenticate, can_view_case, issue_api_token
+from service.auth import STAFF_ROLES, authenticate, can_view_case, issue_api_token
 from service.cases import ReportForm, take_report
 from service.lifecycle import STATE_LABELS
-from service.models import Case, Category, Photo
+from service.models import Case, Category, Photo, PossibleDuplicate
+from service.pipeline import retry_processing
 from service.web import db_session, services
 from service.web.access import current_user, login_required
 from service.web.errors import ApiError
@@ -70,7 +71,15 @@ def report_detail(case: Case) -> dict:
         "timeline": [{"at": _local_iso(e.created_at), "from": e.from_state, "to": e.to_state,
                       "label": STATE_LABELS[e.to_state], "actor": e.actor.display_name if e.actor else "系统",
                       "note": e.note} for e in case.events],
+        "duplicate_of": case.duplicate_of.case_no if case.duplicate_of else None,
     })
+    if current_user().role in STAFF_ROLES:
+        detail["flags"] = {"location_source": case.location_source,
+                           "location_mismatch_m": case.location_mismatch_m,
+                           "old_photo": case.old_photo, "processing_error": case.processing_error}
+        detail["possible_duplicates"] = [
+            {"case_no": d.other_case.case_no, "distance_m": d.distance_m, "hash_distance": d.hash_distance}
+            for d in db_session().scalars(sa.select(PossibleDuplicate).where(PossibleDuplicate.case_id == case.id))]
     return detail
 
 
@@ -159,6 +168,24 @@ def create_report():
 def get_report(case_no: str):
     """One case: state, category, location, grid, deadline, photos and timeline."""
     return jsonify(report_detail(_visible_case(case_no)))
+
+
+@bp.post("/cases/<case_no>/actions")
+@login_required
+def case_action(case_no: str):
+    """Staff act on a case: {"action": "retry_processing"} re-runs the pipeline after a processing error."""
+    if current_user().role not in STAFF_ROLES:
+        raise ApiError(403, "forbidden", "仅社区工作人员可操作", "staff only")
+    case = _visible_case(case_no)
+    body = request.get_json(silent=True)
+    action = body.get("action") if isinstance(body, dict) else None
+    if action != "retry_processing":
+        raise ApiError(400, "unknown_action", f"未知操作：{action}", f"unknown action: {action}", field="action")
+    if case.state != "new" or not case.processing_error:
+        raise ApiError(409, "nothing_to_retry", f"案件当前为{STATE_LABELS[case.state]}，无需重新处理",
+                       f"case is {case.state} with no processing error: nothing to retry")
+    services().jobs.enqueue_follow_ups(case.case_no, retry_processing(db_session(), case))
+    return jsonify(report_detail(case))
 
 
 @bp.get("/reports/<case_no>/photos/<int:photo_id>/<variant>")
