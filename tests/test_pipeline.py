@@ -346,3 +346,15 @@ def test_a_forking_worker_killed_mid_job_is_finished_exactly_once(rider, db, wor
     assert case.state == "dispatched"
     assert [(e.from_state, e.to_state) for e in case.events] == [(None, "new"), ("new", "dispatched")]
     assert db.scalar(sa.select(sa.func.count()).select_from(Notification)) == 1
+
+
+def test_the_grid_worker_reads_the_work_order_in_the_app(rider, make_api, workers):
+    case_no = rider.report(photos=[photo_jpeg(seed=81)], **HQ06).get_json()["case_no"]
+    workers()
+    gw06 = make_api("gw06")
+    inbox = gw06.get("/api/v1/me/notifications").get_json()
+    assert inbox["unread"] == 1 and inbox["items"][0]["case_no"] == case_no
+    assert inbox["items"][0]["kind"] == "work_order" and "路灯" in inbox["items"][0]["message"]
+    assert gw06.client.post("/api/v1/me/notifications/read", headers=gw06.headers).get_json() == {"unread": 0}
+    assert gw06.get("/api/v1/me/notifications").get_json()["items"][0]["read"] is True
+    assert make_api("gw01").get("/api/v1/me/notifications").get_json() == {"unread": 0, "items": []}

@@ -4,7 +4,9 @@ from __future__ import annotations
 import logging
 
 from rq import Worker
+from sqlalchemy.orm import configure_mappers
 
+import workers.jobs  # noqa: F401  (imported here, once, rather than in every work horse)
 from service.jobqueue import PHOTO_QUEUE, redis_connection
 from workers import context
 
@@ -31,6 +33,7 @@ class PipelineWorker(Worker):
 def main() -> None:
     """Work jobs until stopped; the built-in scheduler moves retries with a delay back onto their queue."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_mappers()  # once in the parent, not in each horse
     connection = redis_connection(context.settings().redis_url)
     worker = PipelineWorker([PHOTO_QUEUE, "default"], connection=connection,
                             job_monitoring_interval=JOB_MONITORING_INTERVAL)

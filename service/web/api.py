@@ -14,7 +14,8 @@ from sqlalchemy.orm import selectinload
 from service.auth import STAFF_ROLES, authenticate, can_view_case, issue_api_token
 from service.cases import ReportForm, take_report
 from service.lifecycle import STATE_LABELS
-from service.models import Case, Category, Photo, PossibleDuplicate
+from service.db import utcnow
+from service.models import Case, Category, Notification, Photo, PossibleDuplicate
 from service.pipeline import retry_processing
 from service.web import db_session, services
 from service.web.access import current_user, login_required
@@ -229,6 +230,31 @@ def my_reports():
     more = len(cases) > limit
     cases = cases[:limit]
     return jsonify({"items": [report_summary(c) for c in cases], "next": str(cases[-1].id) if more else None})
+
+
+@bp.get("/me/notifications")
+@login_required
+def my_notifications():
+    """My latest notifications, newest first, with how many are unread."""
+    user = current_user()
+    rows = db_session().scalars(sa.select(Notification).where(Notification.user_id == user.id)
+                                .options(selectinload(Notification.case))
+                                .order_by(Notification.id.desc()).limit(PAGE_SIZE * 2))
+    unread = db_session().scalar(sa.select(sa.func.count()).select_from(Notification)
+                                 .where(Notification.user_id == user.id, Notification.read_at.is_(None)))
+    return jsonify({"unread": unread, "items": [
+        {"id": n.id, "kind": n.kind, "message": n.message, "created_at": _local_iso(n.created_at),
+         "read": n.read_at is not None, "case_no": n.case.case_no if n.case else None} for n in rows]})
+
+
+@bp.post("/me/notifications/read")
+@login_required
+def read_notifications():
+    """Mark all my notifications read."""
+    db_session().execute(sa.update(Notification).where(Notification.user_id == current_user().id,
+                                                       Notification.read_at.is_(None)).values(read_at=utcnow()))
+    db_session().commit()
+    return jsonify({"unread": 0})
 
 
 @bp.get("/categories")
