@@ -8,7 +8,6 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
@@ -19,6 +18,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the photo pipeline and grid index benchmarks: prints `figure: name = value (target op x) ok|short` lines
+bench: $(STAMP)
+	$(BIN)/python -m bench.photos
+	$(BIN)/python -m bench.grids
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
