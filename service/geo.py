@@ -30,7 +30,8 @@ class ServiceArea:
 def to_wgs84(lat: float, lon: float, system: str) -> tuple[float, float]:
     """Convert a point sent in wgs84, gcj02 (Amap, Tencent) or bd09 (Baidu) to WGS-84.
 
-    The inverses iterate until they are below a millimetre, where a one-step inverse is off by 1-2 m.
+    The inverses iterate (prcoords' "bored" forms): within a few centimetres in Chongchuan, where a one-step
+    inverse is off by up to 1.5 m.
     """
     if system == "wgs84":
         return lat, lon

@@ -126,9 +126,14 @@ def _shrink_to(image: Image.Image, long_side: int) -> Image.Image:
 
 
 def _jpeg(image: Image.Image, quality: int, icc: Optional[bytes]) -> bytes:
-    """Encode as JPEG with the colour profile and nothing else: no EXIF, no comments, no GPS."""
+    """Encode as JPEG with the colour profile and nothing else: no EXIF, no XMP, no comment, no GPS.
+
+    Pillow copies a decoded JPEG's comment into what it saves unless told otherwise; the empty one stops it.
+    """
     buf = io.BytesIO()
-    params = {"quality": quality, "icc_profile": icc} if icc else {"quality": quality}
+    params = {"quality": quality, "comment": b""}
+    if icc:
+        params["icc_profile"] = icc
     image.save(buf, "JPEG", **params)
     return buf.getvalue()
 

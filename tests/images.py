@@ -45,3 +45,112 @@ def decompression_bomb() -> bytes:
     buf = io.BytesIO()
     img.save(buf, "PNG", optimize=True)
     return buf.getvalue()
+
+
+# --- pictures with known content and hand-made EXIF, for the photo-processing tests ---
+
+BACKGROUND = (30, 120, 200)  # blue
+TOP_LEFT = (230, 30, 30)  # red block in the top left corner as the picture is meant to be seen
+TOP_RIGHT = (40, 200, 60)  # smaller green block in the top right corner
+
+
+def corner_picture(width: int = 400, height: int = 300) -> Image.Image:
+    """An upright picture no rotation or mirror maps onto itself: a red block top left, a green one top right."""
+    img = Image.new("RGB", (width, height), BACKGROUND)
+    img.paste(TOP_LEFT, (0, 0, width // 4, height // 3))
+    img.paste(TOP_RIGHT, (width - width // 8, 0, width, height // 5))
+    return img
+
+
+def as_camera_stores(upright: Image.Image, orientation: int) -> Image.Image:
+    """The pixels a camera writes for `upright` with this EXIF Orientation tag, from the tag's definition.
+
+    EXIF 2.3 (Orientation, 0x0112) names the visual side of the stored 0th row and 0th column: 2 = top/right,
+    3 = bottom/right, 4 = bottom/left, 5 = left/top, 6 = right/top, 7 = right/bottom, 8 = left/bottom. Here each
+    stored pixel (c, r) is taken from the upright pixel it will be shown as, without Pillow's transpose table.
+    """
+    w, h = upright.size
+    shown_at = {
+        1: lambda c, r: (c, r),
+        2: lambda c, r: (w - 1 - c, r),
+        3: lambda c, r: (w - 1 - c, h - 1 - r),
+        4: lambda c, r: (c, h - 1 - r),
+        5: lambda c, r: (r, c),
+        6: lambda c, r: (w - 1 - r, c),
+        7: lambda c, r: (w - 1 - r, h - 1 - c),
+        8: lambda c, r: (r, h - 1 - c),
+    }[orientation]
+    sw, sh = (w, h) if orientation <= 4 else (h, w)
+    src = upright.convert("RGB").tobytes()
+    out = bytearray(sw * sh * 3)
+    for r in range(sh):
+        for c in range(sw):
+            x, y = shown_at(c, r)
+            i, j = (r * sw + c) * 3, (y * w + x) * 3
+            out[i:i + 3] = src[j:j + 3]
+    return Image.frombytes("RGB", (sw, sh), bytes(out))
+
+
+def jpeg_bytes(img: Image.Image, quality: int = 95, **params) -> bytes:
+    """`img` as a JPEG; params go to Pillow's JPEG writer (exif=, icc_profile=, comment=, xmp=...)."""
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality, **params)
+    return buf.getvalue()
+
+
+# TIFF field types, for hand-made EXIF blocks
+BYTE, ASCII, SHORT, LONG, RATIONAL = 1, 2, 3, 4, 5
+_TYPE_SIZE = {BYTE: 1, ASCII: 1, SHORT: 2, LONG: 4, RATIONAL: 8}
+
+
+def field(tag: int, kind: int, value) -> tuple:
+    """One IFD entry of the given TIFF type: str for ASCII, ints for BYTE/SHORT/LONG, (num, den) pairs for RATIONAL."""
+    import struct
+
+    if kind == ASCII:
+        payload, count = value.encode() + b"\x00", len(value) + 1
+    elif kind == RATIONAL:
+        payload, count = b"".join(struct.pack("<II", n, d) for n, d in value), len(value)
+    else:
+        fmt = {BYTE: "B", SHORT: "H", LONG: "I"}[kind]
+        payload, count = struct.pack(f"<{len(value)}{fmt}", *value), len(value)
+    assert len(payload) == count * _TYPE_SIZE[kind]
+    return tag, kind, count, payload
+
+
+def exif_block(ifd0: list[tuple], exif_ifd: list[tuple] = (), gps_ifd: list[tuple] = ()) -> bytes:
+    """An APP1 EXIF payload (b"Exif\\0\\0" + little-endian TIFF) written byte by byte from `field` entries.
+
+    Pillow's own writer insists on the standard type of each tag; this one writes whatever it is given, as a
+    buggy phone or app does.
+    """
+    import struct
+
+    ifds = [list(ifd0)]
+    pointers = []
+    for pointer_tag, entries in ((0x8769, exif_ifd), (0x8825, gps_ifd)):
+        if entries:
+            pointers.append((pointer_tag, len(ifds)))
+            ifds.append(list(entries))
+    ifds[0] += [(tag, LONG, 1, None) for tag, _ in pointers]
+    offsets, at = [], 8
+    for entries in ifds:
+        offsets.append(at)
+        at += 2 + 12 * len(entries) + 4
+    data, blobs = at, []
+    for entries in ifds:
+        entries.sort(key=lambda e: e[0])
+    out = bytearray(b"II*\x00" + struct.pack("<I", 8))
+    for n, entries in enumerate(ifds):
+        out += struct.pack("<H", len(entries))
+        for tag, kind, count, payload in entries:
+            if payload is None:  # a pointer to a sub-IFD
+                payload = struct.pack("<I", offsets[dict(pointers)[tag]])
+            if len(payload) <= 4:
+                out += struct.pack("<HHI", tag, kind, count) + payload.ljust(4, b"\x00")
+            else:
+                out += struct.pack("<HHII", tag, kind, count, data)
+                blobs.append(payload + b"\x00" * (len(payload) % 2))
+                data += len(blobs[-1])
+        out += struct.pack("<I", 0)
+    return b"Exif\x00\x00" + bytes(out) + b"".join(blobs)
