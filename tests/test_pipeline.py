@@ -358,3 +358,14 @@ def test_the_grid_worker_reads_the_work_order_in_the_app(rider, make_api, worker
     assert gw06.client.post("/api/v1/me/notifications/read", headers=gw06.headers).get_json() == {"unread": 0}
     assert gw06.get("/api/v1/me/notifications").get_json()["items"][0]["read"] is True
     assert make_api("gw01").get("/api/v1/me/notifications").get_json() == {"unread": 0, "items": []}
+
+
+def test_an_iphone_heic_photo_goes_through_to_a_jpeg_web_copy(rider, db, workers):
+    from images import encode
+
+    case_no = rider.report(photos=[(encode("HEIF", 1200, 900), "IMG_0042.HEIC")], **HQ06).get_json()["case_no"]
+    workers()
+    case = case_of(db, case_no)
+    assert case.state == "dispatched" and case.photos[0].format == "HEIF"
+    served = rider.get(rider.get(f"/api/v1/reports/{case_no}").get_json()["photos"][0]["web_url"])
+    assert served.mimetype == "image/jpeg" and Image.open(io.BytesIO(served.data)).size == (1200, 900)
