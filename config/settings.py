@@ -53,6 +53,8 @@ class Settings:
     grids_file: Path = COMMUNITY_DIR / "grids.geojson"
     users_file: Path = COMMUNITY_DIR / "users.json"
     area_file: Path = COMMUNITY_DIR / "area.json"
+    units_file: Path = COMMUNITY_DIR / "units.json"
+    points_file: Path = COMMUNITY_DIR / "points.json"
     stale_new_minutes: int = 2
     max_processing_attempts: int = 5
     webhook_url: str | None = None  # the staff group's robot; grids may name their own in grids.geojson
@@ -93,7 +95,7 @@ class Settings:
             location_mismatch_m=_int(env, "LOCATION_MISMATCH_M", 200),
             old_photo_hours=_int(env, "OLD_PHOTO_HOURS", 24),
         )
-        for name in ("categories_file", "grids_file", "users_file", "area_file"):
+        for name in ("categories_file", "grids_file", "users_file", "area_file", "units_file", "points_file"):
             if env.get(name.upper()):
                 values[name] = Path(env[name.upper()])
         values.update(overrides)

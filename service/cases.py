@@ -225,7 +225,7 @@ def _open_case(session: Session, reporter: User, checked: CheckedReport, headers
     case = Case(case_no=next_case_no(session, now, tz), reporter=reporter, category=checked.category,
                 lat=checked.lat, lon=checked.lon, coord_system=checked.coord_system, accuracy_m=checked.accuracy_m,
                 description=checked.description, client_report_id=checked.client_report_id, created_at=now,
-                updated_at=now)
+                updated_at=now, priority=checked.category.priority)
     session.add(case)
     for header, original in zip(headers, stored):
         session.add(Photo(case=case, kind="before", sha256=original.sha256, format=header.format,
@@ -251,3 +251,25 @@ def stale_new_cases(session: Session, created_before: datetime) -> list[Case]:
     """The cases still `new`, without a processing error, reported before the given instant, oldest first."""
     return list(session.scalars(sa.select(Case).where(Case.state == "new", Case.processing_error.is_(None),
                                                       Case.created_at < created_before).order_by(Case.id)))
+
+
+def add_after_photos(session: Session, store: PhotoStore, case: Case, photos: list[BinaryIO],
+                     limits: IntakeLimits) -> list[lifecycle.FollowUp]:
+    """Keep the after photos (处置后) of a case as intake keeps originals; the pipeline makes their copies."""
+    check_photo_count(photos, limits)
+    headers = check_photos(photos, limits)
+    stored: list[StoredOriginal] = []
+    try:
+        now = utcnow()
+        for stream, header in zip(photos, headers):
+            original = store.put_original(stream, header.format)
+            stored.append(original)
+            session.add(Photo(case=case, kind="after", sha256=original.sha256, format=header.format,
+                              width=header.width, height=header.height, size_bytes=original.size_bytes,
+                              original_path=original.relpath, created_at=now))
+        session.commit()
+    except BaseException:
+        session.rollback()
+        _discard_unreferenced(session, store, stored)
+        raise
+    return [lifecycle.FollowUp("process_photos", case.id)]

@@ -21,11 +21,13 @@ IN_FLIGHT = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.
 JOBS = {
     "process_case": "workers.jobs.process_case",
     "deliver_webhook": "workers.jobs.deliver_webhook",
+    "process_photos": "workers.jobs.process_photos",
 }
 # queue and time limit of each job
 JOB_OPTIONS = {
     "process_case": dict(queue=PHOTO_QUEUE, timeout=300, retry=Retry(max=3, interval=[10, 30, 60])),
     "deliver_webhook": dict(queue="default", timeout=30, retry=Retry(max=5, interval=[10, 30, 60, 300, 900])),
+    "process_photos": dict(queue=PHOTO_QUEUE, timeout=300, retry=Retry(max=3, interval=[10, 30, 60])),
 }
 
 

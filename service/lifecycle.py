@@ -66,13 +66,14 @@ def open_case(session: Session, case: Case, actor: User) -> Outcome:
     The case must have been flushed (it has an id) so the follow-up can name it.
     """
     case.state = "new"
-    event = CaseEvent(case=case, actor=actor, from_state=None, to_state="new", note="上报", created_at=case.created_at)
+    event = CaseEvent(case=case, actor=actor, from_state=None, to_state="new", action="report", note="上报",
+                      created_at=case.created_at)
     session.add(event)
     return Outcome(event=event, follow_ups=[FollowUp("process_case", case.id)])
 
 
 def transition(session: Session, case: Case, to_state: str, actor: Optional[User], note: str = "",
-               at: Optional[datetime] = None) -> Outcome:
+               at: Optional[datetime] = None, action: str = "") -> Outcome:
     """Move a case to another state and write the event row; raises IllegalTransition when not allowed.
 
     The case row carries a version: if anyone else moved the case meanwhile, the commit fails (StaleDataError)
@@ -81,25 +82,39 @@ def transition(session: Session, case: Case, to_state: str, actor: Optional[User
     if to_state not in TRANSITIONS[case.state]:
         raise IllegalTransition(case, to_state)
     at = at or utcnow()
-    event = CaseEvent(case=case, actor=actor, from_state=case.state, to_state=to_state, note=note, created_at=at)
+    event = CaseEvent(case=case, actor=actor, from_state=case.state, to_state=to_state, action=action or to_state,
+                      note=note, created_at=at)
     case.state = to_state
     session.add(event)
     return Outcome(event=event)
 
 
-def dispatch(session: Session, case: Case, grid: Grid, assignee: Optional[User], deadline: datetime,
-             actor: Optional[User] = None, note: str = "", at: Optional[datetime] = None) -> Outcome:
-    """Place the case in a grid and give it to that grid's worker: the deadline clock starts now."""
+def dispatch(session: Session, case: Case, grid: Optional[Grid], assignee: Optional[User], deadline: datetime,
+             actor: Optional[User] = None, note: str = "", at: Optional[datetime] = None,
+             unit: Optional[str] = None, action: str = "dispatch") -> Outcome:
+    """Give the case to a grid worker (or an external unit). The deadline clock starts at the first dispatch."""
     at = at or utcnow()
-    outcome = transition(session, case, "dispatched", actor, note, at)
-    case.grid, case.assignee = grid, assignee
-    case.dispatched_at, case.deadline_at = at, deadline
+    outcome = transition(session, case, "dispatched", actor, note, at, action)
+    case.grid = grid or case.grid
+    case.assignee, case.assignee_unit = assignee, unit
+    case.dispatched_at = case.dispatched_at or at
+    case.deadline_at = deadline
     return outcome
+
+
+def note_event(session: Session, case: Case, actor: Optional[User], action: str, note: str,
+               at: Optional[datetime] = None) -> Outcome:
+    """An event that changes no state (a deadline extension): still one row, still versioned with the case."""
+    event = CaseEvent(case=case, actor=actor, from_state=case.state, to_state=case.state, action=action, note=note,
+                      created_at=at or utcnow())
+    session.add(event)
+    case.updated_at = event.created_at  # bumps the version: a concurrent change of the case fails
+    return Outcome(event=event)
 
 
 def mark_duplicate(session: Session, case: Case, original: Case, actor: Optional[User] = None,
                    note: str = "", at: Optional[datetime] = None) -> Outcome:
     """Link the case to the open case it repeats; it is closed to work from here on."""
-    outcome = transition(session, case, "duplicate", actor, note, at)
+    outcome = transition(session, case, "duplicate", actor, note, at, "merge" if actor else "duplicate")
     case.duplicate_of = original
     return outcome

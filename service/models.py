@@ -93,6 +93,9 @@ class Case(Base):
         sa.Index("ix_cases_closed", "closed_at"),
         # nearby open cases of a category (duplicates): a bounding box on latitude
         sa.Index("ix_cases_category_lat", "category_id", "lat"),
+        # the desk queue's order: most urgent first, then by deadline (none last), then by id — see service.desk
+        sa.Index("ix_cases_queue_order", sa.text("(-priority)"),
+                 sa.text("(COALESCE(deadline_at, '9999-12-31 00:00:00'))"), "id"),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -122,6 +125,11 @@ class Case(Base):
     processing_error: so.Mapped[Optional[str]] = so.mapped_column(sa.Text)
     processing_attempts: so.Mapped[int] = so.mapped_column(default=0)  # times the sweeper re-queued it
     processed_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    # the desk: copied from the category at intake so the queue sorts without a join
+    priority: so.Mapped[int] = so.mapped_column(default=0)
+    assignee_unit: so.Mapped[Optional[str]] = so.mapped_column(sa.String(32))  # an external unit (物业, 市政)
+    rework_count: so.Mapped[int] = so.mapped_column(default=0)
+    overdue_notified_on: so.Mapped[Optional[str]] = so.mapped_column(sa.String(10))  # local date, YYYY-MM-DD
     # optimistic locking: two runs of a job (or a job and a person) cannot both move the case
     version: so.Mapped[int] = so.mapped_column(default=1)
 
@@ -170,6 +178,7 @@ class CaseEvent(Base):
     __table_args__ = (
         sa.Index("ix_case_events_case", "case_id", "id"),
         sa.Index("ix_case_events_created_to", "created_at", "to_state"),
+        sa.Index("ix_case_events_action_created", "action", "created_at"),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -177,6 +186,7 @@ class CaseEvent(Base):
     actor_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("users.id"))  # None: the pipeline
     from_state: so.Mapped[Optional[str]] = so.mapped_column(sa.String(16))
     to_state: so.Mapped[str] = so.mapped_column(sa.String(16))
+    action: so.Mapped[str] = so.mapped_column(sa.String(16), default="")  # report, dispatch, assign, extend, ...
     note: so.Mapped[str] = so.mapped_column(sa.Text, default="")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
@@ -220,6 +230,8 @@ class MeToo(Base):
     via_case_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("cases.id"))  # their own duplicate
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
+    user: so.Mapped[User] = so.relationship()
+
 
 class Notification(Base):
     """An in-app message to one person: a new work order, a case to route by hand, a report merged."""
@@ -254,3 +266,20 @@ class WebhookMessage(Base):
     last_error: so.Mapped[Optional[str]] = so.mapped_column(sa.Text)
 
     case: so.Mapped[Optional[Case]] = so.relationship()
+
+
+class PointsEntry(Base):
+    """One line of the append-only points ledger (积分): who earned how many, for which case, by which rule."""
+
+    __tablename__ = "points_ledger"
+    __table_args__ = (sa.UniqueConstraint("user_id", "case_id", "rule"),
+                      sa.Index("ix_points_ledger_created", "created_at"))
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"), index=True)
+    case_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("cases.id"))
+    rule: so.Mapped[str] = so.mapped_column(sa.String(32))  # report_closed, me_too_closed
+    points: so.Mapped[int]
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    user: so.Mapped[User] = so.relationship()

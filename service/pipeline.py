@@ -117,6 +117,19 @@ def process_case(session: Session, store: PhotoStore, grids: GridIndex, rules: P
     return Processed(case.case_no, case.state, tuple(follow_ups))
 
 
+def process_unprocessed_photos(session: Session, store: PhotoStore, rules: PipelineRules, case_id: int) -> int:
+    """Make the copies of any photo of the case that has none yet (after photos); how many were made."""
+    photos = list(session.scalars(sa.select(Photo).where(Photo.case_id == case_id, Photo.web_path.is_(None))))
+    try:
+        process_photos(store, photos, rules, utcnow())
+    except UnreadablePhoto as error:
+        session.rollback()
+        log.warning("case id %s: an after photo cannot be decoded (%s)", case_id, error)
+        return 0
+    session.commit()
+    return len(photos)
+
+
 def retry_processing(session: Session, case: Case) -> list[FollowUp]:
     """Staff's retry of a case whose photos could not be processed: clear the error and queue it again."""
     case.processing_error = None

@@ -24,7 +24,7 @@ from images import photo_jpeg  # noqa: E402
 
 DEMO_PASSWORD = "demo-pass-123"
 # rows the tests make; the community (users, grids, categories) is loaded once per session and kept
-PER_TEST_TABLES = ("notifications", "webhook_messages", "possible_duplicates", "me_toos", "case_events", "photos",
+PER_TEST_TABLES = ("points_ledger", "notifications", "webhook_messages", "possible_duplicates", "me_toos", "case_events", "photos",
                    "cases", "case_counters")
 HONGQIAO = {"lat": "32.015", "lon": "120.855"}  # inside the demo grids, WGS-84
 
@@ -102,6 +102,24 @@ def worker_env(monkeypatch, settings):
 
     yield point_at
     context.reset()
+
+
+def run_jobs(settings) -> None:
+    """Work every queued job to the end on a real RQ worker (in this process, for speed)."""
+    from rq import Queue, SimpleWorker
+
+    from service.jobqueue import PHOTO_QUEUE
+
+    connection = redis_connection(settings.redis_url)
+    SimpleWorker([Queue(PHOTO_QUEUE, connection=connection), Queue("default", connection=connection)],
+                 connection=connection).work(burst=True)
+
+
+@pytest.fixture
+def workers(worker_env, settings):
+    """Run the queued jobs: workers() after posting reports."""
+    worker_env()
+    return lambda: run_jobs(settings)
 
 
 @pytest.fixture

@@ -10,13 +10,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import sqlalchemy as sa
 from PIL import Image
-from rq import Queue, SimpleWorker
+from rq import Queue
 
-from conftest import Api, make_settings
+from conftest import Api, run_jobs
 from images import photo_jpeg
 from service.jobqueue import PHOTO_QUEUE, redis_connection
-from service.models import Case, CaseEvent, Grid, MeToo, Notification, Photo, PossibleDuplicate, User, WebhookMessage
-from service.web import create_app
+from service.models import Case, CaseEvent, Grid, MeToo, Notification, PossibleDuplicate, WebhookMessage
 
 HQ06 = {"lat": "32.015", "lon": "120.855"}  # inside grid HQ06, worker gw06
 OUTSIDE_GRIDS = {"lat": "32.05", "lon": "120.90"}  # in the service area, far from every grid
@@ -37,20 +36,6 @@ def exif_jpeg(seed: int = 1, gps: tuple[float, float] | None = None, taken: date
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=90, exif=exif)
     return buf.getvalue()
-
-
-def run_jobs(settings) -> None:
-    """Work every queued job to the end on a real RQ worker (in this process, for speed)."""
-    connection = redis_connection(settings.redis_url)
-    SimpleWorker([Queue(PHOTO_QUEUE, connection=connection), Queue("default", connection=connection)],
-                 connection=connection).work(burst=True)
-
-
-@pytest.fixture
-def workers(worker_env, settings):
-    """Run the queued jobs: workers() after posting reports."""
-    worker_env()
-    return lambda: run_jobs(settings)
 
 
 def case_of(db, case_no: str) -> Case:

@@ -36,6 +36,12 @@ def process_case(case_id: int) -> str | None:
     return done.state
 
 
+def process_photos(case_id: int) -> int:
+    """Make the web copies and thumbnails of a case's photos that have none yet (the after photos)."""
+    with database().session() as session:
+        return pipeline.process_unprocessed_photos(session, photo_store(), pipeline_rules(), case_id)
+
+
 def deliver_webhook(message_id: int) -> bool:
     """Send one group-robot message; a failure raises so RQ retries it with backoff."""
     with database().session() as session:

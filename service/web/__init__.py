@@ -8,6 +8,7 @@ from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
 from config import Settings
+from service.actions import DeskRules
 from service.cases import IntakeLimits
 from service.db import Database
 from service.geo import ServiceArea
@@ -25,6 +26,7 @@ class Services:
     jobs: JobQueue
     area: ServiceArea
     limits: IntakeLimits
+    desk_rules: DeskRules
 
 
 def services() -> Services:
@@ -55,15 +57,17 @@ def register_extensions(app: Flask, settings: Settings) -> None:
         jobs=JobQueue(redis_connection(settings.redis_url)),
         area=ServiceArea.from_file(settings.area_file),
         limits=limits,
+        desk_rules=DeskRules.from_files(settings.units_file, settings.points_file, settings.timezone),
     )
     app.teardown_appcontext(_close_db_session)
 
 
 def register_blueprints(app: Flask) -> None:
-    from service.web import api, main
+    from service.web import api, casework, main
 
     app.register_blueprint(main.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
+    app.register_blueprint(casework.bp, url_prefix="/api/v1")
 
 
 def register_errorhandlers(app: Flask) -> None:

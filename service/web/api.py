@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from itertools import chain
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -16,7 +15,6 @@ from service.cases import ReportForm, take_report
 from service.lifecycle import STATE_LABELS
 from service.db import utcnow
 from service.models import Case, Category, Notification, Photo, PossibleDuplicate
-from service.pipeline import retry_processing
 from service.web import db_session, services
 from service.web.access import current_user, login_required
 from service.web.errors import ApiError
@@ -84,31 +82,7 @@ def report_detail(case: Case) -> dict:
     return detail
 
 
-def _has_nul(value) -> bool:
-    """True when a string inside the value holds a NUL byte, which no text column can store."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
-@bp.before_request
-def refuse_nul_bytes():
-    """Refuse text with NUL bytes anywhere a client can put it, before it reaches a query."""
-    values = [request.path, *chain.from_iterable(request.args.listvalues())]
-    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        values += chain.from_iterable(request.form.listvalues())
-        values += [f.filename or "" for f in chain.from_iterable(request.files.listvalues())]
-    if request.is_json:
-        values.append(request.get_json(silent=True))
-    if _has_nul(values):
-        raise ApiError(400, "invalid_characters", "请求中含有非法字符（NUL）", "the request contains a NUL character")
-
-
-def _visible_case(case_no: str) -> Case:
+def visible_case(case_no: str) -> Case:
     """The case with this number if the current user may see it: 404 when there is none, 403 when not theirs."""
     case = db_session().scalar(
         sa.select(Case).where(Case.case_no == case_no)
@@ -168,32 +142,14 @@ def create_report():
 @login_required
 def get_report(case_no: str):
     """One case: state, category, location, grid, deadline, photos and timeline."""
-    return jsonify(report_detail(_visible_case(case_no)))
-
-
-@bp.post("/cases/<case_no>/actions")
-@login_required
-def case_action(case_no: str):
-    """Staff act on a case: {"action": "retry_processing"} re-runs the pipeline after a processing error."""
-    if current_user().role not in STAFF_ROLES:
-        raise ApiError(403, "forbidden", "仅社区工作人员可操作", "staff only")
-    case = _visible_case(case_no)
-    body = request.get_json(silent=True)
-    action = body.get("action") if isinstance(body, dict) else None
-    if action != "retry_processing":
-        raise ApiError(400, "unknown_action", f"未知操作：{action}", f"unknown action: {action}", field="action")
-    if case.state != "new" or not case.processing_error:
-        raise ApiError(409, "nothing_to_retry", f"案件当前为{STATE_LABELS[case.state]}，无需重新处理",
-                       f"case is {case.state} with no processing error: nothing to retry")
-    services().jobs.enqueue_follow_ups(case.case_no, retry_processing(db_session(), case))
-    return jsonify(report_detail(case))
+    return jsonify(report_detail(visible_case(case_no)))
 
 
 @bp.get("/reports/<case_no>/photos/<int:photo_id>/<variant>")
 @login_required
 def report_photo(case_no: str, photo_id: int, variant: str):
     """A processed photo (web copy or thumbnail), to whoever may see its case."""
-    case = _visible_case(case_no)
+    case = visible_case(case_no)
     photo = next((p for p in case.photos if p.id == photo_id), None)
     relpath = getattr(photo, PHOTO_VARIANTS.get(variant, ""), None) if photo else None
     if relpath is None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from itertools import chain
 from typing import Optional
 
 from flask import Flask, jsonify, request
@@ -46,8 +47,33 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz" or request.accept_mimetypes.best == "application/json"
 
 
+def _has_nul(value) -> bool:
+    """True when a string inside the value holds a NUL byte, which no text column can store."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def refuse_nul_bytes():
+    """Refuse text with NUL bytes anywhere a client can put it, before it reaches a query."""
+    values = [request.path, *chain.from_iterable(request.args.listvalues())]
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        values += chain.from_iterable(request.form.listvalues())
+        values += [f.filename or "" for f in chain.from_iterable(request.files.listvalues())]
+    if request.is_json:
+        values.append(request.get_json(silent=True))
+    if _has_nul(values):
+        raise ApiError(400, "invalid_characters", "请求中含有非法字符（NUL）", "the request contains a NUL character")
+
+
 def init_app(app: Flask) -> None:
     """Answer every error in the JSON shape on the API, and never with a bare 500 page."""
+
+    app.before_request(refuse_nul_bytes)
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):

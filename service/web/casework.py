@@ -1,0 +1,90 @@
+"""Acting on cases, one code path for pages and scripts: POST /api/v1/cases/<case_no>/actions and after photos."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, jsonify, redirect, request
+
+from service.actions import ActionRefused, perform
+from service.cases import add_after_photos
+from service.web import db_session, services
+from service.web.access import current_user, login_required
+from service.web.api import report_detail, visible_case
+from service.web.errors import ApiError
+
+bp = Blueprint("casework", __name__)
+
+REFUSAL_STATUS = {"forbidden": 403, "conflict": 409, "invalid": 422}
+AFTER_PHOTO_STATES = ("dispatched", "in_progress")
+
+
+def _from_a_page() -> bool:
+    """A browser form (urlencoded or multipart) rather than a script's JSON."""
+    return not request.is_json
+
+
+def _back(default: str):
+    """Redirect a form back to where it came from: only to a path on this site."""
+    target = request.form.get("next") or default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/"):
+        target = default
+    return redirect(target, code=303)
+
+
+def _photos() -> list:
+    return [f.stream for f in request.files.getlist("photo") if f.filename or f.content_length]
+
+
+def _store_after_photos(case) -> None:
+    """Keep uploaded after photos (assignee or staff, while the case is being worked) and queue their copies."""
+    user = current_user()
+    if not (user.role in ("staff", "admin") or case.assignee_id == user.id):
+        raise ApiError(403, "forbidden", "只有处置人或工作人员可以上传处置照片", "only the assignee or staff may add after photos")
+    if case.state not in AFTER_PHOTO_STATES:
+        raise ApiError(409, "illegal_transition", "案件当前不在处置中，不能上传处置照片",
+                       f"case is {case.state}: after photos are taken while it is being worked")
+    svc = services()
+    follow_ups = add_after_photos(db_session(), svc.photos, case, _photos(), svc.limits)
+    svc.jobs.enqueue_follow_ups(case.case_no, follow_ups)
+
+
+@bp.post("/cases/<case_no>/photos")
+@login_required
+def add_photos(case_no: str):
+    """Upload after photos (处置后照片) for a case: multipart `photo`, 1 to MAX_PHOTOS files."""
+    case = visible_case(case_no)
+    _store_after_photos(case)
+    return jsonify(report_detail(case)), 201
+
+
+@bp.post("/cases/<case_no>/actions")
+@login_required
+def case_action(case_no: str):
+    """Take an action on a case: {"action": "assign" | "start" | "resolve" | ..., ...its fields}.
+
+    Pages post the same fields as a form (resolve may carry the after photos) and are redirected back.
+    """
+    case = visible_case(case_no)
+    body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "请提交 JSON 对象", "send a JSON object")
+    name = str(body.get("action") or "")
+    svc = services()
+    try:
+        if name == "resolve" and _photos():
+            _store_after_photos(case)
+        follow_ups = perform(db_session(), case, name, current_user(), body, svc.desk_rules)
+    except (ActionRefused, ApiError) as refused:
+        if not _from_a_page():
+            if isinstance(refused, ApiError):
+                raise
+            raise ApiError(REFUSAL_STATUS[refused.kind], refused.code, refused.message_zh, refused.message_en,
+                           refused.field) from None
+        flash(refused.message_zh, "error")
+        return _back(f"/desk/cases/{case.case_no}")
+    svc.jobs.enqueue_follow_ups(case.case_no, follow_ups)
+    if _from_a_page():
+        flash("已完成：" + name, "ok")
+        return _back(f"/desk/cases/{case.case_no}")
+    return jsonify(report_detail(case))
