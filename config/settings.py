@@ -64,6 +64,7 @@ class Settings:
     duplicate_hash_bits: int = 10
     location_mismatch_m: int = 200
     old_photo_hours: int = 24
+    map_tiles_url: str | None = None  # e.g. a local tile server; none in a closed network: grids alone draw the map
 
     @property
     def max_photo_bytes(self) -> int:
@@ -94,6 +95,7 @@ class Settings:
             duplicate_hash_bits=_int(env, "DUPLICATE_HASH_BITS", 10),
             location_mismatch_m=_int(env, "LOCATION_MISMATCH_M", 200),
             old_photo_hours=_int(env, "OLD_PHOTO_HOURS", 24),
+            map_tiles_url=env.get("MAP_TILES_URL") or None,
         )
         for name in ("categories_file", "grids_file", "users_file", "area_file", "units_file", "points_file"):
             if env.get(name.upper()):

@@ -8,7 +8,7 @@ from typing import Optional
 from sqlalchemy.orm import Session
 
 from service.db import utcnow
-from service.models import Case, CaseEvent, Grid, User
+from service.models import OPEN_STATES, Case, CaseEvent, Grid, User  # noqa: F401  (OPEN_STATES: part of the law)
 
 STATE_LABELS = {
     "new": "待处理",
@@ -32,7 +32,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "rejected": frozenset(),
     "duplicate": frozenset(),
 }
-OPEN_STATES = ("new", "dispatched", "unrouted", "in_progress", "resolved")
 
 
 class IllegalTransition(Exception):

@@ -11,6 +11,7 @@ from service.db import Base, UTCDateTime, utcnow
 
 ROLES = ("reporter", "grid_worker", "staff", "admin")
 STATES = ("new", "dispatched", "unrouted", "in_progress", "resolved", "closed", "rejected", "duplicate")
+OPEN_STATES = ("new", "dispatched", "unrouted", "in_progress", "resolved")
 COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
 PHOTO_KINDS = ("before", "after")
 
@@ -93,9 +94,11 @@ class Case(Base):
         sa.Index("ix_cases_closed", "closed_at"),
         # nearby open cases of a category (duplicates): a bounding box on latitude
         sa.Index("ix_cases_category_lat", "category_id", "lat"),
-        # the desk queue's order: most urgent first, then by deadline (none last), then by id — see service.desk
-        sa.Index("ix_cases_queue_order", sa.text("(-priority)"),
-                 sa.text("(COALESCE(deadline_at, '9999-12-31 00:00:00'))"), "id"),
+        # the desk queue of open cases: most urgent first, then by deadline (none last), then id (service.desk)
+        sa.Index("ix_cases_open_queue", sa.text("(-priority)"),
+                 sa.text("(COALESCE(deadline_at, '9999-12-31 00:00:00.000000'))"), "id",
+                 postgresql_where=sa.text(_one_of("state", OPEN_STATES)),
+                 sqlite_where=sa.text(_one_of("state", OPEN_STATES))),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)

@@ -43,13 +43,15 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('overdue_notified_on', sa.String(length=10), nullable=True))
 
     op.execute("UPDATE cases SET priority = (SELECT priority FROM categories WHERE categories.id = cases.category_id)")
-    # the desk queue's order (service.desk): most urgent first, then by deadline with none last, then by id
-    op.create_index('ix_cases_queue_order', 'cases',
-                    [sa.text('(-priority)'), sa.text("(COALESCE(deadline_at, '9999-12-31 00:00:00'))"), 'id'])
+    # the desk queue of open cases (service.desk): most urgent first, then by deadline with none last, then by id
+    open_states = "state IN ('new', 'dispatched', 'unrouted', 'in_progress', 'resolved')"
+    op.create_index('ix_cases_open_queue', 'cases',
+                    [sa.text('(-priority)'), sa.text("(COALESCE(deadline_at, '9999-12-31 00:00:00.000000'))"), 'id'],
+                    postgresql_where=sa.text(open_states), sqlite_where=sa.text(open_states))
 
 
 def downgrade() -> None:
-    op.drop_index('ix_cases_queue_order', table_name='cases')
+    op.drop_index('ix_cases_open_queue', table_name='cases')
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.drop_column('overdue_notified_on')
         batch_op.drop_column('rework_count')

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session
 
 from config import Settings
@@ -47,6 +51,24 @@ def _close_db_session(_exc=None) -> None:
         session.close()
 
 
+csrf = CSRFProtect()
+# counts in the same Redis as the queue; a Redis outage must not lock people out, so limits then lapse
+limiter = Limiter(key_func=get_remote_address, default_limits=[], swallow_errors=True,
+                  headers_enabled=True)
+
+
+def _check_csrf() -> None:
+    """Every POST made with the session cookie carries a CSRF token (a form field, or X-CSRFToken from scripts).
+
+    Requests with a bearer token are exempt: a token is never sent by a browser on its own. So is logging in
+    through the API, which has no session yet.
+    """
+    from service.web.access import uses_bearer_token
+
+    if request.method == "POST" and not uses_bearer_token() and request.endpoint != "api.login":
+        csrf.protect()
+
+
 def register_extensions(app: Flask, settings: Settings) -> None:
     """Build the services and close each request's session at its end."""
     limits = IntakeLimits(settings.max_photos, settings.max_photo_bytes, settings.max_photo_pixels)
@@ -60,14 +82,29 @@ def register_extensions(app: Flask, settings: Settings) -> None:
         desk_rules=DeskRules.from_files(settings.units_file, settings.points_file, settings.timezone),
     )
     app.teardown_appcontext(_close_db_session)
+    csrf.init_app(app)
+    app.before_request(_check_csrf)
+    limiter.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    from service.web import api, casework, main
+    from service.web import api, auth_pages, casework, desk, field, main
 
     app.register_blueprint(main.bp)
+    app.register_blueprint(auth_pages.bp)
+    app.register_blueprint(desk.bp)
+    app.register_blueprint(field.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(casework.bp, url_prefix="/api/v1")
+
+
+def register_template_helpers(app: Flask, settings: Settings) -> None:
+    """`current_user()` in every template, and the `local` filter for times in the community's zone."""
+    from service.web.access import current_user
+
+    zone = ZoneInfo(settings.timezone)
+    app.context_processor(lambda: {"current_user": current_user})
+    app.add_template_filter(lambda t: t.astimezone(zone).strftime("%m-%d %H:%M") if t else "", "local")
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -96,10 +133,15 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_FORM_MEMORY_SIZE=512 * 1024,  # text fields; werkzeug also bounds its parse buffer by it
         MAX_FORM_PARTS=50,
         JSON_AS_ASCII=False,
+        WTF_CSRF_CHECK_DEFAULT=False,  # checked in _check_csrf, which knows about bearer tokens
+        WTF_CSRF_TIME_LIMIT=None,  # valid for the session's life: a rider's page may stay open for hours
+        RATELIMIT_STORAGE_URI=settings.redis_url,
+        RATELIMIT_KEY_PREFIX="snap-limits",
     )
     app.json.ensure_ascii = False
     register_extensions(app, settings)
     register_blueprints(app)
+    register_template_helpers(app, settings)
     register_errorhandlers(app)
     register_commands(app)
     return app

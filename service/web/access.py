@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import wraps
 from typing import Optional
 
-from flask import g, request, session
+from flask import abort, g, redirect, request, session, url_for
 
 from service.auth import user_by_token
 from service.models import User
@@ -20,9 +20,8 @@ def current_user() -> Optional[User]:
 
 
 def _user_from_request() -> Optional[User]:
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        return user_by_token(db_session(), header[7:].strip())
+    if uses_bearer_token():
+        return user_by_token(db_session(), request.headers["Authorization"][7:].strip())
     uid = session.get("uid")
     if isinstance(uid, int):
         user = db_session().get(User, uid)
@@ -41,3 +40,26 @@ def login_required(view):
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def page_login_required(*roles: str):
+    """For pages: send a visitor to the login page, and answer 403 to a role not in `roles` (any role if none)."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            user = current_user()
+            if user is None:
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            if roles and user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def uses_bearer_token() -> bool:
+    """True when the request authenticates with a token rather than the session cookie (no CSRF possible)."""
+    return request.headers.get("Authorization", "").lower().startswith("bearer ")

@@ -18,6 +18,7 @@ from service.models import Case, Category, Notification, Photo, PossibleDuplicat
 from service.web import db_session, services
 from service.web.access import current_user, login_required
 from service.web.errors import ApiError
+from service.web.throttle import limit_login_failures
 
 bp = Blueprint("api", __name__)
 
@@ -95,6 +96,7 @@ def visible_case(case_no: str) -> Case:
 
 
 @bp.post("/auth/login")
+@limit_login_failures
 def login():
     """Log in with username and password: sets the session cookie and returns a bearer token."""
     body = request.get_json(silent=True)

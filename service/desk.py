@@ -1,0 +1,127 @@
+"""The desk's queue: filtered cases, most urgent and soonest due first, a page at a time by keyset; counts; CSV rows."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Iterator, Optional
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from service.db import UTCDateTime
+from service.models import OPEN_STATES, STATES, Case, Category, Grid, User
+
+PAGE_SIZE = 50
+NO_DEADLINE = datetime(9999, 12, 31, tzinfo=timezone.utc)
+# the same expressions as the ix_cases_open_queue index, so the database walks the index in order
+DEADLINE_KEY = sa.func.coalesce(Case.deadline_at, sa.literal_column("'9999-12-31 00:00:00.000000'", UTCDateTime))
+QUEUE_ORDER = (-Case.priority, DEADLINE_KEY, Case.id)
+WORKED_STATES = ("dispatched", "in_progress")
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What the desk asked to see; empty fields do not filter. No states means the open ones."""
+
+    states: tuple[str, ...] = ()
+    grid: Optional[str] = None  # grid code
+    category: Optional[str] = None  # category code
+    assignee: Optional[str] = None  # a grid worker's username, or an external unit's code
+    overdue: bool = False
+    priority: Optional[int] = None  # at least this priority
+    text: Optional[str] = None  # in the case number or the description
+
+
+def _conditions(f: QueueFilter, now: datetime, with_states: bool = True) -> list:
+    conds = []
+    if with_states:
+        conds.append(Case.state.in_(f.states or OPEN_STATES))
+    if f.grid:
+        conds.append(Case.grid_id == sa.select(Grid.id).where(Grid.code == f.grid).scalar_subquery())
+    if f.category:
+        conds.append(Case.category_id == sa.select(Category.id).where(Category.code == f.category).scalar_subquery())
+    if f.assignee:
+        worker = sa.select(User.id).where(User.username == f.assignee).scalar_subquery()
+        conds.append(sa.or_(Case.assignee_id == worker, Case.assignee_unit == f.assignee))
+    if f.overdue:
+        conds += [Case.state.in_(WORKED_STATES), Case.deadline_at < now]
+    if f.priority is not None:
+        conds.append(Case.priority >= f.priority)
+    if f.text:
+        pattern = "%" + f.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conds.append(sa.or_(Case.case_no.like(pattern, escape="\\"), Case.description.like(pattern, escape="\\")))
+    return conds
+
+
+def cursor_of(case: Case) -> str:
+    """The keyset position after this case, as text for a link."""
+    deadline = case.deadline_at or NO_DEADLINE
+    return f"{-case.priority}~{deadline.astimezone(timezone.utc).strftime('%Y%m%dT%H%M%S%f')}~{case.id}"
+
+
+def parse_cursor(text: str) -> Optional[tuple[int, datetime, int]]:
+    """The keyset position a link carries, or None when it is not one."""
+    try:
+        urgency, deadline, case_id = text.split("~")
+        return int(urgency), datetime.strptime(deadline, "%Y%m%dT%H%M%S%f").replace(tzinfo=timezone.utc), int(case_id)
+    except (ValueError, AttributeError):
+        return None
+
+
+def queue_page(session: Session, f: QueueFilter, now: datetime, after: Optional[str] = None,
+               limit: int = PAGE_SIZE) -> tuple[list[Case], Optional[str]]:
+    """One page of the queue and the cursor of the next page (None on the last)."""
+    query = (sa.select(Case).where(*_conditions(f, now)).order_by(*QUEUE_ORDER).limit(limit + 1)
+             .options(selectinload(Case.category), selectinload(Case.grid), selectinload(Case.assignee),
+                      selectinload(Case.reporter)))
+    position = parse_cursor(after) if after else None
+    if position is not None:
+        urgency, deadline, case_id = position
+        query = query.where(sa.tuple_(*QUEUE_ORDER) > sa.tuple_(sa.literal(urgency), sa.literal(deadline, UTCDateTime),
+                                                                sa.literal(case_id)))
+    cases = list(session.scalars(query))
+    more = len(cases) > limit
+    cases = cases[:limit]
+    return cases, (cursor_of(cases[-1]) if more and cases else None)
+
+
+def state_counts(session: Session, f: QueueFilter, now: datetime) -> dict[str, int]:
+    """How many cases of each state match the other filters."""
+    rows = session.execute(sa.select(Case.state, sa.func.count()).where(*_conditions(f, now, with_states=False))
+                           .group_by(Case.state))
+    counts = dict.fromkeys(STATES, 0)
+    counts.update({state: n for state, n in rows})
+    return counts
+
+
+def mask_phone(phone: Optional[str]) -> str:
+    """A phone number as staff may see it: 138****0001."""
+    if not phone:
+        return ""
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
+
+
+CSV_HEADER = ("案件编号 case", "类别 category", "网格 grid", "上报 created", "派遣 dispatched", "处置 resolved",
+              "结案 closed", "状态 state", "纬度 lat", "经度 lon", "上报人 reporter", "处置人 assignee", "按期 on time")
+
+
+def export_rows(session: Session, f: QueueFilter, now: datetime, tz: str,
+                units: dict[str, str]) -> Iterator[tuple]:
+    """Every case the filter matches, in queue order, as CSV rows (phone numbers masked), read in batches."""
+    zone = ZoneInfo(tz)
+
+    def local(t):
+        return t.astimezone(zone).strftime("%Y-%m-%d %H:%M") if t else ""
+
+    query = (sa.select(Case).where(*_conditions(f, now)).order_by(*QUEUE_ORDER)
+             .options(selectinload(Case.category), selectinload(Case.grid), selectinload(Case.assignee),
+                      selectinload(Case.reporter)).execution_options(yield_per=500))
+    for case in session.scalars(query):
+        on_time = "" if case.closed_at is None or case.deadline_at is None else \
+            ("是" if case.closed_at <= case.deadline_at else "否")
+        assignee = case.assignee.display_name if case.assignee else units.get(case.assignee_unit or "", "")
+        yield (case.case_no, case.category.name, case.grid.name if case.grid else "", local(case.created_at),
+               local(case.dispatched_at), local(case.resolved_at), local(case.closed_at), case.state,
+               case.lat if case.lat is not None else "", case.lon if case.lon is not None else "",
+               f"{case.reporter.display_name} {mask_phone(case.reporter.phone)}", assignee, on_time)

@@ -1,0 +1,61 @@
+"""Inviting riders: a person made ahead by staff, and a signed single-use link that lets them set a password."""
+from __future__ import annotations
+
+import hashlib
+from typing import Optional
+
+import sqlalchemy as sa
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
+
+from service.auth import hash_password
+from service.models import User
+
+INVITE_DAYS = 7
+SALT = "rider-invite"
+
+
+class InviteInvalid(Exception):
+    """The link is unknown, expired, or already used."""
+
+
+def _fingerprint(user: User) -> str:
+    """Changes the moment a password is set, which is what makes the link single-use."""
+    return hashlib.sha256((user.password_hash or "none").encode()).hexdigest()[:16]
+
+
+def _serializer(secret: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt=SALT)
+
+
+def create_invite(session: Session, secret: str, display_name: str, phone: str, username: str,
+                  role: str = "reporter") -> tuple[User, str]:
+    """Make the person (with no password yet) and the token of their invitation link."""
+    if session.scalar(sa.select(User.id).where(User.username == username)) is not None:
+        raise ValueError(f"用户名 {username} 已被使用 / username {username} is taken")
+    user = User(username=username, display_name=display_name, phone=phone or None, role=role, password_hash=None)
+    session.add(user)
+    session.commit()
+    return user, invite_token(secret, user)
+
+
+def invite_token(secret: str, user: User) -> str:
+    """A signed token naming the person and their current password state."""
+    return _serializer(secret).dumps({"uid": user.id, "fp": _fingerprint(user)})
+
+
+def accept_invite(session: Session, secret: str, token: str, password: Optional[str]) -> User:
+    """The invited person; with a password, it is set (and the link stops working). Raises InviteInvalid."""
+    try:
+        data = _serializer(secret).loads(token, max_age=INVITE_DAYS * 86400)
+    except SignatureExpired:
+        raise InviteInvalid("邀请链接已过期，请联系社区工作人员重新邀请 / the invitation has expired") from None
+    except BadSignature:
+        raise InviteInvalid("邀请链接无效 / not a valid invitation") from None
+    user = session.get(User, data.get("uid")) if isinstance(data, dict) else None
+    if user is None or not user.active or data.get("fp") != _fingerprint(user):
+        raise InviteInvalid("邀请链接已使用或已失效 / the invitation was already used")
+    if password is not None:
+        user.password_hash = hash_password(password)
+        session.commit()
+    return user

@@ -1,0 +1,49 @@
+/* Maps for the desk: the grid polygons always (a closed network has no tiles), tiles only when configured. */
+(function () {
+  "use strict";
+  var COLOURS = { new: "#f0ad4e", unrouted: "#f0ad4e", dispatched: "#5bc0de", in_progress: "#5bc0de", resolved: "#9b59b6" };
+
+  function baseMap(el) {
+    var map = L.map(el, { attributionControl: false });
+    if (el.dataset.tiles) { L.tileLayer(el.dataset.tiles, { maxZoom: 19 }).addTo(map); }
+    return map;
+  }
+
+  function gridStyle() { return { color: "#0b3d2e", weight: 2, fillColor: "#0b3d2e", fillOpacity: 0.06 }; }
+
+  var mini = document.getElementById("minimap");
+  if (mini) {
+    var map = baseMap(mini);
+    var point = [parseFloat(mini.dataset.lat), parseFloat(mini.dataset.lon)];
+    var grid = JSON.parse(mini.dataset.grid);
+    if (grid) { L.geoJSON(grid, { style: gridStyle }).addTo(map); }
+    L.circleMarker(point, { radius: 9, color: "#a30b0b", weight: 3, fillOpacity: 0.8 }).addTo(map);
+    map.setView(point, 16);
+  }
+
+  var big = document.getElementById("casemap");
+  if (big) {
+    var casemap = baseMap(big);
+    fetch(big.dataset.source, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (data) {
+      var grids = L.geoJSON(data.grids, {
+        style: gridStyle,
+        onEachFeature: function (f, layer) { layer.bindTooltip(f.properties.name, { permanent: true, direction: "center", className: "grid-label" }); }
+      }).addTo(casemap);
+      L.geoJSON(data.cases, {
+        pointToLayer: function (f, latlng) {
+          var p = f.properties;
+          return L.circleMarker(latlng, { radius: 8, weight: p.overdue ? 4 : 2, color: p.overdue ? "#d9534f" : "#222",
+                                          fillColor: p.overdue ? "#d9534f" : (COLOURS[p.state] || "#999"), fillOpacity: 0.9 });
+        },
+        onEachFeature: function (f, layer) {
+          var a = document.createElement("a");
+          a.href = f.properties.url;
+          a.textContent = f.properties.case_no + " " + f.properties.category + " · " + f.properties.label + (f.properties.overdue ? " · 超期" : "");
+          layer.bindPopup(a);
+        }
+      }).addTo(casemap);
+      casemap.fitBounds(grids.getBounds(), { padding: [10, 10] });
+      big.dataset.loaded = String(data.cases.features.length);
+    });
+  }
+})();
