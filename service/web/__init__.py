@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, request, session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
@@ -58,14 +58,17 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[], swallow_errors
 
 
 def _check_csrf() -> None:
-    """Every POST made with the session cookie carries a CSRF token (a form field, or X-CSRFToken from scripts).
+    """Every POST a session could authorise carries a CSRF token (a form field, or X-CSRFToken from scripts).
 
-    Requests with a bearer token are exempt: a token is never sent by a browser on its own. So is logging in
-    through the API, which has no session yet.
+    That is every page form, and API calls made with a logged-in session cookie. Requests with a bearer token
+    are exempt (a browser never sends one on its own), as are API calls with no session, which are refused
+    as not logged in anyway, and the API login itself.
     """
     from service.web.access import uses_bearer_token
 
-    if request.method == "POST" and not uses_bearer_token() and request.endpoint != "api.login":
+    if request.method != "POST" or uses_bearer_token() or request.endpoint == "api.login":
+        return
+    if "uid" in session or not request.path.startswith("/api/"):
         csrf.protect()
 
 
