@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from rq import get_current_job
 
-from service import pipeline
+from service import overdue, pipeline
 from service.cases import stale_new_cases
 from service.db import utcnow
 from service.jobqueue import JobQueue
@@ -46,6 +46,13 @@ def deliver_webhook(message_id: int) -> bool:
     """Send one group-robot message; a failure raises so RQ retries it with backoff."""
     with database().session() as session:
         return deliver(session, message_id)
+
+
+def chase_overdue(as_of: str | None = None) -> int:
+    """Notify the assignee and staff of each overdue case, once per case per local day."""
+    now = datetime.fromisoformat(as_of).astimezone(timezone.utc) if as_of else utcnow()
+    with database().session() as session:
+        return overdue.chase_overdue(session, now, settings().timezone)
 
 
 def sweep_stale_reports(as_of: str | None = None) -> int:

@@ -66,7 +66,8 @@ def _check_csrf() -> None:
     """
     from service.web.access import uses_bearer_token
 
-    if request.method != "POST" or uses_bearer_token() or request.endpoint == "api.login":
+    if request.method != "POST" or uses_bearer_token() or request.endpoint == "api.login" \
+            or not current_app.config["WTF_CSRF_ENABLED"]:
         return
     if "uid" in session or not request.path.startswith("/api/"):
         csrf.protect()

@@ -1,0 +1,130 @@
+"""Who may use which route: every route x every role (and anonymous) against the matrix below.
+
+A new route without a row fails test_every_route_has_a_row: decide who may use it before it ships.
+"""
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+
+from conftest import DEMO_PASSWORD
+from images import photo_jpeg
+
+# who: anonymous, the case's reporter, another reporter, the case's grid worker (its assignee), another grid
+# worker, staff, admin
+WHO = ("anon", "rider1", "rider2", "gw06", "gw01", "staff1", "admin")
+ALL, LOGGED_IN = set(WHO), set(WHO) - {"anon"}
+STAFF = {"staff1", "admin"}
+SEES_CASE = {"rider1", "gw06", "staff1", "admin"}
+
+# (method, rule) -> who is allowed. Everyone else must be refused (401/403, or sent to the login page).
+MATRIX: dict[tuple[str, str], set[str]] = {
+    ("GET", "/"): ALL,
+    ("GET", "/healthz"): ALL,
+    ("GET", "/static/<path:filename>"): ALL,
+    ("GET", "/login"): ALL,
+    ("POST", "/login"): ALL,
+    ("POST", "/logout"): ALL,
+    ("GET", "/invite/<token>"): ALL,
+    ("POST", "/invite/<token>"): ALL,
+    ("GET", "/desk"): STAFF,
+    ("POST", "/desk/bulk-assign"): STAFF,
+    ("GET", "/desk/cases/<case_no>"): STAFF,
+    ("GET", "/desk/map"): STAFF,
+    ("GET", "/desk/map.json"): STAFF,
+    ("GET", "/desk/export.csv"): STAFF,
+    ("GET", "/desk/invites"): STAFF,
+    ("POST", "/desk/invites"): STAFF,
+    ("GET", "/desk/users"): {"admin"},
+    ("POST", "/desk/users"): {"admin"},
+    ("GET", "/field"): {"gw06", "gw01"},
+    ("POST", "/api/v1/auth/login"): ALL,
+    ("POST", "/api/v1/reports"): LOGGED_IN,
+    ("GET", "/api/v1/reports/<case_no>"): SEES_CASE,
+    ("GET", "/api/v1/reports/<case_no>/photos/<int:photo_id>/<variant>"): SEES_CASE,
+    ("POST", "/api/v1/cases/<case_no>/actions"): {"gw06", "staff1", "admin"},
+    ("POST", "/api/v1/cases/<case_no>/photos"): {"gw06", "staff1", "admin"},
+    ("GET", "/api/v1/me/reports"): LOGGED_IN,
+    ("GET", "/api/v1/me/notifications"): LOGGED_IN,
+    ("POST", "/api/v1/me/notifications/read"): LOGGED_IN,
+    ("GET", "/api/v1/categories"): ALL,
+    ("GET", "/api/v1/openapi.json"): ALL,
+}
+# what each request sends, so that an allowed person gets past the access check
+BODIES = {
+    ("POST", "/login"): {"username": "rider2", "password": DEMO_PASSWORD},
+    ("POST", "/api/v1/auth/login"): {"username": "rider2", "password": DEMO_PASSWORD},
+    ("POST", "/api/v1/cases/<case_no>/actions"): {"action": "start"},
+    ("POST", "/desk/bulk-assign"): {"case_no": "nothing"},
+    ("POST", "/desk/users"): {"what": "nothing"},
+}
+
+
+def test_every_route_has_a_row(app):
+    routes = {(m, r.rule) for r in app.url_map.iter_rules() for m in r.methods - {"HEAD", "OPTIONS"}}
+    assert routes == set(MATRIX)
+
+
+@pytest.fixture
+def scene(app, rider, workers, db):
+    """A case of rider1's dispatched to gw06 with a processed photo, and a logged-in client for each person."""
+    case_no = rider.report(photos=[photo_jpeg(seed=5)], lat="32.015", lon="120.855").get_json()["case_no"]
+    workers()
+    photo_id = rider.get(f"/api/v1/reports/{case_no}").get_json()["photos"][0]["id"]
+    clients = {}
+    for who in WHO:
+        client = app.test_client()
+        if who != "anon":
+            response = client.post("/api/v1/auth/login", json={"username": who, "password": DEMO_PASSWORD})
+            client.token = response.get_json()["token"]
+        clients[who] = client
+    return {"case_no": case_no, "photo_id": photo_id, "token": "not-a-real-invite", "filename": "css/site.css",
+            "variant": "thumb", "clients": clients}
+
+
+def _url(rule: str, scene: dict) -> str:
+    return re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda m: str(scene[m.group(1)]), rule)
+
+
+def _refused(response, rule: str) -> bool:
+    """401/403, or a page sending the visitor to log in (which is where logging out lands too)."""
+    if response.status_code in (401, 403):
+        return True
+    return rule != "/logout" and response.status_code in (302, 303) and \
+        "/login" in response.headers.get("Location", "")
+
+
+@pytest.mark.parametrize("method, rule", sorted(MATRIX))
+def test_each_person_is_allowed_or_refused_as_the_matrix_says(app, scene, method, rule):
+    app.config["WTF_CSRF_ENABLED"] = False  # this test is about who; CSRF has tests of its own
+    url = _url(rule, scene)
+    for who in WHO:
+        client = scene["clients"][who]
+        headers = {"Authorization": f"Bearer {client.token}"} if who != "anon" and url.startswith("/api/") else {}
+        body = BODIES.get((method, rule))
+        if method == "GET":
+            response = client.get(url, headers=headers)
+        elif url.startswith("/api/") and body is not None:
+            response = client.post(url, json=body, headers=headers)
+        else:
+            response = client.post(url, data=body or {}, headers=headers)
+        text = response.get_data(as_text=True)  # read to the end: streamed answers (CSV) finish here
+        response.close()
+        assert response.status_code < 500, (who, method, url, text[:300])
+        allowed = who in MATRIX[(method, rule)]
+        assert _refused(response, rule) != allowed, (who, method, url, response.status_code, text[:200])
+
+
+def test_a_reporter_never_gets_another_reporters_photo_or_any_original(scene):
+    case_no, photo_id = scene["case_no"], scene["photo_id"]
+    other = scene["clients"]["rider2"]
+    headers = {"Authorization": f"Bearer {other.token}"}
+    for variant in ("web", "thumb"):
+        assert other.get(f"/api/v1/reports/{case_no}/photos/{photo_id}/{variant}", headers=headers).status_code == 403
+    owner = scene["clients"]["rider1"]
+    headers = {"Authorization": f"Bearer {owner.token}"}
+    assert owner.get(f"/api/v1/reports/{case_no}/photos/{photo_id}/original", headers=headers).status_code == 404
+    detail = owner.get(f"/api/v1/reports/{case_no}", headers=headers).get_data(as_text=True)
+    assert "originals/" not in detail and "13800000001" not in detail
