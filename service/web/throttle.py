@@ -22,6 +22,8 @@ def _failed(response) -> bool:
 
 
 def limit_login_failures(view):
-    """Both limits on a login view: repeated failures for one account, or from one address, get 429."""
-    view = limiter.limit(PER_ACCOUNT, key_func=_account, deduct_when=_failed, methods=["POST"])(view)
-    return limiter.limit(PER_ADDRESS, deduct_when=_failed, methods=["POST"])(view)
+    """Both limits on a login view, shared by the page and the API: repeated failures for one account, or from
+    one address, get 429 (with Retry-After) until the window has passed."""
+    view = limiter.shared_limit(PER_ACCOUNT, scope="login-account", key_func=_account, deduct_when=_failed,
+                                methods=["POST"])(view)
+    return limiter.shared_limit(PER_ADDRESS, scope="login-address", deduct_when=_failed, methods=["POST"])(view)

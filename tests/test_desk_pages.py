@@ -1,0 +1,238 @@
+"""The desk's pages as staff use them: login, the queue, a case, the map, CSV, invites, users, overdue chasing."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from conftest import DEMO_PASSWORD, Api
+from images import photo_jpeg
+from service.db import utcnow
+from service.models import Case, Grid, Notification, User
+from service.overdue import chase_overdue
+
+HQ06 = {"lat": "32.015", "lon": "120.855"}
+
+
+class Browser:
+    """A page client: logs in through the form and sends the CSRF token every form carries."""
+
+    def __init__(self, client):
+        self.client = client
+        self.csrf = None
+
+    def token_from(self, html: str) -> str:
+        found = re.search(r'name="csrf_token" value="([^"]+)"', html) or \
+            re.search(r'name="csrf-token" content="([^"]+)"', html)
+        self.csrf = found.group(1)
+        return self.csrf
+
+    def login(self, username: str, password: str = DEMO_PASSWORD):
+        self.token_from(self.client.get("/login").get_data(as_text=True))
+        response = self.client.post("/login", data={"username": username, "password": password,
+                                                    "csrf_token": self.csrf})
+        if response.status_code == 302:
+            self.token_from(self.client.get(response.headers["Location"]).get_data(as_text=True))
+        return response
+
+    def get(self, url: str):
+        return self.client.get(url)
+
+    def post(self, url: str, **data):
+        return self.client.post(url, data={"csrf_token": self.csrf, **data})
+
+
+def staff_browser(app) -> Browser:
+    browser = Browser(app.test_client())
+    assert browser.login("staff1").headers["Location"] == "/desk"
+    return browser
+
+
+def report(rider, seed: int, **fields) -> str:
+    return rider.report(photos=[photo_jpeg(seed=seed)], **{**HQ06, **fields}).get_json()["case_no"]
+
+
+def test_each_role_lands_on_its_own_page_after_logging_in(app):
+    for username, home in (("staff1", "/desk"), ("admin", "/desk"), ("gw06", "/field"), ("rider1", "/")):
+        assert Browser(app.test_client()).login(username).headers["Location"] == home
+
+
+def test_a_wrong_password_shows_the_form_again_with_401_and_no_session(app):
+    browser = Browser(app.test_client())
+    response = browser.login("staff1", "wrong")
+    assert response.status_code == 401 and "用户名或密码错误" in response.get_data(as_text=True)
+    assert browser.get("/desk").status_code == 302
+
+
+def test_a_form_without_its_csrf_token_is_refused(app):
+    browser = staff_browser(app)
+    response = browser.client.post("/desk/invites", data={"display_name": "王", "username": "x1"})
+    assert response.status_code == 400
+    assert browser.post("/desk/invites", display_name="王", username="x1").status_code == 200
+
+
+def test_repeated_login_failures_are_slowed_down_per_account(app):
+    browser = Browser(app.test_client())
+    codes = [browser.login("gw03", "wrong").status_code for _ in range(6)]
+    assert codes == [401] * 5 + [429]
+    api = app.test_client().post("/api/v1/auth/login", json={"username": "gw03", "password": DEMO_PASSWORD})
+    assert api.status_code == 429 and api.get_json()["error"]["code"] == "too_many_requests"
+    assert int(api.headers["Retry-After"]) > 0
+    # another account from the same address is still served
+    assert Browser(app.test_client()).login("gw04").status_code == 302
+
+
+def test_logout_forgets_the_session(app):
+    browser = staff_browser(app)
+    assert browser.post("/logout").headers["Location"] == "/login"
+    assert browser.get("/desk").status_code == 302
+
+
+def test_the_queue_filters_counts_and_pages_by_keyset(app, rider, workers, db):
+    made = [report(rider, seed=200 + i, lat=f"{32.0120 + i * 0.001:.4f}") for i in range(7)]
+    urgent = report(rider, seed=300, category="B0101")  # 井盖: priority 2, 6 hours
+    outside = report(rider, seed=301, lat="32.05", lon="120.90")
+    workers()
+    browser = staff_browser(app)
+    page = browser.get("/desk").get_data(as_text=True)
+    listed = re.findall(r'href="/desk/cases/([0-9-]+)"', page)
+    assert listed[0] == urgent  # the most urgent first, then by deadline
+    assert set(listed) == set(made) | {urgent, outside}
+    assert re.search(r"已派遣 <strong>8</strong>", page) and re.search(r"待人工派遣 <strong>1</strong>", page)
+
+    unrouted = browser.get("/desk?state=unrouted").get_data(as_text=True)
+    assert re.findall(r'href="/desk/cases/([0-9-]+)"', unrouted) == [outside]
+    by_text = browser.get(f"/desk?q={made[3]}").get_data(as_text=True)
+    assert re.findall(r'href="/desk/cases/([0-9-]+)"', by_text) == [made[3]]
+
+    # keyset pages of 3 walk the whole queue once, in order
+    from service.desk import QueueFilter, queue_page
+    seen, after = [], None
+    while True:
+        cases, after = queue_page(db, QueueFilter(), utcnow(), after, limit=3)
+        seen += [c.case_no for c in cases]
+        if after is None:
+            break
+    assert seen == listed
+
+
+def test_bulk_assign_gives_ticked_cases_to_one_worker(app, rider, workers, db):
+    cases = [report(rider, seed=400 + i, lat="32.05", lon=f"{120.90 + i * 0.001:.3f}") for i in range(3)]
+    workers()
+    browser = staff_browser(app)
+    response = browser.client.post("/desk/bulk-assign", data={"csrf_token": browser.csrf, "assignee": "gw02",
+                                                              "case_no": cases[:2]})
+    assert response.status_code == 303
+    db.expire_all()
+    states = {c.case_no: (c.state, c.assignee.username if c.assignee else None)
+              for c in db.scalars(sa.select(Case))}
+    assert states == {cases[0]: ("dispatched", "gw02"), cases[1]: ("dispatched", "gw02"), cases[2]: ("unrouted", None)}
+
+
+def test_the_case_page_shows_the_case_safely_and_its_actions(app, rider, workers):
+    case_no = report(rider, seed=500, description="<script>alert('x')</script> 井盖松动")
+    workers()
+    page = staff_browser(app).get(f"/desk/cases/{case_no}").get_data(as_text=True)
+    assert "&lt;script&gt;alert" in page and "<script>alert" not in page
+    assert "138****0001" in page and "13800000001" not in page
+    assert 'data-action="assign"' in page and 'data-action="reject"' in page and 'data-action="close"' not in page
+    assert 'id="minimap"' in page and "虹桥第06网格" in page
+    assert f"/api/v1/reports/{case_no}/photos/" in page
+
+
+def test_a_page_form_takes_an_action_and_comes_back(app, rider, workers, db):
+    case_no = report(rider, seed=600)
+    workers()
+    browser = staff_browser(app)
+    response = browser.post(f"/api/v1/cases/{case_no}/actions", action="reject", note="非公共设施")
+    assert response.status_code == 303 and response.headers["Location"] == f"/desk/cases/{case_no}"
+    db.expire_all()
+    assert db.scalar(sa.select(Case.state).where(Case.case_no == case_no)) == "rejected"
+    refused = browser.post(f"/api/v1/cases/{case_no}/actions", action="close", note="x")
+    assert refused.status_code == 303  # back to the page, which says why
+    assert "不能核查结案" in browser.get(f"/desk/cases/{case_no}").get_data(as_text=True)
+
+
+def test_the_map_data_has_every_grid_and_the_open_cases(app, rider, workers):
+    report(rider, seed=700)
+    workers()
+    data = staff_browser(app).get("/desk/map.json").get_json()
+    assert len(data["grids"]["features"]) == 12
+    assert [f["properties"]["state"] for f in data["cases"]["features"]] == ["dispatched"]
+    assert data["cases"]["features"][0]["geometry"]["coordinates"] == [120.855, 32.015]
+
+
+def test_the_csv_export_has_the_filtered_cases_with_masked_phones(app, rider, workers):
+    report(rider, seed=800)
+    report(rider, seed=801, lat="32.05", lon="120.90")
+    workers()
+    text = staff_browser(app).get("/desk/export.csv?state=unrouted").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert rows[0][0].startswith("案件编号") and len(rows) == 2
+    assert rows[1][7] == "unrouted" and "138****0001" in rows[1][10] and "13800000001" not in text
+
+
+def test_an_invited_rider_sets_a_password_once_and_lands_logged_in(app, db):
+    browser = staff_browser(app)
+    page = browser.post("/desk/invites", display_name="王师傅", phone="13912345678",
+                        username="rider9").get_data(as_text=True)
+    assert "<svg" in page
+    link = re.search(r'id="invite-link">([^<]+)<', page).group(1)
+    path = link.split("localhost", 1)[1]
+    phone = Browser(app.test_client())
+    phone.token_from(phone.get(path).get_data(as_text=True))
+    assert phone.post(path, password="short", password2="short").status_code == 422
+    done = phone.post(path, password="ride-safe-2026", password2="ride-safe-2026")
+    assert done.status_code == 302 and done.headers["Location"] == "/"
+    assert Api(app.test_client()).login("rider9", "ride-safe-2026").status_code == 200
+    again = Browser(app.test_client())
+    assert again.get(path).status_code == 410  # the link works once
+    assert Browser(app.test_client()).get("/invite/forged-token").status_code == 410
+
+
+def test_an_admin_adds_a_person_deactivates_one_and_names_a_grid_worker(app, db):
+    browser = Browser(app.test_client())
+    browser.login("admin")
+    browser.post("/desk/users", what="add", username="gw13", display_name="网格员 13", role="grid_worker",
+                 password="worker-pass-13")
+    browser.post("/desk/users", what="grid_worker", grid="HQ01", worker="gw13")
+    browser.post("/desk/users", what="active", username="rider2", active="0")
+    db.expire_all()
+    assert db.scalar(sa.select(Grid).where(Grid.code == "HQ01")).worker.username == "gw13"
+    assert db.scalar(sa.select(User.active).where(User.username == "rider2")) is False
+    assert Api(app.test_client()).login("gw13", "worker-pass-13").status_code == 200
+    # put the demo community back for the tests that follow
+    grid = db.scalar(sa.select(Grid).where(Grid.code == "HQ01"))
+    grid.worker = db.scalar(sa.select(User).where(User.username == "gw01"))
+    db.execute(sa.delete(User).where(User.username == "gw13"))
+    db.commit()
+
+
+def test_the_grid_worker_page_lists_my_open_orders_soonest_first(app, rider, workers):
+    later = report(rider, seed=900, category="B0118")  # 72 h
+    sooner = report(rider, seed=901, category="E0101", lat="32.0155")  # 暴露垃圾, 4 h
+    workers()
+    phone = Browser(app.test_client())
+    phone.login("gw06")
+    page = phone.get("/field").get_data(as_text=True)
+    assert page.index(sooner) < page.index(later)
+    assert "接单处置" in page and "处置完成" in page
+
+
+def test_overdue_cases_are_chased_once_a_day(app, rider, workers, db, settings):
+    case_no = report(rider, seed=950)
+    workers()
+    case = db.scalar(sa.select(Case).where(Case.case_no == case_no))
+    case.deadline_at = utcnow() - timedelta(hours=5)
+    db.commit()
+    now = utcnow()
+    assert chase_overdue(db, now, settings.timezone) == 1
+    assert chase_overdue(db, now + timedelta(hours=1), settings.timezone) == 0  # the same day
+    told = {n.user.username for n in db.scalars(sa.select(Notification).where(Notification.kind == "overdue"))}
+    assert told == {"gw06", "staff1", "admin"}
+    assert chase_overdue(db, now + timedelta(days=1), settings.timezone) == 1  # and again the next day
+    page = staff_browser(app).get("/desk?overdue=1").get_data(as_text=True)
+    assert case_no in page and "超期" in page
