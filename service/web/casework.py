@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, jsonify, redirect, request
 
-from service.actions import ActionRefused, perform
+from service.actions import ACTIONS, ActionRefused, perform
 from service.cases import add_after_photos
 from service.web import db_session, services
 from service.web.access import current_user, login_required
@@ -85,6 +85,6 @@ def case_action(case_no: str):
         return _back(f"/desk/cases/{case.case_no}")
     svc.jobs.enqueue_follow_ups(case.case_no, follow_ups)
     if _from_a_page():
-        flash("已完成：" + name, "ok")
+        flash(f"已{ACTIONS[name].label}", "ok")
         return _back(f"/desk/cases/{case.case_no}")
     return jsonify(report_detail(case))

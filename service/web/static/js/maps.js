@@ -16,9 +16,9 @@
     var map = baseMap(mini);
     var point = [parseFloat(mini.dataset.lat), parseFloat(mini.dataset.lon)];
     var grid = JSON.parse(mini.dataset.grid);
+    map.setView(point, 16);  // first: Leaflet cannot clip a polygon on a map that has no view yet
     if (grid) { L.geoJSON(grid, { style: gridStyle }).addTo(map); }
     L.circleMarker(point, { radius: 9, color: "#a30b0b", weight: 3, fillOpacity: 0.8 }).addTo(map);
-    map.setView(point, 16);
   }
 
   var big = document.getElementById("casemap");
