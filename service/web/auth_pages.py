@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
 from service.auth import authenticate
 from service.invites import InviteInvalid, accept_invite
@@ -59,25 +59,16 @@ def logout():
 def invite(token: str):
     """A rider opens the invitation on the phone, sets a password, and lands on the report page."""
     secret = services().settings.secret_key
+    try:
+        user = accept_invite(db_session(), secret, token, password=None)
+    except InviteInvalid as exc:
+        return render_template("auth/invite.html", error=str(exc)), 410
     if request.method == "GET":
-        try:
-            user = accept_invite(db_session(), secret, token, password=None)
-        except InviteInvalid as exc:
-            return render_template("auth/invite.html", error=str(exc)), 410
         return render_template("auth/invite.html", user=user)
     password = request.form.get("password", "")
     if len(password) < 8 or password != request.form.get("password2", ""):
-        try:
-            user = accept_invite(db_session(), secret, token, password=None)
-        except InviteInvalid as exc:
-            return render_template("auth/invite.html", error=str(exc)), 410
         return render_template("auth/invite.html", user=user,
                                error="密码至少 8 位，且两次输入一致 / at least 8 characters, typed twice alike"), 422
-    try:
-        user = accept_invite(db_session(), secret, token, password=password)
-    except InviteInvalid as exc:
-        return render_template("auth/invite.html", error=str(exc)), 410
-    if user is None:
-        abort(404)
+    accept_invite(db_session(), secret, token, password=password)
     _log_in(user)
     return redirect(home_of(user))
