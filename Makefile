@@ -23,6 +23,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.photos
 	$(BIN)/python -m bench.grids
+	$(BIN)/python -m bench.desk_queue
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
