@@ -19,7 +19,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# the photo pipeline and grid index benchmarks: prints `figure: name = value (target op x) ok|short` lines
+# benchmarks (photo pipeline, grid index, desk queue at 10^6): `figure: name = value (target op x) ok|short` lines
 bench: $(STAMP)
 	$(BIN)/python -m bench.photos
 	$(BIN)/python -m bench.grids
