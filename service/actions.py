@@ -190,8 +190,15 @@ def _merge(session, case, actor, params, note, now, rules):
     return []
 
 
+def may_reopen_now(user: User, case: Case, rules: DeskRules, now: datetime) -> bool:
+    """Staff may reopen a closed case at any time; its reporter within reopen_days of the close."""
+    if case.state != "closed" or not may_take(user, ACTIONS["reopen"], case):
+        return False
+    return user.role in STAFF_ROLES or case.closed_at >= now - timedelta(days=rules.reopen_days)
+
+
 def _reopen(session, case, actor, params, note, now, rules):
-    if actor.role not in STAFF_ROLES and case.closed_at < now - timedelta(days=rules.reopen_days):
+    if not may_reopen_now(actor, case, rules, now):
         raise ActionRefused("forbidden", "reopen_window_passed", f"结案已超过 {rules.reopen_days} 天，不能重新打开",
                             f"closed more than {rules.reopen_days} days ago: it can no longer be reopened")
     lifecycle.transition(session, case, "in_progress", actor, note, now, "reopen")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from service import lifecycle
 from service.db import utcnow
 from service.geo import ServiceArea, is_plain_coordinate, to_wgs84
-from service.models import COORD_SYSTEMS, Case, CaseCounter, Category, Photo, User
+from service.models import COORD_SYSTEMS, Case, CaseCounter, Category, MeToo, Photo, User
 from service.photos import PhotoHeader, PhotoRefused, PhotoStore, StoredOriginal, inspect_photo, stream_size
 
 MAX_DESCRIPTION = 1000
@@ -273,3 +273,20 @@ def add_after_photos(session: Session, store: PhotoStore, case: Case, photos: li
         _discard_unreferenced(session, store, stored)
         raise
     return [lifecycle.FollowUp("process_photos", case.id)]
+
+
+class MeTooRefused(Exception):
+    """A "me too" that cannot be counted: the reporter's own case, or a case no longer open."""
+
+
+def join_as_me_too(session: Session, case: Case, user: User) -> int:
+    """Count the user as having met the same problem (我也遇到); how many have, the reporter aside. Idempotent."""
+    if case.reporter_id == user.id:
+        raise MeTooRefused("这是您自己上报的问题 / this is your own report")
+    if case.state not in lifecycle.OPEN_STATES:
+        raise MeTooRefused(f"该问题已{lifecycle.STATE_LABELS[case.state]} / the case is {case.state}")
+    already = session.scalar(sa.select(MeToo.id).where(MeToo.case_id == case.id, MeToo.user_id == user.id))
+    if already is None:
+        session.add(MeToo(case_id=case.id, user_id=user.id, created_at=utcnow()))
+        session.commit()
+    return session.scalar(sa.select(sa.func.count()).select_from(MeToo).where(MeToo.case_id == case.id))

@@ -77,30 +77,41 @@ def to_signed64(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def neighbours(session: Session, case: Case, now: datetime, rules: PlacementRules) -> list[Neighbour]:
-    """Open cases of the same category reported before this one, in the last days, within the radius.
+def open_cases_near(session: Session, category_id: int, lat: float, lon: float, now: datetime,
+                    rules: PlacementRules, reported_before: Optional[datetime] = None,
+                    other_than: Optional[int] = None) -> list[tuple[Case, float]]:
+    """(case, metres) of the open cases of a category reported in the last days within the radius, oldest first.
 
     A bounding box on the (category, lat) index narrows the search to a handful of rows; only those are
     measured exactly.
     """
+    dlat = rules.duplicate_radius_m / METRES_PER_DEGREE_LAT
+    dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
+    query = (sa.select(Case).where(
+        Case.category_id == category_id, Case.state.in_(OPEN_STATES),
+        Case.lat.between(lat - dlat, lat + dlat), Case.lon.between(lon - dlon, lon + dlon),
+        Case.created_at >= now - timedelta(days=rules.duplicate_days))
+        .order_by(Case.created_at, Case.id))
+    if reported_before is not None:
+        query = query.where(Case.created_at <= reported_before)
+    if other_than is not None:
+        query = query.where(Case.id != other_than)
+    found = []
+    for other in session.scalars(query):
+        apart = distance_m((lat, lon), (other.lat, other.lon))
+        if apart <= rules.duplicate_radius_m:
+            found.append((other, round(apart, 1)))
+    return found
+
+
+def neighbours(session: Session, case: Case, now: datetime, rules: PlacementRules) -> list[Neighbour]:
+    """Open cases of the same category reported before this one nearby, with how alike their photos are."""
     if case.lat is None:
         return []
-    dlat = rules.duplicate_radius_m / METRES_PER_DEGREE_LAT
-    dlon = dlat / max(math.cos(math.radians(case.lat)), 0.01)
-    candidates = session.scalars(
-        sa.select(Case).where(
-            Case.category_id == case.category_id, Case.id != case.id, Case.state.in_(OPEN_STATES),
-            Case.lat.between(case.lat - dlat, case.lat + dlat), Case.lon.between(case.lon - dlon, case.lon + dlon),
-            Case.created_at >= now - timedelta(days=rules.duplicate_days), Case.created_at <= case.created_at)
-        .order_by(Case.created_at, Case.id))
     mine = [p for p in case.photos if p.kind == "before"]
-    found = []
-    for other in candidates:
-        apart = distance_m((case.lat, case.lon), (other.lat, other.lon))
-        if apart <= rules.duplicate_radius_m:
-            theirs = [p for p in other.photos if p.kind == "before"]
-            found.append(Neighbour(other, round(apart, 1), _closest_hash(mine, theirs)))
-    return found
+    return [Neighbour(other, apart, _closest_hash(mine, [p for p in other.photos if p.kind == "before"]))
+            for other, apart in open_cases_near(session, case.category_id, case.lat, case.lon, now, rules,
+                                                reported_before=case.created_at, other_than=case.id)]
 
 
 def same_problem(found: list[Neighbour], rules: PlacementRules) -> Optional[Neighbour]:

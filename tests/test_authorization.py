@@ -21,7 +21,9 @@ SEES_CASE = {"rider1", "gw06", "staff1", "admin"}
 
 # (method, rule) -> who is allowed. Everyone else must be refused (401/403, or sent to the login page).
 MATRIX: dict[tuple[str, str], set[str]] = {
-    ("GET", "/"): ALL,
+    ("GET", "/"): LOGGED_IN,
+    ("GET", "/sw.js"): ALL,
+    ("GET", "/manifest.webmanifest"): ALL,
     ("GET", "/healthz"): ALL,
     ("GET", "/static/<path:filename>"): ALL,
     ("GET", "/login"): ALL,
@@ -50,6 +52,10 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/me/notifications"): LOGGED_IN,
     ("POST", "/api/v1/me/notifications/read"): LOGGED_IN,
     ("GET", "/api/v1/categories"): ALL,
+    ("GET", "/api/v1/nearby"): LOGGED_IN,
+    ("GET", "/api/v1/nearby/<case_no>/thumb"): LOGGED_IN,
+    ("POST", "/api/v1/reports/<case_no>/me-too"): LOGGED_IN,
+    ("GET", "/api/v1/me/points"): LOGGED_IN,
     ("GET", "/api/v1/openapi.json"): ALL,
 }
 # what each request sends, so that an allowed person gets past the access check
@@ -60,6 +66,7 @@ BODIES = {
     ("POST", "/desk/bulk-assign"): {"case_no": "nothing"},
     ("POST", "/desk/users"): {"what": "nothing"},
 }
+QUERIES = {("GET", "/api/v1/nearby"): "?lat=32.015&lon=120.855&category=B0118"}
 
 
 def test_every_route_has_a_row(app):
@@ -99,7 +106,7 @@ def _refused(response, rule: str) -> bool:
 @pytest.mark.parametrize("method, rule", sorted(MATRIX))
 def test_each_person_is_allowed_or_refused_as_the_matrix_says(app, scene, method, rule):
     app.config["WTF_CSRF_ENABLED"] = False  # this test is about who; CSRF has tests of its own
-    url = _url(rule, scene)
+    url = _url(rule, scene) + QUERIES.get((method, rule), "")
     for who in WHO:
         client = scene["clients"][who]
         headers = {"Authorization": f"Bearer {client.token}"} if who != "anon" and url.startswith("/api/") else {}

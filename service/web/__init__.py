@@ -92,7 +92,7 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from service.web import api, auth_pages, casework, desk, field, main
+    from service.web import api, auth_pages, casework, desk, field, main, rider_api
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth_pages.bp)
@@ -100,6 +100,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(field.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(casework.bp, url_prefix="/api/v1")
+    app.register_blueprint(rider_api.bp, url_prefix="/api/v1")
 
 
 def register_template_helpers(app: Flask, settings: Settings) -> None:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask import Blueprint, jsonify, request, send_file, session, url_for
 from sqlalchemy.orm import selectinload
 
+from service.actions import may_reopen_now
 from service.auth import STAFF_ROLES, authenticate, can_view_case, issue_api_token
 from service.cases import ReportForm, take_report
 from service.lifecycle import STATE_LABELS
@@ -72,6 +73,7 @@ def report_detail(case: Case) -> dict:
                       "label": STATE_LABELS[e.to_state], "actor": e.actor.display_name if e.actor else "系统",
                       "note": e.note} for e in case.events],
         "duplicate_of": case.duplicate_of.case_no if case.duplicate_of else None,
+        "can_reopen": may_reopen_now(current_user(), case, services().desk_rules, utcnow()),
     })
     if current_user().role in STAFF_ROLES:
         detail["flags"] = {"location_source": case.location_source,
@@ -217,12 +219,16 @@ def read_notifications():
 
 @bp.get("/categories")
 def categories():
-    """The active categories, by kind and code."""
+    """The active categories, by kind and code; for a logged-in person, `used` counts their reports of each."""
     rows = db_session().scalars(sa.select(Category).where(Category.active.is_(True))
                                 .order_by(Category.kind, Category.code))
+    used: dict[int, int] = {}
+    if current_user() is not None:
+        used = dict(db_session().execute(sa.select(Case.category_id, sa.func.count())
+                                         .where(Case.reporter_id == current_user().id).group_by(Case.category_id)).all())
     return jsonify({"categories": [{"code": c.code, "name": c.name, "kind": c.kind, "major_class": c.major_class,
-                                    "deadline_hours": c.deadline_hours, "priority": c.priority, "points": c.points}
-                                   for c in rows]})
+                                    "deadline_hours": c.deadline_hours, "priority": c.priority, "points": c.points,
+                                    "used": used.get(c.id, 0)} for c in rows]})
 
 
 @bp.get("/openapi.json")
