@@ -6,6 +6,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g, request, session
+from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
@@ -52,6 +53,7 @@ def _close_db_session(_exc=None) -> None:
 
 
 csrf = CSRFProtect()
+compress = Compress()
 # counts in the same Redis as the queue; a Redis outage must not lock people out, so limits then lapse
 limiter = Limiter(key_func=get_remote_address, default_limits=[], swallow_errors=True,
                   headers_enabled=True)
@@ -89,6 +91,7 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     csrf.init_app(app)
     app.before_request(_check_csrf)
     limiter.init_app(app)
+    compress.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -142,6 +145,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # valid for the session's life: a rider's page may stay open for hours
         RATELIMIT_STORAGE_URI=settings.redis_url,
         RATELIMIT_KEY_PREFIX="snap-limits",
+        COMPRESS_ALGORITHM="gzip",  # every phone browser reads it; brotli would cost the server more CPU
+        COMPRESS_MIN_SIZE=1024,
     )
     app.json.ensure_ascii = False
     register_extensions(app, settings)
