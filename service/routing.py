@@ -66,3 +66,10 @@ def route_case(session: Session, case: Case, index: GridIndex, now: datetime, tz
         notify(session, staff_members(session), case, "work_order_unassigned", text + "（该网格未设网格员）")
     follow_ups.append(queue_webhook(session, grid.webhook_url or staff_webhook, case, text))
     return [f for f in follow_ups if f]
+
+
+def grid_features(session: Session) -> dict:
+    """Every grid as a GeoJSON FeatureCollection (code and name), for the maps."""
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": g.polygon, "properties": {"code": g.code, "name": g.name}}
+        for g in session.scalars(sa.select(Grid).order_by(Grid.code))]}

@@ -53,6 +53,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/me/notifications/read"): LOGGED_IN,
     ("GET", "/api/v1/categories"): ALL,
     ("GET", "/api/v1/nearby"): LOGGED_IN,
+    ("GET", "/api/v1/grids"): LOGGED_IN,
     ("GET", "/api/v1/nearby/<case_no>/thumb"): LOGGED_IN,
     ("POST", "/api/v1/reports/<case_no>/me-too"): LOGGED_IN,
     ("GET", "/api/v1/me/points"): LOGGED_IN,

@@ -16,6 +16,7 @@ from service.desk import CSV_HEADER, QueueFilter, export_rows, mask_phone, queue
 from service.invites import create_invite
 from service.lifecycle import STATE_LABELS
 from service.models import ROLES, STATES, Case, Category, Grid, PossibleDuplicate, User
+from service.routing import grid_features
 from service.web import db_session, services
 from service.web.access import current_user, page_login_required
 from service.web.api import visible_case
@@ -114,8 +115,6 @@ def case_map():
 def map_data():
     """The grids and the open cases as GeoJSON, for the map pages."""
     session, now = db_session(), utcnow()
-    grids = [{"type": "Feature", "geometry": g.polygon, "properties": {"code": g.code, "name": g.name}}
-             for g in session.scalars(sa.select(Grid).order_by(Grid.code))]
     cases, _ = queue_page(session, QueueFilter(), now, limit=2000)
     points = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [c.lon, c.lat]},
                "properties": {"case_no": c.case_no, "state": c.state, "label": STATE_LABELS[c.state],
@@ -123,8 +122,7 @@ def map_data():
                               "overdue": bool(c.deadline_at and c.deadline_at < now
                                               and c.state in ("dispatched", "in_progress"))}}
               for c in cases if c.lat is not None]
-    return jsonify({"grids": {"type": "FeatureCollection", "features": grids},
-                    "cases": {"type": "FeatureCollection", "features": points}})
+    return jsonify({"grids": grid_features(session), "cases": {"type": "FeatureCollection", "features": points}})
 
 
 @bp.get("/desk/export.csv")

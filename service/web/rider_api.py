@@ -14,6 +14,7 @@ from service.lifecycle import OPEN_STATES, STATE_LABELS
 from service.models import COORD_SYSTEMS, Case, Category, MeToo
 from service.placement import PlacementRules, open_cases_near
 from service.points import points_of
+from service.routing import grid_features
 from service.web import db_session, services
 from service.web.access import current_user, login_required
 from service.web.errors import ApiError
@@ -58,6 +59,13 @@ def nearby():
         "mine": case.reporter_id == me.id, "me_too": case.id in joined,
         "thumb_url": url_for("rider_api.nearby_thumb", case_no=case.case_no)
         if any(p.thumb_path for p in case.photos) else None} for case, apart in found]})
+
+
+@bp.get("/grids")
+@login_required
+def grids():
+    """The grid polygons (WGS-84 GeoJSON), the backdrop of the rider's map."""
+    return jsonify(grid_features(db_session()))
 
 
 @bp.get("/nearby/<case_no>/thumb")
