@@ -1,0 +1,234 @@
+"""The weekly closure report (周报): the standard indicators per week, grid, category and assignee, from SQL aggregates."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Optional
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from service.models import Case, CaseEvent, Category, Grid, PointsEntry, User
+
+NOT_VALID = ("rejected", "duplicate")
+GROUPS = {"grid": Case.grid_id, "category": Case.category_id, "assignee": Case.assignee_id}
+
+
+@dataclass(frozen=True)
+class Week:
+    """An ISO week, Monday 00:00 to Sunday 24:00 in the community's time zone."""
+
+    year: int
+    number: int
+
+    @classmethod
+    def parse(cls, text: str) -> "Week":
+        """A week from its name, like 2026-W09; ValueError when it is not one."""
+        year, _, number = text.strip().upper().partition("-W")
+        week = cls(int(year), int(number))
+        date.fromisocalendar(week.year, week.number, 1)  # raises ValueError for a week that does not exist
+        return week
+
+    @classmethod
+    def containing(cls, instant: datetime, tz: str) -> "Week":
+        """The week an instant falls in, as the community's clocks read it."""
+        year, number, _ = instant.astimezone(ZoneInfo(tz)).isocalendar()
+        return cls(year, number)
+
+    @property
+    def name(self) -> str:
+        return f"{self.year}-W{self.number:02d}"
+
+    def start(self, tz: str) -> datetime:
+        """Monday 00:00 local, as a UTC instant."""
+        monday = date.fromisocalendar(self.year, self.number, 1)
+        return datetime(monday.year, monday.month, monday.day, tzinfo=ZoneInfo(tz)).astimezone(timezone.utc)
+
+    def end(self, tz: str) -> datetime:
+        """The next Monday 00:00 local (Sunday 24:00), as a UTC instant; the week is [start, end)."""
+        return self.shifted(1).start(tz)
+
+    def shifted(self, weeks: int) -> "Week":
+        """The week so many weeks later (earlier when negative)."""
+        monday = date.fromisocalendar(self.year, self.number, 1) + timedelta(weeks=weeks)
+        year, number, _ = monday.isocalendar()
+        return Week(year, number)
+
+
+def _in(column, start: datetime, end: datetime):
+    return sa.and_(column >= start, column < end)
+
+
+def _count_if(condition):
+    return sa.func.sum(sa.case((condition, 1), else_=0))
+
+
+def _rate(part: int, whole: int) -> Optional[float]:
+    """A share as a fraction, None when there is nothing to divide by (shown as —)."""
+    return None if not whole else part / whole
+
+
+def _percentile(values: list[float], q: float) -> Optional[float]:
+    """The q-quantile by linear interpolation, as PostgreSQL's percentile_cont computes it."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _key(group):
+    """The grouping column as `key`; NULL for the whole community."""
+    return (group if group is not None else sa.null()).label("key")
+
+
+def _grouped(query, group):
+    return query.group_by(group) if group is not None else query
+
+
+def _case_counts(session: Session, start: datetime, end: datetime, group) -> dict:
+    """Per group: received, valid, due, closed and closed on time, in one pass over the week's cases."""
+    valid = Case.state.notin_(NOT_VALID)
+    closed_in_week = _in(Case.closed_at, start, end)
+    query = (sa.select(_key(group),
+                       _count_if(_in(Case.created_at, start, end)).label("received"),
+                       _count_if(sa.and_(_in(Case.created_at, start, end), valid)).label("valid"),
+                       _count_if(sa.and_(valid, sa.or_(_in(Case.deadline_at, start, end), closed_in_week)))
+                       .label("due"),
+                       _count_if(closed_in_week).label("closed"),
+                       _count_if(sa.and_(closed_in_week, Case.closed_at <= Case.deadline_at)).label("on_time"))
+             .where(sa.or_(_in(Case.created_at, start, end), _in(Case.deadline_at, start, end), closed_in_week)))
+    return {row.key: row._asdict() for row in session.execute(_grouped(query, group))}
+
+
+def _event_counts(session: Session, start: datetime, end: datetime, group) -> dict:
+    """Per group: cases sent back for rework (返工) and deadline extensions (延期) in the week."""
+    query = (sa.select(_key(group),
+                       sa.func.count(sa.distinct(sa.case((CaseEvent.action == "rework", CaseEvent.case_id))))
+                       .label("rework"),
+                       _count_if(CaseEvent.action == "extend").label("extended"))
+             .join(Case, Case.id == CaseEvent.case_id)
+             .where(CaseEvent.action.in_(("rework", "extend")), _in(CaseEvent.created_at, start, end)))
+    return {row.key: row._asdict() for row in session.execute(_grouped(query, group))}
+
+
+def _close_hours(session: Session, start: datetime, end: datetime, group) -> dict:
+    """Per group: median and 90th percentile of hours from report to close, of the cases closed in the week."""
+    closed = _in(Case.closed_at, start, end)
+    if session.get_bind().dialect.name == "postgresql":
+        hours = sa.extract("epoch", Case.closed_at - Case.created_at) / 3600
+        query = (sa.select(_key(group), sa.func.percentile_cont(0.5).within_group(hours).label("median"),
+                           sa.func.percentile_cont(0.9).within_group(hours).label("p90")).where(closed))
+        return {row.key: {"median_hours": row.median, "p90_hours": row.p90}
+                for row in session.execute(_grouped(query, group)) if row.median is not None}
+    hours = (sa.func.julianday(Case.closed_at) - sa.func.julianday(Case.created_at)) * 24
+    spans: dict = {}
+    for key, value in session.execute(sa.select(_key(group), hours).where(closed)):
+        spans.setdefault(key, []).append(value)
+    return {key: {"median_hours": _percentile(v, 0.5), "p90_hours": _percentile(v, 0.9)} for key, v in spans.items()}
+
+
+def figures(session: Session, week: Week, tz: str, by: Optional[str] = None) -> dict:
+    """The indicators of a week: {group key: figures}, or {None: figures} for the whole community."""
+    start, end = week.start(tz), week.end(tz)
+    group = GROUPS[by] if by else None
+    counts = _case_counts(session, start, end, group)
+    events = _event_counts(session, start, end, group)
+    hours = _close_hours(session, start, end, group)
+    result = {}
+    for key in set(counts) | set(events) | set(hours) | ({None} if by is None else set()):
+        c = counts.get(key, {})
+        f = {name: int(c.get(name) or 0) for name in ("received", "valid", "due", "closed", "on_time")}
+        f.update({name: int(events.get(key, {}).get(name) or 0) for name in ("rework", "extended")})
+        f["closure_rate"] = _rate(f["closed"], f["due"])
+        f["on_time_rate"] = _rate(f["on_time"], f["due"])
+        f["rework_rate"] = _rate(f["rework"], f["due"])
+        h = hours.get(key, {})
+        f["median_hours"] = _round(h.get("median_hours"))
+        f["p90_hours"] = _round(h.get("p90_hours"))
+        result[key] = f
+    return result
+
+
+def _round(value) -> Optional[float]:
+    return None if value is None else round(float(value), 1)
+
+
+def overdue_open(session: Session, week: Week, tz: str) -> list[dict]:
+    """Cases past their deadline and still open at the end of the week, oldest deadline first, by name."""
+    end = week.end(tz)
+    rows = session.execute(
+        sa.select(Case.case_no, Category.name.label("category"), Grid.name.label("grid"),
+                  User.display_name.label("assignee"), Case.assignee_unit, Case.deadline_at, Case.state)
+        .join(Category, Category.id == Case.category_id).outerjoin(Grid, Grid.id == Case.grid_id)
+        .outerjoin(User, User.id == Case.assignee_id)
+        .where(Case.deadline_at < end, Case.created_at < end, Case.state.notin_(NOT_VALID),
+               sa.or_(Case.closed_at.is_(None), Case.closed_at >= end))
+        .order_by(Case.deadline_at, Case.id))
+    return [{"case_no": r.case_no, "category": r.category, "grid": r.grid, "assignee": r.assignee or r.assignee_unit,
+             "deadline_at": r.deadline_at.isoformat(), "hours_overdue": round((end - r.deadline_at).total_seconds() / 3600),
+             "state": r.state} for r in rows]
+
+
+def reporters(session: Session, week: Week, tz: str) -> list[dict]:
+    """The reporters' ranking: reports, valid reports and points earned in the week, most points first."""
+    start, end = week.start(tz), week.end(tz)
+    reports = (sa.select(Case.reporter_id.label("uid"), sa.func.count().label("reports"),
+                         _count_if(Case.state.notin_(NOT_VALID)).label("valid"))
+               .where(_in(Case.created_at, start, end)).group_by(Case.reporter_id).subquery())
+    points = (sa.select(PointsEntry.user_id.label("uid"), sa.func.sum(PointsEntry.points).label("points"))
+              .where(_in(PointsEntry.created_at, start, end)).group_by(PointsEntry.user_id).subquery())
+    people = sa.union(sa.select(reports.c.uid), sa.select(points.c.uid)).subquery()
+    rows = session.execute(
+        sa.select(User.username, User.display_name, sa.func.coalesce(reports.c.reports, 0).label("reports"),
+                  sa.func.coalesce(reports.c.valid, 0).label("valid"),
+                  sa.func.coalesce(points.c.points, 0).label("points"))
+        .select_from(people).join(User, User.id == people.c.uid)
+        .outerjoin(reports, reports.c.uid == people.c.uid).outerjoin(points, points.c.uid == people.c.uid))
+    ranked = sorted((r._asdict() for r in rows), key=lambda r: (-r["points"], -r["valid"], -r["reports"],
+                                                                r["username"]))
+    return [{**r, "reports": int(r["reports"]), "valid": int(r["valid"]), "points": int(r["points"])} for r in ranked]
+
+
+def _named_rows(session: Session, by: str, current: dict, previous: dict) -> list[dict]:
+    """Group rows with their names, the current week's figures and the previous week's beside them."""
+    model = {"grid": Grid, "category": Category, "assignee": User}[by]
+    keys = [k for k in set(current) | set(previous) if k is not None]
+    names = {}
+    if keys:
+        label = model.display_name if model is User else model.name
+        names = dict(session.execute(sa.select(model.id, label).where(model.id.in_(keys))).all())
+    empty = figures_of_nothing()
+    rows = [{"name": names.get(k, "—"), "figures": current.get(k, empty), "previous": previous.get(k, empty)}
+            for k in keys]
+    unassigned = None in current or None in previous
+    if unassigned:
+        rows.append({"name": "（未分配）", "figures": current.get(None, empty), "previous": previous.get(None, empty)})
+    return sorted(rows, key=lambda r: r["name"])
+
+
+def figures_of_nothing() -> dict:
+    """The figures of a group with no cases: zeros, and rates shown as —."""
+    return {"received": 0, "valid": 0, "due": 0, "closed": 0, "on_time": 0, "rework": 0, "extended": 0,
+            "closure_rate": None, "on_time_rate": None, "rework_rate": None, "median_hours": None, "p90_hours": None}
+
+
+def weekly_closure(session: Session, week: Week, tz: str, now: datetime) -> dict:
+    """The whole report of a week: overall and per grid, category and assignee beside the week before, the
+    overdue list, the reporters' ranking, and the last 8 weeks' closure rates."""
+    before = week.shifted(-1)
+    trend = []
+    for back in range(7, -1, -1):
+        w = week.shifted(-back)
+        overall = figures(session, w, tz)[None]
+        trend.append({"week": w.name, "closure_rate": overall["closure_rate"], "on_time_rate": overall["on_time_rate"]})
+    report = {"week": week.name, "start": week.start(tz).isoformat(), "end": week.end(tz).isoformat(),
+              "built_at": now.isoformat(timespec="seconds"), "timezone": tz,
+              "overall": figures(session, week, tz)[None], "previous": figures(session, before, tz)[None],
+              "overdue": overdue_open(session, week, tz), "reporters": reporters(session, week, tz), "trend": trend}
+    for by in GROUPS:
+        report[f"by_{by}"] = _named_rows(session, by, figures(session, week, tz, by), figures(session, before, tz, by))
+    return report

@@ -1,0 +1,140 @@
+"""The weekly closure report on a fixed synthetic week, every indicator computed by hand (2026-W09, Asia/Shanghai)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from service.models import Case, CaseEvent, Category, Grid, PointsEntry, User
+from service.weekly import Week, _percentile, figures, weekly_closure
+
+TZ = "Asia/Shanghai"
+W09 = Week(2026, 9)  # Monday 2026-02-23 00:00 to Sunday 2026-03-01 24:00, Shanghai time
+
+
+def local(month, day, hour=12, minute=0, second=0) -> datetime:
+    """A Shanghai wall-clock time in 2026, as the UTC instant the database stores."""
+    return datetime(2026, month, day, hour, minute, second, tzinfo=ZoneInfo(TZ)).astimezone(timezone.utc)
+
+
+@pytest.fixture
+def week_of_cases(db, settings):
+    """The synthetic week. Letters name the cases in the comments of the tests below."""
+    users = {u.username: u for u in db.scalars(sa.select(User))}
+    light = db.scalar(sa.select(Category).where(Category.code == "B0118"))
+    grids = {g.code: g for g in db.scalars(sa.select(Grid))}
+    n = iter(range(1, 100))
+
+    def case(created, state, grid="HQ01", reporter="rider1", deadline=None, closed=None, assignee="gw01"):
+        c = Case(case_no=f"TEST-{next(n):04d}", reporter=users[reporter], category=light, lat=32.005, lon=120.845,
+                 state=state, grid=grids[grid], assignee=users[assignee], created_at=created, updated_at=created,
+                 dispatched_at=created if deadline else None, deadline_at=deadline, closed_at=closed, priority=0)
+        db.add(c)
+        db.flush()
+        return c
+
+    cases = {
+        # A: reported and due the week before, closed (late) this week
+        "A": case(local(2, 18), "closed", deadline=local(2, 21), closed=local(2, 24, 10)),
+        # B: reported Monday morning, closed on time, in another grid
+        "B": case(local(2, 23, 9), "closed", grid="HQ02", deadline=local(2, 26), closed=local(2, 25, 9),
+                  assignee="gw02"),
+        # C: due this week and still being worked: overdue and open at the end of the week
+        "C": case(local(2, 24), "in_progress", deadline=local(2, 27)),
+        # D, E: rejected and duplicate: received, not valid
+        "D": case(local(2, 25), "rejected", reporter="rider2"),
+        "E": case(local(2, 26), "duplicate", reporter="rider2"),
+        # F: sent back once for rework, then closed on time
+        "F": case(local(2, 23, 15), "closed", deadline=local(3, 5), closed=local(2, 27, 15)),
+        # G: deadline extended from Friday to next week: no longer due this week
+        "G": case(local(2, 24, 8), "dispatched", deadline=local(3, 6)),
+        # H: Sunday 23:59:59 belongs to this week; I: Monday 00:00:00 to the next
+        "H": case(local(3, 1, 23, 59, 59), "unrouted"),
+        "I": case(local(3, 2, 0, 0, 0), "unrouted"),
+    }
+    db.add(CaseEvent(case=cases["F"], actor=users["staff1"], from_state="resolved", to_state="in_progress",
+                     action="rework", note="未修好", created_at=local(2, 25)))
+    db.add(CaseEvent(case=cases["G"], actor=users["staff1"], from_state="dispatched", to_state="dispatched",
+                     action="extend", note="等待配件", created_at=local(2, 26)))
+    db.add(CaseEvent(case=cases["F"], actor=users["staff1"], from_state="resolved", to_state="in_progress",
+                     action="rework", note="last week's", created_at=local(2, 20)))  # not this week
+    for user, c, points, at in (("rider1", "B", 5, local(2, 25, 9)), ("rider1", "F", 5, local(2, 27, 15)),
+                                ("rider2", "A", 1, local(2, 24, 10)), ("rider1", "A", 5, local(2, 19))):
+        db.add(PointsEntry(user=users[user], case_id=cases[c].id, rule="report_closed", points=points, created_at=at))
+    db.commit()
+    return cases
+
+
+def hours(case: Case) -> float:
+    return (case.closed_at - case.created_at).total_seconds() / 3600
+
+
+def test_the_week_runs_monday_to_sunday_in_shanghai_time():
+    assert W09.start(TZ) == datetime(2026, 2, 22, 16, tzinfo=timezone.utc)
+    assert W09.end(TZ) == datetime(2026, 3, 1, 16, tzinfo=timezone.utc)
+    assert Week.parse("2026-W09") == W09 and W09.name == "2026-W09"
+    assert Week.containing(local(3, 1, 23, 59, 59), TZ) == W09
+    assert Week.containing(local(3, 2, 0, 0, 0), TZ) == W09.shifted(1)
+    assert Week.parse("2026-w01").shifted(-1) == Week(2025, 52)
+    with pytest.raises(ValueError):
+        Week.parse("2026-W54")
+
+
+def test_every_indicator_of_the_week_as_computed_by_hand(db, week_of_cases):
+    f = figures(db, W09, TZ)[None]
+    cases = week_of_cases
+    assert f["received"] == 7  # B C D E F G H (A came the week before, I the week after)
+    assert f["valid"] == 5  # without the rejected D and the duplicate E
+    assert f["due"] == 4  # A (closed in the week), B, C (deadline in the week), F (closed); G was extended
+    assert f["closed"] == 3  # A B F
+    assert f["on_time"] == 2  # B F; A was late
+    assert f["closure_rate"] == 0.75 and f["on_time_rate"] == 0.5
+    assert f["rework"] == 1 and f["rework_rate"] == 0.25
+    assert f["extended"] == 1
+    spans = sorted(hours(cases[x]) for x in "ABF")
+    assert f["median_hours"] == round(spans[1], 1)
+    assert f["p90_hours"] == round(spans[1] + (spans[2] - spans[1]) * 0.8, 1)
+
+
+def test_the_week_before_stands_beside_it(db, week_of_cases, settings):
+    report = weekly_closure(db, W09, TZ, datetime.now(timezone.utc))
+    before = report["previous"]
+    assert (before["received"], before["valid"], before["due"], before["closed"]) == (1, 1, 1, 0)  # A
+    assert before["closure_rate"] == 0.0 and before["rework"] == 1
+    assert [t["week"] for t in report["trend"]][-2:] == ["2026-W08", "2026-W09"]
+    assert report["trend"][-1]["closure_rate"] == 0.75 and len(report["trend"]) == 8
+
+
+def test_per_grid_per_category_and_per_assignee(db, week_of_cases):
+    report = weekly_closure(db, W09, TZ, datetime.now(timezone.utc))
+    grids = {row["name"]: row["figures"] for row in report["by_grid"]}
+    hq01 = next(v for k, v in grids.items() if k.startswith("虹桥第01网格"))
+    hq02 = next(v for k, v in grids.items() if k.startswith("虹桥第02网格"))
+    assert (hq02["received"], hq02["due"], hq02["closed"], hq02["on_time_rate"]) == (1, 1, 1, 1.0)
+    assert (hq01["received"], hq01["due"], hq01["closed"], hq01["on_time"]) == (6, 3, 2, 1)
+    assert [row["name"] for row in report["by_category"]] == ["路灯"]
+    people = {row["name"]: row["figures"] for row in report["by_assignee"]}
+    assert people["网格员 02"]["closed"] == 1 and people["网格员 01"]["closed"] == 2
+
+
+def test_the_overdue_open_list_and_the_reporters_ranking(db, week_of_cases):
+    report = weekly_closure(db, W09, TZ, datetime.now(timezone.utc))
+    assert [(o["case_no"], o["hours_overdue"]) for o in report["overdue"]] == [
+        (week_of_cases["C"].case_no, (3 - 1) * 24 + 12 + 24 * 0)]  # Fri 12:00 -> Mon 00:00 is 60 h
+    ranking = [(r["username"], r["reports"], r["valid"], r["points"]) for r in report["reporters"]]
+    assert ranking == [("rider1", 5, 5, 10), ("rider2", 2, 0, 1)]
+
+
+def test_an_empty_week_divides_by_nothing(db, settings):
+    f = figures(db, Week(2025, 1), TZ)[None]
+    assert f["received"] == f["due"] == f["closed"] == 0
+    assert f["closure_rate"] is None and f["on_time_rate"] is None and f["rework_rate"] is None
+    assert f["median_hours"] is None and f["p90_hours"] is None
+
+
+def test_percentiles_interpolate_like_postgresql():
+    assert _percentile([1, 2, 3, 4], 0.5) == 2.5
+    assert _percentile([10, 20, 30], 0.9) == 28.0
+    assert _percentile([], 0.5) is None
