@@ -286,3 +286,13 @@ class PointsEntry(Base):
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
     user: so.Mapped[User] = so.relationship()
+
+
+class WeeklyReport(Base):
+    """A built weekly closure report (周报), kept as built; building the same week again replaces it."""
+
+    __tablename__ = "weekly_reports"
+
+    week: so.Mapped[str] = so.mapped_column(sa.String(8), primary_key=True)  # ISO week, like 2026-W09
+    built_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    data: so.Mapped[dict] = so.mapped_column(sa.JSON)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from service.models import Case, CaseEvent, Category, Grid, PointsEntry, User
+from service.models import Case, CaseEvent, Category, Grid, PointsEntry, User, WeeklyReport
 
 NOT_VALID = ("rejected", "duplicate")
 GROUPS = {"grid": Case.grid_id, "category": Case.category_id, "assignee": Case.assignee_id}
@@ -231,4 +231,32 @@ def weekly_closure(session: Session, week: Week, tz: str, now: datetime) -> dict
               "overdue": overdue_open(session, week, tz), "reporters": reporters(session, week, tz), "trend": trend}
     for by in GROUPS:
         report[f"by_{by}"] = _named_rows(session, by, figures(session, week, tz, by), figures(session, before, tz, by))
+    return report
+
+
+def last_week(now: datetime, tz: str) -> Week:
+    """The week before the one now falls in: what Monday morning's report is about."""
+    return Week.containing(now, tz).shifted(-1)
+
+
+def percent(rate: Optional[float]) -> str:
+    """A rate as people read it: 93.7%, or — when there was nothing due."""
+    return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+def headline(data: dict) -> str:
+    """The report's headline for the staff group: received, valid, closed, the two rates, the overdue count."""
+    f = data["overall"]
+    return (f"【随手拍周报 {data['week']}】受理 {f['received']}，立案 {f['valid']}，应结 {f['due']}，结案 {f['closed']}，"
+            f"结案率 {percent(f['closure_rate'])}，按期结案率 {percent(f['on_time_rate'])}，"
+            f"超期未结 {len(data['overdue'])} 件")
+
+
+def build_weekly_report(session: Session, week: Week, tz: str, now: datetime) -> WeeklyReport:
+    """Build the week's report and keep it, replacing any earlier build of the same week."""
+    data = weekly_closure(session, week, tz, now)
+    report = session.get(WeeklyReport, week.name) or WeeklyReport(week=week.name)
+    report.data, report.built_at = data, now
+    session.add(report)
+    session.commit()
     return report

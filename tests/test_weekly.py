@@ -138,3 +138,36 @@ def test_percentiles_interpolate_like_postgresql():
     assert _percentile([1, 2, 3, 4], 0.5) == 2.5
     assert _percentile([10, 20, 30], 0.9) == 28.0
     assert _percentile([], 0.5) is None
+
+
+def test_building_a_week_again_replaces_it_and_the_command_line_builds_any_week(app, db, week_of_cases):
+    from service.models import WeeklyReport
+
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["report", "weekly", "--week", "2026-W09"])
+    assert first.exit_code == 0, first.output
+    assert "受理 7" in first.output and "结案率 75.0%" in first.output and "超期未结 1 件" in first.output
+    again = runner.invoke(args=["report", "weekly", "--week", "2026-W09"])
+    assert again.exit_code == 0
+    db.expire_all()
+    kept = db.scalars(sa.select(WeeklyReport)).all()
+    assert [r.week for r in kept] == ["2026-W09"] and kept[0].data["overall"]["closed"] == 3
+    bad = runner.invoke(args=["report", "weekly", "--week", "someday"])
+    assert bad.exit_code != 0 and "ISO week" in bad.output
+
+
+def test_the_monday_job_builds_last_week_and_posts_the_headline(db, worker_env, settings, week_of_cases):
+    from rq import Queue
+
+    from conftest import run_jobs
+    from service.jobqueue import redis_connection
+    from service.models import WebhookMessage, WeeklyReport
+
+    worker_env(WEBHOOK_URL="http://127.0.0.1:9/robot")
+    Queue("default", connection=redis_connection(settings.redis_url)).enqueue(
+        "workers.jobs.build_weekly_report", "2026-W09")
+    run_jobs(settings)
+    db.expire_all()
+    assert db.get(WeeklyReport, "2026-W09").data["overall"]["received"] == 7
+    message = db.scalar(sa.select(WebhookMessage))
+    assert message.content.startswith("【随手拍周报 2026-W09】受理 7") and message.attempts == 1  # the robot is down

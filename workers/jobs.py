@@ -6,12 +6,12 @@ from datetime import datetime, timedelta, timezone
 
 from rq import get_current_job
 
-from service import overdue, pipeline
+from service import overdue, pipeline, weekly
 from service.cases import stale_new_cases
 from service.db import utcnow
 from service.jobqueue import JobQueue
 from service.lifecycle import FollowUp
-from service.notifications import deliver_webhook as deliver, notify, staff_members
+from service.notifications import deliver_webhook as deliver, notify, queue_webhook, staff_members
 from workers.context import database, grid_index, photo_store, pipeline_rules, settings
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,20 @@ def deliver_webhook(message_id: int) -> bool:
     """Send one group-robot message; a failure raises so RQ retries it with backoff."""
     with database().session() as session:
         return deliver(session, message_id)
+
+
+def build_weekly_report(week: str | None = None) -> str:
+    """Build a week's closure report (last week by default) and post its headline to the staff group's robot."""
+    now = utcnow()
+    tz = settings().timezone
+    target = weekly.Week.parse(week) if week else weekly.last_week(now, tz)
+    with database().session() as session:
+        report = weekly.build_weekly_report(session, target, tz, now)
+        follow_up = queue_webhook(session, settings().webhook_url, None, weekly.headline(report.data))
+        session.commit()
+    if follow_up:
+        _queue().enqueue_follow_ups(target.name, [follow_up])
+    return target.name
 
 
 def chase_overdue(as_of: str | None = None) -> int:

@@ -1,9 +1,10 @@
-"""Command-line tasks on the app: `flask --app service.web db upgrade`, `... community load`."""
+"""Command-line tasks on the app: `flask --app service.web db upgrade`, `... community load`, `... report weekly`."""
 import click
 from flask import Flask
 
 from service.community import load_community
-from service.db import upgrade_schema
+from service.db import upgrade_schema, utcnow
+from service.weekly import Week, build_weekly_report, headline, last_week
 from service.web import services
 
 
@@ -32,3 +33,20 @@ def init_app(app: Flask) -> None:
             summary = load_community(session, s.categories_file, s.users_file, s.grids_file,
                                      s.resolved_demo_password())
         click.echo(f"loaded {summary.categories} categories, {summary.users} users, {summary.grids} grids")
+
+    @app.cli.group()
+    def report():
+        """The weekly closure report."""
+
+    @report.command("weekly")
+    @click.option("--week", "week_name", help="ISO week like 2026-W09; last week when left out")
+    def report_weekly(week_name):
+        """Build (or rebuild) a week's closure report and keep it."""
+        tz, now = services().settings.timezone, utcnow()
+        try:
+            week = Week.parse(week_name) if week_name else last_week(now, tz)
+        except ValueError:
+            raise click.BadParameter(f"{week_name!r} is not an ISO week like 2026-W09", param_hint="--week")
+        with services().db.session() as session:
+            built = build_weekly_report(session, week, tz, now)
+        click.echo(headline(built.data))
