@@ -11,6 +11,8 @@ import pytest
 
 from conftest import DEMO_PASSWORD
 from images import photo_jpeg
+from service.db import utcnow
+from service.weekly import Week, build_weekly_report
 
 # who: anonymous, the case's reporter, another reporter, the case's grid worker (its assignee), another grid
 # worker, staff, admin
@@ -39,6 +41,11 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/desk/export.csv"): STAFF,
     ("GET", "/desk/invites"): STAFF,
     ("POST", "/desk/invites"): STAFF,
+    ("GET", "/desk/reports"): STAFF,
+    ("POST", "/desk/reports"): STAFF,
+    ("GET", "/desk/reports/<week>"): STAFF,
+    ("GET", "/desk/reports/<week>.xlsx"): STAFF,
+    ("GET", "/desk/reports/<week>.csv"): STAFF,
     ("GET", "/desk/users"): {"admin"},
     ("POST", "/desk/users"): {"admin"},
     ("GET", "/field"): {"gw06", "gw01"},
@@ -66,6 +73,7 @@ BODIES = {
     ("POST", "/api/v1/cases/<case_no>/actions"): {"action": "start"},
     ("POST", "/desk/bulk-assign"): {"case_no": "nothing"},
     ("POST", "/desk/users"): {"what": "nothing"},
+    ("POST", "/desk/reports"): {"week": "2026-W09"},
 }
 QUERIES = {("GET", "/api/v1/nearby"): "?lat=32.015&lon=120.855&category=B0118"}
 
@@ -88,8 +96,9 @@ def scene(app, rider, workers, db):
             response = client.post("/api/v1/auth/login", json={"username": who, "password": DEMO_PASSWORD})
             client.token = response.get_json()["token"]
         clients[who] = client
+    build_weekly_report(db, Week(2026, 9), "Asia/Shanghai", utcnow())
     return {"case_no": case_no, "photo_id": photo_id, "token": "not-a-real-invite", "filename": "css/site.css",
-            "variant": "thumb", "clients": clients}
+            "week": "2026-W09", "variant": "thumb", "clients": clients}
 
 
 def _url(rule: str, scene: dict) -> str:

@@ -171,3 +171,46 @@ def test_the_monday_job_builds_last_week_and_posts_the_headline(db, worker_env, 
     assert db.get(WeeklyReport, "2026-W09").data["overall"]["received"] == 7
     message = db.scalar(sa.select(WebhookMessage))
     assert message.content.startswith("【随手拍周报 2026-W09】受理 7") and message.attempts == 1  # the robot is down
+
+
+def test_the_report_page_prints_with_charts_tables_and_downloads(app, db, week_of_cases):
+    import io
+    import re
+
+    from openpyxl import load_workbook
+
+    from test_desk_pages import Browser
+
+    browser = Browser(app.test_client())
+    browser.login("staff1")
+    built = browser.post("/desk/reports", week="2026-W09")
+    assert built.status_code == 303 and built.headers["Location"] == "/desk/reports/2026-W09"
+    page = browser.get("/desk/reports/2026-W09").get_data(as_text=True)
+    assert "75.0%" in page and "上周 0.0%" in page and "超期未结" in page
+    assert page.count("<svg") == 2
+    for svg in re.findall(r"<svg.*?</svg>", page, re.S):  # the charts load nothing: no scripts, no outside links
+        assert "src=" not in svg and 'href="http' not in svg and "xlink:href=\"http" not in svg
+        assert "各网格结案率" in svg or "近 8 周结案率" in svg
+    assert "@page { size: A4" in page
+    assert week_of_cases["C"].case_no in page
+    book = load_workbook(io.BytesIO(browser.get("/desk/reports/2026-W09.xlsx").data))
+    assert book.sheetnames == ["总体", "按网格", "按类别", "按处置人", "超期未结", "上报人排行"]
+    overall = [c.value for c in book["总体"][2]]
+    assert overall[:6] == ["全社区", "7", "5", "4", "3", "75.0%"]
+    text = browser.get("/desk/reports/2026-W09.csv").get_data(as_text=True)
+    assert text.startswith("\ufeff随手拍周报 2026-W09") and "上报人排行" in text
+    assert re.search(r"rider1,骑手 张师傅,5,5,10", text)
+    assert browser.get("/desk/reports/2026-W10").status_code == 404
+    listing = browser.get("/desk/reports").get_data(as_text=True)
+    assert "/desk/reports/2026-W09" in listing
+
+
+def test_an_empty_week_shows_dashes_not_errors(app, db, settings):
+    from test_desk_pages import Browser
+
+    browser = Browser(app.test_client())
+    browser.login("staff1")
+    browser.post("/desk/reports", week="2025-W01")
+    page = browser.get("/desk/reports/2025-W01").get_data(as_text=True)
+    assert "结案率<strong>—</strong>" in page
+    assert browser.post("/desk/reports", week="next week").status_code == 303

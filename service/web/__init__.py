@@ -95,12 +95,13 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from service.web import api, auth_pages, casework, desk, field, main, rider_api
+    from service.web import api, auth_pages, casework, desk, field, main, reports, rider_api
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth_pages.bp)
     app.register_blueprint(desk.bp)
     app.register_blueprint(field.bp)
+    app.register_blueprint(reports.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(casework.bp, url_prefix="/api/v1")
     app.register_blueprint(rider_api.bp, url_prefix="/api/v1")

@@ -1,0 +1,76 @@
+"""The weekly closure report on the desk: past weeks, (re)building a week, the printable page, Excel and CSV."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+
+from service.db import utcnow
+from service.models import WeeklyReport
+from service.web import db_session, services
+from service.web.access import page_login_required
+from service.weekly import Week, build_weekly_report, last_week
+from service.weekly_output import INDICATORS, csv_text, grid_rates_chart, shown, tables, trend_chart, workbook
+
+bp = Blueprint("reports", __name__)
+STAFF = ("staff", "admin")
+
+
+def _kept(week_name: str) -> WeeklyReport:
+    try:
+        week = Week.parse(week_name)
+    except ValueError:
+        abort(404)
+    report = db_session().get(WeeklyReport, week.name)
+    if report is None:
+        abort(404)
+    return report
+
+
+@bp.get("/desk/reports")
+@page_login_required(*STAFF)
+def index():
+    """The weeks built so far, newest first, and a form to build any week."""
+    kept = db_session().scalars(sa.select(WeeklyReport).order_by(WeeklyReport.week.desc()).limit(104))
+    return render_template("desk/reports.html", reports=list(kept),
+                           suggested=last_week(utcnow(), services().settings.timezone).name)
+
+
+@bp.post("/desk/reports")
+@page_login_required(*STAFF)
+def build():
+    """Build (or rebuild) a week's report now; building the same week again replaces it."""
+    try:
+        week = Week.parse(request.form.get("week", ""))
+    except ValueError:
+        flash("周次格式应为 2026-W09", "error")
+        return redirect(url_for("reports.index"), code=303)
+    build_weekly_report(db_session(), week, services().settings.timezone, utcnow())
+    flash(f"已生成 {week.name} 周报", "ok")
+    return redirect(url_for("reports.page", week=week.name), code=303)
+
+
+@bp.get("/desk/reports/<week>")
+@page_login_required(*STAFF)
+def page(week: str):
+    """The report, printable on A4: headline, charts, tables, the overdue list, the ranking."""
+    data = _kept(week).data
+    return render_template("desk/report.html", data=data, tables=tables(data), indicators=INDICATORS, shown=shown,
+                           grid_chart=grid_rates_chart(data), trend=trend_chart(data))
+
+
+@bp.get("/desk/reports/<week>.xlsx")
+@page_login_required(*STAFF)
+def xlsx(week: str):
+    """The report as an Excel workbook, one sheet per table."""
+    report = _kept(week)
+    return Response(workbook(report.data), headers={"Content-Disposition": f"attachment; filename={report.week}.xlsx"},
+                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+@bp.get("/desk/reports/<week>.csv")
+@page_login_required(*STAFF)
+def csv(week: str):
+    """The report's tables as CSV."""
+    report = _kept(week)
+    return Response(csv_text(report.data), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename={report.week}.csv"})

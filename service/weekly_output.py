@@ -1,0 +1,107 @@
+"""The weekly report as people take it away: SVG charts, an Excel workbook (one sheet per table), and CSV."""
+from __future__ import annotations
+
+import csv
+import io
+
+import pygal
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from pygal.style import Style
+
+from service.weekly import percent
+
+# grey and black, readable when the report is printed in black and white; our own fonts, no scripts
+PRINTABLE = Style(background="white", plot_background="white", foreground="#111", foreground_strong="#000",
+                  foreground_subtle="#555", colors=("#222222", "#9a9a9a", "#555555"), font_family="sans-serif",
+                  value_font_size=11, label_font_size=11, legend_font_size=12, title_font_size=14)
+CHART = dict(style=PRINTABLE, js=[], disable_xml_declaration=True, print_values=True, legend_at_bottom=True,
+             range=(0, 100), show_y_guides=True, width=760, height=320,
+             value_formatter=lambda v: "—" if v is None else f"{v:.0f}%")
+
+INDICATORS = (("received", "受理数"), ("valid", "立案数"), ("due", "应结案数"), ("closed", "结案数"),
+              ("closure_rate", "结案率"), ("on_time", "按期结案数"), ("on_time_rate", "按期结案率"),
+              ("rework", "返工数"), ("rework_rate", "返工率"), ("extended", "延期数"),
+              ("median_hours", "结案用时中位数(小时)"), ("p90_hours", "结案用时90%分位(小时)"))
+GROUP_TABLES = (("by_grid", "按网格"), ("by_category", "按类别"), ("by_assignee", "按处置人"))
+
+
+def shown(key: str, value) -> str:
+    """An indicator as the tables show it: rates as percent, missing values as —."""
+    if key.endswith("_rate"):
+        return percent(value)
+    return "—" if value is None else str(value)
+
+
+def _pct(rate):
+    return None if rate is None else round(rate * 100, 1)
+
+
+def grid_rates_chart(data: dict) -> str:
+    """A bar chart of 结案率 and 按期结案率 per grid, as inline SVG."""
+    chart = pygal.Bar(title=f"{data['week']} 各网格结案率与按期结案率", **CHART)
+    rows = data["by_grid"]
+    chart.x_labels = [row["name"].split("·")[0] for row in rows]
+    chart.add("结案率", [_pct(row["figures"]["closure_rate"]) for row in rows])
+    chart.add("按期结案率", [_pct(row["figures"]["on_time_rate"]) for row in rows])
+    return chart.render(is_unicode=True)
+
+
+def trend_chart(data: dict) -> str:
+    """The last 8 weeks' 结案率 and 按期结案率 as lines, as inline SVG."""
+    chart = pygal.Line(title="近 8 周结案率", dots_size=4, **CHART)
+    chart.x_labels = [t["week"] for t in data["trend"]]
+    chart.add("结案率", [_pct(t["closure_rate"]) for t in data["trend"]])
+    chart.add("按期结案率", [_pct(t["on_time_rate"]) for t in data["trend"]], stroke_style={"dasharray": "6,4"})
+    return chart.render(is_unicode=True)
+
+
+def tables(data: dict) -> list[tuple[str, list[str], list[list]]]:
+    """Every table of the report as (title, header, rows): overall, per group, overdue, reporters."""
+    header = ["名称"] + [label for _, label in INDICATORS] + ["上周结案率", "上周按期结案率"]
+
+    def row(name, f, before):
+        return [name] + [shown(k, f[k]) for k, _ in INDICATORS] + [percent(before["closure_rate"]),
+                                                                    percent(before["on_time_rate"])]
+
+    result = [("总体", header, [row("全社区", data["overall"], data["previous"])])]
+    for key, title in GROUP_TABLES:
+        result.append((title, header, [row(r["name"], r["figures"], r["previous"]) for r in data[key]]))
+    result.append(("超期未结", ["案件编号", "类别", "网格", "处置人", "期限", "超期(小时)"],
+                   [[o["case_no"], o["category"], o["grid"] or "", o["assignee"] or "", o["deadline_at"],
+                     o["hours_overdue"]] for o in data["overdue"]]))
+    result.append(("上报人排行", ["用户名", "姓名", "上报数", "有效上报", "本周积分"],
+                   [[r["username"], r["display_name"], r["reports"], r["valid"], r["points"]]
+                    for r in data["reporters"]]))
+    return result
+
+
+def workbook(data: dict) -> bytes:
+    """The report as an .xlsx workbook, one sheet per table."""
+    book = Workbook()
+    book.remove(book.active)
+    for title, header, rows in tables(data):
+        sheet = book.create_sheet(title)
+        sheet.append(header)
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        for values in rows:
+            sheet.append(values)
+        sheet.freeze_panes = "B2"
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()
+
+
+def csv_text(data: dict) -> str:
+    """The report as CSV: the tables one after another, each under its title (UTF-8 with BOM for Excel)."""
+    buf = io.StringIO()
+    buf.write("\ufeff")
+    writer = csv.writer(buf)
+    writer.writerow([f"随手拍周报 {data['week']}", data["start"], data["end"]])
+    for title, header, rows in tables(data):
+        writer.writerow([])
+        writer.writerow([title])
+        writer.writerow(header)
+        writer.writerows(rows)
+    return buf.getvalue()
