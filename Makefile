@@ -24,6 +24,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.photos
 	$(BIN)/python -m bench.grids
 	$(BIN)/python -m bench.desk_queue
+	$(BIN)/python -m bench.weekly
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

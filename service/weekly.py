@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from service.models import Case, CaseEvent, Category, Grid, PointsEntry, User, WeeklyReport
+from service.models import OPEN_STATES, Case, CaseEvent, Category, Grid, PointsEntry, User, WeeklyReport
 
 NOT_VALID = ("rejected", "duplicate")
 GROUPS = {"grid": Case.grid_id, "category": Case.category_id, "assignee": Case.assignee_id}
@@ -165,8 +165,9 @@ def overdue_open(session: Session, week: Week, tz: str) -> list[dict]:
                   User.display_name.label("assignee"), Case.assignee_unit, Case.deadline_at, Case.state)
         .join(Category, Category.id == Case.category_id).outerjoin(Grid, Grid.id == Case.grid_id)
         .outerjoin(User, User.id == Case.assignee_id)
-        .where(Case.deadline_at < end, Case.created_at < end, Case.state.notin_(NOT_VALID),
-               sa.or_(Case.closed_at.is_(None), Case.closed_at >= end))
+        # open now, or closed only after the week ended: two index ranges, not a scan of every past deadline
+        .where(Case.deadline_at < end, Case.created_at < end,
+               sa.or_(Case.state.in_(OPEN_STATES), sa.and_(Case.state == "closed", Case.closed_at >= end)))
         .order_by(Case.deadline_at, Case.id))
     return [{"case_no": r.case_no, "category": r.category, "grid": r.grid, "assignee": r.assignee or r.assignee_unit,
              "deadline_at": r.deadline_at.isoformat(), "hours_overdue": round((end - r.deadline_at).total_seconds() / 3600),
@@ -220,14 +221,13 @@ def weekly_closure(session: Session, week: Week, tz: str, now: datetime) -> dict
     """The whole report of a week: overall and per grid, category and assignee beside the week before, the
     overdue list, the reporters' ranking, and the last 8 weeks' closure rates."""
     before = week.shifted(-1)
-    trend = []
-    for back in range(7, -1, -1):
-        w = week.shifted(-back)
-        overall = figures(session, w, tz)[None]
-        trend.append({"week": w.name, "closure_rate": overall["closure_rate"], "on_time_rate": overall["on_time_rate"]})
+    weeks = [week.shifted(-back) for back in range(7, -1, -1)]
+    overall = {w: figures(session, w, tz)[None] for w in weeks}
+    trend = [{"week": w.name, "closure_rate": overall[w]["closure_rate"], "on_time_rate": overall[w]["on_time_rate"]}
+             for w in weeks]
     report = {"week": week.name, "start": week.start(tz).isoformat(), "end": week.end(tz).isoformat(),
               "built_at": now.isoformat(timespec="seconds"), "timezone": tz,
-              "overall": figures(session, week, tz)[None], "previous": figures(session, before, tz)[None],
+              "overall": overall[week], "previous": overall[before],
               "overdue": overdue_open(session, week, tz), "reporters": reporters(session, week, tz), "trend": trend}
     for by in GROUPS:
         report[f"by_{by}"] = _named_rows(session, by, figures(session, week, tz, by), figures(session, before, tz, by))
