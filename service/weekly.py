@@ -89,68 +89,107 @@ def _grouped(query, group):
     return query.group_by(group) if group is not None else query
 
 
-def _case_counts(session: Session, start: datetime, end: datetime, group) -> dict:
-    """Per group: received, valid, due, closed and closed on time, in one pass over the week's cases."""
+Span = tuple[datetime, datetime]  # a week as [start, end) instants
+
+
+def _case_counts(session: Session, spans: list[Span], group) -> dict:
+    """Per (week index, group): received, valid, due, closed and closed on time — one pass over all the weeks."""
     valid = Case.state.notin_(NOT_VALID)
-    closed_in_week = _in(Case.closed_at, start, end)
-    query = (sa.select(_key(group),
-                       _count_if(_in(Case.created_at, start, end)).label("received"),
-                       _count_if(sa.and_(_in(Case.created_at, start, end), valid)).label("valid"),
-                       _count_if(sa.and_(valid, sa.or_(_in(Case.deadline_at, start, end), closed_in_week)))
-                       .label("due"),
-                       _count_if(closed_in_week).label("closed"),
-                       _count_if(sa.and_(closed_in_week, Case.closed_at <= Case.deadline_at)).label("on_time"))
-             .where(sa.or_(_in(Case.created_at, start, end), _in(Case.deadline_at, start, end), closed_in_week)))
-    return {row.key: row._asdict() for row in session.execute(_grouped(query, group))}
+    columns = []
+    for i, (start, end) in enumerate(spans):
+        closed_in_week = _in(Case.closed_at, start, end)
+        columns += [_count_if(_in(Case.created_at, start, end)).label(f"received_{i}"),
+                    _count_if(sa.and_(_in(Case.created_at, start, end), valid)).label(f"valid_{i}"),
+                    _count_if(sa.and_(valid, sa.or_(_in(Case.deadline_at, start, end), closed_in_week)))
+                    .label(f"due_{i}"),
+                    _count_if(closed_in_week).label(f"closed_{i}"),
+                    _count_if(sa.and_(closed_in_week, Case.closed_at <= Case.deadline_at)).label(f"on_time_{i}")]
+    first, last = min(a for a, _ in spans), max(b for _, b in spans)
+    query = sa.select(_key(group), *columns).where(sa.or_(
+        _in(Case.created_at, first, last), _in(Case.deadline_at, first, last), _in(Case.closed_at, first, last)))
+    return _per_week(session.execute(_grouped(query, group)), len(spans),
+                     ("received", "valid", "due", "closed", "on_time"))
 
 
-def _event_counts(session: Session, start: datetime, end: datetime, group) -> dict:
-    """Per group: cases sent back for rework (返工) and deadline extensions (延期) in the week."""
-    query = (sa.select(_key(group),
-                       sa.func.count(sa.distinct(sa.case((CaseEvent.action == "rework", CaseEvent.case_id))))
-                       .label("rework"),
-                       _count_if(CaseEvent.action == "extend").label("extended"))
-             .join(Case, Case.id == CaseEvent.case_id)
-             .where(CaseEvent.action.in_(("rework", "extend")), _in(CaseEvent.created_at, start, end)))
-    return {row.key: row._asdict() for row in session.execute(_grouped(query, group))}
+def _per_week(rows, weeks: int, names: tuple[str, ...]) -> dict:
+    """Rows of `name_i` columns, as {(week index, key): {name: value}}."""
+    out = {}
+    for row in rows:
+        values = row._asdict()
+        for i in range(weeks):
+            out[(i, row.key)] = {name: values[f"{name}_{i}"] for name in names}
+    return out
 
 
-def _close_hours(session: Session, start: datetime, end: datetime, group) -> dict:
-    """Per group: median and 90th percentile of hours from report to close, of the cases closed in the week."""
-    closed = _in(Case.closed_at, start, end)
+def _event_counts(session: Session, spans: list[Span], group) -> dict:
+    """Per (week index, group): cases sent back for rework (返工) and deadline extensions (延期)."""
+    columns = []
+    for i, (start, end) in enumerate(spans):
+        in_week = _in(CaseEvent.created_at, start, end)
+        columns += [sa.func.count(sa.distinct(sa.case((sa.and_(in_week, CaseEvent.action == "rework"),
+                                                       CaseEvent.case_id)))).label(f"rework_{i}"),
+                    _count_if(sa.and_(in_week, CaseEvent.action == "extend")).label(f"extended_{i}")]
+    first, last = min(a for a, _ in spans), max(b for _, b in spans)
+    query = (sa.select(_key(group), *columns).join(Case, Case.id == CaseEvent.case_id)
+             .where(CaseEvent.action.in_(("rework", "extend")), _in(CaseEvent.created_at, first, last)))
+    return _per_week(session.execute(_grouped(query, group)), len(spans), ("rework", "extended"))
+
+
+def _close_hours(session: Session, spans: list[Span], group) -> dict:
+    """Per (week index, group): median and 90th percentile of hours from report to close of the week's closures."""
+    first, last = min(a for a, _ in spans), max(b for _, b in spans)
+    closed = _in(Case.closed_at, first, last)
     if session.get_bind().dialect.name == "postgresql":
         hours = sa.extract("epoch", Case.closed_at - Case.created_at) / 3600
-        query = (sa.select(_key(group), sa.func.percentile_cont(0.5).within_group(hours).label("median"),
-                           sa.func.percentile_cont(0.9).within_group(hours).label("p90")).where(closed))
-        return {row.key: {"median_hours": row.median, "p90_hours": row.p90}
-                for row in session.execute(_grouped(query, group)) if row.median is not None}
+        columns = []
+        for i, (start, end) in enumerate(spans):
+            columns += [sa.func.percentile_cont(q).within_group(hours).filter(_in(Case.closed_at, start, end))
+                        .label(f"{name}_{i}") for name, q in (("median_hours", 0.5), ("p90_hours", 0.9))]
+        query = sa.select(_key(group), *columns).where(closed)
+        return _per_week(session.execute(_grouped(query, group)), len(spans), ("median_hours", "p90_hours"))
     hours = (sa.func.julianday(Case.closed_at) - sa.func.julianday(Case.created_at)) * 24
-    spans: dict = {}
-    for key, value in session.execute(sa.select(_key(group), hours).where(closed)):
-        spans.setdefault(key, []).append(value)
-    return {key: {"median_hours": _percentile(v, 0.5), "p90_hours": _percentile(v, 0.9)} for key, v in spans.items()}
+    spans_of: dict = {}
+    for key, closed_at, value in session.execute(sa.select(_key(group), Case.closed_at, hours).where(closed)):
+        for i, (start, end) in enumerate(spans):
+            if start <= closed_at < end:
+                spans_of.setdefault((i, key), []).append(value)
+    return {k: {"median_hours": _percentile(v, 0.5), "p90_hours": _percentile(v, 0.9)} for k, v in spans_of.items()}
+
+
+def figures_of_weeks(session: Session, weeks: list[Week], tz: str, by: Optional[str] = None,
+                     with_hours: bool = True) -> list[dict]:
+    """The indicators of several weeks at once, one dict per week: {group key: figures} ({None: ...} overall)."""
+    spans = [(w.start(tz), w.end(tz)) for w in weeks]
+    group = GROUPS[by] if by else None
+    counts = _case_counts(session, spans, group)
+    events = _event_counts(session, spans, group)
+    hours = _close_hours(session, spans, group) if with_hours else {}
+    result = []
+    for i in range(len(weeks)):
+        keys = {k for (j, k) in set(counts) | set(events) | set(hours) if j == i}
+        if by is None:
+            keys.add(None)
+        week = {}
+        for key in keys:
+            c = counts.get((i, key), {})
+            f = {name: int(c.get(name) or 0) for name in ("received", "valid", "due", "closed", "on_time")}
+            f.update({name: int(events.get((i, key), {}).get(name) or 0) for name in ("rework", "extended")})
+            if by is not None and not any(f.values()) and (i, key) not in hours:
+                continue  # a group with nothing that week
+            f["closure_rate"] = _rate(f["closed"], f["due"])
+            f["on_time_rate"] = _rate(f["on_time"], f["due"])
+            f["rework_rate"] = _rate(f["rework"], f["due"])
+            h = hours.get((i, key), {})
+            f["median_hours"] = _round(h.get("median_hours"))
+            f["p90_hours"] = _round(h.get("p90_hours"))
+            week[key] = f
+        result.append(week)
+    return result
 
 
 def figures(session: Session, week: Week, tz: str, by: Optional[str] = None) -> dict:
-    """The indicators of a week: {group key: figures}, or {None: figures} for the whole community."""
-    start, end = week.start(tz), week.end(tz)
-    group = GROUPS[by] if by else None
-    counts = _case_counts(session, start, end, group)
-    events = _event_counts(session, start, end, group)
-    hours = _close_hours(session, start, end, group)
-    result = {}
-    for key in set(counts) | set(events) | set(hours) | ({None} if by is None else set()):
-        c = counts.get(key, {})
-        f = {name: int(c.get(name) or 0) for name in ("received", "valid", "due", "closed", "on_time")}
-        f.update({name: int(events.get(key, {}).get(name) or 0) for name in ("rework", "extended")})
-        f["closure_rate"] = _rate(f["closed"], f["due"])
-        f["on_time_rate"] = _rate(f["on_time"], f["due"])
-        f["rework_rate"] = _rate(f["rework"], f["due"])
-        h = hours.get(key, {})
-        f["median_hours"] = _round(h.get("median_hours"))
-        f["p90_hours"] = _round(h.get("p90_hours"))
-        result[key] = f
-    return result
+    """The indicators of one week: {group key: figures}, or {None: figures} for the whole community."""
+    return figures_of_weeks(session, [week], tz, by)[0]
 
 
 def _round(value) -> Optional[float]:
@@ -220,17 +259,19 @@ def figures_of_nothing() -> dict:
 def weekly_closure(session: Session, week: Week, tz: str, now: datetime) -> dict:
     """The whole report of a week: overall and per grid, category and assignee beside the week before, the
     overdue list, the reporters' ranking, and the last 8 weeks' closure rates."""
-    before = week.shifted(-1)
-    weeks = [week.shifted(-back) for back in range(7, -1, -1)]
-    overall = {w: figures(session, w, tz)[None] for w in weeks}
-    trend = [{"week": w.name, "closure_rate": overall[w]["closure_rate"], "on_time_rate": overall[w]["on_time_rate"]}
-             for w in weeks]
+    weeks = [week.shifted(-back) for back in range(7, -1, -1)]  # the trend's 8 weeks, this one last
+    trend_figures = [f[None] for f in figures_of_weeks(session, weeks[:-2], tz, with_hours=False)]
+    previous, current = figures_of_weeks(session, weeks[-2:], tz)
+    trend_figures += [previous[None], current[None]]
+    trend = [{"week": w.name, "closure_rate": f["closure_rate"], "on_time_rate": f["on_time_rate"]}
+             for w, f in zip(weeks, trend_figures)]
     report = {"week": week.name, "start": week.start(tz).isoformat(), "end": week.end(tz).isoformat(),
               "built_at": now.isoformat(timespec="seconds"), "timezone": tz,
-              "overall": overall[week], "previous": overall[before],
+              "overall": current[None], "previous": previous[None],
               "overdue": overdue_open(session, week, tz), "reporters": reporters(session, week, tz), "trend": trend}
     for by in GROUPS:
-        report[f"by_{by}"] = _named_rows(session, by, figures(session, week, tz, by), figures(session, before, tz, by))
+        before_by, now_by = figures_of_weeks(session, weeks[-2:], tz, by)
+        report[f"by_{by}"] = _named_rows(session, by, now_by, before_by)
     return report
 
 
