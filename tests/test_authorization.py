@@ -4,7 +4,6 @@ A new route without a row fails test_every_route_has_a_row: decide who may use i
 """
 from __future__ import annotations
 
-import io
 import re
 
 import pytest

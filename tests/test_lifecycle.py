@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from images import photo_jpeg
 from service.actions import ACTIONS
 from service.lifecycle import TRANSITIONS
-from service.models import Case, CaseEvent, PointsEntry, User
+from service.models import Case, PointsEntry, User
 
 HQ06 = {"lat": "32.015", "lon": "120.855"}
 OUTSIDE_GRIDS = {"lat": "32.05", "lon": "120.90"}

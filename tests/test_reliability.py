@@ -65,16 +65,17 @@ def test_a_report_made_while_redis_is_down_is_kept_and_swept_up_later(tmp_path, 
 
 def test_the_queued_job_runs_on_a_real_forking_worker(rider, settings, worker_env):
     from rq import Worker
+    from rq.job import Job
 
     case_no = rider.report().get_json()["case_no"]
     worker_env(settings.redis_url)
     connection = redis_connection(settings.redis_url)
     Worker([PHOTO_QUEUE], connection=connection).work(burst=True)
-    job = Queue(PHOTO_QUEUE, connection=connection).jobs or None
+    assert Queue(PHOTO_QUEUE, connection=connection).jobs == []
     finished = Queue(PHOTO_QUEUE, connection=connection).finished_job_registry.get_job_ids()
-    assert job is None and len(finished) == 1
-    from rq.job import Job
+    assert len(finished) == 1
     assert Job.fetch(finished[0], connection=connection).return_value() == "dispatched"
+    assert rider.get(f"/api/v1/reports/{case_no}").get_json()["state"] == "dispatched"
 
 
 def _peak_memory_of_request(app, token: str, photo: bytes) -> tuple[int, int]:
