@@ -1,24 +1,13 @@
 """In a real browser (Chromium via Playwright): staff assign an unrouted case, gw06 resolves it, staff close it."""
 from __future__ import annotations
 
-import os
 import re
-import threading
-from pathlib import Path
-from urllib.parse import urlsplit
 
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
-from werkzeug.serving import make_server
+from playwright.sync_api import Page, expect
 
-from conftest import DEMO_PASSWORD
+from browser_support import Person, chromium, live_server, people, wire  # noqa: F401  (fixtures)
 from images import photo_jpeg
 
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's package `chromium`; .ci/run installs it
-# without the background-networking flags Chromium keeps calling out to a network that is not there
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync", "--disable-quic"]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"  # git-ignored
 OUTSIDE_GRIDS = {"lat": "32.05", "lon": "120.90"}  # in the service area, outside every grid: unrouted
 HQ06 = {"lat": "32.015", "lon": "120.855"}  # inside grid HQ06: dispatched to gw06
 DESKTOP = {"viewport": {"width": 1366, "height": 900}}
@@ -27,112 +16,12 @@ DESCRIPTION = "路灯杆倒了 <script>window.__injected = 1</script> 请尽快�
 STAFF_NAME, WORKER_NAME = "社区工作人员 王", "网格员 06"
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Browser:
-    """Debian's Chromium, headless; skipped on a developer's machine without it, a failure in CI."""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium; .ci/run does)"
-        if in_ci():
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def live_server(app):
-    """The test's app served over HTTP on a free port of 127.0.0.1, from a background thread."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
-
-
-class Person:
-    """One person at a browser: their own cookies and screen; what goes wrong on their pages is kept."""
-
-    def __init__(self, browser: Browser, base_url: str, screenshots: Screenshots, **device):
-        self.base_url, self.screenshots = base_url, screenshots
-        self.context = browser.new_context(base_url=base_url, locale="zh-CN", timezone_id="Asia/Shanghai", **device)
-        self.elsewhere: list[str] = []  # requests for anything not on our server (none expected: a closed network)
-        self.failed: list[str] = []  # answers >= 400 from our server
-        self.script_errors: list[str] = []  # uncaught errors in the pages' scripts
-        self.context.route("**/*", self._only_our_server)
-        self.page = self.context.new_page()
-        self.page.on("pageerror", lambda exc: self.script_errors.append(f"{self.page.url}: {exc}"))
-        self.page.on("response", self._note_failure)
-
-    def _only_our_server(self, route) -> None:
-        if route.request.url.startswith(self.base_url + "/"):
-            route.continue_()
-        else:
-            self.elsewhere.append(route.request.url)
-            route.abort()
-
-    def _note_failure(self, response) -> None:
-        if response.status >= 400 and urlsplit(response.url).path != "/favicon.ico":
-            self.failed.append(f"{response.status} {response.request.method} {response.url}")
-
-    def shot(self, name: str) -> None:
-        self.screenshots.take(self.page, name)
-
-    def log_in(self, username: str) -> None:
-        """Through the login form, as a person types it."""
-        page = self.page
-        page.goto("/login")
-        page.get_by_label("用户名").fill(username)
-        page.get_by_label("密码", exact=True).fill(DEMO_PASSWORD)
-        page.get_by_role("button", name="登录").click()
-
-    def log_out(self) -> None:
-        self.page.get_by_role("button", name="退出").click()
-        expect(self.page).to_have_url(re.compile(r"/login$"))
-        expect(self.page.get_by_role("status")).to_have_text("已退出登录")
-
-    def open_case_from_the_queue(self, case_no: str) -> None:
-        page = self.page
-        expect(page).to_have_url(re.compile(r"/desk$"))
-        page.get_by_role("link", name=case_no, exact=True).click()
-        expect(page).to_have_url(re.compile(rf"/desk/cases/{case_no}$"))
-        expect(page.locator("h1")).to_contain_text(case_no)
-
-
-class Screenshots:
-    """Full-page PNGs of one test, numbered in the order the story is told, under test-artifacts/browser/."""
-
-    def __init__(self, prefix: str):
-        self.prefix, self.count = prefix, 0
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        for old in ARTIFACTS.glob(f"{prefix}-*.png"):
-            old.unlink()
-
-    def take(self, page: Page, name: str) -> None:
-        self.count += 1
-        page.screenshot(path=str(ARTIFACTS / f"{self.prefix}-{self.count:02d}-{name}.png"), full_page=True)
-
-
-@pytest.fixture
-def people(chromium, live_server, request):
-    """people(**device) -> a Person with their own browser context; all closed at the end of the test."""
-    screenshots = Screenshots("_".join(request.node.name.removeprefix("test_").split("_")[:4]))
-    made: list[Person] = []
-
-    def person(**device) -> Person:
-        made.append(Person(chromium, live_server, screenshots, **device))
-        return made[-1]
-
-    yield person
-    for one in made:
-        one.context.close()
+def open_case_from_the_queue(person: Person, case_no: str) -> None:
+    page = person.page
+    expect(page).to_have_url(re.compile(r"/desk$"))
+    page.get_by_role("link", name=case_no, exact=True).click()
+    expect(page).to_have_url(re.compile(rf"/desk/cases/{case_no}$"))
+    expect(page.locator("h1")).to_contain_text(case_no)
 
 
 def the_description_shows_as_text(page: Page, where) -> None:
@@ -157,7 +46,7 @@ def test_staff_assign_an_unrouted_case_the_grid_worker_resolves_it_on_a_phone_an
     page = staff.page
     staff.log_in("staff1")
     staff.shot("staff-queue")
-    staff.open_case_from_the_queue(case_no)
+    open_case_from_the_queue(staff, case_no)
     expect(page.locator("h1 .state")).to_have_text("待人工派遣")
     the_description_shows_as_text(page, page.locator("main"))
     staff.shot("staff-case-unrouted")
@@ -196,7 +85,7 @@ def test_staff_assign_an_unrouted_case_the_grid_worker_resolves_it_on_a_phone_an
     # staff again: the after photo is there; check it and close the case
     page = staff.page
     staff.log_in("staff1")
-    staff.open_case_from_the_queue(case_no)
+    open_case_from_the_queue(staff, case_no)
     expect(page.locator("h1 .state")).to_have_text("已处置待核查")
     after = page.get_by_role("img", name="处置后照片")
     expect(after).to_be_visible()
@@ -228,7 +117,7 @@ def test_the_case_page_map_shows_the_case_and_its_grid(people, rider, workers):
     workers()  # dispatched to HQ06
     staff = people(**DESKTOP)
     staff.log_in("staff1")
-    staff.open_case_from_the_queue(case_no)
+    open_case_from_the_queue(staff, case_no)
     expect(staff.page.locator("h1 .state")).to_have_text("已派遣")
     staff.shot("staff-case-map")
     assert staff.script_errors == []

@@ -29,7 +29,7 @@ PHOTO_VARIANTS = {"web": "web_path", "thumb": "thumb_path"}  # originals are nev
 PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 
 
-def _local_iso(instant):
+def local_iso(instant):
     """An instant as ISO 8601 in the community's time zone, or None."""
     if instant is None:
         return None
@@ -49,9 +49,14 @@ def report_summary(case: Case) -> dict:
         "state": case.state,
         "state_label": STATE_LABELS[case.state],
         "category": {"code": case.category.code, "name": case.category.name},
-        "created_at": _local_iso(case.created_at),
+        "created_at": local_iso(case.created_at),
         "url": url_for("api.get_report", case_no=case.case_no),
     }
+
+
+def _first_thumb(case: Case):
+    photo = next((p for p in case.photos if p.kind == "before" and p.thumb_path), None)
+    return _photo_url(case, photo, "thumb") if photo else None
 
 
 def report_detail(case: Case) -> dict:
@@ -63,13 +68,13 @@ def report_detail(case: Case) -> dict:
             "lat": case.lat, "lon": case.lon, "coord_system": "wgs84",
             "sent_coord_system": case.coord_system, "accuracy_m": case.accuracy_m},
         "grid": None if case.grid is None else {"code": case.grid.code, "name": case.grid.name},
-        "dispatched_at": _local_iso(case.dispatched_at),
-        "deadline_at": _local_iso(case.deadline_at),
-        "resolved_at": _local_iso(case.resolved_at),
-        "closed_at": _local_iso(case.closed_at),
+        "dispatched_at": local_iso(case.dispatched_at),
+        "deadline_at": local_iso(case.deadline_at),
+        "resolved_at": local_iso(case.resolved_at),
+        "closed_at": local_iso(case.closed_at),
         "photos": [{"id": p.id, "kind": p.kind, "web_url": _photo_url(case, p, "web"),
                     "thumb_url": _photo_url(case, p, "thumb")} for p in case.photos],
-        "timeline": [{"at": _local_iso(e.created_at), "from": e.from_state, "to": e.to_state,
+        "timeline": [{"at": local_iso(e.created_at), "from": e.from_state, "to": e.to_state,
                       "label": STATE_LABELS[e.to_state], "actor": e.actor.display_name if e.actor else "系统",
                       "note": e.note} for e in case.events],
         "duplicate_of": case.duplicate_of.case_no if case.duplicate_of else None,
@@ -183,13 +188,14 @@ def my_reports():
     limit = _int_arg("limit", PAGE_SIZE, 1, MAX_PAGE_SIZE)
     before = _int_arg("before", None, 1, 2**63 - 1)
     query = (sa.select(Case).where(Case.reporter_id == current_user().id)
-             .options(selectinload(Case.category)).order_by(Case.id.desc()).limit(limit + 1))
+             .options(selectinload(Case.category), selectinload(Case.photos)).order_by(Case.id.desc()).limit(limit + 1))
     if before is not None:
         query = query.where(Case.id < before)
     cases = list(db_session().scalars(query))
     more = len(cases) > limit
     cases = cases[:limit]
-    return jsonify({"items": [report_summary(c) for c in cases], "next": str(cases[-1].id) if more else None})
+    return jsonify({"items": [{**report_summary(c), "thumb_url": _first_thumb(c)} for c in cases],
+                    "next": str(cases[-1].id) if more else None})
 
 
 @bp.get("/me/notifications")
@@ -203,7 +209,7 @@ def my_notifications():
     unread = db_session().scalar(sa.select(sa.func.count()).select_from(Notification)
                                  .where(Notification.user_id == user.id, Notification.read_at.is_(None)))
     return jsonify({"unread": unread, "items": [
-        {"id": n.id, "kind": n.kind, "message": n.message, "created_at": _local_iso(n.created_at),
+        {"id": n.id, "kind": n.kind, "message": n.message, "created_at": local_iso(n.created_at),
          "read": n.read_at is not None, "case_no": n.case.case_no if n.case else None} for n in rows]})
 
 

@@ -6,6 +6,7 @@ from itertools import chain
 from typing import Optional
 
 from flask import Flask, jsonify, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from service.cases import ReportRefused
@@ -88,6 +89,8 @@ def init_app(app: Flask) -> None:
         if not _wants_json():
             return exc
         code, zh, en = HTTP_MESSAGES.get(exc.code, (exc.name.lower().replace(" ", "_"), exc.name, exc.name))
+        if isinstance(exc, CSRFError):  # a page kept open across a new login: fetch a fresh token and retry
+            code, zh, en = "csrf_failed", "页面已过期，请刷新后重试", "the page's CSRF token is missing or stale"
         response, status = error_response(exc.code, code, zh, en)
         if exc.code == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)

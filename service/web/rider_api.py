@@ -17,6 +17,7 @@ from service.points import points_of
 from service.routing import grid_features
 from service.web import db_session, services
 from service.web.access import current_user, login_required
+from service.web.api import local_iso
 from service.web.errors import ApiError
 
 bp = Blueprint("rider_api", __name__)
@@ -54,8 +55,8 @@ def nearby():
     joined = set(db_session().scalars(sa.select(MeToo.case_id).where(MeToo.user_id == me.id,
                                                                       MeToo.case_id.in_([c.id for c, _ in found]))))
     return jsonify({"cases": [{
-        "case_no": case.case_no, "category": category.name, "state_label": STATE_LABELS[case.state],
-        "distance_m": round(apart), "created_at": case.created_at.isoformat(timespec="seconds"),
+        "case_no": case.case_no, "category": category.name, "state": case.state,
+        "state_label": STATE_LABELS[case.state], "distance_m": round(apart), "created_at": local_iso(case.created_at),
         "mine": case.reporter_id == me.id, "me_too": case.id in joined,
         "thumb_url": url_for("rider_api.nearby_thumb", case_no=case.case_no)
         if any(p.thumb_path for p in case.photos) else None} for case, apart in found]})

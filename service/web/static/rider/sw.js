@@ -1,2 +1,65 @@
-/* 随手拍 service worker: caches the rider page's shell so it opens with no signal. */
-self.addEventListener("install", function () { self.skipWaiting(); });
+/* 随手拍 service worker: keeps the rider page's shell (page, scripts, styles, categories, grids) so it opens with no signal. */
+"use strict";
+
+var CACHE = "suishoupai-shell-v1";
+var NETWORK_WAIT_MS = 4000;  // a signal that answers nothing for this long counts as none: the kept copy is shown
+// network first (fresh whenever there is signal), the kept copy when there is none
+var FRESH_FIRST = ["/", "/static/rider/rider.js", "/static/rider/rider.css", "/static/rider/icon-192.png",
+                   "/manifest.webmanifest", "/api/v1/categories", "/api/v1/grids"];
+// the kept copy first: third-party files that change only with an upgrade (then bump CACHE)
+var KEPT_FIRST = ["/static/vendor/leaflet/leaflet.js", "/static/vendor/leaflet/leaflet.css"];
+
+function noop() {}
+
+/** Worth keeping: a whole answer from our own server, not a login page we were redirected to. */
+function keepable(response) {
+  return response.ok && !response.redirected && response.type === "basic";
+}
+
+function keep(path) {
+  return fetch(path, { credentials: "same-origin" }).then(function (response) {
+    return keepable(response) ? caches.open(CACHE).then(function (cache) { return cache.put(path, response); }) : null;
+  }).catch(noop);
+}
+
+self.addEventListener("install", function (event) {
+  event.waitUntil(Promise.all(FRESH_FIRST.concat(KEPT_FIRST).map(keep)).then(function () { return self.skipWaiting(); }));
+});
+
+self.addEventListener("activate", function (event) {
+  event.waitUntil(caches.keys().then(function (keys) {
+    return Promise.all(keys.filter(function (k) { return k !== CACHE; }).map(function (k) { return caches.delete(k); }));
+  }).then(function () { return self.clients.claim(); }));
+});
+
+self.addEventListener("fetch", function (event) {
+  var request = event.request, url = new URL(request.url);
+  if (request.method !== "GET" || url.origin !== self.location.origin) { return; }
+  if (FRESH_FIRST.indexOf(url.pathname) >= 0) { event.respondWith(freshFirst(event, request, url.pathname)); }
+  else if (KEPT_FIRST.indexOf(url.pathname) >= 0) { event.respondWith(keptFirst(request, url.pathname)); }
+});
+
+function freshFirst(event, request, key) {
+  var saving = null;
+  var fromNetwork = fetch(request).then(function (response) {
+    if (keepable(response)) {
+      var copy = response.clone();
+      saving = caches.open(CACHE).then(function (cache) { return cache.put(key, copy); });
+    }
+    return response;
+  });
+  event.waitUntil(fromNetwork.then(function () { return saving; }).catch(noop));
+  var kept = function () { return caches.match(key).then(function (hit) { return hit || fromNetwork; }); };
+  var slow = new Promise(function (resolve) { setTimeout(resolve, NETWORK_WAIT_MS); }).then(kept);
+  return Promise.race([fromNetwork, slow]).catch(kept);
+}
+
+function keptFirst(request, key) {
+  return caches.match(key).then(function (hit) {
+    return hit || fetch(request).then(function (response) {
+      if (!keepable(response)) { return response; }
+      var copy = response.clone();
+      return caches.open(CACHE).then(function (cache) { return cache.put(key, copy); }).then(function () { return response; });
+    });
+  });
+}

@@ -1,0 +1,184 @@
+"""Real-browser test helpers: Debian's Chromium via Playwright, the app served from a thread, people and screenshots.
+
+Test modules import the fixtures they use (`from browser_support import chromium, live_server, people, wire`). A
+module may name its screenshot folder under test-artifacts/ with SCREENSHOT_FOLDER (default "browser"), and set
+STRETCHED_SCREENSHOTS to shoot its pages in a window as tall as the page (sticky bars then sit where they belong).
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from werkzeug.serving import make_server
+
+from conftest import DEMO_PASSWORD
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package `chromium`; .ci/run installs it
+# without the background-networking flags Chromium keeps calling out to a network that is not there
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync", "--disable-quic"]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"  # git-ignored
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Browser:
+    """Debian's Chromium, headless; skipped on a developer's machine without it, a failure in CI."""
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium; .ci/run does)"
+        if in_ci():
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class WireMeter:
+    """WSGI middleware counting what each response puts on the wire: status line, headers and (gzipped) body."""
+
+    # the two headers werkzeug's server adds after the app has answered, about this long
+    SERVER_HEADERS = len("Server: Werkzeug/3.1.3 Python/3.11.2\r\nDate: Sat, 29 Nov 2026 08:00:00 GMT\r\n")
+
+    def __init__(self, app):
+        self.app = app
+        self.responses: list[tuple[str, int]] = []  # (path, bytes), in the order they finished
+
+    def __call__(self, environ, start_response):
+        size = [self.SERVER_HEADERS]
+
+        def counting_start_response(status, headers, exc_info=None):
+            size[0] += len(f"HTTP/1.1 {status}\r\n\r\n") + sum(len(f"{k}: {v}\r\n") for k, v in headers)
+            return start_response(status, headers, exc_info)
+
+        body = self.app(environ, counting_start_response)
+        try:
+            for chunk in body:
+                size[0] += len(chunk)
+                yield chunk
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+            self.responses.append((environ.get("PATH_INFO", ""), size[0]))
+
+    def since(self, mark: int) -> list[tuple[str, int]]:
+        """The responses finished after `mark` (a former len(responses))."""
+        return self.responses[mark:]
+
+
+@pytest.fixture
+def wire(app):
+    """The byte counter the live server's responses pass through."""
+    return WireMeter(app)
+
+
+@pytest.fixture
+def live_server(wire):
+    """The test's app served over HTTP on a free port of 127.0.0.1, from a background thread."""
+    server = make_server("127.0.0.1", 0, wire, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+class Screenshots:
+    """Full-page PNGs of one test, numbered in the order the story is told, under test-artifacts/<folder>/."""
+
+    def __init__(self, folder: Path, prefix: str, stretch: bool = False):
+        self.folder, self.prefix, self.count, self.stretch = folder, prefix, 0, stretch
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob(f"{prefix}-*.png"):
+            old.unlink()
+
+    def take(self, page: Page, name: str) -> None:
+        self.count += 1
+        path = str(self.folder / f"{self.prefix}-{self.count:02d}-{name}.png")
+        window = page.viewport_size
+        height = page.evaluate("document.documentElement.scrollHeight") if self.stretch else 0
+        if height <= window["height"]:
+            page.screenshot(path=path, full_page=True)
+            return
+        page.set_viewport_size({"width": window["width"], "height": height})
+        try:
+            page.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+            page.screenshot(path=path)
+        finally:
+            page.set_viewport_size(window)
+
+
+class Person:
+    """One person at a browser: their own cookies and screen; what goes wrong on their pages is kept."""
+
+    def __init__(self, browser: Browser, base_url: str, screenshots: Screenshots, **device):
+        self.base_url, self.screenshots = base_url, screenshots
+        self.context = browser.new_context(base_url=base_url, locale="zh-CN", timezone_id="Asia/Shanghai", **device)
+        self.elsewhere: list[str] = []  # requests for anything not on our server (none expected: a closed network)
+        self.failed: list[str] = []  # answers >= 400 from our server
+        self.script_errors: list[str] = []  # uncaught errors in the pages' scripts
+        self.context.route("**/*", self._only_our_server)
+        self.page = self.context.new_page()
+        self.page.on("pageerror", lambda exc: self.script_errors.append(f"{self.page.url}: {exc}"))
+        self.page.on("response", self._note_failure)
+
+    def _only_our_server(self, route) -> None:
+        if route.request.url.startswith(self.base_url + "/"):
+            route.continue_()
+        else:
+            self.elsewhere.append(route.request.url)
+            route.abort()
+
+    def _note_failure(self, response) -> None:
+        if response.status >= 400 and urlsplit(response.url).path != "/favicon.ico":
+            self.failed.append(f"{response.status} {response.request.method} {response.url}")
+
+    def shot(self, name: str) -> None:
+        self.screenshots.take(self.page, name)
+
+    def log_in(self, username: str) -> None:
+        """Through the login form, as a person types it."""
+        page = self.page
+        page.goto("/login")
+        page.get_by_label("用户名").fill(username)
+        page.get_by_label("密码", exact=True).fill(DEMO_PASSWORD)
+        page.get_by_role("button", name="登录").click()
+
+    def log_out(self) -> None:
+        self.page.get_by_role("button", name="退出").click()
+        expect(self.page).to_have_url(re.compile(r"/login$"))
+        expect(self.page.get_by_role("status")).to_have_text("已退出登录")
+
+    def all_went_well(self) -> None:
+        """Nothing refused, nothing fetched from elsewhere, no script error on this person's pages."""
+        went_wrong = {"refused": self.failed, "elsewhere": self.elsewhere, "script errors": self.script_errors}
+        assert not any(went_wrong.values()), went_wrong
+
+
+@pytest.fixture
+def people(chromium, live_server, request):
+    """people(**device) -> a Person with their own browser context; all closed at the end of the test."""
+    folder = ARTIFACTS / getattr(request.module, "SCREENSHOT_FOLDER", "browser")
+    screenshots = Screenshots(folder, "_".join(request.node.name.removeprefix("test_").split("_")[:4]),
+                              stretch=getattr(request.module, "STRETCHED_SCREENSHOTS", False))
+    made: list[Person] = []
+
+    def person(**device) -> Person:
+        made.append(Person(chromium, live_server, screenshots, **device))
+        return made[-1]
+
+    yield person
+    for one in made:
+        one.context.close()
+
+
