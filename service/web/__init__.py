@@ -47,9 +47,9 @@ def db_session() -> Session:
 
 
 def _close_db_session(_exc=None) -> None:
-    session = g.pop("db_session", None)
-    if session is not None:
-        session.close()
+    opened = g.pop("db_session", None)
+    if opened is not None:
+        opened.close()
 
 
 csrf = CSRFProtect()
