@@ -117,3 +117,20 @@ def test_healthz_reports_both_engines(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok", "database": "ok", "redis": "ok"}
+
+
+def test_with_the_database_down_a_report_gets_503_and_leaves_nothing(tmp_path, settings):
+    down = make_settings(tmp_path, "postgresql+psycopg://postgres@127.0.0.1:9/nothing", settings.redis_url)
+    app = create_app(down)
+    client = app.test_client()
+    response = client.post("/api/v1/reports", headers={"Authorization": "Bearer some-token"},
+                           data={"lat": "32.015", "lon": "120.855", "category": "B0118",
+                                 "photo": (io.BytesIO(photo_jpeg()), "x.jpg")}, content_type="multipart/form-data")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "30"
+    assert response.get_json()["error"]["code"] == "database_unavailable"
+    assert originals_on_disk(down) == []
+    health = client.get("/healthz")
+    assert health.status_code == 503 and health.get_json()["database"] == "down"
+    login = client.post("/api/v1/auth/login", json={"username": "rider1", "password": "x"})
+    assert login.status_code == 503
+    app.extensions["snap"].db.dispose()

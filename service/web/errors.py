@@ -7,12 +7,14 @@ from typing import Optional
 
 from flask import Flask, jsonify, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from service.cases import ReportRefused
 
 log = logging.getLogger(__name__)
 
+DATABASE_RETRY_AFTER_S = 30
 REFUSAL_STATUS = {"malformed": 400, "too_large": 413, "unsupported": 415, "invalid": 422}
 
 # status -> (code, Chinese, English) for errors raised by Flask and werkzeug themselves
@@ -94,6 +96,16 @@ def init_app(app: Flask) -> None:
         response, status = error_response(exc.code, code, zh, en)
         if exc.code == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response, status
+
+    @app.errorhandler(sa_exc.OperationalError)
+    @app.errorhandler(sa_exc.InterfaceError)
+    def _database_down(exc):
+        """The database cannot be reached: say so, and when to try again; the request left nothing behind."""
+        log.error("database unavailable on %s %s: %s", request.method, request.path, exc.orig or exc)
+        response, status = error_response(503, "database_unavailable", "数据库暂不可用，请稍后重试",
+                                          "the database is unavailable, please try again shortly")
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
         return response, status
 
     @app.errorhandler(Exception)
