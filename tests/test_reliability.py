@@ -29,7 +29,6 @@ def test_a_report_made_while_redis_is_down_is_kept_and_swept_up_later(tmp_path, 
     app = create_app(make_settings(tmp_path, settings.database_url, own_redis.url))
     api = Api(app.test_client())
     api.login("rider1")
-    port = own_redis.port
     own_redis.stop()
 
     health = api.client.get("/healthz")
@@ -45,7 +44,7 @@ def test_a_report_made_while_redis_is_down_is_kept_and_swept_up_later(tmp_path, 
         case_id = case.id
 
     # Redis comes back empty; the periodic sweeper puts the lost job back on the queue, and a worker runs it
-    EmbeddedRedis(own_redis.data_dir, port=port, persist=False).start()
+    own_redis.start()  # the same port, nothing kept: the fixture stops it whatever happens
     worker_env(own_redis.url, STALE_NEW_MINUTES="0")
     connection = redis_connection(own_redis.url)
     Queue("default", connection=connection).enqueue("workers.jobs.sweep_stale_reports")
@@ -60,7 +59,6 @@ def test_a_report_made_while_redis_is_down_is_kept_and_swept_up_later(tmp_path, 
     job = photos.fetch_job(f"process_case-{case_id}")
     assert job.is_finished and job.return_value() == "dispatched"
     app.extensions["snap"].db.dispose()
-    EmbeddedRedis(own_redis.data_dir, port=port).stop()
 
 
 def test_the_queued_job_runs_on_a_real_forking_worker(rider, settings, worker_env):
