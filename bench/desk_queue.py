@@ -8,21 +8,11 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from bench.dataset import fill, fresh_database
-from bench.figures import figure
+from bench.figures import figure, median_ms
 from service.db import utcnow
 from service.desk import QueueFilter, queue_page
 
 CASES = int(os.environ.get("BENCH_CASES", "1000000"))
-
-
-def timed_ms(fn, repeat: int = 20) -> float:
-    """Median milliseconds of fn over repeat calls."""
-    spent = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        spent.append((time.perf_counter() - start) * 1000)
-    return sorted(spent)[len(spent) // 2]
 
 
 def main() -> None:
@@ -33,12 +23,12 @@ def main() -> None:
     print(f"desk queue: {CASES} cases generated in {time.perf_counter() - started:.0f} s", flush=True)
     now = utcnow() + timedelta(seconds=1)
     with db.session() as session:
-        first = timed_ms(lambda: queue_page(session, QueueFilter(), now))
+        first = median_ms(lambda: queue_page(session, QueueFilter(), now), 20, warmup=0)
         cursor = None
         for _ in range(200):
             _, cursor = queue_page(session, QueueFilter(), now, cursor)
-        deep = timed_ms(lambda: queue_page(session, QueueFilter(), now, cursor))
-        count = timed_ms(lambda: session.scalar(sa.text("SELECT count(*) FROM cases")), repeat=5)
+        deep = median_ms(lambda: queue_page(session, QueueFilter(), now, cursor), 20, warmup=0)
+        count = median_ms(lambda: session.scalar(sa.text("SELECT count(*) FROM cases")), 5, warmup=0)
     print(f"desk queue: first page {first:.1f} ms, page 201 {deep:.1f} ms, count(*) {count:.1f} ms", flush=True)
     figure("desk_queue_first_page_ms_1e6", first, "<=", 50)
     figure("desk_queue_deep_page_vs_first_1e6", deep / first, "<=", 2)

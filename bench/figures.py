@@ -43,3 +43,8 @@ def median_seconds(runs: dict[Key, Callable[[], object]], repeat: int, warmup: i
             if round_ >= warmup:
                 times[name].append(time.perf_counter() - start)
     return {name: statistics.median(spent) for name, spent in times.items()}
+
+
+def median_ms(fn: Callable[[], object], repeat: int, warmup: int = 1) -> float:
+    """The median wall time of one function in milliseconds (see median_seconds)."""
+    return median_seconds({"run": fn}, repeat, warmup)["run"] * 1000

@@ -1,29 +1,19 @@
 """Weekly report benchmark: building one week's report with 10^4, 10^5 and 10^6 cases, against a count(*)."""
 from __future__ import annotations
 
+import math
 import os
 import time
 
 import sqlalchemy as sa
 
 from bench.dataset import fill, fresh_database
-from bench.figures import figure
+from bench.figures import figure, median_ms
 from service.db import utcnow
 from service.weekly import last_week, weekly_closure
 
 SIZES = [int(s) for s in os.environ.get("BENCH_WEEKLY_SIZES", "10000,100000,1000000").split(",")]
 TZ = "Asia/Shanghai"
-
-
-def median_ms(fn, repeat: int) -> float:
-    """Median wall time of fn in milliseconds, after one warm-up call."""
-    fn()
-    spent = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        spent.append((time.perf_counter() - start) * 1000)
-    return sorted(spent)[len(spent) // 2]
 
 
 def measure(n: int) -> tuple[float, float]:
@@ -48,8 +38,7 @@ def main() -> None:
     """Measure every size, then print the ratio at the largest and the growth from the smallest."""
     results = {n: measure(n) for n in SIZES}
     small, large = min(SIZES), max(SIZES)
-    exponent = max(SIZES) > min(SIZES) and \
-        (__import__("math").log(results[large][0] / results[small][0]) / __import__("math").log(large / small))
+    exponent = math.log(results[large][0] / results[small][0]) / math.log(large / small) if large > small else None
     figure(f"weekly_report_vs_count_1e{len(str(large)) - 1}", results[large][0] / results[large][1], "<=", 10)
     figure("weekly_report_growth_exponent", exponent, "<=", 1.0)
 
