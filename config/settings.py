@@ -34,6 +34,17 @@ def kept_secret(instance_dir: Path, name: str, nbytes: int = 32) -> str:
     return value
 
 
+def _rate_limit(name: str, raw: str) -> str:
+    """Check a rate limit such as "30 per 10 minutes" when it is read, naming the variable when it is not one."""
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a rate limit such as '30 per 10 minutes', got {raw!r}") from None
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service reads from its environment, resolved to concrete values."""
@@ -65,6 +76,12 @@ class Settings:
     location_mismatch_m: int = 200
     old_photo_hours: int = 24
     map_tiles_url: str | None = None  # e.g. a local tile server; none in a closed network: grids alone draw the map
+    # rate limits, in Flask-Limiter's notation; counted in Redis, so they lapse (never lock out) while it is down
+    intake_limit_per_user: str = "30 per 10 minutes"
+    intake_limit_per_address: str = "600 per 10 minutes"  # riders share carrier NAT addresses: keep it wide
+    login_limit_per_account: str = "5 per 5 minutes"  # failed logins only
+    login_limit_per_address: str = "30 per 10 minutes"  # failed logins only
+    trusted_proxies: int = 0  # reverse proxies in front that set X-Forwarded-For/-Proto; 0: use the peer address
 
     @property
     def max_photo_bytes(self) -> int:
@@ -96,7 +113,12 @@ class Settings:
             location_mismatch_m=_int(env, "LOCATION_MISMATCH_M", 200),
             old_photo_hours=_int(env, "OLD_PHOTO_HOURS", 24),
             map_tiles_url=env.get("MAP_TILES_URL") or None,
+            trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
         )
+        for name in ("intake_limit_per_user", "intake_limit_per_address", "login_limit_per_account",
+                     "login_limit_per_address"):
+            if env.get(name.upper()):
+                values[name] = _rate_limit(name.upper(), env[name.upper()])
         for name in ("categories_file", "grids_file", "users_file", "area_file", "units_file", "points_file"):
             if env.get(name.upper()):
                 values[name] = Path(env[name.upper()])

@@ -20,14 +20,14 @@ from service.db import Database, upgrade_schema
 from service.embedded_redis import EmbeddedRedis
 
 BIN = Path(sys.executable).parent
+GUNICORN_CONF = Path(__file__).resolve().parent.parent / "config" / "gunicorn.conf.py"
 
 
 def _processes(port: int, settings: Settings) -> dict[str, list[str]]:
     """The command line of each process, as in the Procfile but on loopback."""
     return {
-        "web": [str(BIN / "gunicorn"), "service.web:create_app()", "--bind", f"127.0.0.1:{port}",
-                "--worker-class", "gthread", "--workers", "1", "--threads", "8", "--timeout", "120",
-                "--access-logfile", "-"],
+        "web": [str(BIN / "gunicorn"), "service.web:create_app()", "-c", str(GUNICORN_CONF),
+                "--bind", f"127.0.0.1:{port}", "--workers", "1"],
         "worker": [sys.executable, "-m", "workers.run"],
         "scheduler": [str(BIN / "rq"), "cron", "workers.cron", "--url", settings.redis_url],
     }

@@ -10,28 +10,15 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 import psutil
 
+from bench.riders import multipart_body
 from images import photo_jpeg
 from service.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _multipart(fields: dict, files: dict) -> tuple[bytes, str]:
-    """Encode a multipart/form-data body the way curl -F does."""
-    boundary = uuid.uuid4().hex
-    parts = []
-    for name, value in fields.items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
-    for name, (filename, content) in files.items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                     f"Content-Type: image/jpeg\r\n\r\n".encode() + content + b"\r\n")
-    parts.append(f"--{boundary}--\r\n".encode())
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
 def _port_is_free(port: int) -> bool:
@@ -61,7 +48,7 @@ def test_make_run_serves_the_api_and_stops_everything_on_ctrl_c(tmp_path):
                                        data=json.dumps({"username": "rider1", "password": password}).encode(),
                                        headers={"Content-Type": "application/json"})
         token = json.load(urllib.request.urlopen(login, timeout=10))["token"]
-        body, content_type = _multipart({"lat": "32.015", "lon": "120.855", "category": "E0301"},
+        body, content_type = multipart_body({"lat": "32.015", "lon": "120.855", "category": "E0301"},
                                         {"photo": ("x.jpg", photo_jpeg())})
         report = urllib.request.Request(f"{base}/api/v1/reports", method="POST", data=body, headers={
             "Content-Type": content_type, "Authorization": f"Bearer {token}"})

@@ -41,3 +41,12 @@ def test_the_demo_password_is_demo_password_or_generated_once(tmp_path):
     generated = Settings.from_env(env=env).resolved_demo_password()
     assert generated == Settings.from_env(env=env).resolved_demo_password() and len(generated) >= 12
     assert Settings.from_env(env={**env, "DEMO_PASSWORD": "hunter22"}).resolved_demo_password() == "hunter22"
+
+
+def test_rate_limits_are_settings_checked_when_read(tmp_path):
+    env = {"INSTANCE_DIR": str(tmp_path), "INTAKE_LIMIT_PER_USER": "10 per minute", "TRUSTED_PROXIES": "1"}
+    s = Settings.from_env(env=env)
+    assert (s.intake_limit_per_user, s.intake_limit_per_address, s.trusted_proxies) == \
+        ("10 per minute", "600 per 10 minutes", 1)
+    with pytest.raises(ValueError, match="LOGIN_LIMIT_PER_ACCOUNT"):
+        Settings.from_env(env={"INSTANCE_DIR": str(tmp_path), "LOGIN_LIMIT_PER_ACCOUNT": "five"})

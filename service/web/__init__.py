@@ -11,6 +11,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Settings
 from service.actions import DeskRules
@@ -150,6 +151,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         COMPRESS_MIN_SIZE=1024,
     )
     app.json.ensure_ascii = False
+    if settings.trusted_proxies:  # the rider's own address (for the rate limits) from the proxies in front
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies,
+                                x_host=settings.trusted_proxies)
     register_extensions(app, settings)
     register_blueprints(app)
     register_template_helpers(app, settings)

@@ -19,7 +19,7 @@ from service.models import Case, Category, Notification, Photo, PossibleDuplicat
 from service.web import db_session, services
 from service.web.access import current_user, login_required
 from service.web.errors import ApiError
-from service.web.throttle import limit_login_failures
+from service.web.throttle import limit_intake, limit_login_failures
 
 bp = Blueprint("api", __name__)
 
@@ -124,6 +124,7 @@ def login():
 
 
 @bp.post("/reports")
+@limit_intake
 @login_required
 def create_report():
     """Take in a report: 201 once the case and its original photos are on disk; 200 for a repeated client id."""

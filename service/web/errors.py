@@ -8,7 +8,7 @@ from typing import Optional
 from flask import Flask, jsonify, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import exc as sa_exc
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from service.cases import ReportRefused
 
@@ -26,6 +26,7 @@ HTTP_MESSAGES = {
     405: ("method_not_allowed", "不支持该请求方法", "method not allowed"),
     413: ("request_too_large", "上传内容过大", "request too large"),
     415: ("unsupported_media_type", "不支持的内容类型", "unsupported media type"),
+    429: ("too_many_requests", "操作过于频繁，请稍后再试", "too many requests, please wait and try again"),
     500: ("internal_error", "服务器内部错误，请稍后重试", "internal error, please try again later"),
     503: ("unavailable", "服务暂不可用，请稍后重试", "service unavailable, please try again later"),
 }
@@ -106,6 +107,20 @@ def init_app(app: Flask) -> None:
         response, status = error_response(503, "database_unavailable", "数据库暂不可用，请稍后重试",
                                           "the database is unavailable, please try again shortly")
         response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+        return response, status
+
+    @app.errorhandler(ClientDisconnected)
+    def _body_cut_short(exc: ClientDisconnected):
+        """The request body stopped before its end: the phone went quiet past gunicorn's read timeout (408), or
+        the connection broke (400). Nothing of the request was kept; the rider's outbox sends it again."""
+        if isinstance(exc.__context__, TimeoutError):
+            log.warning("request body stalled on %s %s", request.method, request.path)
+            response, status = error_response(408, "request_timeout", "上传中断，请重新提交",
+                                              "the upload stalled; please send it again")
+        else:
+            response, status = error_response(400, "client_disconnected", "上传不完整，请重新提交",
+                                              "the request body was cut short; please send it again")
+        response.headers["Connection"] = "close"
         return response, status
 
     @app.errorhandler(Exception)

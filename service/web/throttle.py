@@ -1,12 +1,13 @@
-"""Slowing down password guessing: failed logins are counted per account and per address, then answered 429."""
+"""Rate limits: report intake per rider and per address, and failed logins per account and per address.
+
+Each answers 429 with Retry-After and the JSON error; the limits are settings (config/settings.py), counted in
+Redis by Flask-Limiter, and lapse while Redis is down rather than turn anyone away.
+"""
 from __future__ import annotations
 
 from flask import request
 
-from service.web import limiter
-
-PER_ACCOUNT = "5 per 5 minutes"
-PER_ADDRESS = "30 per 10 minutes"
+from service.web import limiter, services
 
 
 def _account() -> str:
@@ -14,6 +15,15 @@ def _account() -> str:
     body = request.get_json(silent=True) if request.is_json else request.form
     name = body.get("username") if hasattr(body, "get") else None
     return f"account:{name if isinstance(name, str) else ''}"
+
+
+def _reporter() -> str:
+    """The logged-in rider (anyone else is refused as not logged in, counted by address)."""
+    from service.web.access import current_user
+    from flask_limiter.util import get_remote_address
+
+    user = current_user()
+    return f"user:{user.id}" if user is not None else f"anonymous:{get_remote_address()}"
 
 
 def _failed(response) -> bool:
@@ -24,6 +34,16 @@ def _failed(response) -> bool:
 def limit_login_failures(view):
     """Both limits on a login view, shared by the page and the API: repeated failures for one account, or from
     one address, get 429 (with Retry-After) until the window has passed."""
-    view = limiter.shared_limit(PER_ACCOUNT, scope="login-account", key_func=_account, deduct_when=_failed,
-                                methods=["POST"])(view)
-    return limiter.shared_limit(PER_ADDRESS, scope="login-address", deduct_when=_failed, methods=["POST"])(view)
+    view = limiter.shared_limit(lambda: services().settings.login_limit_per_account, scope="login-account",
+                                key_func=_account, deduct_when=_failed, methods=["POST"])(view)
+    return limiter.shared_limit(lambda: services().settings.login_limit_per_address, scope="login-address",
+                                deduct_when=_failed, methods=["POST"])(view)
+
+
+def limit_intake(view):
+    """Both limits on report intake: one rider's reports, and everything sent from one address (many riders share
+    a carrier's address, so that limit is the wider one). Every attempt counts, accepted or not."""
+    view = limiter.limit(lambda: services().settings.intake_limit_per_user, key_func=_reporter,
+                         scope="intake-user", methods=["POST"])(view)
+    return limiter.limit(lambda: services().settings.intake_limit_per_address, scope="intake-address",
+                         methods=["POST"])(view)

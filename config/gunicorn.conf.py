@@ -1,0 +1,38 @@
+"""Gunicorn settings for production (`gunicorn -c config/gunicorn.conf.py`); the README explains each number.
+
+A rider's 3 MB photo over 4G at 2-8 Mbit/s takes 3-12 s to arrive, and the thread reading it is held that long:
+threaded workers keep a slow phone to one thread, so one process serves many uploads and the desk at once.
+"""
+import os
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    return int(raw) if raw.strip() else default
+
+
+bind = f"0.0.0.0:{_env_int('PORT', 8000)}"
+worker_class = "gthread"
+workers = _env_int("WEB_CONCURRENCY", 2)  # one per core: the threads below do the waiting
+threads = _env_int("WEB_THREADS", 64)  # uploads in flight per process: 2 x 64 covers a lunch peak of 100 riders
+timeout = 60  # a worker process silent this long (hung, not busy: its threads report for it) is restarted
+graceful_timeout = 30  # on restart, uploads already arriving get this long to finish
+keepalive = 5  # a phone's next request (its photo after the page) reuses the connection
+
+# limits on what a client can send before our code sees it; the body itself is bounded by MAX_CONTENT_LENGTH
+limit_request_line = 4094
+limit_request_fields = 60
+limit_request_field_size = 8190
+
+# a phone that stops sending mid-upload frees its thread after this many seconds of silence (not in total:
+# a slow but steady upload is never cut off); the client gets 408 and nothing of the report is kept
+body_read_timeout = _env_int("WEB_READ_TIMEOUT", 30)
+
+accesslog = "-"
+
+
+def pre_request(worker, req):
+    """Bound each read of the request body by body_read_timeout seconds."""
+    sock = getattr(req.unreader, "sock", None)
+    if sock is not None:
+        sock.settimeout(body_read_timeout)
