@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench load venv clean
+.PHONY: run test bench load load-smoke venv clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.grids
 	$(BIN)/python -m bench.desk_queue
 	$(BIN)/python -m bench.weekly
+
+# the rush-hour harness: the real service on loopback under load and faults (about 8 minutes); see the README
+load: $(STAMP)
+	$(BIN)/python -m bench.load
+
+# its short version, run by .ci/run: the fault counts only
+load-smoke: $(STAMP)
+	$(BIN)/python -m bench.load --smoke
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -1,7 +1,22 @@
-"""What riders' phones send, for the load harness and the tests that talk to a real server: multipart bodies."""
+"""What riders' phones send, for the load harness and the tests that talk to a real server: multipart bodies,
+phone-sized photos, and an asyncio client that uploads at full speed or trickles at a phone's rate."""
 from __future__ import annotations
 
+import asyncio
+import io
+import random
+import struct
+import time
 import uuid
+from dataclasses import dataclass
+from typing import AsyncIterator, Optional
+
+import aiohttp
+import numpy as np
+
+RETRY_STATUSES = {408, 429, 500, 502, 503, 504}  # what a phone's outbox sends again, with the same client id
+RETRY_PAUSE_S = 1.0  # the harness waits this long between attempts (a phone backs off longer)
+TRICKLE_CHUNK = 16 * 1024
 
 
 def multipart_body(fields: dict, files: dict) -> tuple[bytes, str]:
@@ -18,3 +33,107 @@ def multipart_body(fields: dict, files: dict) -> tuple[bytes, str]:
                      f"Content-Type: image/jpeg\r\n\r\n".encode() + content + b"\r\n")
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def phone_photos(count: int, seed: int = 7) -> list[bytes]:
+    """`count` different 12 MP phone JPEGs of 3-5 MB, with a phone's EXIF (the photo benchmark's recipe)."""
+    from bench.photos import FILE_MB, phone_exif, photo_pixels
+
+    rng = np.random.default_rng(seed)
+    photos = []
+    for n in range(count):
+        buf = io.BytesIO()
+        photo_pixels(rng, 8.0 + n % 3).save(buf, "JPEG", quality=90, exif=phone_exif((1, 6)[n % 2], 1 + n % 28))
+        assert FILE_MB[0] <= buf.tell() / 1e6 <= FILE_MB[1], f"photo {n} is {buf.tell() / 1e6:.2f} MB"
+        photos.append(buf.getvalue())
+    return photos
+
+
+def one_of_a_kind(photo: bytes, tag: str) -> bytes:
+    """The photo with a JPEG comment naming this upload, so no two uploads share their bytes (or SHA-256)."""
+    comment = tag.encode()
+    return photo[:2] + b"\xff\xfe" + struct.pack(">H", len(comment) + 2) + comment + photo[2:]
+
+
+@dataclass
+class Outcome:
+    """How one report went: its final status, case number, attempts, and seconds from first try to answer."""
+
+    client_id: str
+    status: Optional[int]
+    case_no: Optional[str]
+    attempts: int
+    seconds: float
+    errors: list[str]
+
+
+async def _paced(body: bytes, bytes_per_s: float) -> AsyncIterator[bytes]:
+    """The body in small pieces, no faster than a phone's uplink."""
+    start = time.monotonic()
+    for offset in range(0, len(body), TRICKLE_CHUNK):
+        due = start + offset / bytes_per_s
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        yield body[offset:offset + TRICKLE_CHUNK]
+
+
+class Rider:
+    """One rider's phone: logs in once, then sends reports (retrying as its outbox would) and reads them back."""
+
+    def __init__(self, http: aiohttp.ClientSession, base: str, username: str, password: str):
+        self.http, self.base, self.username, self.password = http, base, username, password
+        self.headers: dict[str, str] = {}
+
+    async def login(self) -> "Rider":
+        async with self.http.post(f"{self.base}/api/v1/auth/login",
+                                  json={"username": self.username, "password": self.password}) as response:
+            body = await response.json()
+            if response.status != 200:
+                raise RuntimeError(f"login {self.username}: {response.status} {body}")
+        self.headers = {"Authorization": f"Bearer {body['token']}"}
+        return self
+
+    async def report(self, photo: bytes, lat: float, lon: float, category: str, client_id: str,
+                     bytes_per_s: Optional[float] = None, give_up_after_s: float = 120) -> Outcome:
+        """Send one report until it is taken (201, or 200 for a retry of one already taken) or refused."""
+        fields = {"lat": f"{lat:.6f}", "lon": f"{lon:.6f}", "category": category, "client_report_id": client_id,
+                  "coord_system": "wgs84"}
+        body, content_type = multipart_body(fields, {"photo": ("IMG.jpg", photo)})
+        headers = {**self.headers, "Content-Type": content_type, "Content-Length": str(len(body))}
+        started, attempts, errors = time.monotonic(), 0, []
+        while True:
+            attempts += 1
+            status, answer = None, {}
+            try:
+                data = _paced(body, bytes_per_s) if bytes_per_s else body
+                async with self.http.post(f"{self.base}/api/v1/reports", data=data, headers=headers) as response:
+                    status = response.status
+                    answer = await response.json(content_type=None)
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+                errors.append(type(exc).__name__)
+            if status in (200, 201):
+                return Outcome(client_id, status, answer["case_no"], attempts, time.monotonic() - started, errors)
+            if status is not None:
+                errors.append(str(status))
+                if status not in RETRY_STATUSES:
+                    return Outcome(client_id, status, None, attempts, time.monotonic() - started, errors)
+            if time.monotonic() - started > give_up_after_s:
+                return Outcome(client_id, status, None, attempts, time.monotonic() - started, errors)
+            await asyncio.sleep(RETRY_PAUSE_S)
+
+    async def read_report(self, case_no: str) -> tuple[Optional[int], float]:
+        """GET the report; returns the status (None when the connection failed) and the seconds it took."""
+        started = time.perf_counter()
+        try:
+            async with self.http.get(f"{self.base}/api/v1/reports/{case_no}", headers=self.headers) as response:
+                await response.read()
+                return response.status, time.perf_counter() - started
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return None, time.perf_counter() - started
+
+
+def spot_in(bounds: tuple[float, float, float, float], rng: random.Random) -> tuple[float, float]:
+    """A random point in (south, west, north, east)."""
+    south, west, north, east = bounds
+    return rng.uniform(south, north), rng.uniform(west, east)

@@ -42,8 +42,9 @@ def inspect_photo(stream: BinaryIO, max_pixels: int) -> PhotoHeader:
     """Decide from the bytes (never the name or Content-Type) that this is a whole JPEG, PNG, WEBP or HEIC.
 
     The header must parse as one of those formats and the pixel count stay under max_pixels (a decompression
-    bomb is refused before any pixel is decoded). Then the image is decoded - a JPEG at 1/8 scale, which reads
-    every byte but costs little - so a truncated upload is refused now rather than failing in the pipeline.
+    bomb is refused before any pixel is decoded). A truncated upload is refused now rather than failing in the
+    pipeline: a JPEG (nearly every phone photo) must reach its end-of-image marker, found by a byte search in a
+    few milliseconds where decoding would cost a third of the pipeline's work; other formats are decoded.
     """
     stream.seek(0)
     try:
@@ -54,8 +55,10 @@ def inspect_photo(stream: BinaryIO, max_pixels: int) -> PhotoHeader:
                                    f"image has too many pixels ({width}x{height})")
             fmt = img.format
             if fmt == "JPEG":
-                img.draft("RGB", (max(1, width // 8), max(1, height // 8)))
-            img.load()
+                whole = reaches_end_of_image(stream, scan_start=img.fp.tell())  # Pillow stops at the first scan
+            else:
+                img.load()
+                whole = True
     except PhotoRefused:
         raise
     except Image.DecompressionBombError:
@@ -67,7 +70,28 @@ def inspect_photo(stream: BinaryIO, max_pixels: int) -> PhotoHeader:
         raise PhotoRefused("broken_image", "图片文件已损坏或不完整", f"image is damaged or truncated ({exc})") from None
     finally:
         stream.seek(0)
+    if not whole:
+        raise PhotoRefused("broken_image", "图片文件已损坏或不完整", "image is damaged or truncated (no end of image)")
     return PhotoHeader(format=fmt, width=width, height=height)
+
+
+END_OF_IMAGE = b"\xff\xd9"
+
+
+def reaches_end_of_image(stream: BinaryIO, scan_start: int, chunk: int = 1 << 20) -> bool:
+    """True when a JPEG's data, from its first scan on, holds the end-of-image marker.
+
+    Inside scan data a 0xFF byte is always followed by 0x00 or a restart marker, so FF D9 there can only be the
+    end of the image; what a phone may append after it (a motion photo's video) does not matter. A cut-off upload
+    has none.
+    """
+    stream.seek(scan_start)
+    carried = b""
+    while block := stream.read(chunk):
+        if END_OF_IMAGE in carried + block[:1] or END_OF_IMAGE in block:
+            return True
+        carried = block[-1:]
+    return False
 
 
 @dataclass(frozen=True)

@@ -67,26 +67,24 @@ def _print_welcome(url: str, settings: Settings, password: str) -> None:
     print("Ctrl-C stops everything.\n", flush=True)
 
 
-def _signal_group(proc: subprocess.Popen, signum: int) -> None:
+def signal_group(proc: subprocess.Popen, signum: int) -> None:
     try:
         os.killpg(proc.pid, signum)
     except ProcessLookupError:
         pass
 
 
-def _stop(children: dict[str, subprocess.Popen], redis: EmbeddedRedis | None) -> None:
+def stop_processes(children: dict[str, subprocess.Popen]) -> None:
     """One SIGTERM to each child's process group (a worker's work horse and scheduler included), then wait."""
     for proc in children.values():
-        _signal_group(proc, signal.SIGTERM)
+        signal_group(proc, signal.SIGTERM)
     for proc in children.values():
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            _signal_group(proc, signal.SIGKILL)
+            signal_group(proc, signal.SIGKILL)
             proc.wait()
-        _signal_group(proc, signal.SIGKILL)  # anything the child left behind in its group
-    if redis is not None:
-        redis.stop()
+        signal_group(proc, signal.SIGKILL)  # anything the child left behind in its group
 
 
 def _interrupt(_signum, _frame) -> None:
@@ -126,7 +124,9 @@ def main() -> int:
         print("\nstopping…", flush=True)
         return 0
     finally:
-        _stop(children, redis)
+        stop_processes(children)
+        if redis is not None:
+            redis.stop()
 
 
 if __name__ == "__main__":

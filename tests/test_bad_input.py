@@ -39,6 +39,25 @@ def test_a_file_that_is_not_an_accepted_image_is_415(rider, db, settings, photo,
     assert_nothing_stored(db, settings)
 
 
+def _with_comment(jpeg: bytes, comment: bytes) -> bytes:
+    """The JPEG with a comment segment right after its start-of-image marker."""
+    return jpeg[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + jpeg[2:]
+
+
+def test_a_jpeg_cut_just_before_its_end_is_refused_even_with_a_whole_jpeg_inside_its_header(rider, db, settings):
+    # phones put a whole thumbnail JPEG (with its own end marker) in the header; that must not pass for the end
+    inner = photo_jpeg(160, 120, seed=4)
+    cut = _with_comment(photo_jpeg(seed=5), inner)[:-2]
+    assert_refused(rider.report(photos=[(cut, "cut.jpg")]), 415, "broken_image", "photo")
+    assert_nothing_stored(db, settings)
+
+
+def test_a_jpeg_with_data_after_its_end_is_taken(rider):
+    # a motion photo: the video follows the picture's end-of-image marker
+    motion = photo_jpeg(seed=6) + b"\x00\x00\x00\x18ftypmp42" + bytes(5000)
+    assert rider.report(photos=[(motion, "MVIMG.jpg")]).status_code == 201
+
+
 @pytest.mark.parametrize("fields, code, field", [
     ({"lat": "91", "lon": "120.86"}, "location_out_of_range", "lat"),
     ({"lat": "32.01", "lon": "-181"}, "location_out_of_range", "lat"),

@@ -1,0 +1,379 @@
+"""`make load`: the rush-hour harness. Drives the real service (gunicorn, RQ workers, PostgreSQL, Redis, on loopback)
+through three phases and prints their headline figures as `figure:` lines, writing all figures to a JSON file.
+
+1. throughput   riders upload 3-5 MB photos as fast as they can; dispatched per second against the pipeline's own
+                single-process rate (measured first, in this run) times the number of worker processes;
+2. slow phones  GETs of a report with nothing else going on, then while 50 phones trickle uploads at 2 Mbit/s;
+3. faults       under steady uploads a worker is SIGKILLed mid-job, Redis restarts empty, PostgreSQL crashes and
+                restarts; afterwards every report that got a case number must be processed exactly once.
+
+`--smoke` runs a short version of all three, checking the fault counts only (for CI).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import aiohttp
+import sqlalchemy as sa
+
+from bench.figures import figure
+from bench.riders import Outcome, Rider, one_of_a_kind, phone_photos, spot_in
+from bench.stack import PASSWORD, Stack
+from service.db import Database
+from service.models import Case, CaseEvent
+
+GRIDS_BOUNDS = (32.001, 120.841, 32.029, 120.879)  # inside the demo grids (south, west, north, east)
+CATEGORIES = ("B0101", "B0118", "E0301", "B0203")
+OUTCOMES = ("dispatched", "unrouted", "duplicate")  # how the pipeline leaves a case
+OUT = Path(__file__).resolve().parent / "out"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How big and how long each phase is."""
+
+    photos: int = 10
+    baseline_cases: int = 12
+    throughput_riders: int = 6
+    throughput_s: float = 60
+    trickle_phones: int = 50
+    trickle_bits_per_s: float = 2_000_000
+    readers: int = 20
+    reader_pause_s: float = 0.2  # a person looking at their report, refreshing now and then
+    idle_s: float = 20
+    trickle_s: float = 40
+    fault_riders: int = 6
+    fault_pause_s: float = 0.5
+    fault_s: float = 60
+    kill_at_s: float = 10
+    redis_at_s: float = 25
+    postgres_at_s: float = 40
+    settle_s: float = 240  # how long the sweeper gets to finish what the faults left behind
+
+
+SMOKE = Plan(photos=3, baseline_cases=3, throughput_riders=2, throughput_s=8, trickle_phones=6, readers=4,
+             idle_s=4, trickle_s=8, fault_riders=2, fault_s=20, kill_at_s=4, redis_at_s=9, postgres_at_s=14)
+
+
+class Harness:
+    """The stack, the photos, the riders' phones, and the ledger of every report the service said it took."""
+
+    def __init__(self, stack: Stack, plan: Plan, photos: list[bytes]):
+        self.stack, self.plan, self.photos = stack, plan, photos
+        self.rng = random.Random(11)
+        self.taken: dict[str, Outcome] = {}  # client id -> the 201/200 that took it
+        self.refused: list[Outcome] = []
+        self.sent = 0
+        self.db = Database(stack.postgres.url)
+
+    # --- riders -----------------------------------------------------------------------------------------------
+
+    async def riders(self, http: aiohttp.ClientSession, count: int, offset: int = 0) -> list[Rider]:
+        names = self.stack.rider_names(offset + count)[offset:]
+        return list(await asyncio.gather(*(Rider(http, self.stack.base, n, PASSWORD).login() for n in names)))
+
+    async def send(self, rider: Rider, bytes_per_s: float | None = None) -> Outcome:
+        """One new report from this rider, with its own photo bytes, somewhere in the grids."""
+        self.sent += 1
+        client_id = f"{rider.username}-{self.sent:06d}"
+        photo = one_of_a_kind(self.photos[self.sent % len(self.photos)], client_id)
+        lat, lon = spot_in(GRIDS_BOUNDS, self.rng)
+        outcome = await rider.report(photo, lat, lon, CATEGORIES[self.sent % len(CATEGORIES)], client_id,
+                                     bytes_per_s=bytes_per_s)
+        if outcome.case_no:
+            self.taken[client_id] = outcome
+        else:
+            self.refused.append(outcome)
+        return outcome
+
+    async def keep_sending(self, rider: Rider, until: float, pause_s: float = 0.0,
+                           bytes_per_s: float | None = None) -> list[Outcome]:
+        outcomes = []
+        while time.monotonic() < until:
+            outcomes.append(await self.send(rider, bytes_per_s))
+            if pause_s:
+                await asyncio.sleep(pause_s)
+        return outcomes
+
+    # --- what the database says ---------------------------------------------------------------------------------
+
+    def finished_between(self, start: datetime, end: datetime) -> int:
+        """Cases the pipeline finished (left `new` for an outcome) in [start, end)."""
+        with self.db.session() as session:
+            return session.scalar(sa.select(sa.func.count()).select_from(CaseEvent).where(
+                CaseEvent.from_state == "new", CaseEvent.to_state.in_(OUTCOMES),
+                CaseEvent.created_at >= start, CaseEvent.created_at < end))
+
+    def unfinished(self) -> int:
+        with self.db.session() as session:
+            return session.scalar(sa.select(sa.func.count()).select_from(Case).where(Case.state == "new"))
+
+    async def wait_until_processed(self, timeout_s: float) -> float:
+        """Wait until no case is left `new` (restarting crashed processes meanwhile); returns the seconds waited."""
+        started = time.monotonic()
+        while self.unfinished() and time.monotonic() - started < timeout_s:
+            self.stack.supervise()
+            await asyncio.sleep(1)
+        return time.monotonic() - started
+
+    def ledger_check(self) -> dict:
+        """Every case against the ledger: states, outcome events per case, cases nobody was told about."""
+        with self.db.session() as session:
+            states = dict(session.execute(sa.select(Case.state, sa.func.count()).group_by(Case.state)).all())
+            per_case = sa.select(CaseEvent.case_id, sa.func.count().label("n")).where(
+                CaseEvent.from_state == "new", CaseEvent.to_state.in_(OUTCOMES)).group_by(CaseEvent.case_id).subquery()
+            processed_counts = dict(session.execute(sa.select(per_case.c.n, sa.func.count()).group_by(per_case.c.n)).all())
+            case_nos = set(session.scalars(sa.select(Case.case_no)))
+        told = {o.case_no for o in self.taken.values()}
+        created = sum(1 for o in self.taken.values() if o.status == 201)
+        return {
+            "reports_taken": len(self.taken),
+            "answered_201": created,
+            "answered_200_retry": len(self.taken) - created,
+            "refused": len(self.refused),
+            "cases": len(case_nos),
+            "cases_by_state": states,
+            "lost": len(told - case_nos),
+            "cases_nobody_was_told_about": len(case_nos - told),
+            "not_finished": sum(n for s, n in states.items() if s not in OUTCOMES),
+            "processed_once": processed_counts.get(1, 0),
+            "processed_more_than_once": sum(n for times, n in processed_counts.items() if times > 1),
+        }
+
+
+# --- phase 1: throughput ------------------------------------------------------------------------------------------
+
+def pipeline_rate(harness: Harness, case_nos: list[str]) -> float:
+    """Cases per second of the pipeline itself in this one process: the worker's job without RQ or HTTP."""
+    os.environ.update({k: v for k, v in harness.stack.env().items()
+                       if k in ("DATABASE_URL", "REDIS_URL", "INSTANCE_DIR", "MEDIA_DIR", "SECRET_KEY")})
+    from service import pipeline
+    from workers import context
+
+    context.reset()
+    with harness.db.session() as session:
+        ids = session.scalars(sa.select(Case.id).where(Case.case_no.in_(case_nos)).order_by(Case.id)).all()
+    spent = []
+    for case_id in ids:
+        started = time.perf_counter()
+        with context.database().session() as session:
+            pipeline.process_case(session, context.photo_store(), context.grid_index(session),
+                                  context.pipeline_rules(), case_id)
+        spent.append(time.perf_counter() - started)
+    context.database().dispose()
+    warm = spent[1:] or spent  # the first case pays for imports and the grid index
+    return 1 / statistics.fmean(warm)
+
+
+async def throughput(harness: Harness, http: aiohttp.ClientSession) -> dict:
+    plan, stack = harness.plan, harness.stack
+    # the baseline: reports taken with no worker running, then processed here in one process
+    stack.stop_workers()
+    rider = (await harness.riders(http, 1))[0]
+    baseline = [await harness.send(rider) for _ in range(plan.baseline_cases)]
+    rate = pipeline_rate(harness, [o.case_no for o in baseline if o.case_no])
+    print(f"load: pipeline alone, one process: {rate:.2f} cases/s", flush=True)
+    stack.start_workers()
+
+    riders = await harness.riders(http, plan.throughput_riders)
+    start_at = datetime.now(timezone.utc)
+    until = time.monotonic() + plan.throughput_s
+    outcomes = sum(await asyncio.gather(*(harness.keep_sending(r, until) for r in riders)), [])
+    end_at = datetime.now(timezone.utc)
+    seconds = (end_at - start_at).total_seconds()
+    dispatched = harness.finished_between(start_at, end_at)
+    accepted = sum(1 for o in outcomes if o.status == 201)
+    drained = await harness.wait_until_processed(plan.settle_s)
+    result = {
+        "workers": stack.workers, "riders": plan.throughput_riders, "seconds": round(seconds, 1),
+        "pipeline_cases_per_s_one_process": round(rate, 3),
+        "accepted": accepted, "accepted_per_s": round(accepted / seconds, 2),
+        "dispatched": dispatched, "dispatched_per_s": round(dispatched / seconds, 2),
+        "upload_p50_s": round(_percentile([o.seconds for o in outcomes], 50), 3),
+        "backlog_drained_in_s": round(drained, 1),
+        "dispatch_vs_pipeline": round(dispatched / seconds / (rate * stack.workers), 3),
+    }
+    print(f"load: throughput: {accepted} accepted ({result['accepted_per_s']}/s), {dispatched} dispatched "
+          f"({result['dispatched_per_s']}/s) in {seconds:.0f} s by {stack.workers} worker(s); "
+          f"backlog drained in {drained:.0f} s", flush=True)
+    return result
+
+
+# --- phase 2: slow phones -------------------------------------------------------------------------------------
+
+def _percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+async def read_loop(reader: Rider, case_no: str, until: float, pause_s: float) -> tuple[list[float], list]:
+    latencies, errors = [], []
+    while time.monotonic() < until:
+        status, seconds = await reader.read_report(case_no)
+        if status == 200:
+            latencies.append(seconds)
+        else:
+            errors.append(status)
+        await asyncio.sleep(pause_s)
+    return latencies, errors
+
+
+async def reading(readers: list[tuple[Rider, str]], seconds: float, pause_s: float) -> tuple[list[float], list]:
+    until = time.monotonic() + seconds
+    results = await asyncio.gather(*(read_loop(r, case_no, until, pause_s) for r, case_no in readers))
+    return sum((r[0] for r in results), []), sum((r[1] for r in results), [])
+
+
+async def slow_phones(harness: Harness, http: aiohttp.ClientSession) -> dict:
+    plan = harness.plan
+    readers = await harness.riders(http, plan.readers, offset=plan.throughput_riders)
+    own = [await harness.send(r) for r in readers]
+    pairs = [(r, o.case_no) for r, o in zip(readers, own)]
+    await harness.wait_until_processed(60)
+    idle, idle_errors = await reading(pairs, plan.idle_s, plan.reader_pause_s)
+
+    phones = await harness.riders(http, plan.trickle_phones, offset=plan.throughput_riders + plan.readers)
+    until = time.monotonic() + plan.trickle_s + 5
+    uploads = asyncio.gather(*(harness.keep_sending(p, until, bytes_per_s=plan.trickle_bits_per_s / 8)
+                               for p in phones))
+    await asyncio.sleep(5)  # every phone is sending by now
+    busy, busy_errors = await reading(pairs, plan.trickle_s, plan.reader_pause_s)
+    outcomes = sum(await uploads, [])
+    upload_errors = [o for o in outcomes if o.status != 201 or o.attempts != 1]
+    result = {
+        "phones": plan.trickle_phones, "readers": plan.readers, "mbit_per_s_each": plan.trickle_bits_per_s / 1e6,
+        "idle_gets": len(idle), "idle_p50_ms": round(_percentile(idle, 50) * 1000, 2),
+        "idle_p99_ms": round(_percentile(idle, 99) * 1000, 2),
+        "busy_gets": len(busy), "busy_p50_ms": round(_percentile(busy, 50) * 1000, 2),
+        "busy_p99_ms": round(_percentile(busy, 99) * 1000, 2),
+        "uploads": len(outcomes), "upload_p50_s": round(_percentile([o.seconds for o in outcomes], 50), 1),
+        "errors": len(idle_errors) + len(busy_errors) + len(upload_errors),
+    }
+    result["p99_vs_idle"] = round(result["busy_p99_ms"] / result["idle_p99_ms"], 2)
+    print(f"load: slow phones: GET p50/p99 {result['idle_p50_ms']}/{result['idle_p99_ms']} ms idle, "
+          f"{result['busy_p50_ms']}/{result['busy_p99_ms']} ms with {plan.trickle_phones} phones trickling "
+          f"({len(outcomes)} uploads, p50 {result['upload_p50_s']} s each); errors {result['errors']}", flush=True)
+    await harness.wait_until_processed(plan.settle_s)
+    return result
+
+
+# --- phase 3: faults ------------------------------------------------------------------------------------------
+
+async def faults(harness: Harness, http: aiohttp.ClientSession) -> dict:
+    plan, stack = harness.plan, harness.stack
+    offset = plan.throughput_riders + plan.readers + plan.trickle_phones
+    riders = await harness.riders(http, plan.fault_riders, offset=offset)
+    started = time.monotonic()
+    until = started + plan.fault_s
+    sending = asyncio.gather(*(harness.keep_sending(r, until, pause_s=plan.fault_pause_s) for r in riders))
+    log: dict[str, float] = {}
+
+    async def at(second: float) -> None:
+        await asyncio.sleep(max(0.0, started + second - time.monotonic()))
+
+    await at(plan.kill_at_s)
+    victim = None
+    while victim is None and time.monotonic() < until:
+        victim = stack.busy_worker()
+        if victim is None:
+            await asyncio.sleep(0.05)
+    if victim:
+        stack.kill_worker(victim)
+        log["worker_killed_at_s"] = round(time.monotonic() - started, 1)
+        print(f"load: faults: SIGKILL {victim} mid-job", flush=True)
+        stack.supervise()
+    await at(plan.redis_at_s)
+    log["redis_down_s"] = round(await asyncio.to_thread(stack.restart_redis), 2)
+    print(f"load: faults: Redis restarted empty ({log['redis_down_s']} s away)", flush=True)
+    await at(plan.postgres_at_s)
+    log["postgres_down_s"] = round(await asyncio.to_thread(stack.postgres.restart_after_crash), 2)
+    print(f"load: faults: PostgreSQL crashed and restarted ({log['postgres_down_s']} s away)", flush=True)
+    outcomes = sum(await sending, [])
+    stack.supervise()
+    settled = await harness.wait_until_processed(plan.settle_s)
+    check = harness.ledger_check()
+    result = {**log, "reports_sent": len(outcomes), "retried": sum(1 for o in outcomes if o.attempts > 1),
+              "settled_in_s": round(settled, 1), "restarts": dict(stack.restarts), **check}
+    print(f"load: faults: {check['reports_taken']} reports taken ({check['answered_201']} answered 201, "
+          f"{check['answered_200_retry']} answered 200 to a retry), {check['cases']} cases; by state "
+          f"{check['cases_by_state']}; processed once {check['processed_once']}, more than once "
+          f"{check['processed_more_than_once']}; lost {check['lost']}; settled {settled:.0f} s after the load",
+          flush=True)
+    return result
+
+
+# --- the run --------------------------------------------------------------------------------------------------
+
+async def run(stack: Stack, plan: Plan, photos: list[bytes]) -> dict:
+    harness = Harness(stack, plan, photos)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=60)
+    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=0)) as http:
+        return {"throughput": await throughput(harness, http),
+                "slow_phones": await slow_phones(harness, http),
+                "faults": await faults(harness, http)}
+
+
+def headline(figures: dict, smoke: bool) -> bool:
+    """Print the `figure:` lines; True when every target holds (in a smoke run only the fault counts count)."""
+    f = figures["faults"]
+    correct = [
+        figure("faults_reports_lost", f["lost"], "<=", 0),
+        figure("faults_reports_not_finished", f["not_finished"], "<=", 0),
+        figure("faults_reports_processed_twice", f["processed_more_than_once"], "<=", 0),
+        figure("faults_cases_minus_reports_taken", f["cases"] - f["reports_taken"], "<=", 0),
+        figure("reports_refused", f["refused"], "<=", 0),
+    ]
+    speed = [
+        figure("dispatch_vs_pipeline", figures["throughput"]["dispatch_vs_pipeline"], ">=", 0.7),
+        figure("slow_phones_get_p99_vs_idle", figures["slow_phones"]["p99_vs_idle"], "<=", 3),
+        figure("slow_phones_errors", figures["slow_phones"]["errors"], "<=", 0),
+    ]
+    return all(correct) and (smoke or all(speed))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="a short run for CI: fault counts only")
+    parser.add_argument("--workers", type=int, default=max(1, len(os.sched_getaffinity(0)) // 2),
+                        help="RQ worker processes, each on a core of its own (default: half the cores)")
+    parser.add_argument("--json", type=Path, default=None, help="where to write the figures")
+    parser.add_argument("--keep", action="store_true", help="keep the stack's folder (logs, database) afterwards")
+    args = parser.parse_args()
+    plan = SMOKE if args.smoke else Plan()
+    began = time.monotonic()
+    print(f"load: making {plan.photos} phone photos (12 MP, 3-5 MB)", flush=True)
+    photos = phone_photos(plan.photos)
+    riders = plan.throughput_riders + plan.readers + plan.trickle_phones + plan.fault_riders
+    stack = Stack(workers=args.workers).start(riders)
+    print(f"load: service up at {stack.base}: {stack.workers} worker(s) on cores {sorted(stack.worker_cpus)}, "
+          f"the rest on {sorted(stack.front_cpus)}; files in {stack.folder}", flush=True)
+    try:
+        figures = asyncio.run(run(stack, plan, photos))
+    finally:
+        stack.stop(keep_files=args.keep)
+    figures["run"] = {"smoke": args.smoke, "seconds": round(time.monotonic() - began), "cpus": os.cpu_count(),
+                      "worker_cpus": sorted(stack.worker_cpus), "front_cpus": sorted(stack.front_cpus),
+                      "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "plan": plan.__dict__}
+    path = args.json or OUT / ("load-smoke.json" if args.smoke else "load.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    ok = headline(figures, args.smoke)
+    print(f"load: {'all targets met' if ok else 'TARGETS MISSED'} in {figures['run']['seconds']} s; figures in {path}",
+          flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""The whole service as production runs it, on loopback, for the load harness: a PostgreSQL cluster and a Redis
+server of its own (so they can be restarted without touching the machine's), gunicorn, RQ workers and the scheduler.
+
+The stack also plays the process manager: a process that dies is started again, as systemd or a Procfile runner
+would, and each restart is counted.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from config import Settings
+from service.community import load_community, load_users
+from service.db import Database, upgrade_schema
+from service.embedded_redis import EmbeddedRedis, free_port
+from service.runner import signal_group, stop_processes
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PASSWORD = "load-pass-123"
+
+
+def _postgres_bin() -> Path:
+    """The folder of the newest PostgreSQL server binaries on this machine."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name))
+    if not found:
+        raise SystemExit("load: PostgreSQL server binaries not found under /usr/lib/postgresql (apt-get install postgresql)")
+    return found[-1].parent
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster in a folder of its own, on its own port; run as the postgres user when we are root."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.port = free_port()
+        self.bin = _postgres_bin()
+        self.as_postgres = os.geteuid() == 0
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if self.as_postgres else []
+        done = subprocess.run(prefix + list(args), capture_output=True, text=True, timeout=120)
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(args[:1])} failed ({done.returncode}): {done.stdout}{done.stderr}")
+
+    def create(self) -> "PrivatePostgres":
+        self.folder.mkdir(parents=True)
+        if self.as_postgres:
+            self.folder.parent.chmod(0o755)  # the postgres user must reach its folder
+            user = pwd.getpwnam("postgres")
+            os.chown(self.folder, user.pw_uid, user.pw_gid)
+        self._run(str(self.bin / "initdb"), "-D", str(self.folder / "data"), "-A", "trust", "-U", "postgres",
+                  "-E", "UTF8", "--locale", "C.UTF-8", "--no-sync")
+        return self.start()
+
+    def start(self) -> "PrivatePostgres":
+        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c max_connections=300 "
+                   "-c shared_buffers=256MB")
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-l", str(self.folder / "server.log"),
+                  "-o", options, "-w", "start")
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server; mode "immediate" is a crash: no checkpoint, recovery on the next start."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-m", mode, "-w", "stop")
+
+    def restart_after_crash(self) -> float:
+        """Stop as a crash would, start again; returns the seconds the database was away."""
+        started = time.monotonic()
+        self.stop("immediate")
+        self.start()
+        return time.monotonic() - started
+
+
+def split_cpus(workers: int) -> tuple[set[int], set[int]]:
+    """The cores for the front (web, databases, the phones) and for the RQ workers, one each, as separate hosts
+    would have them; on a machine with a single core both are that core."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return set(cpus), set(cpus)
+    back = cpus[-min(workers, len(cpus) - 1):]
+    return set(cpus) - set(back), set(back)
+
+
+@dataclass
+class Stack:
+    """The running service: `base` is its web address; `workers` the number of RQ worker processes.
+
+    The workers run on cores of their own and everything else on the rest (this process included), so the photo
+    work and the web do not take turns on one core as they never would on separate hosts.
+    """
+
+    workers: int
+    web_processes: int = 2
+    web_threads: int = 64
+    folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="snap-load-")))
+    restarts: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.postgres = PrivatePostgres(self.folder / "postgres")
+        self.redis = EmbeddedRedis(self.folder / "redis", persist=False)  # as the machine's Redis: nothing kept
+        self.children: dict[str, subprocess.Popen] = {}
+        self.settings: Settings | None = None
+        self.front_cpus, self.worker_cpus = split_cpus(self.workers)
+        os.sched_setaffinity(0, self.front_cpus)  # inherited by every process started from here on
+
+    # --- starting and stopping -------------------------------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        unlimited = "1000000 per minute"  # every simulated rider comes from 127.0.0.1: the address limits would bite
+        return dict(os.environ, DATABASE_URL=self.postgres.url, REDIS_URL=self.redis.url,
+                    INSTANCE_DIR=str(self.folder / "instance"), MEDIA_DIR=str(self.folder / "media"),
+                    SECRET_KEY="load-secret", DEMO_PASSWORD=PASSWORD, PORT=str(self.port),
+                    WEB_CONCURRENCY=str(self.web_processes), WEB_THREADS=str(self.web_threads),
+                    STALE_NEW_MINUTES="1", INTAKE_LIMIT_PER_USER=unlimited, INTAKE_LIMIT_PER_ADDRESS=unlimited,
+                    PYTHONUNBUFFERED="1")
+
+    def start(self, riders: int) -> "Stack":
+        """Create the database and Redis, the community and `riders` rider accounts, then every process."""
+        self.postgres.create()
+        self.redis.start()
+        env = self.env()
+        self.settings = Settings.from_env(env=env)
+        upgrade_schema(self.postgres.url)
+        db = Database(self.postgres.url)
+        s = self.settings
+        with db.session() as session:
+            load_community(session, s.categories_file, s.users_file, s.grids_file, PASSWORD)
+            users = self.folder / "riders.json"
+            users.write_text(json.dumps({"users": [
+                {"username": name, "display_name": f"骑手{n:03d}", "role": "reporter"}
+                for n, name in enumerate(self.rider_names(riders), start=1)]}), encoding="utf-8")
+            load_users(session, users, PASSWORD)
+            session.commit()
+        db.dispose()
+        self._spawn("web")
+        self._spawn("scheduler")
+        self._wait_healthy()
+        return self
+
+    def start_workers(self) -> None:
+        for n in range(self.workers):
+            self._spawn(f"worker{n + 1}")
+
+    def stop_workers(self) -> None:
+        for name in [n for n in self.children if n.startswith("worker")]:
+            stop_processes({name: self.children.pop(name)})
+
+    @staticmethod
+    def rider_names(count: int) -> list[str]:
+        return [f"load{n:03d}" for n in range(1, count + 1)]
+
+    def _command(self, name: str) -> list[str]:
+        if name == "web":
+            return [str(BIN / "gunicorn"), "service.web:create_app()", "-c", str(ROOT / "config" / "gunicorn.conf.py"),
+                    "--bind", f"127.0.0.1:{self.port}", "--access-logfile", "/dev/null"]
+        if name == "scheduler":
+            return [str(BIN / "rq"), "cron", "workers.cron", "--url", self.redis.url]
+        return [sys.executable, "-m", "workers.run"]
+
+    def _spawn(self, name: str) -> None:
+        log = open(self.folder / f"{name}.log", "a")
+        cpus = self.worker_cpus if name.startswith("worker") else self.front_cpus
+        self.children[name] = subprocess.Popen(self._command(name), cwd=ROOT, env=self.env(), stdout=log,
+                                               stderr=subprocess.STDOUT, start_new_session=True,
+                                               preexec_fn=lambda: os.sched_setaffinity(0, cpus))
+
+    def _wait_healthy(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.base + "/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise SystemExit(f"load: the web server did not become healthy; see {self.folder}/web.log")
+
+    def supervise(self) -> None:
+        """Start again any process that has exited, as a process manager would."""
+        for name, proc in list(self.children.items()):
+            if proc.poll() is not None:
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+                self._spawn(name)
+
+    def stop(self, keep_files: bool = False) -> None:
+        stop_processes(self.children)
+        self.redis.stop()
+        try:
+            self.postgres.stop()
+        except RuntimeError:
+            pass
+        if not keep_files:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    # --- faults -----------------------------------------------------------------------------------------------
+
+    def busy_worker(self) -> str | None:
+        """A worker process whose work horse is running a job right now."""
+        for name, proc in self.children.items():
+            if name.startswith("worker") and proc.poll() is None:
+                try:
+                    if psutil.Process(proc.pid).children():
+                        return name
+                except psutil.NoSuchProcess:
+                    continue
+        return None
+
+    def kill_worker(self, name: str) -> None:
+        """SIGKILL a worker and its work horse at once, mid-job, as a crash or an OOM kill would."""
+        signal_group(self.children[name], signal.SIGKILL)
+        self.children[name].wait()
+
+    def restart_redis(self) -> float:
+        """Stop Redis and start it again empty (no persistence): every queued job is gone."""
+        started = time.monotonic()
+        self.redis.stop()
+        self.redis.start()
+        return time.monotonic() - started
