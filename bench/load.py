@@ -357,14 +357,15 @@ def main() -> int:
     photos = phone_photos(plan.photos)
     riders = plan.throughput_riders + plan.readers + plan.trickle_phones + plan.fault_riders
     stack = Stack(workers=args.workers).start(riders)
-    print(f"load: service up at {stack.base}: {stack.workers} worker(s) on cores {sorted(stack.worker_cpus)}, "
-          f"the rest on {sorted(stack.front_cpus)}; files in {stack.folder}", flush=True)
+    print(f"load: service up at {stack.base}: gunicorn and the phones on cores {sorted(stack.front_cpus)}, "
+          f"{stack.workers} worker(s) with PostgreSQL and Redis on {sorted(stack.back_cpus)}; files in {stack.folder}",
+          flush=True)
     try:
         figures = asyncio.run(run(stack, plan, photos))
     finally:
         stack.stop(keep_files=args.keep)
     figures["run"] = {"smoke": args.smoke, "seconds": round(time.monotonic() - began), "cpus": os.cpu_count(),
-                      "worker_cpus": sorted(stack.worker_cpus), "front_cpus": sorted(stack.front_cpus),
+                      "front_cpus": sorted(stack.front_cpus), "back_cpus": sorted(stack.back_cpus),
                       "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "plan": plan.__dict__}
     path = args.json or OUT / ("load-smoke.json" if args.smoke else "load.json")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,8 +19,6 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
-
 from config import Settings
 from service.community import load_community, load_users
 from service.db import Database, upgrade_schema
@@ -43,8 +41,9 @@ def _postgres_bin() -> Path:
 class PrivatePostgres:
     """A PostgreSQL cluster in a folder of its own, on its own port; run as the postgres user when we are root."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, cpus: set[int]):
         self.folder = folder
+        self.cpus = cpus
         self.port = free_port()
         self.bin = _postgres_bin()
         self.as_postgres = os.geteuid() == 0
@@ -55,7 +54,8 @@ class PrivatePostgres:
 
     def _run(self, *args: str) -> None:
         prefix = ["runuser", "-u", "postgres", "--"] if self.as_postgres else []
-        done = subprocess.run(prefix + list(args), capture_output=True, text=True, timeout=120)
+        done = subprocess.run(prefix + list(args), capture_output=True, text=True, timeout=120,
+                              preexec_fn=lambda: os.sched_setaffinity(0, self.cpus))
         if done.returncode:
             raise RuntimeError(f"{' '.join(args[:1])} failed ({done.returncode}): {done.stdout}{done.stderr}")
 
@@ -89,8 +89,8 @@ class PrivatePostgres:
 
 
 def split_cpus(workers: int) -> tuple[set[int], set[int]]:
-    """The cores for the front (web, databases, the phones) and for the RQ workers, one each, as separate hosts
-    would have them; on a machine with a single core both are that core."""
+    """The cores of the front (the web server and the phones) and of the back (RQ workers, PostgreSQL, Redis, the
+    scheduler): a core for each worker, as two kinds of host would have them; with a single core, both are it."""
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         return set(cpus), set(cpus)
@@ -102,8 +102,9 @@ def split_cpus(workers: int) -> tuple[set[int], set[int]]:
 class Stack:
     """The running service: `base` is its web address; `workers` the number of RQ worker processes.
 
-    The workers run on cores of their own and everything else on the rest (this process included), so the photo
-    work and the web do not take turns on one core as they never would on separate hosts.
+    The phones (this process) and gunicorn run on the front cores; the workers, with the databases they wait on,
+    on the back cores. Phones sending as fast as loopback allows would otherwise starve the database that the
+    workers need, which separate hosts never would.
     """
 
     workers: int
@@ -115,12 +116,12 @@ class Stack:
     def __post_init__(self):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.postgres = PrivatePostgres(self.folder / "postgres")
+        self.front_cpus, self.back_cpus = split_cpus(self.workers)
+        os.sched_setaffinity(0, self.front_cpus)  # inherited by every process started from here on
+        self.postgres = PrivatePostgres(self.folder / "postgres", self.back_cpus)
         self.redis = EmbeddedRedis(self.folder / "redis", persist=False)  # as the machine's Redis: nothing kept
         self.children: dict[str, subprocess.Popen] = {}
         self.settings: Settings | None = None
-        self.front_cpus, self.worker_cpus = split_cpus(self.workers)
-        os.sched_setaffinity(0, self.front_cpus)  # inherited by every process started from here on
 
     # --- starting and stopping -------------------------------------------------------------------------------
 
@@ -136,7 +137,7 @@ class Stack:
     def start(self, riders: int) -> "Stack":
         """Create the database and Redis, the community and `riders` rider accounts, then every process."""
         self.postgres.create()
-        self.redis.start()
+        self._start_redis()
         env = self.env()
         self.settings = Settings.from_env(env=env)
         upgrade_schema(self.postgres.url)
@@ -178,7 +179,7 @@ class Stack:
 
     def _spawn(self, name: str) -> None:
         log = open(self.folder / f"{name}.log", "a")
-        cpus = self.worker_cpus if name.startswith("worker") else self.front_cpus
+        cpus = self.front_cpus if name == "web" else self.back_cpus
         self.children[name] = subprocess.Popen(self._command(name), cwd=ROOT, env=self.env(), stdout=log,
                                                stderr=subprocess.STDOUT, start_new_session=True,
                                                preexec_fn=lambda: os.sched_setaffinity(0, cpus))
@@ -214,18 +215,19 @@ class Stack:
     # --- faults -----------------------------------------------------------------------------------------------
 
     def busy_worker(self) -> str | None:
-        """A worker process whose work horse is running a job right now."""
+        """A worker process that is running a job right now, as RQ's own registry of workers says."""
+        from rq import Worker
+
+        from service.jobqueue import redis_connection
+
+        busy = {w.pid for w in Worker.all(connection=redis_connection(self.redis.url)) if w.get_current_job_id()}
         for name, proc in self.children.items():
-            if name.startswith("worker") and proc.poll() is None:
-                try:
-                    if psutil.Process(proc.pid).children():
-                        return name
-                except psutil.NoSuchProcess:
-                    continue
+            if name.startswith("worker") and proc.pid in busy:
+                return name
         return None
 
     def kill_worker(self, name: str) -> None:
-        """SIGKILL a worker and its work horse at once, mid-job, as a crash or an OOM kill would."""
+        """SIGKILL a worker (and its scheduler) mid-job, as a crash or the OOM killer would."""
         signal_group(self.children[name], signal.SIGKILL)
         self.children[name].wait()
 
@@ -233,5 +235,9 @@ class Stack:
         """Stop Redis and start it again empty (no persistence): every queued job is gone."""
         started = time.monotonic()
         self.redis.stop()
-        self.redis.start()
+        self._start_redis()
         return time.monotonic() - started
+
+    def _start_redis(self) -> None:
+        self.redis.start()
+        os.sched_setaffinity(self.redis.process.pid, self.back_cpus)

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Iterable
 
 import redis
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from rq.registry import StartedJobRegistry
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from service.lifecycle import FollowUp
 
@@ -17,6 +18,8 @@ log = logging.getLogger(__name__)
 PHOTO_QUEUE = "photos"
 # a job in one of these states will still run: the sweeper leaves it alone
 IN_FLIGHT = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+# a retry this many seconds past its time was not moved by any scheduler: the sweeper takes it over
+OVERDUE_RETRY_S = 120
 # follow-up name (as the lifecycle says it) -> the job function that does it
 JOBS = {
     "process_case": "workers.jobs.process_case",
@@ -68,13 +71,26 @@ class JobQueue:
         """True while the follow-up's job is queued, waiting for a retry, or running on a live worker.
 
         Jobs of a worker that died (SIGKILL, lost host) are first handed back by RQ's own clean-up of the
-        started registry, which retries or fails those whose heartbeat has expired.
+        started registry, which retries or fails those whose heartbeat has expired. A retry long overdue has no
+        scheduler to move it (the dead worker held the scheduler's lock): it is taken off the schedule and
+        counts as lost, so the sweeper queues it again.
         """
-        StartedJobRegistry(JOB_OPTIONS[follow_up.job]["queue"], connection=self.connection).cleanup(as_of)
+        queue = JOB_OPTIONS[follow_up.job]["queue"]
+        StartedJobRegistry(queue, connection=self.connection).cleanup(as_of)
         try:
-            status = Job.fetch(job_id(follow_up), connection=self.connection).get_status()
+            job = Job.fetch(job_id(follow_up), connection=self.connection)
         except NoSuchJobError:
             return False
+        status = job.get_status()
+        if status == JobStatus.SCHEDULED:
+            schedule = ScheduledJobRegistry(queue, connection=self.connection)
+            try:
+                due = schedule.get_scheduled_time(job).timestamp()
+            except NoSuchJobError:
+                return False
+            if due < (as_of or time.time()) - OVERDUE_RETRY_S:
+                schedule.remove(job)
+                return False
         return status in IN_FLIGHT
 
     def ping(self) -> bool:

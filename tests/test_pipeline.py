@@ -284,7 +284,7 @@ def test_a_dead_robot_never_holds_up_dispatch(rider, db, worker_env, settings):
 
 
 @pytest.mark.parametrize("redis_restarts_empty", [False, True], ids=["redis-kept", "redis-restarted-empty"])
-def test_a_forking_worker_killed_mid_job_is_finished_exactly_once(rider, db, worker_env, settings,
+def test_a_worker_killed_mid_job_is_finished_exactly_once(rider, db, worker_env, settings,
                                                                   redis_restarts_empty):
     """SIGKILL mid-job: RQ hands the dead worker's job back; if Redis lost it too, the sweeper re-queues it."""
     import os
@@ -311,7 +311,7 @@ def test_a_forking_worker_killed_mid_job_is_finished_exactly_once(rider, db, wor
         while Job.fetch(f"process_case-{case_id}", connection=connection).get_status() != JobStatus.STARTED:
             assert time.monotonic() < deadline
             time.sleep(0.005)
-        os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work horse, mid-job
+        os.killpg(worker.pid, signal.SIGKILL)  # mid-job, as a crash or the OOM killer would
         worker.wait()
         assert case_of(db, case_no).state == "new"
         if redis_restarts_empty:
