@@ -49,7 +49,7 @@ class Plan:
     trickle_phones: int = 50
     trickle_bits_per_s: float = 2_000_000
     readers: int = 20
-    reader_pause_s: float = 0.2  # a person looking at their report, refreshing now and then
+    reader_pause_s: float = 0.5  # on average: 20 readers make about 40 GETs a second
     idle_s: float = 20
     trickle_s: float = 40
     fault_riders: int = 6
@@ -218,21 +218,25 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-async def read_loop(reader: Rider, case_no: str, until: float, pause_s: float) -> tuple[list[float], list]:
+async def read_loop(reader: Rider, case_no: str, until: float, pause_s: float,
+                    rng: random.Random) -> tuple[list[float], list]:
+    """One person reading their report now and then: pauses vary around pause_s, so readers never march in step."""
     latencies, errors = [], []
+    await asyncio.sleep(rng.uniform(0, pause_s))
     while time.monotonic() < until:
         status, seconds = await reader.read_report(case_no)
         if status == 200:
             latencies.append(seconds)
         else:
             errors.append(status)
-        await asyncio.sleep(pause_s)
+        await asyncio.sleep(rng.uniform(0.5, 1.5) * pause_s)
     return latencies, errors
 
 
 async def reading(readers: list[tuple[Rider, str]], seconds: float, pause_s: float) -> tuple[list[float], list]:
     until = time.monotonic() + seconds
-    results = await asyncio.gather(*(read_loop(r, case_no, until, pause_s) for r, case_no in readers))
+    rng = random.Random(5)
+    results = await asyncio.gather(*(read_loop(r, case_no, until, pause_s, rng) for r, case_no in readers))
     return sum((r[0] for r in results), []), sum((r[1] for r in results), [])
 
 

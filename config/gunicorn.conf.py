@@ -36,3 +36,11 @@ def pre_request(worker, req):
     sock = getattr(req.unreader, "sock", None)
     if sock is not None:
         sock.settimeout(body_read_timeout)
+
+
+def post_worker_init(worker):
+    """Set aside everything loaded at start-up from the garbage collector: a full collection then walks only what
+    requests made, a few milliseconds instead of a pause of tens that the unlucky request would wait out."""
+    import gc
+
+    gc.freeze()

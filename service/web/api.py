@@ -8,14 +8,14 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Blueprint, jsonify, request, send_file, session, url_for
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from service.actions import may_reopen_now
 from service.auth import STAFF_ROLES, authenticate, can_view_case, issue_api_token
 from service.cases import ReportForm, take_report
 from service.lifecycle import STATE_LABELS
 from service.db import utcnow
-from service.models import Case, Category, Notification, Photo, PossibleDuplicate
+from service.models import Case, Category, Grid, Notification, Photo, PossibleDuplicate
 from service.web import db_session, services
 from service.web.access import current_user, login_required
 from service.web.errors import ApiError
@@ -94,7 +94,9 @@ def visible_case(case_no: str) -> Case:
     """The case with this number if the current user may see it: 404 when there is none, 403 when not theirs."""
     case = db_session().scalar(
         sa.select(Case).where(Case.case_no == case_no)
-        .options(selectinload(Case.photos), selectinload(Case.events), selectinload(Case.grid)))
+        # one round trip for the case with its category and grid (not the grid's polygon), one each for lists
+        .options(joinedload(Case.category), joinedload(Case.grid).load_only(Grid.code, Grid.name),
+                 selectinload(Case.photos), selectinload(Case.events)))
     if case is None:
         raise ApiError(404, "unknown_case", f"找不到案件 {case_no}", f"no case {case_no}")
     if not can_view_case(current_user(), case):
