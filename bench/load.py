@@ -51,7 +51,7 @@ class Plan:
     readers: int = 20
     reader_pause_s: float = 0.5  # on average: 20 readers make about 40 GETs a second
     idle_s: float = 20
-    trickle_s: float = 40
+    trickle_s: float = 30
     fault_riders: int = 6
     fault_pause_s: float = 0.5
     fault_s: float = 60
@@ -97,7 +97,9 @@ class Harness:
         return outcome
 
     async def keep_sending(self, rider: Rider, until: float, pause_s: float = 0.0,
-                           bytes_per_s: float | None = None) -> list[Outcome]:
+                           bytes_per_s: float | None = None, start_within_s: float = 0.0) -> list[Outcome]:
+        """Send reports one after another until `until`, first waiting a random while up to start_within_s."""
+        await asyncio.sleep(self.rng.uniform(0, start_within_s))
         outcomes = []
         while time.monotonic() < until:
             outcomes.append(await self.send(rider, bytes_per_s))
@@ -249,10 +251,12 @@ async def slow_phones(harness: Harness, http: aiohttp.ClientSession) -> dict:
     idle, idle_errors = await reading(pairs, plan.idle_s, plan.reader_pause_s)
 
     phones = await harness.riders(http, plan.trickle_phones, offset=plan.throughput_riders + plan.readers)
-    until = time.monotonic() + plan.trickle_s + 5
-    uploads = asyncio.gather(*(harness.keep_sending(p, until, bytes_per_s=plan.trickle_bits_per_s / 8)
-                               for p in phones))
-    await asyncio.sleep(5)  # every phone is sending by now
+    # phones start at random moments within one upload's time, as people do, not all in the same instant
+    ramp_s = 4.0e6 / (plan.trickle_bits_per_s / 8)
+    until = time.monotonic() + ramp_s + plan.trickle_s
+    uploads = asyncio.gather(*(harness.keep_sending(p, until, bytes_per_s=plan.trickle_bits_per_s / 8,
+                                                    start_within_s=ramp_s) for p in phones))
+    await asyncio.sleep(ramp_s)  # every phone is sending by now
     busy, busy_errors = await reading(pairs, plan.trickle_s, plan.reader_pause_s)
     outcomes = sum(await uploads, [])
     upload_errors = [o for o in outcomes if o.status != 201 or o.attempts != 1]

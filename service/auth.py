@@ -32,14 +32,15 @@ def authenticate(session: Session, username: str, password: str) -> Optional[Use
     return user
 
 
-def _token_digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """What is kept of a bearer token: its SHA-256."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def issue_api_token(user: User) -> str:
     """Give the user a new bearer token (replacing the old one); only its hash is kept."""
     token = secrets.token_urlsafe(32)
-    user.api_token_hash = _token_digest(token)
+    user.api_token_hash = token_digest(token)
     return token
 
 
@@ -47,7 +48,7 @@ def user_by_token(session: Session, token: str) -> Optional[User]:
     """The active user holding this bearer token, or None."""
     if not token:
         return None
-    user = session.scalar(sa.select(User).where(User.api_token_hash == _token_digest(token)))
+    user = session.scalar(sa.select(User).where(User.api_token_hash == token_digest(token)))
     return user if user is not None and user.active else None
 
 

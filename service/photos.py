@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 from dataclasses import dataclass
@@ -83,8 +84,14 @@ def reaches_end_of_image(stream: BinaryIO, scan_start: int, chunk: int = 1 << 20
 
     Inside scan data a 0xFF byte is always followed by 0x00 or a restart marker, so FF D9 there can only be the
     end of the image; what a phone may append after it (a motion photo's video) does not matter. A cut-off upload
-    has none.
+    has none. The last megabyte is looked at first, where a photo's end nearly always is; only when it is not
+    there is everything read.
     """
+    size = stream.seek(0, io.SEEK_END)
+    tail_start = max(scan_start, size - chunk)
+    stream.seek(tail_start)
+    if END_OF_IMAGE in stream.read(chunk):
+        return True
     stream.seek(scan_start)
     carried = b""
     while block := stream.read(chunk):

@@ -54,7 +54,7 @@ def test_a_jpeg_cut_just_before_its_end_is_refused_even_with_a_whole_jpeg_inside
 
 def test_a_jpeg_with_data_after_its_end_is_taken(rider):
     # a motion photo: the video follows the picture's end-of-image marker
-    motion = photo_jpeg(seed=6) + b"\x00\x00\x00\x18ftypmp42" + bytes(5000)
+    motion = photo_jpeg(seed=6) + b"\x00\x00\x00\x18ftypmp42" + bytes(1_500_000)
     assert rider.report(photos=[(motion, "MVIMG.jpg")]).status_code == 201
 
 

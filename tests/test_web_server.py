@@ -71,6 +71,19 @@ def _response(sock: socket.socket) -> tuple[int, dict]:
     return int(head.split()[1]), json.loads(body)
 
 
+def _connections_idle_in_a_transaction(database_url: str) -> int:
+    """On PostgreSQL, the server's connections left idle inside a transaction (SQLite has no such thing: 0)."""
+    db = Database(database_url)
+    try:
+        if db.engine.dialect.name != "postgresql":
+            return 0
+        with db.engine.connect() as conn:
+            return conn.scalar(sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                       "AND state = 'idle in transaction' AND pid <> pg_backend_pid()"))
+    finally:
+        db.dispose()
+
+
 def test_a_stalled_upload_gets_408_and_a_steady_slow_one_gets_its_case(server, settings):
     base, port = server
     token = _token(base)
@@ -83,10 +96,11 @@ def test_a_stalled_upload_gets_408_and_a_steady_slow_one_gets_its_case(server, s
     stalled.sendall(_upload_head(token, body, content_type) + body[: len(body) // 2])
     started = time.monotonic()
 
-    # meanwhile the server answers others at once
+    # meanwhile the server answers others at once, and the half-sent upload holds no database connection
     health_started = time.monotonic()
     assert urllib.request.urlopen(base + "/healthz", timeout=5).status == 200
     assert time.monotonic() - health_started < 1
+    assert _connections_idle_in_a_transaction(settings.database_url) == 0
 
     status, error = _response(stalled)
     waited = time.monotonic() - started

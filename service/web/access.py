@@ -21,7 +21,7 @@ def current_user() -> Optional[User]:
 
 def _user_from_request() -> Optional[User]:
     if uses_bearer_token():
-        return user_by_token(db_session(), request.headers["Authorization"][7:].strip())
+        return user_by_token(db_session(), bearer_token())
     uid = session.get("uid")
     if isinstance(uid, int):
         user = db_session().get(User, uid)
@@ -58,6 +58,11 @@ def page_login_required(*roles: str):
         return wrapped
 
     return decorate
+
+
+def bearer_token() -> str:
+    """The request's bearer token, or "" when it has none."""
+    return request.headers.get("Authorization", "")[7:].strip() if uses_bearer_token() else ""
 
 
 def uses_bearer_token() -> bool:

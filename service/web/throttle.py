@@ -18,12 +18,24 @@ def _account() -> str:
 
 
 def _reporter() -> str:
-    """The logged-in rider (anyone else is refused as not logged in, counted by address)."""
-    from service.web.access import current_user
+    """Who is sending, without asking the database: the bearer token's digest or the session's user id.
+
+    The limit is checked before the body is read, and a database connection taken now would be held, idle in a
+    transaction, for as long as a slow phone takes to send its photos. (A new login starts a new count; the
+    address limit still holds.) Anyone else is counted by address, and refused as not logged in afterwards.
+    """
+    from flask import session
     from flask_limiter.util import get_remote_address
 
-    user = current_user()
-    return f"user:{user.id}" if user is not None else f"anonymous:{get_remote_address()}"
+    from service.auth import token_digest
+    from service.web.access import bearer_token
+
+    token = bearer_token()
+    if token:
+        return f"token:{token_digest(token)}"
+    if isinstance(session.get("uid"), int):
+        return f"user:{session['uid']}"
+    return f"anonymous:{get_remote_address()}"
 
 
 def _failed(response) -> bool:
