@@ -122,15 +122,15 @@ class Rider:
                 return Outcome(client_id, status, None, attempts, time.monotonic() - started, errors)
             await asyncio.sleep(RETRY_PAUSE_S)
 
-    async def read_report(self, case_no: str) -> tuple[Optional[int], float]:
-        """GET the report; returns the status (None when the connection failed) and the seconds it took."""
+    async def read_report(self, case_no: str) -> tuple[int | str, float]:
+        """GET the report; returns the status (or what went wrong with the connection) and the seconds it took."""
         started = time.perf_counter()
         try:
             async with self.http.get(f"{self.base}/api/v1/reports/{case_no}", headers=self.headers) as response:
                 await response.read()
                 return response.status, time.perf_counter() - started
-        except (aiohttp.ClientError, asyncio.TimeoutError):
-            return None, time.perf_counter() - started
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            return type(exc).__name__, time.perf_counter() - started
 
 
 def spot_in(bounds: tuple[float, float, float, float], rng: random.Random) -> tuple[float, float]:
