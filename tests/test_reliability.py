@@ -132,3 +132,38 @@ def test_with_the_database_down_a_report_gets_503_and_leaves_nothing(tmp_path, s
     login = client.post("/api/v1/auth/login", json={"username": "rider1", "password": "x"})
     assert login.status_code == 503
     app.extensions["snap"].db.dispose()
+
+
+def test_a_worker_outlives_redis_restarting_empty_as_a_job_ends(tmp_path, own_redis, worker_env):
+    """Redis vanishes while the worker records a job's end: the worker waits for it and goes on working."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    env = {**os.environ, **worker_env(own_redis.url)}
+    root = Path(__file__).resolve().parent.parent
+    log = open(tmp_path / "worker.log", "w+")
+    worker = subprocess.Popen([sys.executable, "-m", "workers.run"], env=env, cwd=root, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        queue = Queue(PHOTO_QUEUE, connection=redis_connection(own_redis.url))
+        redis_process = own_redis.process
+        queue.enqueue("tests.fault_jobs.stop_redis", redis_process.pid)
+        redis_process.wait(timeout=30)
+        time.sleep(1.5)  # the worker meets the closed connection while it records the job's end
+        own_redis.start()  # the same port, empty
+        mark = tmp_path / "ran"
+        Queue(PHOTO_QUEUE, connection=redis_connection(own_redis.url)).enqueue("tests.fault_jobs.leave_mark", str(mark))
+        deadline = time.monotonic() + 30
+        while not mark.exists():
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-3000:]
+            time.sleep(0.1)
+        assert mark.read_text() == str(worker.pid)  # the same process, not a restarted one
+        assert "waiting for it" in (tmp_path / "worker.log").read_text()
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)

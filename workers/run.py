@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import redis
 from rq import SimpleWorker
@@ -41,9 +42,24 @@ class PipelineWorker(SimpleWorker):
         beating.start()
         try:
             return super().execute_job(job, queue)
+        except redis.ConnectionError as exc:
+            # Redis went away while the job's outcome was being recorded there. What the job did is committed in
+            # the database; RQ's bookkeeping of it is lost or will lapse. Wait for Redis, then carry on.
+            log.warning("Redis went away during %s (%s); waiting for it", job.id, exc)
+            self._wait_for_redis()
         finally:
             done.set()
             beating.join()
+
+    def _wait_for_redis(self) -> None:
+        pause = 0.5
+        while not self._stop_requested:
+            try:
+                self.connection.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(pause)
+                pause = min(pause * 2, 10)
 
     def _beat(self, job, done: threading.Event) -> None:
         while not done.wait(self.job_monitoring_interval):
