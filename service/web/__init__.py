@@ -55,9 +55,10 @@ def _close_db_session(_exc=None) -> None:
 
 csrf = CSRFProtect()
 compress = Compress()
-# counts in the same Redis as the queue; a Redis outage must not lock people out, so limits then lapse
-limiter = Limiter(key_func=get_remote_address, default_limits=[], swallow_errors=True,
-                  headers_enabled=True)
+# counts in the same Redis as the queue; a Redis outage must not lock people out, so limits then lapse.
+# Its own headers stay off: it would put its window's Retry-After on every answer, a 503's included; the 429
+# handler (errors.py) says when to come back.
+limiter = Limiter(key_func=get_remote_address, default_limits=[], swallow_errors=True)
 
 
 def _check_csrf() -> None:

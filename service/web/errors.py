@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from itertools import chain
 from typing import Optional
 
@@ -74,6 +75,14 @@ def refuse_nul_bytes():
         raise ApiError(400, "invalid_characters", "请求中含有非法字符（NUL）", "the request contains a NUL character")
 
 
+def _seconds_until_the_limit_resets() -> int:
+    """When the rate limit this request broke lets the sender in again."""
+    from service.web import limiter
+
+    broken = limiter.current_limit
+    return max(1, int(broken.reset_at - time.time())) if broken else 60
+
+
 def init_app(app: Flask) -> None:
     """Answer every error in the JSON shape on the API, and never with a bare 500 page."""
 
@@ -90,13 +99,16 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         if not _wants_json():
-            return exc
-        code, zh, en = HTTP_MESSAGES.get(exc.code, (exc.name.lower().replace(" ", "_"), exc.name, exc.name))
-        if isinstance(exc, CSRFError):  # a page kept open across a new login: fetch a fresh token and retry
-            code, zh, en = "csrf_failed", "页面已过期，请刷新后重试", "the page's CSRF token is missing or stale"
-        response, status = error_response(exc.code, code, zh, en)
-        if exc.code == 405 and exc.valid_methods:
-            response.headers["Allow"] = ", ".join(exc.valid_methods)
+            response, status = exc.get_response(), exc.code
+        else:
+            code, zh, en = HTTP_MESSAGES.get(exc.code, (exc.name.lower().replace(" ", "_"), exc.name, exc.name))
+            if isinstance(exc, CSRFError):  # a page kept open across a new login: fetch a fresh token and retry
+                code, zh, en = "csrf_failed", "页面已过期，请刷新后重试", "the page's CSRF token is missing or stale"
+            response, status = error_response(exc.code, code, zh, en)
+            if exc.code == 405 and exc.valid_methods:
+                response.headers["Allow"] = ", ".join(exc.valid_methods)
+        if exc.code == 429:
+            response.headers["Retry-After"] = str(_seconds_until_the_limit_resets())
         return response, status
 
     @app.errorhandler(sa_exc.OperationalError)
