@@ -29,6 +29,9 @@ limit_request_field_size = 8190
 body_read_timeout = _env_int("WEB_READ_TIMEOUT", 30)
 
 accesslog = "-"
+# each process proves it is alive by touching a file many times a second; on a disk busy writing photos that
+# touch can wait, and the process's requests wait with it: keep the file in memory
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
 def pre_request(worker, req):
