@@ -26,7 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.desk_queue
 	$(BIN)/python -m bench.weekly
 
-# the rush-hour harness: the real service on loopback under load and faults (about 8 minutes); see the README
+# the rush-hour harness: the real service on loopback under load and faults (about 6 minutes); see the README
 load: $(STAMP)
 	$(BIN)/python -m bench.load
 
