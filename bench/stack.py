@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from config import Settings
 from service.community import load_community, load_users
 from service.db import Database, upgrade_schema
 from service.embedded_redis import EmbeddedRedis, free_port
-from service.runner import signal_group, stop_processes
+from service.runner import signal_group, stop_processes, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -154,7 +153,7 @@ class Stack:
         db.dispose()
         self._spawn("web")
         self._spawn("scheduler")
-        self._wait_healthy()
+        wait_healthy(self.base, self.children)
         return self
 
     def start_workers(self) -> None:
@@ -183,17 +182,6 @@ class Stack:
         self.children[name] = subprocess.Popen(self._command(name), cwd=ROOT, env=self.env(), stdout=log,
                                                stderr=subprocess.STDOUT, start_new_session=True,
                                                preexec_fn=lambda: os.sched_setaffinity(0, cpus))
-
-    def _wait_healthy(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.base + "/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-        raise SystemExit(f"load: the web server did not become healthy; see {self.folder}/web.log")
 
     def supervise(self) -> None:
         """Start again any process that has exited, as a process manager would."""

@@ -33,7 +33,7 @@ def _processes(port: int, settings: Settings) -> dict[str, list[str]]:
     }
 
 
-def _wait_healthy(url: str, children: dict[str, subprocess.Popen], timeout: float = 60) -> None:
+def wait_healthy(url: str, children: dict[str, subprocess.Popen], timeout: float = 60) -> None:
     """Wait until /healthz answers 200, or fail if a child dies first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -75,7 +75,7 @@ def signal_group(proc: subprocess.Popen, signum: int) -> None:
 
 
 def stop_processes(children: dict[str, subprocess.Popen]) -> None:
-    """One SIGTERM to each child's process group (a worker's work horse and scheduler included), then wait."""
+    """One SIGTERM to each child's process group (a worker's scheduler included), then wait."""
     for proc in children.values():
         signal_group(proc, signal.SIGTERM)
     for proc in children.values():
@@ -113,7 +113,7 @@ def main() -> int:
             # each in a process group of its own: Ctrl-C reaches only us, and we stop each group once
             children[name] = subprocess.Popen(argv, env=env, start_new_session=True)
         url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, children)
+        wait_healthy(url, children)
         _print_welcome(url, settings, password)
         while all(proc.poll() is None for proc in children.values()):
             time.sleep(0.5)

@@ -5,9 +5,12 @@ Redis by Flask-Limiter, and lapse while Redis is down rather than turn anyone aw
 """
 from __future__ import annotations
 
-from flask import request
+from flask import request, session
+from flask_limiter.util import get_remote_address
 
+from service.auth import token_digest
 from service.web import limiter, services
+from service.web.access import bearer_token
 
 
 def _account() -> str:
@@ -24,12 +27,6 @@ def _reporter() -> str:
     transaction, for as long as a slow phone takes to send its photos. (A new login starts a new count; the
     address limit still holds.) Anyone else is counted by address, and refused as not logged in afterwards.
     """
-    from flask import session
-    from flask_limiter.util import get_remote_address
-
-    from service.auth import token_digest
-    from service.web.access import bearer_token
-
     token = bearer_token()
     if token:
         return f"token:{token_digest(token)}"
