@@ -173,7 +173,7 @@ class Stack:
             return [str(BIN / "gunicorn"), "service.web:create_app()", "-c", str(ROOT / "config" / "gunicorn.conf.py"),
                     "--bind", f"127.0.0.1:{self.port}", "--access-logfile", "/dev/null"]
         if name == "scheduler":
-            return [str(BIN / "rq"), "cron", "workers.cron", "--url", self.redis.url]
+            return [sys.executable, "-m", "workers.cron"]
         return [sys.executable, "-m", "workers.run"]
 
     def _spawn(self, name: str) -> None:

@@ -10,12 +10,16 @@ from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from rq.serializers import JSONSerializer
 
 from service.lifecycle import FollowUp
 
 log = logging.getLogger(__name__)
 
 PHOTO_QUEUE = "photos"
+# Jobs carry ids and plain values, so they travel as JSON. RQ's default, pickle, runs whatever code a payload names:
+# anyone who could write to Redis would run code in the workers. Every queue, worker and job lookup uses this.
+SERIALIZER = JSONSerializer
 # a job in one of these states will still run: the sweeper leaves it alone
 IN_FLIGHT = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
 # a retry this many seconds past its time was not moved by any scheduler: the sweeper takes it over
@@ -44,6 +48,11 @@ def redis_connection(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=3, health_check_interval=30)
 
 
+def rq_queue(name: str, connection: redis.Redis) -> Queue:
+    """An RQ queue whose jobs are written and read as JSON."""
+    return Queue(name, connection=connection, serializer=SERIALIZER)
+
+
 class JobQueue:
     """Puts follow-up work for a committed case on the RQ queue; failures are logged, never raised."""
 
@@ -57,7 +66,7 @@ class JobQueue:
             options = JOB_OPTIONS[follow_up.job]
             try:
                 # A fixed job id: the sweeper re-enqueueing a case replaces, never doubles, its job.
-                Queue(options["queue"], connection=self.connection).enqueue(
+                rq_queue(options["queue"], self.connection).enqueue(
                     JOBS[follow_up.job], follow_up.target_id, job_id=job_id(follow_up),
                     job_timeout=options["timeout"], retry=options["retry"],
                     description=f"{follow_up.job} {case_no}")
@@ -76,14 +85,14 @@ class JobQueue:
         counts as lost, so the sweeper queues it again.
         """
         queue = JOB_OPTIONS[follow_up.job]["queue"]
-        StartedJobRegistry(queue, connection=self.connection).cleanup(as_of)
+        StartedJobRegistry(queue, connection=self.connection, serializer=SERIALIZER).cleanup(as_of)
         try:
-            job = Job.fetch(job_id(follow_up), connection=self.connection)
+            job = Job.fetch(job_id(follow_up), connection=self.connection, serializer=SERIALIZER)
         except NoSuchJobError:
             return False
         status = job.get_status()
         if status == JobStatus.SCHEDULED:
-            schedule = ScheduledJobRegistry(queue, connection=self.connection)
+            schedule = ScheduledJobRegistry(queue, connection=self.connection, serializer=SERIALIZER)
             try:
                 due = schedule.get_scheduled_time(job).timestamp()
             except NoSuchJobError:

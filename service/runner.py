@@ -29,7 +29,7 @@ def _processes(port: int, settings: Settings) -> dict[str, list[str]]:
         "web": [str(BIN / "gunicorn"), "service.web:create_app()", "-c", str(GUNICORN_CONF),
                 "--bind", f"127.0.0.1:{port}", "--workers", "1"],
         "worker": [sys.executable, "-m", "workers.run"],
-        "scheduler": [str(BIN / "rq"), "cron", "workers.cron", "--url", settings.redis_url],
+        "scheduler": [sys.executable, "-m", "workers.cron"],
     }
 
 

@@ -106,13 +106,13 @@ def worker_env(monkeypatch, settings):
 
 def run_jobs(settings) -> None:
     """Work every queued job to the end on a real RQ worker (in this process, for speed)."""
-    from rq import Queue, SimpleWorker
+    from rq import SimpleWorker
 
-    from service.jobqueue import PHOTO_QUEUE
+    from service.jobqueue import PHOTO_QUEUE, SERIALIZER, rq_queue
 
     connection = redis_connection(settings.redis_url)
-    SimpleWorker([Queue(PHOTO_QUEUE, connection=connection), Queue("default", connection=connection)],
-                 connection=connection).work(burst=True)
+    SimpleWorker([rq_queue(PHOTO_QUEUE, connection), rq_queue("default", connection)],
+                 connection=connection, serializer=SERIALIZER).work(burst=True)
 
 
 @pytest.fixture

@@ -7,11 +7,10 @@ import threading
 
 import prcoords
 import sqlalchemy as sa
-from rq import Queue
 
 from conftest import Api, originals_on_disk
 from images import encode, photo_jpeg
-from service.jobqueue import PHOTO_QUEUE, redis_connection
+from service.jobqueue import PHOTO_QUEUE, redis_connection, rq_queue
 from service.models import Case, CaseEvent, Photo
 
 
@@ -54,9 +53,9 @@ def test_the_rider_reads_back_the_case_with_its_timeline(rider):
 def test_the_processing_job_is_queued_after_the_commit(rider, db, settings):
     case_no = rider.report().get_json()["case_no"]
     case_id = db.scalar(sa.select(Case.id).where(Case.case_no == case_no))
-    queue = Queue(PHOTO_QUEUE, connection=redis_connection(settings.redis_url))
+    queue = rq_queue(PHOTO_QUEUE, redis_connection(settings.redis_url))
     assert queue.job_ids == [f"process_case-{case_id}"]
-    assert queue.fetch_job(f"process_case-{case_id}").args == (case_id,)
+    assert queue.fetch_job(f"process_case-{case_id}").args == [case_id]  # JSON: a list
 
 
 def test_case_numbers_count_up_within_the_day(rider):

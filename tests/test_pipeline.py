@@ -10,11 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import sqlalchemy as sa
 from PIL import Image
-from rq import Queue
 
 from conftest import Api, run_jobs
 from images import photo_jpeg
-from service.jobqueue import PHOTO_QUEUE, redis_connection
+from service.jobqueue import PHOTO_QUEUE, SERIALIZER, redis_connection, rq_queue
 from service.models import Case, CaseEvent, Grid, MeToo, Notification, PossibleDuplicate, WebhookMessage
 
 HQ06 = {"lat": "32.015", "lon": "120.855"}  # inside grid HQ06, worker gw06
@@ -159,7 +158,7 @@ def test_the_same_job_run_twice_gives_one_event_and_one_notification(rider, db, 
     case_id = case_of(db, case_no).id
     workers()
     files = sorted(p.name for p in settings.media_dir.rglob("*.jpg"))
-    Queue(PHOTO_QUEUE, connection=redis_connection(settings.redis_url)).enqueue(
+    rq_queue(PHOTO_QUEUE, redis_connection(settings.redis_url)).enqueue(
         "workers.jobs.process_case", case_id, job_id="process_case-again")
     workers()
     case = case_of(db, case_no)
@@ -279,7 +278,8 @@ def test_a_dead_robot_never_holds_up_dispatch(rider, db, worker_env, settings):
     assert message.sent_at is None and message.attempts == 1 and "500" in message.last_error
     # the failed delivery waits for its retry with backoff
     from rq.registry import ScheduledJobRegistry
-    scheduled = ScheduledJobRegistry("default", connection=redis_connection(settings.redis_url)).get_job_ids()
+    scheduled = ScheduledJobRegistry("default", connection=redis_connection(settings.redis_url),
+                                     serializer=SERIALIZER).get_job_ids()
     assert scheduled == [f"deliver_webhook-{message.id}"]
 
 
@@ -308,7 +308,7 @@ def test_a_worker_killed_mid_job_is_finished_exactly_once(rider, db, worker_env,
         case_no = rider.report(photos=big, **HQ06).get_json()["case_no"]
         case_id = case_of(db, case_no).id
         deadline = time.monotonic() + 30
-        while Job.fetch(f"process_case-{case_id}", connection=connection).get_status() != JobStatus.STARTED:
+        while Job.fetch(f"process_case-{case_id}", connection=connection, serializer=SERIALIZER).get_status() != JobStatus.STARTED:
             assert time.monotonic() < deadline
             time.sleep(0.005)
         os.killpg(worker.pid, signal.SIGKILL)  # mid-job, as a crash or the OOM killer would
@@ -320,7 +320,7 @@ def test_a_worker_killed_mid_job_is_finished_exactly_once(rider, db, worker_env,
         # a new worker, and the scheduler's sweep seen from ten minutes on
         worker = start_worker()
         later = (datetime.now(timezone.utc) + timedelta(minutes=10)).isoformat()
-        Queue("default", connection=connection).enqueue("workers.jobs.sweep_stale_reports", later)
+        rq_queue("default", connection).enqueue("workers.jobs.sweep_stale_reports", later)
         while case_of(db, case_no).state == "new":
             assert time.monotonic() < deadline + 60, "the case was never finished"
             time.sleep(0.2)

@@ -6,13 +6,13 @@ import tracemalloc
 
 import pytest
 import sqlalchemy as sa
-from rq import Queue, SimpleWorker
+from rq import SimpleWorker
 from werkzeug.test import EnvironBuilder
 
 from conftest import Api, make_settings, originals_on_disk
 from images import noisy_jpeg, photo_jpeg
 from service.embedded_redis import EmbeddedRedis
-from service.jobqueue import PHOTO_QUEUE, redis_connection
+from service.jobqueue import PHOTO_QUEUE, SERIALIZER, redis_connection, rq_queue
 from service.models import Case
 from service.web import create_app
 
@@ -47,15 +47,15 @@ def test_a_report_made_while_redis_is_down_is_kept_and_swept_up_later(tmp_path, 
     own_redis.start()  # the same port, nothing kept: the fixture stops it whatever happens
     worker_env(own_redis.url, STALE_NEW_MINUTES="0")
     connection = redis_connection(own_redis.url)
-    Queue("default", connection=connection).enqueue("workers.jobs.sweep_stale_reports")
-    SimpleWorker(["default"], connection=connection).work(burst=True)
-    photos = Queue(PHOTO_QUEUE, connection=connection)
+    rq_queue("default", connection).enqueue("workers.jobs.sweep_stale_reports")
+    SimpleWorker(["default"], connection=connection, serializer=SERIALIZER).work(burst=True)
+    photos = rq_queue(PHOTO_QUEUE, connection)
     assert photos.job_ids == [f"process_case-{case_id}"]
     # swept twice, still queued once
-    Queue("default", connection=connection).enqueue("workers.jobs.sweep_stale_reports")
-    SimpleWorker(["default"], connection=connection).work(burst=True)
+    rq_queue("default", connection).enqueue("workers.jobs.sweep_stale_reports")
+    SimpleWorker(["default"], connection=connection, serializer=SERIALIZER).work(burst=True)
     assert photos.job_ids == [f"process_case-{case_id}"]
-    SimpleWorker([PHOTO_QUEUE], connection=connection).work(burst=True)
+    SimpleWorker([PHOTO_QUEUE], connection=connection, serializer=SERIALIZER).work(burst=True)
     job = photos.fetch_job(f"process_case-{case_id}")
     assert job.is_finished and job.return_value() == "dispatched"
     app.extensions["snap"].db.dispose()
@@ -68,11 +68,11 @@ def test_the_queued_job_runs_on_a_real_forking_worker(rider, settings, worker_en
     case_no = rider.report().get_json()["case_no"]
     worker_env(settings.redis_url)
     connection = redis_connection(settings.redis_url)
-    Worker([PHOTO_QUEUE], connection=connection).work(burst=True)
-    assert Queue(PHOTO_QUEUE, connection=connection).jobs == []
-    finished = Queue(PHOTO_QUEUE, connection=connection).finished_job_registry.get_job_ids()
+    Worker([PHOTO_QUEUE], connection=connection, serializer=SERIALIZER).work(burst=True)
+    assert rq_queue(PHOTO_QUEUE, connection).jobs == []
+    finished = rq_queue(PHOTO_QUEUE, connection).finished_job_registry.get_job_ids()
     assert len(finished) == 1
-    assert Job.fetch(finished[0], connection=connection).return_value() == "dispatched"
+    assert Job.fetch(finished[0], connection=connection, serializer=SERIALIZER).return_value() == "dispatched"
     assert rider.get(f"/api/v1/reports/{case_no}").get_json()["state"] == "dispatched"
 
 
@@ -149,14 +149,14 @@ def test_a_worker_outlives_redis_restarting_empty_as_a_job_ends(tmp_path, own_re
     worker = subprocess.Popen([sys.executable, "-m", "workers.run"], env=env, cwd=root, stdout=log,
                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        queue = Queue(PHOTO_QUEUE, connection=redis_connection(own_redis.url))
+        queue = rq_queue(PHOTO_QUEUE, redis_connection(own_redis.url))
         redis_process = own_redis.process
         queue.enqueue("tests.fault_jobs.stop_redis", redis_process.pid)
         redis_process.wait(timeout=30)
         time.sleep(1.5)  # the worker meets the closed connection while it records the job's end
         own_redis.start()  # the same port, empty
         mark = tmp_path / "ran"
-        Queue(PHOTO_QUEUE, connection=redis_connection(own_redis.url)).enqueue("tests.fault_jobs.leave_mark", str(mark))
+        rq_queue(PHOTO_QUEUE, redis_connection(own_redis.url)).enqueue("tests.fault_jobs.leave_mark", str(mark))
         deadline = time.monotonic() + 30
         while not mark.exists():
             assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]

@@ -1,11 +1,21 @@
-"""The periodic jobs, for the scheduler process: `rq cron workers.cron --url $REDIS_URL`."""
+"""The periodic jobs, and the scheduler process that queues them as JSON: `python -m workers.cron`."""
+from __future__ import annotations
+
+import logging
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from rq import cron
+import redis
+from rq import cron_job_registry
+from rq.cron import CronJob, CronScheduler
+from rq.defaults import DEFAULT_CRON_JOB_HISTORY_LIMIT, DEFAULT_CRON_JOB_HISTORY_TTL
+from rq.job import Job
 
+from service.jobqueue import SERIALIZER, redis_connection, rq_queue
 from workers.context import settings
 from workers.jobs import build_weekly_report, chase_overdue, sweep_stale_reports
+
+log = logging.getLogger(__name__)
 
 
 def monday_8am_as_utc_cron(tz: str) -> str:
@@ -16,7 +26,57 @@ def monday_8am_as_utc_cron(tz: str) -> str:
     return f"{utc.minute} {utc.hour} * * {weekday}"
 
 
-cron.register(sweep_stale_reports, queue_name="default", interval=60, job_timeout=120)
-cron.register(chase_overdue, queue_name="default", interval=600, job_timeout=300)
-cron.register(build_weekly_report, queue_name="default", cron=monday_8am_as_utc_cron(settings().timezone),
-              job_timeout=1800)
+class JSONCronJob(CronJob):
+    """A periodic job queued as JSON.
+
+    rq 2.12's CronJob.enqueue always builds a pickling queue, and `rq cron` takes no serializer, while our workers
+    read JSON only. This is RQ's own enqueue (the job, its history and the cron registry in one round trip) on a
+    JSON queue.
+    """
+
+    def enqueue(self, connection: redis.Redis) -> Job:
+        """Queue this job now, and record it as RQ's cron monitoring expects."""
+        queue = rq_queue(self.queue_name, connection)
+        with connection.pipeline() as pipeline:
+            job = queue.enqueue(self.func, *self.args, **self.kwargs, **self.job_options, pipeline=pipeline)
+            enqueued_at = job.enqueued_at.timestamp()
+            pipeline.zadd(self.job_history_key, {job.id: enqueued_at})
+            pipeline.zremrangebyrank(self.job_history_key, 0, -(DEFAULT_CRON_JOB_HISTORY_LIMIT + 1))
+            pipeline.expire(self.job_history_key, DEFAULT_CRON_JOB_HISTORY_TTL)
+            cron_job_registry.add(self.name, pipeline, enqueue_timestamp=enqueued_at)
+            pipeline.execute()
+        log.info("queued %s on %s", self.func_name, self.queue_name)
+        return job
+
+
+class JSONCronScheduler(CronScheduler):
+    """RQ's cron scheduler (its timing, heartbeat, registry and signal handling), its jobs queued as JSON."""
+
+    def __init__(self, connection: redis.Redis, **kwargs):
+        super().__init__(connection, **kwargs)
+        self.serializer = SERIALIZER
+
+    def register(self, func, queue_name: str, **options) -> CronJob:
+        """Add a periodic job: `interval` seconds or a `cron` line (UTC), and RQ's job options."""
+        job = JSONCronJob(queue_name=queue_name, func=func, **options)
+        self._cron_jobs.append(job)
+        return job
+
+
+def scheduler(connection: redis.Redis) -> JSONCronScheduler:
+    """The scheduler with our periodic jobs: the sweeper every minute, overdue chasing, the Monday report."""
+    jobs = JSONCronScheduler(connection)
+    jobs.register(sweep_stale_reports, "default", interval=60, job_timeout=120)
+    jobs.register(chase_overdue, "default", interval=600, job_timeout=300)
+    jobs.register(build_weekly_report, "default", cron=monday_8am_as_utc_cron(settings().timezone), job_timeout=1800)
+    return jobs
+
+
+def main() -> None:
+    """Queue the periodic jobs on time until SIGINT or SIGTERM; exactly one of these runs per Redis."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    scheduler(redis_connection(settings().redis_url)).start()
+
+
+if __name__ == "__main__":
+    main()

@@ -11,7 +11,7 @@ from rq.worker.base import BaseWorker
 from sqlalchemy.orm import configure_mappers
 
 import workers.jobs  # noqa: F401  (imported here, once)
-from service.jobqueue import PHOTO_QUEUE, redis_connection
+from service.jobqueue import PHOTO_QUEUE, SERIALIZER, redis_connection
 from workers import context
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,12 @@ class PipelineWorker(SimpleWorker):
     by `make load`). Here the imports, the grid index, the connection pool and the warmed-up memory stay from
     one job to the next. A heartbeat thread keeps the job's lease short as a forking worker's is, so a worker
     killed mid-job (SIGKILL, a lost host) has its job handed back by RQ's clean-up within a minute or so; the
-    job timeout still stops a job that runs too long.
+    job timeout still stops a job that runs too long. It reads jobs as JSON only, whatever it is given.
     """
+
+    def __init__(self, *args, **kwargs):
+        kwargs["serializer"] = SERIALIZER  # a pickled payload would run its own code here
+        super().__init__(*args, **kwargs)
 
     def get_heartbeat_ttl(self, job) -> int:
         return BaseWorker.get_heartbeat_ttl(self, job)  # the short lease of a forking worker, renewed below
