@@ -34,6 +34,12 @@ def kept_secret(instance_dir: Path, name: str, nbytes: int = 32) -> str:
     return value
 
 
+def _embedded_redis_url(env: dict, instance_dir: Path) -> str:
+    """The embedded server's URL on loopback, with a password generated once and kept in instance/redis_password."""
+    port = _int(env, "EMBEDDED_REDIS_PORT", 6389)
+    return f"redis://:{kept_secret(instance_dir, 'redis_password')}@127.0.0.1:{port}/0"
+
+
 def _rate_limit(name: str, raw: str) -> str:
     """Check a rate limit such as "30 per 10 minutes" when it is read, naming the variable when it is not one."""
     from limits import parse_many
@@ -95,7 +101,6 @@ class Settings:
         values: dict = dict(
             instance_dir=instance_dir,
             database_url=env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'snap.db'}",
-            redis_url=env.get("REDIS_URL") or f"redis://127.0.0.1:{_int(env, 'EMBEDDED_REDIS_PORT', 6389)}/0",
             embedded_redis=not env.get("REDIS_URL"),
             media_dir=Path(env.get("MEDIA_DIR") or instance_dir / "media"),
             max_photo_mb=_int(env, "MAX_PHOTO_MB", 15),
@@ -123,6 +128,8 @@ class Settings:
             if env.get(name.upper()):
                 values[name] = Path(env[name.upper()])
         values.update(overrides)
+        if "redis_url" not in values:
+            values["redis_url"] = env.get("REDIS_URL") or _embedded_redis_url(env, instance_dir)
         if "secret_key" not in values:
             values["secret_key"] = env.get("SECRET_KEY") or kept_secret(instance_dir, "secret_key")
         return cls(**values)

@@ -1,6 +1,7 @@
 """`make run`: migrate, load the demo community, then run Redis, the web server, a worker and the scheduler together.
 
-Ctrl-C (or SIGTERM) stops everything this started. With REDIS_URL set, that Redis is used instead of the embedded one.
+Ctrl-C (or SIGTERM, any number of them) stops everything this started, the embedded Redis last, within 15 s.
+With REDIS_URL set, that Redis is used instead of the embedded one.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from config import Settings
 from service.community import load_community
@@ -21,9 +22,53 @@ from service.embedded_redis import EmbeddedRedis
 
 BIN = Path(sys.executable).parent
 GUNICORN_CONF = Path(__file__).resolve().parent.parent / "config" / "gunicorn.conf.py"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# seconds the children get to stop after SIGTERM, then Redis after them, before SIGKILL: under 15 s in all
+CHILDREN_GRACE_S = 8
+REDIS_GRACE_S = 4
 
 
-def _processes(port: int, settings: Settings) -> dict[str, list[str]]:
+class StopRequest:
+    """Notes SIGINT and SIGTERM rather than raising, so neither a start-up step nor the clean-up is cut in half.
+
+    Both are installed explicitly: `make run &` in a script starts with SIGINT ignored, and Python leaves an ignored
+    SIGINT ignored. However many come (Ctrl-C, then make's or a supervisor's TERM to the group), each only sets the
+    flag; the main loop sees it within a moment and stops everything once.
+    """
+
+    def __init__(self):
+        self.signum: int | None = None
+
+    def install(self) -> "StopRequest":
+        """Take over SIGINT and SIGTERM for this process."""
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._note)
+        return self
+
+    def _note(self, signum, _frame) -> None:
+        self.signum = self.signum or signum
+
+    def __bool__(self) -> bool:
+        return self.signum is not None
+
+
+def masked_url(url: str) -> str:
+    """The URL with its password shown as ***, for anything printed."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def _embedded_redis(settings: Settings) -> EmbeddedRedis:
+    """The embedded server at the settings' URL, with the password kept under instance/."""
+    url = urlsplit(settings.redis_url)
+    return EmbeddedRedis(settings.instance_dir / "redis", port=url.port,
+                         password=unquote(url.password) if url.password else None)
+
+
+def _processes(port: int) -> dict[str, list[str]]:
     """The command line of each process, as in the Procfile but on loopback."""
     return {
         "web": [str(BIN / "gunicorn"), "service.web:create_app()", "-c", str(GUNICORN_CONF),
@@ -33,17 +78,20 @@ def _processes(port: int, settings: Settings) -> dict[str, list[str]]:
     }
 
 
-def wait_healthy(url: str, children: dict[str, subprocess.Popen], timeout: float = 60) -> None:
-    """Wait until /healthz answers 200, or fail if a child dies first."""
+def wait_healthy(url: str, children: dict[str, subprocess.Popen], timeout: float = 60,
+                 stop: StopRequest | None = None) -> bool:
+    """Wait until /healthz answers 200 (True), or a stop is requested (False); fail if a child dies first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if stop:
+            return False
         for name, proc in children.items():
             if proc.poll() is not None:
                 raise SystemExit(f"{name} exited with code {proc.returncode} while starting")
         try:
             with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
                 if response.status == 200:
-                    return
+                    return True
         except OSError:
             pass
         time.sleep(0.3)
@@ -56,8 +104,8 @@ def _print_welcome(url: str, settings: Settings, password: str) -> None:
     print(f"  web        {url}/")
     print(f"  API        {url}/api/v1/openapi.json")
     print(f"  health     {url}/healthz")
-    print(f"  database   {settings.database_url}")
-    print(f"  redis      {settings.redis_url}{' (embedded)' if settings.embedded_redis else ''}")
+    print(f"  database   {masked_url(settings.database_url)}")
+    print(f"  redis      {masked_url(settings.redis_url)}{' (embedded)' if settings.embedded_redis else ''}")
     print(f"\nDemo logins (password for all: {password}):")
     for role in ("reporter", "grid_worker", "staff", "admin"):
         names = [u["username"] for u in users if u["role"] == role]
@@ -74,34 +122,37 @@ def signal_group(proc: subprocess.Popen, signum: int) -> None:
         pass
 
 
-def stop_processes(children: dict[str, subprocess.Popen]) -> None:
-    """One SIGTERM to each child's process group (a worker's scheduler included), then wait."""
+def stop_processes(children: dict[str, subprocess.Popen], grace: float = CHILDREN_GRACE_S) -> None:
+    """SIGTERM to each child's process group (a worker's scheduler included); SIGKILL to what is left after `grace` s."""
     for proc in children.values():
         signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + grace
     for proc in children.values():
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            signal_group(proc, signal.SIGKILL)
-            proc.wait()
-        signal_group(proc, signal.SIGKILL)  # anything the child left behind in its group
+            pass
+        signal_group(proc, signal.SIGKILL)  # what did not stop in time, and anything the child left in its group
+        proc.wait()
 
 
-def _interrupt(_signum, _frame) -> None:
-    """SIGTERM stops the stack the same way Ctrl-C does."""
-    raise KeyboardInterrupt
+def stop_everything(children: dict[str, subprocess.Popen], redis: EmbeddedRedis | None) -> None:
+    """Stop the children, then the embedded Redis they were using; safe to call again."""
+    stop_processes(children)
+    if redis is not None:
+        redis.stop(timeout=REDIS_GRACE_S)
 
 
 def main() -> int:
-    """Start the whole service and supervise it until Ctrl-C or a process dies."""
+    """Start the whole service and supervise it until Ctrl-C, SIGTERM or a process dies."""
+    stop = StopRequest().install()
     settings = Settings.from_env()
     port = int(os.environ.get("PORT", "8000"))
-    redis = None
-    if settings.embedded_redis:
-        redis = EmbeddedRedis(settings.instance_dir / "redis", port=urlparse(settings.redis_url).port).start()
+    redis = _embedded_redis(settings) if settings.embedded_redis else None
     children: dict[str, subprocess.Popen] = {}
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
+        if redis is not None:
+            redis.start()
         upgrade_schema(settings.database_url)
         password = settings.resolved_demo_password()
         db = Database(settings.database_url)
@@ -109,24 +160,24 @@ def main() -> int:
             load_community(session, settings.categories_file, settings.users_file, settings.grids_file, password)
         db.dispose()
         env = dict(os.environ, REDIS_URL=settings.redis_url, DATABASE_URL=settings.database_url)
-        for name, argv in _processes(port, settings).items():
+        for name, argv in _processes(port).items():
+            if stop:
+                break
             # each in a process group of its own: Ctrl-C reaches only us, and we stop each group once
             children[name] = subprocess.Popen(argv, env=env, start_new_session=True)
         url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, children)
-        _print_welcome(url, settings, password)
-        while all(proc.poll() is None for proc in children.values()):
-            time.sleep(0.5)
+        if wait_healthy(url, children, stop=stop):
+            _print_welcome(url, settings, password)
+        while not stop and all(proc.poll() is None for proc in children.values()):
+            time.sleep(0.2)
+        if stop:
+            print("\nstopping…", flush=True)
+            return 0
         dead = [name for name, proc in children.items() if proc.poll() is not None]
         print(f"stopping: {', '.join(dead)} exited", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("\nstopping…", flush=True)
-        return 0
     finally:
-        stop_processes(children)
-        if redis is not None:
-            redis.stop()
+        stop_everything(children, redis)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ second time with DATABASE_URL and REDIS_URL pointing at the machine's PostgreSQL
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -31,11 +32,11 @@ HONGQIAO = {"lat": "32.015", "lon": "120.855"}  # inside the demo grids, WGS-84
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
-    """REDIS_URL when set, else an embedded redis-server of our own for the session."""
+    """REDIS_URL when set, else an embedded redis-server of our own for the session, with a password as make run's."""
     if os.environ.get("REDIS_URL"):
         yield os.environ["REDIS_URL"]
         return
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), persist=False).start()
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), persist=False, password=secrets.token_urlsafe(16)).start()
     yield server.url
     server.stop()
 

@@ -1,10 +1,14 @@
-"""The queue trusts no payload: jobs travel as JSON, and a pickle someone slipped into Redis never runs."""
+"""The queue trusts no payload: jobs travel as JSON, a pickle someone slipped into Redis never runs, and the embedded
+Redis wants its password."""
 from __future__ import annotations
 
 import json
 import os
 import zlib
 
+import psutil
+import pytest
+import redis
 from rq import Queue
 from rq.job import Job
 from rq.serializers import PickleSerializer
@@ -74,3 +78,16 @@ def test_the_scheduler_queues_its_periodic_jobs_as_json_and_the_worker_runs_them
         assert json.loads(zlib.decompress(connection.hget(f"rq:job:{job_id}", "data")))[0].startswith("workers.jobs.")
     run_jobs(settings)
     assert default.finished_job_registry.count == 2 and default.failed_job_registry.count == 0
+
+
+def test_the_embedded_redis_refuses_clients_without_its_password(tmp_path):
+    from service.embedded_redis import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path / "redis", persist=False, password="kept-in-instance").start()
+    try:
+        assert redis_connection(server.url).ping()
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(host="127.0.0.1", port=server.port).ping()
+        assert "kept-in-instance" not in " ".join(psutil.Process(server.process.pid).cmdline())
+    finally:
+        server.stop()

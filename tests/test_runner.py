@@ -1,4 +1,5 @@
-"""`make run` end to end: the whole stack starts on embedded defaults, takes a report, and Ctrl-C stops it all."""
+"""`make run` end to end: the whole stack starts on embedded defaults, takes a report, and Ctrl-C stops it all,
+also when started from a script and signalled more than once."""
 from __future__ import annotations
 
 import json
@@ -13,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+import pytest
 
 from bench.riders import multipart_body
 from images import photo_jpeg
@@ -26,19 +28,43 @@ def _port_is_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def test_make_run_serves_the_api_and_stops_everything_on_ctrl_c(tmp_path):
+def _embedded_env(tmp_path) -> tuple[dict, int, int]:
+    """The environment of a `make run` on embedded defaults in tmp_path, on free ports: (env, port, redis port)."""
     port, redis_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DEMO_PASSWORD")}
     env.update(INSTANCE_DIR=str(tmp_path / "instance"), PORT=str(port), EMBEDDED_REDIS_PORT=str(redis_port))
+    return env, port, redis_port
+
+
+def _wait_for_welcome(log: Path, running) -> str:
+    """The output of make run once it says it is ready."""
+    deadline = time.monotonic() + 90
+    while "Ctrl-C stops everything" not in log.read_text():
+        assert running() and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.3)
+    return log.read_text()
+
+
+def _alive(processes: list[psutil.Process]) -> list[psutil.Process]:
+    """Those of the processes that still run (a zombie has stopped; only its parent has yet to notice)."""
+    alive = []
+    for process in processes:
+        try:
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def test_make_run_serves_the_api_and_stops_everything_on_ctrl_c(tmp_path):
+    env, port, redis_port = _embedded_env(tmp_path)
     log = open(tmp_path / "run.log", "w+")
     proc = subprocess.Popen([sys.executable, "-m", "service.runner"], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
+        output = _wait_for_welcome(tmp_path / "run.log", lambda: proc.poll() is None)
         deadline = time.monotonic() + 90
-        while "Ctrl-C stops everything" not in (tmp_path / "run.log").read_text():
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
-            time.sleep(0.3)
-        output = (tmp_path / "run.log").read_text()
         assert f"http://127.0.0.1:{port}/" in output and "rider1, rider2" in output and "staff1" in output
         password = re.search(r"password for all: (\S+)\)", output).group(1)
         assert password == (tmp_path / "instance" / "demo_password").read_text().strip()
@@ -73,4 +99,42 @@ def test_make_run_serves_the_api_and_stops_everything_on_ctrl_c(tmp_path):
     assert code == 0
     assert _port_is_free(port) and _port_is_free(redis_port)
     assert len(started) >= 5  # redis, gunicorn and its worker, rq worker and its scheduler, rq cron
-    assert [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+    assert _alive(started) == []
+
+
+@pytest.mark.parametrize("signals", [(signal.SIGINT, signal.SIGTERM), (signal.SIGTERM, signal.SIGTERM)],
+                         ids=["int-then-term", "term-twice"])
+def test_make_run_from_a_script_stops_every_process_however_often_it_is_signalled(tmp_path, signals):
+    env, port, redis_port = _embedded_env(tmp_path)
+    log = tmp_path / "run.log"
+    # as a script runs it: a background job of a non-interactive shell, which starts with SIGINT ignored
+    script = f"make -s -o .venv/.installed run BIN={Path(sys.executable).parent} >{log} 2>&1 & echo $!"
+    shell = subprocess.run(["bash", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30,
+                           start_new_session=True)
+    make = psutil.Process(int(shell.stdout))
+    group = os.getpgid(make.pid)
+    started = [make]
+    try:
+        output = _wait_for_welcome(log, lambda: _alive([make]) != [])
+        assert "redis://:***@127.0.0.1" in output
+        assert (tmp_path / "instance" / "redis_password").read_text().strip() not in output
+        started += make.children(recursive=True)
+        commands = " ".join(" ".join(p.cmdline()) for p in started)
+        for program in ("service.runner", "redis-server", "gunicorn", "workers.run", "workers.cron"):
+            assert program in commands
+        assert len(started) >= 7  # make, the runner, redis, gunicorn and its worker, rq worker and its scheduler…
+
+        os.killpg(group, signals[0])
+        first = time.monotonic()
+        while "stopping" not in log.read_text() and time.monotonic() < first + 5:
+            time.sleep(0.01)
+        assert "stopping" in log.read_text(), f"{signals[0]!r} went unheard"
+        os.killpg(group, signals[1])  # while the first is being handled
+        deadline = first + 15
+        while _alive(started) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _alive(started) == [], log.read_text()
+        assert _port_is_free(port) and _port_is_free(redis_port)
+    finally:
+        for process in _alive(started):
+            process.kill()

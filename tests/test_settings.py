@@ -9,7 +9,10 @@ from config import Settings
 def test_embedded_defaults_when_nothing_is_set(tmp_path):
     s = Settings.from_env(env={"INSTANCE_DIR": str(tmp_path)})
     assert s.database_url == f"sqlite:///{tmp_path / 'snap.db'}"
-    assert s.embedded_redis and s.redis_url == "redis://127.0.0.1:6389/0"
+    password = (tmp_path / "redis_password").read_text().strip()
+    assert s.embedded_redis and s.redis_url == f"redis://:{password}@127.0.0.1:6389/0" and len(password) >= 40
+    assert (tmp_path / "redis_password").stat().st_mode & 0o077 == 0
+    assert Settings.from_env(env={"INSTANCE_DIR": str(tmp_path)}).redis_url == s.redis_url  # kept across restarts
     assert s.media_dir == tmp_path / "media"
     assert (s.max_photo_mb, s.max_photos, s.timezone) == (15, 4, "Asia/Shanghai")
 
