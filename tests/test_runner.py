@@ -98,7 +98,7 @@ def test_make_run_serves_the_api_and_stops_everything_on_ctrl_c(tmp_path):
         code = proc.wait(timeout=60)
     assert code == 0
     assert _port_is_free(port) and _port_is_free(redis_port)
-    assert len(started) >= 5  # redis, gunicorn and its worker, rq worker and its scheduler, rq cron
+    assert len(started) >= 5  # redis, gunicorn and its worker, rq worker and its scheduler, the cron scheduler
     assert _alive(started) == []
 
 
