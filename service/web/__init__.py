@@ -120,7 +120,8 @@ def register_template_helpers(app: Flask, settings: Settings) -> None:
 
 def register_static(app: Flask) -> None:
     """Static files from the fingerprinted build (made now if the sources changed): WhiteNoise serves them
-    precompressed and immutable before Flask sees the request; templates get static_url() and import_map()."""
+    precompressed and immutable before Flask sees the request; templates get static_url() and import_map().
+    The app's own GET answers are revalidated by ETag."""
     from service.web import assets
 
     built = assets.build()
@@ -128,6 +129,18 @@ def register_static(app: Flask) -> None:
     app.add_template_global(built.url, "static_url")
     app.add_template_global(built.import_map_tag, "import_map")
     app.wsgi_app = assets.StaticFiles(app.wsgi_app)
+    app.after_request(_conditional_get)
+
+
+def _conditional_get(response):
+    """A JSON answer to a GET gets an ETag, and a browser that holds the same answer gets a 304 instead of the
+    body again (the rider's categories and grids on every visit: the service worker asks with If-None-Match).
+    Pages carry a fresh CSRF token each time, so an ETag would never match."""
+    if request.method == "GET" and response.status_code == 200 and response.mimetype == "application/json" \
+            and not response.is_streamed and "ETag" not in response.headers:
+        response.add_etag()
+        response.make_conditional(request)
+    return response
 
 
 def register_security_headers(app: Flask, settings: Settings) -> None:

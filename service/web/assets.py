@@ -4,7 +4,8 @@
 when the sources changed since) copies every file of service/web/static/ to static-build/files/ under a name
 carrying its content's hash (`rider/rider.js` -> `rider/rider.3f2a9c1b7d4e.js`), with `.gz` and `.br` copies
 beside it, and writes static-build/manifest.json. From that one manifest come the templates' URLs
-(`static_url`), the import map of the page scripts, and the service worker's list of files to keep offline.
+(`static_url`), the import map of the page scripts, and the service worker's list of files to keep offline
+(the files the rider's page names).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from jinja2 import Environment, nodes
 from markupsafe import Markup
 from whitenoise import WhiteNoise
 from whitenoise.compress import Compressor
@@ -30,8 +32,6 @@ HASH_CHARS = 12
 FINGERPRINTED = re.compile(rf"\.[0-9a-f]{{{HASH_CHARS}}}\.[A-Za-z0-9]+$")
 # url(...) in style sheets: relative references to our own files are rewritten to their fingerprinted names
 CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)""")
-# the folders whose files the rider's page uses: the service worker keeps them all for opening with no signal
-RIDER_SHELL = ("rider/", "vendor/leaflet/")
 ONE_YEAR_S = 365 * 24 * 3600
 # what pages load; anything else under static/ (vendor/leaflet/LICENSE) stays in the source tree, unserved
 WEB_TYPES = (".js", ".css", ".png", ".svg", ".jpg", ".webp", ".ico", ".woff2")
@@ -65,9 +65,14 @@ class Manifest:
         digest = hashlib.sha256(self.import_map_json().encode()).digest()
         return f"'sha256-{base64.b64encode(digest).decode()}'"
 
-    def shell(self) -> list[str]:
-        """The URLs the service worker keeps for the rider's page to open offline."""
-        return [self.url(name) for name in sorted(self.files) if name.startswith(RIDER_SHELL)]
+
+
+def names_in_template(env: Environment, template: str) -> list[str]:
+    """The static files a template names, `static_url('...')` calls read from its source (the page is the list)."""
+    source = env.loader.get_source(env, template)[0]
+    return sorted({call.args[0].value for call in env.parse(source).find_all(nodes.Call)
+                   if isinstance(call.node, nodes.Name) and call.node.name == "static_url"
+                   and call.args and isinstance(call.args[0], nodes.Const)})
 
 
 def _sources(source: Path) -> list[str]:

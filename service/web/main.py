@@ -4,6 +4,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 
 from service.web import db_session, services
 from service.web.access import page_login_required
+from service.web.assets import names_in_template
 
 bp = Blueprint("main", __name__)
 
@@ -19,12 +20,13 @@ def index():
 def service_worker():
     """The service worker, served from the root so that it may control the whole site (the page opens offline).
 
-    Its list of files to keep and its cache's name come from the static manifest; browsers check it for a new
+    It keeps the files the rider's page names, by the names the static manifest gives them, in a cache named
+    after the build: a new build, a new worker, and the old files go. Browsers check it for a new
     version on every visit (no-cache), which costs a 304 when nothing changed.
     """
-    assets = current_app.extensions["assets"]
-    return _revalidated(render_template("rider/sw.js", shell=assets.shell(), version=assets.version),
-                        "text/javascript")
+    manifest = current_app.extensions["assets"]
+    shell = [manifest.url(name) for name in names_in_template(current_app.jinja_env, "rider.html")]
+    return _revalidated(render_template("rider/sw.js", shell=shell, version=manifest.version), "text/javascript")
 
 
 @bp.get("/manifest.webmanifest")

@@ -60,6 +60,7 @@ def init_app(app: Flask, settings: Settings, assets: Manifest) -> None:
         content_security_policy=content_security_policy(settings, assets),
         frame_options="DENY",
         referrer_policy="same-origin",
+        permissions_policy={},  # its default only opts out of an ad API: bytes on every answer for nothing
         # sent only when the request came over https (directly, or X-Forwarded-Proto from the proxy in front)
         strict_transport_security=True,
         strict_transport_security_include_subdomains=False,
