@@ -11,6 +11,7 @@ import pytest
 from conftest import HONGQIAO, make_settings
 from images import photo_jpeg
 from service.web import create_app
+from service.web.security import tiles_origin
 from test_desk_pages import Browser
 
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)([^>]*)>(.*?)</script>", re.S)
@@ -97,8 +98,9 @@ def test_the_operators_map_tiles_may_be_shown(tmp_path, database_url, redis_url)
             "'self'", "data:", "blob:", "https://*.tiles.example.cn"]
     finally:
         app.extensions["snap"].db.dispose()
+    assert tiles_origin("/tiles/{z}/{x}/{y}.png") is None, "tiles of our own origin: 'self' has them"
     with pytest.raises(ValueError, match="MAP_TILES_URL"):
-        create_app(make_settings(tmp_path, database_url, redis_url, map_tiles_url="tiles/{z}/{x}/{y}.png"))
+        create_app(make_settings(tmp_path, database_url, redis_url, map_tiles_url="tiles.example/{z}/{x}/{y}.png"))
 
 
 def test_photos_are_kept_by_the_viewers_browser_only(rider, make_api, workers):

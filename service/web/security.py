@@ -15,13 +15,18 @@ from service.web.assets import Manifest
 
 
 def tiles_origin(tiles_url: str | None) -> str | None:
-    """The origin a Leaflet tile URL template loads from, as a CSP source ({s} subdomains as a wildcard)."""
+    """The origin a Leaflet tile URL template loads from, as a CSP source ({s} subdomains as a wildcard).
+
+    None when there are no tiles, or they come from our own origin (a path such as /tiles/{z}/{x}/{y}.png).
+    """
     if not tiles_url:
         return None
     parts = urlsplit(tiles_url.replace("{s}", "*"))
-    if not parts.scheme or not parts.netloc or "{" in parts.netloc:
-        raise ValueError(f"MAP_TILES_URL must be an absolute URL such as https://tiles.example/{{z}}/{{x}}/{{y}}.png, "
-                         f"got {tiles_url!r}")
+    if not parts.scheme and not parts.netloc and tiles_url.startswith("/"):
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc or "{" in parts.netloc:
+        raise ValueError("MAP_TILES_URL must be a URL such as https://tiles.example/{z}/{x}/{y}.png or a path on "
+                         f"this site such as /tiles/{{z}}/{{x}}/{{y}}.png, got {tiles_url!r}")
     return f"{parts.scheme}://{parts.netloc}"
 
 
