@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import uuid
 
 import pytest
 
@@ -31,7 +32,8 @@ def pages_of_every_kind(app, rider, workers) -> dict[str, str]:
     staff.post("/desk/reports", week="2026-W09")
     pages = {path: staff.get(path) for path in ("/desk", f"/desk/cases/{case_no}", "/desk/map", "/desk/invites",
                                                 "/desk/reports", "/desk/reports/2026-W09")}
-    pages["/desk/invites (a QR code)"] = staff.post("/desk/invites", display_name="新骑手", username="newrider")
+    pages["/desk/invites (a QR code)"] = staff.post("/desk/invites", display_name="新骑手",
+                                                    username=f"rider{uuid.uuid4().hex[:8]}")  # accounts outlive a test
     admin = Browser(app.test_client())
     admin.login("admin")
     pages["/desk/users"] = admin.get("/desk/users")
@@ -48,7 +50,9 @@ def pages_of_every_kind(app, rider, workers) -> dict[str, str]:
 
 
 def test_every_page_has_no_inline_script_but_the_import_map_and_no_inline_style(app, rider, workers):
-    for path, html in pages_of_every_kind(app, rider, workers).items():
+    pages = pages_of_every_kind(app, rider, workers)
+    assert "<svg" in pages["/desk/invites (a QR code)"] and pages["/desk/reports/2026-W09"].count("<svg") == 2
+    for path, html in pages.items():
         scripts = INLINE_SCRIPT.findall(html)
         assert [attrs.strip() for attrs, _ in scripts] == ['type="importmap"'], (path, scripts)
         assert "<style" not in html and not re.search(r"\sstyle=", html), path
