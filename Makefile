@@ -13,7 +13,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
+# the static files' fingerprinted, precompressed copies first (service/web/assets.py), then everything
 run: $(STAMP)
+	$(BIN)/python -m service.web.assets
 	$(BIN)/python -m service.runner
 
 test: $(STAMP)
@@ -35,4 +37,4 @@ load-smoke: $(STAMP)
 	$(BIN)/python -m bench.load --smoke
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache test-artifacts service/web/static-build

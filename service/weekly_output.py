@@ -11,13 +11,31 @@ from pygal.style import Style
 
 from service.weekly import percent
 
-# grey and black, readable when the report is printed in black and white; our own fonts, no scripts
-PRINTABLE = Style(background="white", plot_background="white", foreground="#111", foreground_strong="#000",
-                  foreground_subtle="#555", colors=("#222222", "#9a9a9a", "#555555"), font_family="sans-serif",
-                  value_font_size=11, label_font_size=11, legend_font_size=12, title_font_size=14)
-CHART = dict(style=PRINTABLE, js=[], disable_xml_declaration=True, print_values=True, legend_at_bottom=True,
+# pygal lays the charts out with these sizes; their colours, fonts and lines are css/report.css's, for the page's
+# CSP forbids the <style> and <script> pygal puts in every chart (see _without_style_or_script)
+LAYOUT = Style(value_font_size=11, label_font_size=11, legend_font_size=12, title_font_size=14)
+
+
+def _without_style_or_script(root):
+    """pygal's xml_filter: drop the chart's own <style>, <script> and style attributes (its tooltip's opacity)."""
+    for parent in list(root.iter()):
+        for child in list(parent):
+            if isinstance(child.tag, str) and child.tag.rsplit("}", 1)[-1] in ("style", "script"):
+                parent.remove(child)
+        parent.attrib.pop("style", None)
+    return root
+
+
+CHART = dict(style=LAYOUT, js=[], css=[], disable_xml_declaration=True, print_values=True, legend_at_bottom=True,
              range=(0, 100), show_y_guides=True, width=760, height=320,
              value_formatter=lambda v: "—" if v is None else f"{v:.0f}%")
+
+
+def _chart(kind, **options):
+    """A pygal chart of ours: the common options, drawn without pygal's style and script."""
+    chart = kind(**CHART, **options)
+    chart.add_xml_filter(_without_style_or_script)
+    return chart
 
 INDICATORS = (("received", "受理数"), ("valid", "立案数"), ("due", "应结案数"), ("closed", "结案数"),
               ("closure_rate", "结案率"), ("on_time", "按期结案数"), ("on_time_rate", "按期结案率"),
@@ -39,7 +57,7 @@ def _pct(rate):
 
 def grid_rates_chart(data: dict) -> str:
     """A bar chart of 结案率 and 按期结案率 per grid, as inline SVG."""
-    chart = pygal.Bar(title=f"{data['week']} 各网格结案率与按期结案率", **CHART)
+    chart = _chart(pygal.Bar, title=f"{data['week']} 各网格结案率与按期结案率")
     rows = data["by_grid"]
     chart.x_labels = [row["name"].split("·")[0] for row in rows]
     chart.add("结案率", [_pct(row["figures"]["closure_rate"]) for row in rows])
@@ -49,10 +67,10 @@ def grid_rates_chart(data: dict) -> str:
 
 def trend_chart(data: dict) -> str:
     """The last 8 weeks' 结案率 and 按期结案率 as lines, as inline SVG."""
-    chart = pygal.Line(title="近 8 周结案率", dots_size=4, **CHART)
+    chart = _chart(pygal.Line, title="近 8 周结案率", dots_size=4)
     chart.x_labels = [t["week"] for t in data["trend"]]
     chart.add("结案率", [_pct(t["closure_rate"]) for t in data["trend"]])
-    chart.add("按期结案率", [_pct(t["on_time_rate"]) for t in data["trend"]], stroke_style={"dasharray": "6,4"})
+    chart.add("按期结案率", [_pct(t["on_time_rate"]) for t in data["trend"]])  # dashed: css/report.css
     return chart.render(is_unicode=True)
 
 

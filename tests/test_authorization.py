@@ -26,7 +26,6 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/sw.js"): ALL,
     ("GET", "/manifest.webmanifest"): ALL,
     ("GET", "/healthz"): ALL,
-    ("GET", "/static/<path:filename>"): ALL,
     ("GET", "/login"): ALL,
     ("POST", "/login"): ALL,
     ("POST", "/logout"): ALL,
@@ -96,7 +95,7 @@ def scene(app, rider, workers, db):
             client.token = response.get_json()["token"]
         clients[who] = client
     build_weekly_report(db, Week(2026, 9), "Asia/Shanghai", utcnow())
-    return {"case_no": case_no, "photo_id": photo_id, "token": "not-a-real-invite", "filename": "css/site.css",
+    return {"case_no": case_no, "photo_id": photo_id, "token": "not-a-real-invite",
             "week": "2026-W09", "variant": "thumb", "clients": clients}
 
 

@@ -146,7 +146,8 @@ def test_a_rider_reports_a_broken_street_light_and_follows_it_to_dispatch(people
 def test_a_report_made_with_no_signal_is_kept_and_sent_once_the_signal_returns(people, db):
     rider = rider_at_the_page(people, "rider1")
     page, phone = rider.page, rider.context
-    page.wait_for_function("navigator.serviceWorker.controller !== null")  # the shell is kept by now
+    # the shell is kept by now (a function, not an expression: the CSP forbids the eval Playwright would use)
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
     take_photos(page, photo_jpeg(seed=53))
     choose(page, "垃圾箱")
 
@@ -251,7 +252,7 @@ def test_the_page_is_light_fits_a_small_phone_speaks_english_and_forgets_itself_
     first_byte = len(wire.responses)
     page.get_by_role("button", name="登录").click()
     page_is_ready(page)
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")  # a function: the CSP forbids eval
     page.wait_for_load_state("networkidle")
     sent = wire.since(first_byte)
     weight = sum(size for _, size in sent)

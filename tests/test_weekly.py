@@ -190,7 +190,9 @@ def test_the_report_page_prints_with_charts_tables_and_downloads(app, db, week_o
     for svg in re.findall(r"<svg.*?</svg>", page, re.S):  # the charts load nothing: no scripts, no outside links
         assert "src=" not in svg and 'href="http' not in svg and "xlink:href=\"http" not in svg
         assert "各网格结案率" in svg or "近 8 周结案率" in svg
-    assert "@page { size: A4" in page
+        assert "<script" not in svg and "<style" not in svg and "style=" not in svg  # the CSP allows none
+    style_sheet = re.search(r'<link rel="stylesheet" href="(/static/css/report\.[0-9a-f]+\.css)">', page).group(1)
+    assert "@page { size: A4" in browser.get(style_sheet).get_data(as_text=True)
     assert week_of_cases["C"].case_no in page
     book = load_workbook(io.BytesIO(browser.get("/desk/reports/2026-W09.xlsx").data))
     assert book.sheetnames == ["总体", "按网格", "按类别", "按处置人", "超期未结", "上报人排行"]

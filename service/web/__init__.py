@@ -118,6 +118,38 @@ def register_template_helpers(app: Flask, settings: Settings) -> None:
     app.add_template_filter(lambda t: t.astimezone(zone).strftime("%m-%d %H:%M") if t else "", "local")
 
 
+def register_static(app: Flask) -> None:
+    """Static files from the fingerprinted build (made now if the sources changed): WhiteNoise serves them
+    precompressed and immutable before Flask sees the request; templates get static_url() and import_map().
+    The app's own GET answers are revalidated by ETag."""
+    from service.web import assets
+
+    built = assets.build()
+    app.extensions["assets"] = built
+    app.add_template_global(built.url, "static_url")
+    app.add_template_global(built.import_map_tag, "import_map")
+    app.wsgi_app = assets.StaticFiles(app.wsgi_app)
+    app.after_request(_conditional_get)
+
+
+def _conditional_get(response):
+    """A JSON answer to a GET gets an ETag, and a browser that holds the same answer gets a 304 instead of the
+    body again (the rider's categories and grids on every visit: the service worker asks with If-None-Match).
+    Pages carry a fresh CSRF token each time, so an ETag would never match."""
+    if request.method == "GET" and response.status_code == 200 and response.mimetype == "application/json" \
+            and not response.is_streamed and "ETag" not in response.headers:
+        response.add_etag()
+        response.make_conditional(request)
+    return response
+
+
+def register_security_headers(app: Flask, settings: Settings) -> None:
+    """CSP, nosniff, no framing, same-origin referrers, HSTS on https; photos cached privately."""
+    from service.web import security
+
+    security.init_app(app, settings, app.extensions["assets"])
+
+
 def register_errorhandlers(app: Flask) -> None:
     from service.web import errors
 
@@ -133,7 +165,7 @@ def register_commands(app: Flask) -> None:
 def create_app(settings: Settings | None = None) -> Flask:
     """The web application for the given settings (read from the environment when not given)."""
     settings = settings or Settings.from_env()
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # static files: register_static
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_HTTPONLY=True,
@@ -148,7 +180,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # valid for the session's life: a rider's page may stay open for hours
         RATELIMIT_STORAGE_URI=settings.redis_url,
         RATELIMIT_KEY_PREFIX="snap-limits",
-        COMPRESS_ALGORITHM="gzip",  # every phone browser reads it; brotli would cost the server more CPU
+        # pages and JSON: gzip, which every phone browser reads (brotli would cost the server more CPU);
+        # streamed answers too, which Flask-Compress would otherwise give only to zstd/br/deflate clients.
+        # Static files never get here: they are precompressed (register_static).
+        COMPRESS_ALGORITHM="gzip",
+        COMPRESS_ALGORITHM_STREAMING="gzip",
         COMPRESS_MIN_SIZE=1024,
     )
     app.json.ensure_ascii = False
@@ -156,6 +192,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies,
                                 x_host=settings.trusted_proxies)
     register_extensions(app, settings)
+    register_static(app)
+    register_security_headers(app, settings)
     register_blueprints(app)
     register_template_helpers(app, settings)
     register_errorhandlers(app)

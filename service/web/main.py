@@ -1,14 +1,12 @@
 """The rider's page at / (with its service worker and manifest), and the health check."""
-from pathlib import Path
-
 import sqlalchemy as sa
-from flask import Blueprint, jsonify, render_template, send_from_directory
+from flask import Blueprint, current_app, jsonify, render_template, request
 
 from service.web import db_session, services
 from service.web.access import page_login_required
+from service.web.assets import names_in_template
 
 bp = Blueprint("main", __name__)
-RIDER_STATIC = Path(__file__).with_name("static") / "rider"
 
 
 @bp.get("/")
@@ -20,16 +18,29 @@ def index():
 
 @bp.get("/sw.js")
 def service_worker():
-    """The service worker, served from the root so that it may control the whole site (the page opens offline)."""
-    response = send_from_directory(RIDER_STATIC, "sw.js", mimetype="text/javascript", max_age=0)
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+    """The service worker, served from the root so that it may control the whole site (the page opens offline).
+
+    It keeps the files the rider's page names, by the names the static manifest gives them, in a cache named
+    after the build: a new build, a new worker, and the old files go. Browsers check it for a new
+    version on every visit (no-cache), which costs a 304 when nothing changed.
+    """
+    manifest = current_app.extensions["assets"]
+    shell = [manifest.url(name) for name in names_in_template(current_app.jinja_env, "rider.html")]
+    return _revalidated(render_template("rider/sw.js", shell=shell, version=manifest.version), "text/javascript")
 
 
 @bp.get("/manifest.webmanifest")
 def manifest():
     """The web app manifest: the page installs to the phone's home screen."""
-    return send_from_directory(RIDER_STATIC, "manifest.webmanifest", mimetype="application/manifest+json")
+    return _revalidated(render_template("rider/manifest.webmanifest"), "application/manifest+json")
+
+
+def _revalidated(body: str, mimetype: str):
+    """A small file at a fixed URL: kept by the browser, checked with its ETag before each use."""
+    response = current_app.response_class(body, mimetype=mimetype)
+    response.headers["Cache-Control"] = "no-cache"
+    response.add_etag()
+    return response.make_conditional(request)
 
 
 @bp.get("/healthz")

@@ -1,7 +1,7 @@
-/* Maps for the desk: the grid polygons always (a closed network has no tiles), tiles only when configured. */
+/* Maps for the desk: the grid polygons always (a closed network has no tiles), tiles only when configured.
+   Colours are the style sheet's (css/site.css): the shapes carry classes, never inline styles (CSP). */
 (function () {
   "use strict";
-  var COLOURS = { new: "#f0ad4e", unrouted: "#f0ad4e", dispatched: "#5bc0de", in_progress: "#5bc0de", resolved: "#9b59b6" };
 
   function baseMap(el) {
     var map = L.map(el, { attributionControl: false });
@@ -9,7 +9,7 @@
     return map;
   }
 
-  function gridStyle() { return { color: "#0b3d2e", weight: 2, fillColor: "#0b3d2e", fillOpacity: 0.06 }; }
+  function gridStyle() { return { className: "grid-outline" }; }
 
   var mini = document.getElementById("minimap");
   if (mini) {
@@ -18,7 +18,7 @@
     var grid = JSON.parse(mini.dataset.grid);
     map.setView(point, 16);  // first: Leaflet cannot clip a polygon on a map that has no view yet
     if (grid) { L.geoJSON(grid, { style: gridStyle }).addTo(map); }
-    L.circleMarker(point, { radius: 9, color: "#a30b0b", weight: 3, fillOpacity: 0.8 }).addTo(map);
+    L.circleMarker(point, { radius: 9, className: "case-point" }).addTo(map);
   }
 
   var big = document.getElementById("casemap");
@@ -32,8 +32,7 @@
       L.geoJSON(data.cases, {
         pointToLayer: function (f, latlng) {
           var p = f.properties;
-          return L.circleMarker(latlng, { radius: 8, weight: p.overdue ? 4 : 2, color: p.overdue ? "#d9534f" : "#222",
-                                          fillColor: p.overdue ? "#d9534f" : (COLOURS[p.state] || "#999"), fillOpacity: 0.9 });
+          return L.circleMarker(latlng, { radius: 8, className: "case-mark state-" + p.state + (p.overdue ? " late" : "") });
         },
         onEachFeature: function (f, layer) {
           var a = document.createElement("a");

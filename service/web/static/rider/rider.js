@@ -67,9 +67,6 @@
     "E0301 🛣️ 路 Damaged road|E0302 🧱 料 Building waste|E0401 🕳️ 塌 Road collapse|E0402 💧 管 Burst water pipe|" +
     "E0403 💨 气 Gas leak|E0404 🚱 堵 Blocked drain|E0501 📦 堆 Stuff piled up|E0502 🚲 停 Badly parked bikes|" +
     "C01 🏢 楼 Stairwell clutter|C02 ⚠️ 危 Safety hazard|C03 🧓 老 Elderly need help");
-  var CLASS_COLOURS = { "公用设施": "#0b4fa3", "道路交通": "#7a4a00", "市容环境": "#2d6a2d", "园林绿化": "#1b6b3a",
-                        "房屋土地": "#5a3d8a", "宣传广告": "#a3225f", "施工管理": "#6b4b1f", "突发事件": "#a30b0b",
-                        "街面秩序": "#34495e", "社区事务": "#0b6b6b" };
   var lang = localStorage.getItem("rider.lang") === "en" ? "en" : "zh";
   var colourEmoji = null;
 
@@ -196,7 +193,8 @@
 
   function tile(category) {
     var look = CATEGORY_LOOK[category.code] || { icon: "", glyph: category.name.charAt(0) };
-    var icon = el("i", { "aria-hidden": "true", style: "background:" + (CLASS_COLOURS[category.major_class] || "#333"),
+    // its colour by its major class comes from rider.css (no inline styles: the CSP forbids them)
+    var icon = el("i", { "aria-hidden": "true", "data-class": category.major_class,
                          text: hasColourEmoji() && look.icon ? look.icon : look.glyph });
     return el("button", { type: "button", className: "tile" + (category.code === chosen ? " on" : ""), "data-code": category.code,
                           onclick: function () { choose(category.code); } },
@@ -227,8 +225,7 @@
   function categoryIcon(code, name) {
     var category = categories.find(function (c) { return c.code === code; });
     var look = CATEGORY_LOOK[code] || { icon: "", glyph: (name || "?").charAt(0) };
-    return el("span", { className: "noimg icon", "aria-hidden": "true",
-                        style: "background:" + (CLASS_COLOURS[category && category.major_class] || "#333"),
+    return el("span", { className: "noimg icon", "aria-hidden": "true", "data-class": category && category.major_class,
                         text: hasColourEmoji() && look.icon ? look.icon : look.glyph });
   }
 
