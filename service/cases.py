@@ -1,7 +1,6 @@
 """Taking in a rider's report: checking what was sent, keeping the photos, and opening the case."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Optional
@@ -16,6 +15,7 @@ from service import lifecycle
 from service.db import utcnow
 from service.geo import ServiceArea, is_plain_coordinate, to_wgs84
 from service.models import COORD_SYSTEMS, Case, CaseCounter, Category, MeToo, Photo, User
+from service.parsing import finite_number
 from service.photos import PhotoHeader, PhotoRefused, PhotoStore, StoredOriginal, inspect_photo, stream_size
 
 MAX_DESCRIPTION = 1000
@@ -85,12 +85,9 @@ def _invalid(field: str, code: str, zh: str, en: str) -> ReportRefused:
 def _number(raw: str, field: str) -> float:
     """A finite number from a form field, or a refusal naming the field."""
     try:
-        value = float(raw)
+        return finite_number(raw)
     except ValueError:
-        raise _invalid(field, "invalid_number", f"{field} 不是数字", f"{field} is not a number") from None
-    if not math.isfinite(value):
-        raise _invalid(field, "invalid_number", f"{field} 不是有限数值", f"{field} is not a finite number")
-    return value
+        raise _invalid(field, "invalid_number", f"{field} 不是有限数值", f"{field} is not a finite number") from None
 
 
 def _location(form: ReportForm, area: ServiceArea) -> tuple[Optional[float], Optional[float], str]:

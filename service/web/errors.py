@@ -9,7 +9,7 @@ from typing import Optional
 from flask import Flask, jsonify, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import exc as sa_exc
-from werkzeug.exceptions import ClientDisconnected, HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException, default_exceptions
 
 from service.cases import ReportRefused
 
@@ -90,6 +90,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
+        if not _wants_json():  # a desk page asked (a bad filter, an unknown case): the page's error, same words
+            page = default_exceptions[exc.status](description=f"{exc.message_zh} / {exc.message_en}")
+            return page.get_response(), exc.status
         return error_response(exc.status, exc.code, exc.message_zh, exc.message_en, exc.field)
 
     @app.errorhandler(ReportRefused)

@@ -12,6 +12,7 @@ from service.db import utcnow
 from service.geo import to_wgs84
 from service.lifecycle import OPEN_STATES, STATE_LABELS
 from service.models import COORD_SYSTEMS, Case, Category, MeToo
+from service.parsing import finite_number
 from service.placement import PlacementRules, open_cases_near
 from service.points import points_of
 from service.routing import grid_features
@@ -24,8 +25,9 @@ bp = Blueprint("rider_api", __name__)
 
 
 def _float_arg(name: str) -> float:
+    """A finite number from the query string, else 400 naming it."""
     try:
-        return float(request.args[name])
+        return finite_number(request.args[name])
     except (KeyError, ValueError):
         raise ApiError(400, "bad_request", f"缺少或无效的 {name}", f"{name} is missing or not a number",
                        field=name) from None
