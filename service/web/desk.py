@@ -1,7 +1,6 @@
 """The staff desk's pages: the queue, a case, the map, the CSV export, rider invitations and user management."""
 from __future__ import annotations
 
-import csv
 import io
 
 import segno
@@ -18,6 +17,7 @@ from service.lifecycle import STATE_LABELS
 from service.models import ROLES, STATES, Case, Category, Grid, PossibleDuplicate, User
 from service.parsing import INT32_MAX
 from service.routing import grid_features
+from service.spreadsheets import CsvWriter
 from service.web import db_session, services
 from service.web.access import current_user, page_login_required
 from service.web.api import int_arg, visible_case
@@ -138,7 +138,7 @@ def export_csv():
 
     def lines():
         buf = io.StringIO()
-        writer = csv.writer(buf)
+        writer = CsvWriter(buf)  # names and notes people typed can never run as formulas in Excel
         buf.write("\ufeff")
         writer.writerow(CSV_HEADER)
         for row in export_rows(db_session(), f, now, svc.settings.timezone, svc.desk_rules.units):
