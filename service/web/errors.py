@@ -16,7 +16,8 @@ from service.cases import ReportRefused
 log = logging.getLogger(__name__)
 
 DATABASE_RETRY_AFTER_S = 30
-REFUSAL_STATUS = {"malformed": 400, "too_large": 413, "unsupported": 415, "invalid": 422}
+REFUSAL_STATUS = {"malformed": 400, "forbidden": 403, "conflict": 409, "too_large": 413, "unsupported": 415,
+                  "invalid": 422}  # every kind of ReportRefused (MeTooRefused too), and its status
 
 # status -> (code, Chinese, English) for errors raised by Flask and werkzeug themselves
 HTTP_MESSAGES = {
