@@ -36,6 +36,8 @@ def test_nearby_lists_open_cases_of_the_category_within_50_m(rider, make_api, wo
     assert thumb.cache_control.private and not thumb.cache_control.public
     assert far not in str(found) and other_kind not in str(found)
     assert rider2.get("/api/v1/nearby?lat=abc&lon=1&category=B0118").status_code == 400
+    unknown = rider2.get("/api/v1/nearby?lat=32.015&lon=120.855&category=X9999")
+    assert unknown.status_code == 422 and unknown.get_json()["error"]["field"] == "category"
 
 
 def me_too(api, case_no, **point):
@@ -110,8 +112,9 @@ def test_the_grids_are_there_for_the_map(rider):
 @pytest.mark.parametrize("point, status, code, field", [
     ({"lat": None, "lon": None, "accuracy_m": None, "coord_system": None}, 422, "location_required", "lat"),
     ({"accuracy_m": None}, 422, "accuracy_required", "accuracy_m"),
-    ({"lat": "north"}, 422, "invalid_number", "lat"),
-    ({"lat": "1e400"}, 422, "invalid_number", "lat"),
+    ({"lat": "32.015"}, 422, "invalid_type", "lat"),  # JSON wants numbers (a form sends text)
+    ({"coord_system": 84}, 422, "invalid_type", "coord_system"),
+    ({"lat": 1e400}, 422, "invalid_number", "lat"),  # Python's json reads it as inf
     ({"lon": None}, 422, "incomplete_location", "lon"),
     ({"coord_system": "utm"}, 422, "unknown_coord_system", "coord_system"),
     ({"accuracy_m": -1}, 422, "invalid_number", "accuracy_m"),
@@ -119,7 +122,7 @@ def test_the_grids_are_there_for_the_map(rider):
     ({"lat": 32.0160}, 422, "too_far_from_case", "lat"),  # 111 m north
     ({"lat": 32.06, "lon": 120.9}, 422, "too_far_from_case", "lat"),  # 5 km away, still in the service area
     ({"lat": 31.0}, 422, "outside_service_area", "lat"),
-], ids=["no-location", "no-accuracy", "not-a-number", "overflow", "lat-alone", "unknown-system", "negative-accuracy",
+], ids=["no-location", "no-accuracy", "text-for-a-number", "number-for-text", "overflow", "lat-alone", "unknown-system", "negative-accuracy",
         "coarse-fix", "111-m-away", "5-km-away", "outside-the-area"])
 def test_a_me_too_needs_the_callers_own_point_near_the_case(rider, make_api, workers, db, point, status, code, field):
     case_no = report(rider, 50)
@@ -154,6 +157,9 @@ def test_a_me_too_may_come_as_a_form_too(rider, make_api, workers):
     case_no = report(rider, 53)
     workers()
     rider2 = make_api("rider2")
+    bad = rider2.client.post(f"/api/v1/reports/{case_no}/me-too", headers=rider2.headers,
+                             data={"lat": "north", "lon": "120.855", "accuracy_m": "8"})
+    assert bad.status_code == 422 and bad.get_json()["error"]["code"] == "invalid_number"
     sent = rider2.client.post(f"/api/v1/reports/{case_no}/me-too", headers=rider2.headers,
                               data={"lat": "32.015", "lon": "120.855", "accuracy_m": "8"})
     assert sent.status_code == 200, sent.get_json()

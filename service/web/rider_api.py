@@ -13,7 +13,7 @@ from flask import Blueprint, jsonify, request, send_file, url_for
 
 from service.cases import ReportForm, join_as_me_too
 from service.db import utcnow
-from service.geo import to_wgs84
+from service.geo import is_plain_coordinate, to_wgs84
 from service.lifecycle import OPEN_STATES, STATE_LABELS
 from service.models import COORD_SYSTEMS, Case, Category, MeToo
 from service.parsing import INT64_MAX, finite_number, whole_number
@@ -83,9 +83,13 @@ def nearby():
     """Open cases of a category within the duplicate radius of a point: the rider may join one instead."""
     lat, lon = _float_arg("lat"), _float_arg("lon")
     system = request.args.get("coord_system", "wgs84")
-    category = db_session().scalar(sa.select(Category).where(Category.code == request.args.get("category", "")))
-    if category is None or system not in COORD_SYSTEMS or not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise ApiError(400, "bad_request", "类别或位置无效", "unknown category or bad location")
+    if system not in COORD_SYSTEMS or not is_plain_coordinate(lat, lon):
+        raise ApiError(400, "bad_request", "位置无效", "lat/lon out of range or unknown coord_system")
+    code = request.args.get("category", "")
+    category = db_session().scalar(sa.select(Category).where(Category.code == code))
+    if category is None:  # as the intake answers it: a well-formed request naming a category we do not have
+        raise ApiError(422, "unknown_category", f"未知的问题类别：{code[:40]}", f"unknown category: {code[:40]}",
+                       field="category")
     lat, lon = to_wgs84(lat, lon, system)
     s = services().settings
     rules = PlacementRules(duplicate_radius_m=s.duplicate_radius_m, duplicate_days=s.duplicate_days)
@@ -141,14 +145,26 @@ def me_too(case_no: str):
 
 
 def _point_sent() -> ReportForm:
-    """The location fields of a JSON object or a form, as text (JSON numbers too), for the intake's checks."""
-    if request.is_json:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise ApiError(400, "bad_request", "请提交 JSON 对象", "send a JSON object")
-    else:
-        body = request.form
-    return ReportForm(**{name: None if body.get(name) is None else str(body.get(name)) for name in POINT_FIELDS})
+    """The location fields of a JSON object (numbers, and coord_system text) or of a form, as text for the
+    intake's own checks."""
+    if not request.is_json:
+        return ReportForm(**{name: request.form.get(name) for name in POINT_FIELDS})
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "请提交 JSON 对象", "send a JSON object")
+    return ReportForm(**{name: _json_field(body, name) for name in POINT_FIELDS})
+
+
+def _json_field(body: dict, name: str):
+    """One field of the JSON point as text; a string where a number belongs (or the reverse) is refused."""
+    value = body.get(name)
+    if value is None:
+        return None
+    text_wanted = name == "coord_system"
+    if isinstance(value, bool) or not isinstance(value, str if text_wanted else (int, float)):
+        kind_zh, kind_en = ("文本", "a string") if text_wanted else ("数字", "a number")
+        raise ApiError(422, "invalid_type", f"{name} 须为{kind_zh}", f"{name} must be {kind_en}", field=name)
+    return str(value)
 
 
 @bp.get("/me/points")
