@@ -223,3 +223,24 @@ def test_a_thumb_link_opens_only_its_own_case_for_its_own_user_until_it_expires(
         stale = signed_thumb_url(a, uid, time.time() - 3600)  # handed out an hour ago
     expired = rider2.get(stale)
     assert expired.status_code == 403 and expired.get_json()["error"]["code"] == "thumb_link_expired"
+
+
+def test_the_me_too_radius_and_the_thumb_link_life_are_settings(tmp_path, database_url, redis_url, rider, workers):
+    from config import Settings
+    from conftest import Api, make_settings
+    from service.web import create_app
+
+    read = Settings.from_env(env={"INSTANCE_DIR": str(tmp_path), "ME_TOO_RADIUS_M": "250",
+                                  "NEARBY_THUMB_MINUTES": "3"})
+    assert (read.me_too_radius_m, read.nearby_thumb_minutes) == (250, 3)
+    case_no = report(rider, 80)
+    workers()
+    wide = create_app(make_settings(tmp_path, database_url, redis_url, me_too_radius_m=250, nearby_thumb_minutes=3))
+    try:
+        rider2 = Api(wide.test_client())
+        assert rider2.login("rider2").status_code == 200
+        expires = int(nearby_thumb(rider2).split("expires=")[1].split("&")[0])
+        assert 180 <= expires - time.time() <= 240
+        assert me_too(rider2, case_no, lat=32.0170, accuracy_m=200).status_code == 200  # 221 m away
+    finally:
+        wide.extensions["snap"].db.dispose()
