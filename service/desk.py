@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from service.db import UTCDateTime
 from service.models import OPEN_STATES, STATES, Case, Category, Grid, User
-from service.parsing import INT32_MAX, INT64_MAX, whole_number
+from service.parsing import INT32_MAX, whole_number
 
 PAGE_SIZE = 50
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=timezone.utc)
@@ -71,7 +71,7 @@ def parse_cursor(text: str) -> tuple[int, datetime, int]:
         urgency, deadline, case_id = text.split("~")
         return (whole_number(urgency, -INT32_MAX, INT32_MAX),
                 datetime.strptime(deadline, "%Y%m%dT%H%M%S%f").replace(tzinfo=timezone.utc),
-                whole_number(case_id, 0, INT64_MAX))
+                whole_number(case_id, 0, INT32_MAX))
     except (ValueError, AttributeError):
         raise BadCursor(f"not a queue position: {str(text)[:60]!r}") from None
 

@@ -12,7 +12,7 @@ import re
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-INT32_MAX = 2**31 - 1  # an INTEGER column on PostgreSQL
+INT32_MAX = 2**31 - 1  # an INTEGER column on PostgreSQL: every id and priority (SQLAlchemy casts to it)
 INT64_MAX = 2**63 - 1  # a BIGINT column, and the largest integer SQLite binds
 # the instants we take: far enough from year 1 and 9999 that showing one in any zone, or adding a week or
 # a deadline's hours to it, never leaves the calendar

@@ -28,8 +28,9 @@ def assert_json_error(response, status: int, field: str | None = None):
     "priority=²", "priority=99999999999999999999", "priority=-1", "priority=1_0", "priority=٣",
     "after=0~99991231T000000000000~99999999999999999999", "after=99999999999999999999~99991231T000000000000~1",
     "after=0~00010101T000000000000~-99999999999999999999", "after=garbage", "after=0~2026~1",
+    "after=0~99991231T000000000000~2147483648", "priority=2147483648",
 ], ids=["superscript", "20-digits", "negative", "underscore", "arabic-digit", "huge-cursor-id", "huge-cursor-urgency",
-        "negative-cursor-id", "garbage-cursor", "bad-cursor-date"])
+        "negative-cursor-id", "garbage-cursor", "bad-cursor-date", "cursor-id-over-int32", "priority-over-int32"])
 def test_a_bad_number_in_the_desk_queue_or_its_export_is_a_400_page(app, query):
     browser = staff_browser(app)
     assert_page_error(browser.get(f"/desk?{query}"))
@@ -112,6 +113,7 @@ def test_nearby_with_a_number_that_is_no_point_is_400(rider, query):
 @pytest.mark.parametrize("query, field", [
     ("limit=99999999999999999999", "limit"), ("before=99999999999999999999", "before"), ("limit=²", "limit"),
     ("before=1e3", "before"), ("limit=1_0", "limit"),
+    ("before=2147483648", "before"),  # an id past PostgreSQL's INTEGER
 ])
 def test_bad_paging_numbers_are_400_naming_the_field(rider, query, field):
     assert_json_error(rider.get(f"/api/v1/me/reports?{query}"), 400, field)

@@ -16,7 +16,7 @@ from service.cases import ReportForm, take_report
 from service.lifecycle import STATE_LABELS
 from service.db import utcnow
 from service.models import Case, Category, Grid, Notification, Photo, PossibleDuplicate
-from service.parsing import INT64_MAX, whole_number
+from service.parsing import INT32_MAX, whole_number
 from service.web import db_session, services
 from service.web.access import current_user, login_required
 from service.web.errors import ApiError
@@ -187,7 +187,7 @@ def int_arg(name: str, default, low: int, high: int):
 def my_reports():
     """My reports, newest first, a page at a time: pass `before` from the last page's `next`."""
     limit = int_arg("limit", PAGE_SIZE, 1, MAX_PAGE_SIZE)
-    before = int_arg("before", None, 1, INT64_MAX)
+    before = int_arg("before", None, 1, INT32_MAX)  # an id: INTEGER on PostgreSQL
     query = (sa.select(Case).where(Case.reporter_id == current_user().id)
              .options(selectinload(Case.category), selectinload(Case.photos)).order_by(Case.id.desc()).limit(limit + 1))
     if before is not None:
