@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service import lifecycle
-from service.db import utcnow
 from service.auth import STAFF_ROLES
+from service.db import utcnow
 from service.geo import ServiceArea, is_plain_coordinate, to_wgs84
 from service.models import COORD_SYSTEMS, Case, CaseCounter, Category, MeToo, Photo, User
 from service.parsing import finite_number
@@ -91,7 +91,7 @@ def _number(raw: str, field: str) -> float:
     try:
         return finite_number(raw)
     except ValueError:
-        raise _invalid(field, "invalid_number", f"{field} 不是有限数值", f"{field} is not a finite number") from None
+        raise _invalid(field, "invalid_number", f"{field} 须为有限的数字", f"{field} must be a finite number") from None
 
 
 def _location(form: ReportForm, area: ServiceArea) -> tuple[Optional[float], Optional[float], str]:

@@ -49,6 +49,7 @@ def signed_thumb_url(case_no: str, user_id: int, now: float) -> str:
 
 
 def _thumb_signature(case_no: str, user_id: int, expires: int) -> str:
+    """HMAC-SHA256, under the app's secret, of what a thumbnail link grants: this case, to this user, until then."""
     message = f"nearby-thumb\n{case_no}\n{user_id}\n{expires}".encode()
     return hmac.new(services().settings.secret_key.encode(), message, hashlib.sha256).hexdigest()
 
@@ -71,6 +72,7 @@ def _check_thumb_link(case_no: str) -> int:
 
 
 def _open_case(case_no: str) -> Case:
+    """The open case with this number, else 404."""
     case = db_session().scalar(sa.select(Case).where(Case.case_no == case_no))
     if case is None or case.state not in OPEN_STATES:
         raise ApiError(404, "unknown_case", f"找不到未结案件 {case_no}", f"no open case {case_no}")
