@@ -77,6 +77,8 @@ class Settings:
     webhook_url: str | None = None  # the staff group's robot; grids may name their own in grids.geojson
     grid_snap_m: int = 30
     duplicate_radius_m: int = 50
+    me_too_radius_m: int = 100  # how near the case a "me too" must be sent from (the caller's own fix)
+    nearby_thumb_minutes: int = 10  # how long the signed thumbnail links of /api/v1/nearby work
     duplicate_days: int = 14
     duplicate_hash_bits: int = 10
     location_mismatch_m: int = 200
@@ -113,6 +115,8 @@ class Settings:
             webhook_url=env.get("WEBHOOK_URL") or None,
             grid_snap_m=_int(env, "GRID_SNAP_M", 30),
             duplicate_radius_m=_int(env, "DUPLICATE_RADIUS_M", 50),
+            me_too_radius_m=_int(env, "ME_TOO_RADIUS_M", 100),
+            nearby_thumb_minutes=_int(env, "NEARBY_THUMB_MINUTES", 10),
             duplicate_days=_int(env, "DUPLICATE_DAYS", 14),
             duplicate_hash_bits=_int(env, "DUPLICATE_HASH_BITS", 10),
             location_mismatch_m=_int(env, "LOCATION_MISMATCH_M", 200),

@@ -18,6 +18,7 @@ from service.db import utcnow
 from service.lifecycle import OPEN_STATES, STATE_LABELS, FollowUp
 from service.models import Case, Grid, MeToo, User
 from service.notifications import notify, staff_members
+from service.parsing import EARLIEST_INSTANT, LATEST_INSTANT, client_instant
 from service.pipeline import retry_processing
 from service.points import award_on_close
 
@@ -209,12 +210,13 @@ def _reopen(session, case, actor, params, note, now, rules):
 
 
 def _extend(session, case, actor, params, note, now, rules):
-    try:
-        new = datetime.fromisoformat(str(params.get("deadline") or ""))
+    try:  # a time without an offset is the community's; one the calendar cannot hold is refused here, not a 500
+        new = client_instant(str(params.get("deadline") or ""), rules.timezone)
     except ValueError:
-        raise _invalid("invalid_deadline", "新期限格式应为 2026-03-01T18:00", "deadline must look like 2026-03-01T18:00",
-                       "deadline") from None
-    new = (new if new.tzinfo else new.replace(tzinfo=ZoneInfo(rules.timezone)))
+        raise _invalid("invalid_deadline",
+                       f"新期限格式应为 2026-03-01T18:00，年份在 {EARLIEST_INSTANT.year} 至 {LATEST_INSTANT.year} 之间",
+                       f"deadline must look like 2026-03-01T18:00, in the years {EARLIEST_INSTANT.year} to "
+                       f"{LATEST_INSTANT.year}", "deadline") from None
     if new <= now:
         raise _invalid("invalid_deadline", "新期限须晚于现在", "the new deadline must be in the future", "deadline")
     old = case.deadline_at

@@ -1,7 +1,6 @@
 """Taking in a rider's report: checking what was sent, keeping the photos, and opening the case."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Optional
@@ -13,17 +12,22 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service import lifecycle
+from service.auth import STAFF_ROLES
 from service.db import utcnow
 from service.geo import ServiceArea, is_plain_coordinate, to_wgs84
 from service.models import COORD_SYSTEMS, Case, CaseCounter, Category, MeToo, Photo, User
+from service.parsing import finite_number
 from service.photos import PhotoHeader, PhotoRefused, PhotoStore, StoredOriginal, inspect_photo, stream_size
+from service.placement import distance_m
 
 MAX_DESCRIPTION = 1000
 MAX_CLIENT_REPORT_ID = 64
 
 
 class ReportRefused(Exception):
-    """A report we will not take, and why. `kind` is malformed, too_large, unsupported or invalid."""
+    """A report we will not take, and why. `kind` is malformed, too_large, unsupported or invalid.
+
+    The web answers each kind with its status from one table (errors.REFUSAL_STATUS)."""
 
     def __init__(self, kind: str, code: str, field: Optional[str], message_zh: str, message_en: str):
         super().__init__(f"{code}: {message_en}")
@@ -85,12 +89,9 @@ def _invalid(field: str, code: str, zh: str, en: str) -> ReportRefused:
 def _number(raw: str, field: str) -> float:
     """A finite number from a form field, or a refusal naming the field."""
     try:
-        value = float(raw)
+        return finite_number(raw)
     except ValueError:
-        raise _invalid(field, "invalid_number", f"{field} 不是数字", f"{field} is not a number") from None
-    if not math.isfinite(value):
-        raise _invalid(field, "invalid_number", f"{field} 不是有限数值", f"{field} is not a finite number")
-    return value
+        raise _invalid(field, "invalid_number", f"{field} 须为有限的数字", f"{field} must be a finite number") from None
 
 
 def _location(form: ReportForm, area: ServiceArea) -> tuple[Optional[float], Optional[float], str]:
@@ -115,6 +116,16 @@ def _location(form: ReportForm, area: ServiceArea) -> tuple[Optional[float], Opt
     return lat, lon, system
 
 
+def _accuracy(form: ReportForm) -> Optional[float]:
+    """The fix's accuracy in metres as the phone reported it (None when not sent)."""
+    if form.accuracy_m in (None, ""):
+        return None
+    accuracy = _number(form.accuracy_m, "accuracy_m")
+    if accuracy < 0:
+        raise _invalid("accuracy_m", "invalid_number", "定位精度不能为负数", "accuracy_m must not be negative")
+    return accuracy
+
+
 def check_report(session: Session, form: ReportForm, area: ServiceArea) -> CheckedReport:
     """Check every text field of a report; raises ReportRefused naming the first bad one."""
     code = (form.category or "").strip()
@@ -124,11 +135,7 @@ def check_report(session: Session, form: ReportForm, area: ServiceArea) -> Check
     if category is None:
         raise _invalid("category", "unknown_category", f"未知的问题类别：{code}", f"unknown category: {code}")
     lat, lon, system = _location(form, area)
-    accuracy = None
-    if form.accuracy_m not in (None, ""):
-        accuracy = _number(form.accuracy_m, "accuracy_m")
-        if accuracy < 0:
-            raise _invalid("accuracy_m", "invalid_number", "定位精度不能为负数", "accuracy_m must not be negative")
+    accuracy = _accuracy(form)
     description = (form.description or "").strip()
     if len(description) > MAX_DESCRIPTION:
         raise _invalid("description", "description_too_long", f"描述不能超过 {MAX_DESCRIPTION} 字",
@@ -275,18 +282,71 @@ def add_after_photos(session: Session, store: PhotoStore, case: Case, photos: li
     return [lifecycle.FollowUp("process_photos", case.id)]
 
 
-class MeTooRefused(Exception):
-    """A "me too" that cannot be counted: the reporter's own case, or a case no longer open."""
+class MeTooRefused(ReportRefused):
+    """A "me too" we will not count. `kind` is invalid (the caller's point: 422), forbidden (who: 403) or
+    conflict (already counted, or the case no longer open: 409)."""
 
 
-def join_as_me_too(session: Session, case: Case, user: User) -> int:
-    """Count the user as having met the same problem (我也遇到); how many have, the reporter aside. Idempotent."""
+ALREADY_JOINED = ("conflict", "me_too_already", None, "您已加入该案件，无需重复", "you have already joined this case")
+
+
+def _check_joiner(session: Session, case: Case, user: User) -> None:
+    """Only someone who met the problem may join: not staff, the case's assignee or its reporter; once, while open."""
+    if user.role in STAFF_ROLES:
+        raise MeTooRefused("forbidden", "me_too_staff", None, "工作人员不能加入“我也遇到”",
+                           "staff cannot join a case as me too")
+    if case.assignee_id == user.id:
+        raise MeTooRefused("forbidden", "me_too_assignee", None, "您是该案件的处置人，不能加入“我也遇到”",
+                           "you are the case's assignee")
     if case.reporter_id == user.id:
-        raise MeTooRefused("这是您自己上报的问题 / this is your own report")
+        raise MeTooRefused("forbidden", "me_too_own_report", None, "这是您自己上报的问题", "this is your own report")
     if case.state not in lifecycle.OPEN_STATES:
-        raise MeTooRefused(f"该问题已{lifecycle.STATE_LABELS[case.state]} / the case is {case.state}")
-    already = session.scalar(sa.select(MeToo.id).where(MeToo.case_id == case.id, MeToo.user_id == user.id))
-    if already is None:
-        session.add(MeToo(case_id=case.id, user_id=user.id, created_at=utcnow()))
+        raise MeTooRefused("conflict", "case_not_open", None, f"该问题已{lifecycle.STATE_LABELS[case.state]}",
+                           f"the case is {case.state}")
+    if session.scalar(sa.select(MeToo.id).where(MeToo.case_id == case.id, MeToo.user_id == user.id)) is not None:
+        raise MeTooRefused(*ALREADY_JOINED)
+
+
+def _check_on_the_spot(case: Case, where: ReportForm, area: ServiceArea, radius_m: float) -> None:
+    """The caller's own fix is within radius_m of the case, and fine enough to tell.
+
+    The point is validated exactly as a report's (coord_system converted to WGS-84, inside the service area);
+    it and accuracy_m are required. A fix coarser than the radius (accuracy_m > radius_m) is refused rather
+    than given the benefit of the doubt, and the accuracy is not added to the allowed distance: the point
+    itself must lie within radius_m of the case, measured geodesically.
+    """
+    lat, lon, _ = _location(where, area)
+    if lat is None:
+        raise _invalid("lat", "location_required", "请打开定位：须在现场才能加入“我也遇到”",
+                       "your current location (lat, lon) is required to join a case")
+    accuracy = _accuracy(where)
+    if accuracy is None:
+        raise _invalid("accuracy_m", "accuracy_required", "缺少定位精度", "accuracy_m is required")
+    if accuracy > radius_m:
+        raise _invalid("accuracy_m", "location_too_coarse", f"定位精度 ±{accuracy:.0f} 米太差，请到开阔处稍候再试",
+                       f"a fix of ±{accuracy:.0f} m is too coarse to tell you are within {radius_m:.0f} m")
+    if case.lat is None:
+        raise MeTooRefused("conflict", "case_without_location", None, "该案件没有位置，无法确认您在现场",
+                           "the case has no location to compare yours with")
+    apart = distance_m((lat, lon), (case.lat, case.lon))
+    if apart > radius_m:
+        raise _invalid("lat", "too_far_from_case", f"您距该问题约 {apart:.0f} 米，须在 {radius_m:.0f} 米内才能加入",
+                       f"you are about {apart:.0f} m from the case: join within {radius_m:.0f} m")
+
+
+def join_as_me_too(session: Session, case: Case, user: User, where: ReportForm, area: ServiceArea,
+                   radius_m: float) -> int:
+    """Count the user as having met the same problem (我也遇到), on the spot; how many have, the reporter aside.
+
+    `where` carries the caller's current point (lat, lon, accuracy_m, coord_system); raises MeTooRefused or
+    ReportRefused (a bad point) saying why not.
+    """
+    _check_joiner(session, case, user)
+    _check_on_the_spot(case, where, area, radius_m)
+    session.add(MeToo(case_id=case.id, user_id=user.id, created_at=utcnow()))
+    try:
         session.commit()
+    except IntegrityError:  # the same person's second tap, a moment apart: counted once
+        session.rollback()
+        raise MeTooRefused(*ALREADY_JOINED) from None
     return session.scalar(sa.select(sa.func.count()).select_from(MeToo).where(MeToo.case_id == case.id))

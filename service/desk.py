@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from service.db import UTCDateTime
 from service.models import OPEN_STATES, STATES, Case, Category, Grid, User
+from service.parsing import INT32_MAX, whole_number
 
 PAGE_SIZE = 50
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=timezone.utc)
@@ -60,18 +61,24 @@ def cursor_of(case: Case) -> str:
     return f"{-case.priority}~{deadline.astimezone(timezone.utc).strftime('%Y%m%dT%H%M%S%f')}~{case.id}"
 
 
-def parse_cursor(text: str) -> Optional[tuple[int, datetime, int]]:
-    """The keyset position a link carries, or None when it is not one."""
+class BadCursor(ValueError):
+    """A queue position that is not one cursor_of made (edited by hand, or cut short)."""
+
+
+def parse_cursor(text: str) -> tuple[int, datetime, int]:
+    """The keyset position a link carries; BadCursor when it is not one (numbers out of a column's range too)."""
     try:
         urgency, deadline, case_id = text.split("~")
-        return int(urgency), datetime.strptime(deadline, "%Y%m%dT%H%M%S%f").replace(tzinfo=timezone.utc), int(case_id)
+        return (whole_number(urgency, -INT32_MAX, INT32_MAX),
+                datetime.strptime(deadline, "%Y%m%dT%H%M%S%f").replace(tzinfo=timezone.utc),
+                whole_number(case_id, 0, INT32_MAX))
     except (ValueError, AttributeError):
-        return None
+        raise BadCursor(f"not a queue position: {str(text)[:60]!r}") from None
 
 
 def queue_page(session: Session, f: QueueFilter, now: datetime, after: Optional[str] = None,
                limit: int = PAGE_SIZE) -> tuple[list[Case], Optional[str]]:
-    """One page of the queue and the cursor of the next page (None on the last)."""
+    """One page of the queue and the cursor of the next page (None on the last); BadCursor for a bad `after`."""
     query = (sa.select(Case).where(*_conditions(f, now)).order_by(*QUEUE_ORDER).limit(limit + 1)
              .options(selectinload(Case.category), selectinload(Case.grid), selectinload(Case.assignee),
                       selectinload(Case.reporter)))

@@ -86,7 +86,7 @@ def exif_taken_at(exif: Image.Exif, tz: str) -> Optional[datetime]:
             delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
             return local.replace(tzinfo=timezone(sign * delta)).astimezone(timezone.utc)
         return local.replace(tzinfo=ZoneInfo(tz)).astimezone(timezone.utc)
-    except (KeyError, TypeError, ValueError, SyntaxError, OSError):
+    except (KeyError, TypeError, ValueError, SyntaxError, OSError, OverflowError):  # overflow: years 1 and 9999
         return None
 
 

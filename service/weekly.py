@@ -11,8 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from service.models import OPEN_STATES, Case, CaseEvent, Category, Grid, PointsEntry, User, WeeklyReport
+from service.parsing import EARLIEST_INSTANT, LATEST_INSTANT, whole_number
 
 NOT_VALID = ("rejected", "duplicate")
+# the years a report can be built for: its week, the week before and the 8-week trend, in any zone, stay
+# among the instants we take (year 9999-W52's end, or 0001-W01's trend, would leave the calendar)
+FIRST_YEAR, LAST_YEAR = EARLIEST_INSTANT.year + 1, LATEST_INSTANT.year - 1
 GROUPS = {"grid": Case.grid_id, "category": Case.category_id, "assignee": Case.assignee_id}
 
 
@@ -25,9 +29,9 @@ class Week:
 
     @classmethod
     def parse(cls, text: str) -> "Week":
-        """A week from its name, like 2026-W09; ValueError when it is not one."""
+        """A week from its name, like 2026-W09, from FIRST_YEAR to LAST_YEAR; ValueError when it is not one."""
         year, _, number = text.strip().upper().partition("-W")
-        week = cls(int(year), int(number))
+        week = cls(whole_number(year, FIRST_YEAR, LAST_YEAR), whole_number(number, 1, 53))
         date.fromisocalendar(week.year, week.number, 1)  # raises ValueError for a week that does not exist
         return week
 

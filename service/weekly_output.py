@@ -1,7 +1,6 @@
 """The weekly report as people take it away: SVG charts, an Excel workbook (one sheet per table), and CSV."""
 from __future__ import annotations
 
-import csv
 import io
 
 import pygal
@@ -9,6 +8,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from pygal.style import Style
 
+from service.spreadsheets import CsvWriter, append_row
 from service.weekly import percent
 
 # pygal lays the charts out with these sizes; their colours, fonts and lines are css/report.css's, for the page's
@@ -100,11 +100,11 @@ def workbook(data: dict) -> bytes:
     book.remove(book.active)
     for title, header, rows in tables(data):
         sheet = book.create_sheet(title)
-        sheet.append(header)
+        append_row(sheet, header)
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         for values in rows:
-            sheet.append(values)
+            append_row(sheet, values)
         sheet.freeze_panes = "B2"
     buf = io.BytesIO()
     book.save(buf)
@@ -115,7 +115,7 @@ def csv_text(data: dict) -> str:
     """The report as CSV: the tables one after another, each under its title (UTF-8 with BOM for Excel)."""
     buf = io.StringIO()
     buf.write("\ufeff")
-    writer = csv.writer(buf)
+    writer = CsvWriter(buf)
     writer.writerow([f"随手拍周报 {data['week']}", data["start"], data["end"]])
     for title, header, rows in tables(data):
         writer.writerow([])

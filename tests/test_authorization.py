@@ -60,7 +60,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/nearby"): LOGGED_IN,
     ("GET", "/api/v1/grids"): LOGGED_IN,
     ("GET", "/api/v1/nearby/<case_no>/thumb"): LOGGED_IN,
-    ("POST", "/api/v1/reports/<case_no>/me-too"): LOGGED_IN,
+    ("POST", "/api/v1/reports/<case_no>/me-too"): {"rider2", "gw01"},  # not staff, the assignee or the reporter
     ("GET", "/api/v1/me/points"): LOGGED_IN,
     ("GET", "/api/v1/openapi.json"): ALL,
 }
@@ -72,8 +72,11 @@ BODIES = {
     ("POST", "/desk/bulk-assign"): {"case_no": "nothing"},
     ("POST", "/desk/users"): {"what": "nothing"},
     ("POST", "/desk/reports"): {"week": "2026-W09"},
+    ("POST", "/api/v1/reports/<case_no>/me-too"): {"lat": 32.015, "lon": 120.855, "accuracy_m": 10},
 }
-QUERIES = {("GET", "/api/v1/nearby"): "?lat=32.015&lon=120.855&category=B0118"}
+# a query string, or who -> the query string that person was handed
+QUERIES = {("GET", "/api/v1/nearby"): "?lat=32.015&lon=120.855&category=B0118",
+           ("GET", "/api/v1/nearby/<case_no>/thumb"): lambda scene, who: scene["thumb_queries"].get(who, "")}
 
 
 def test_every_route_has_a_row(app):
@@ -95,8 +98,14 @@ def scene(app, rider, workers, db):
             client.token = response.get_json()["token"]
         clients[who] = client
     build_weekly_report(db, Week(2026, 9), "Asia/Shanghai", utcnow())
+    thumb_queries = {}  # the signed thumbnail link /api/v1/nearby hands each person
+    for who, client in clients.items():
+        if who != "anon":
+            found = client.get("/api/v1/nearby" + QUERIES[("GET", "/api/v1/nearby")],
+                               headers={"Authorization": f"Bearer {client.token}"}).get_json()["cases"]
+            thumb_queries[who] = "?" + found[0]["thumb_url"].split("?", 1)[1]
     return {"case_no": case_no, "photo_id": photo_id, "token": "not-a-real-invite",
-            "week": "2026-W09", "variant": "thumb", "clients": clients}
+            "week": "2026-W09", "variant": "thumb", "clients": clients, "thumb_queries": thumb_queries}
 
 
 def _url(rule: str, scene: dict) -> str:
@@ -114,8 +123,9 @@ def _refused(response, rule: str) -> bool:
 @pytest.mark.parametrize("method, rule", sorted(MATRIX))
 def test_each_person_is_allowed_or_refused_as_the_matrix_says(app, scene, method, rule):
     app.config["WTF_CSRF_ENABLED"] = False  # this test is about who; CSRF has tests of its own
-    url = _url(rule, scene) + QUERIES.get((method, rule), "")
     for who in WHO:
+        query = QUERIES.get((method, rule), "")
+        url = _url(rule, scene) + (query(scene, who) if callable(query) else query)
         client = scene["clients"][who]
         headers = {"Authorization": f"Bearer {client.token}"} if who != "anon" and url.startswith("/api/") else {}
         body = BODIES.get((method, rule))

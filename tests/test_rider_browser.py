@@ -243,6 +243,28 @@ def test_a_second_rider_nearby_joins_the_open_case_instead_of_reporting_it_again
     rider.all_went_well()
 
 
+def test_a_me_too_from_a_coarse_fix_is_refused_with_the_reason_on_screen(people, make_api, workers, db):
+    first = make_api("rider1").report(photos=[photo_jpeg(seed=56)], category="B0118")  # at HQ06_SPOT
+    case_no = first.get_json()["case_no"]
+    workers()
+
+    coarse = {"latitude": 32.0152, "longitude": 120.855, "accuracy": 150}  # 22 m off, but only to ±150 m
+    rider = people(**{**RIDER_PHONE, "geolocation": coarse})
+    rider.log_in("rider2")
+    page = rider.page
+    expect(page.locator("#where-text")).to_contain_text("±150 米")
+    choose(page, "路灯")
+    card = page.locator("#nearby li")
+    expect(card).to_have_count(1)
+    card.get_by_role("button", name="我也遇到").click()
+    expect(page.get_by_role("alert").filter(has_text="定位精度 ±150 米太差")).to_be_visible()
+    expect(page.locator("#chosen")).to_be_visible()  # the report stays as it was: the rider may still send it
+    rider.shot("me_too_refused")
+    db.expire_all()
+    assert db.scalar(sa.select(sa.func.count()).select_from(MeToo)) == 0
+    assert rider.failed == [f"422 POST {rider.base_url}/api/v1/reports/{case_no}/me-too"]
+
+
 def test_the_page_is_light_fits_a_small_phone_speaks_english_and_forgets_itself_on_log_out(people, wire):
     rider = people(**RIDER_PHONE)
     page = rider.page

@@ -16,6 +16,7 @@ from service.cases import ReportForm, take_report
 from service.lifecycle import STATE_LABELS
 from service.db import utcnow
 from service.models import Case, Category, Grid, Notification, Photo, PossibleDuplicate
+from service.parsing import INT32_MAX, whole_number
 from service.web import db_session, services
 from service.web.access import current_user, login_required
 from service.web.errors import ApiError
@@ -169,27 +170,24 @@ def report_photo(case_no: str, photo_id: int, variant: str):
     return send_file(services().photos.path(relpath), mimetype="image/jpeg", max_age=86400)
 
 
-def _int_arg(name: str, default, low: int, high: int):
+def int_arg(name: str, default, low: int, high: int):
     """An integer query argument within [low, high], the default when absent, else 400 naming it."""
     raw = request.args.get(name)
     if not raw:
         return default
     try:
-        value = int(raw)
+        return whole_number(raw, low, high)
     except ValueError:
-        value = None
-    if value is None or not low <= value <= high:
         raise ApiError(400, "bad_request", f"{name} 须为 {low} 到 {high} 之间的整数",
-                       f"{name} must be an integer from {low} to {high}", field=name)
-    return value
+                       f"{name} must be an integer from {low} to {high}", field=name) from None
 
 
 @bp.get("/me/reports")
 @login_required
 def my_reports():
     """My reports, newest first, a page at a time: pass `before` from the last page's `next`."""
-    limit = _int_arg("limit", PAGE_SIZE, 1, MAX_PAGE_SIZE)
-    before = _int_arg("before", None, 1, 2**63 - 1)
+    limit = int_arg("limit", PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    before = int_arg("before", None, 1, INT32_MAX)  # an id: INTEGER on PostgreSQL
     query = (sa.select(Case).where(Case.reporter_id == current_user().id)
              .options(selectinload(Case.category), selectinload(Case.photos)).order_by(Case.id.desc()).limit(limit + 1))
     if before is not None:

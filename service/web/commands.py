@@ -4,7 +4,7 @@ from flask import Flask
 
 from service.community import load_community
 from service.db import upgrade_schema, utcnow
-from service.weekly import Week, build_weekly_report, headline, last_week
+from service.weekly import FIRST_YEAR, LAST_YEAR, Week, build_weekly_report, headline, last_week
 from service.web import services
 
 
@@ -46,7 +46,8 @@ def init_app(app: Flask) -> None:
         try:
             week = Week.parse(week_name) if week_name else last_week(now, tz)
         except ValueError:
-            raise click.BadParameter(f"{week_name!r} is not an ISO week like 2026-W09", param_hint="--week")
+            raise click.BadParameter(f"{week_name!r} is not an ISO week like 2026-W09 from {FIRST_YEAR} to {LAST_YEAR}",
+                                     param_hint="--week") from None
         with services().db.session() as session:
             built = build_weekly_report(session, week, tz, now)
         click.echo(headline(built.data))

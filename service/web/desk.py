@@ -1,7 +1,6 @@
 """The staff desk's pages: the queue, a case, the map, the CSV export, rider invitations and user management."""
 from __future__ import annotations
 
-import csv
 import io
 
 import segno
@@ -12,27 +11,29 @@ from sqlalchemy.orm import selectinload
 from service.actions import ActionRefused, available_actions, perform
 from service.auth import hash_password
 from service.db import utcnow
-from service.desk import CSV_HEADER, QueueFilter, export_rows, mask_phone, queue_page, state_counts
+from service.desk import CSV_HEADER, BadCursor, QueueFilter, export_rows, mask_phone, queue_page, state_counts
 from service.invites import create_invite
 from service.lifecycle import STATE_LABELS
 from service.models import ROLES, STATES, Case, Category, Grid, PossibleDuplicate, User
+from service.parsing import INT32_MAX
 from service.routing import grid_features
+from service.spreadsheets import CsvWriter
 from service.web import db_session, services
 from service.web.access import current_user, page_login_required
-from service.web.api import visible_case
+from service.web.api import int_arg, visible_case
+from service.web.errors import ApiError
 
 bp = Blueprint("desk", __name__)
 STAFF = ("staff", "admin")
 
 
 def _filter_from_args() -> QueueFilter:
-    """The queue filter the page's form put in the query string; unknown values are ignored."""
+    """The queue filter the page's form put in the query string; unknown names are ignored, a bad number is 400."""
     args = request.args
     states = tuple(s for s in args.getlist("state") if s in STATES)
-    priority = args.get("priority", "")
     return QueueFilter(states=states, grid=args.get("grid") or None, category=args.get("category") or None,
                        assignee=args.get("assignee") or None, overdue=args.get("overdue") == "1",
-                       priority=int(priority) if priority.isdigit() else None,
+                       priority=int_arg("priority", None, 0, INT32_MAX),
                        text=(args.get("q") or "").strip()[:100] or None)
 
 
@@ -55,7 +56,11 @@ def _choices() -> dict:
 def queue():
     """Every case the filters match, most urgent and soonest due first, 50 a page, with counts per state."""
     f, now = _filter_from_args(), utcnow()
-    cases, next_cursor = queue_page(db_session(), f, now, request.args.get("after"))
+    try:
+        cases, next_cursor = queue_page(db_session(), f, now, request.args.get("after"))
+    except BadCursor:
+        raise ApiError(400, "bad_cursor", "翻页链接无效，请从第一页重新打开",
+                       "the page link is not valid: start from the first page", field="after") from None
     next_url = None
     if next_cursor:
         args = request.args.to_dict(flat=False)
@@ -133,7 +138,7 @@ def export_csv():
 
     def lines():
         buf = io.StringIO()
-        writer = csv.writer(buf)
+        writer = CsvWriter(buf)  # names and notes people typed can never run as formulas in Excel
         buf.write("\ufeff")
         writer.writerow(CSV_HEADER)
         for row in export_rows(db_session(), f, now, svc.settings.timezone, svc.desk_rules.units):

@@ -9,14 +9,15 @@ from typing import Optional
 from flask import Flask, jsonify, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import exc as sa_exc
-from werkzeug.exceptions import ClientDisconnected, HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException, default_exceptions
 
 from service.cases import ReportRefused
 
 log = logging.getLogger(__name__)
 
 DATABASE_RETRY_AFTER_S = 30
-REFUSAL_STATUS = {"malformed": 400, "too_large": 413, "unsupported": 415, "invalid": 422}
+REFUSAL_STATUS = {"malformed": 400, "forbidden": 403, "conflict": 409, "too_large": 413, "unsupported": 415,
+                  "invalid": 422}  # every kind of ReportRefused (MeTooRefused too), and its status
 
 # status -> (code, Chinese, English) for errors raised by Flask and werkzeug themselves
 HTTP_MESSAGES = {
@@ -90,6 +91,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
+        if not _wants_json():  # a desk page asked (a bad filter, an unknown case): the page's error, same words
+            page = default_exceptions[exc.status](description=f"{exc.message_zh} / {exc.message_en}")
+            return page.get_response(), exc.status
         return error_response(exc.status, exc.code, exc.message_zh, exc.message_en, exc.field)
 
     @app.errorhandler(ReportRefused)

@@ -8,7 +8,7 @@ from service.db import utcnow
 from service.models import WeeklyReport
 from service.web import db_session, services
 from service.web.access import page_login_required
-from service.weekly import Week, build_weekly_report, last_week
+from service.weekly import FIRST_YEAR, LAST_YEAR, Week, build_weekly_report, last_week
 from service.weekly_output import INDICATORS, csv_text, grid_rates_chart, shown, tables, trend_chart, workbook
 
 bp = Blueprint("reports", __name__)
@@ -42,7 +42,7 @@ def build():
     try:
         week = Week.parse(request.form.get("week", ""))
     except ValueError:
-        flash("周次格式应为 2026-W09", "error")
+        flash(f"周次格式应为 2026-W09，年份在 {FIRST_YEAR} 至 {LAST_YEAR} 之间", "error")
         return redirect(url_for("reports.index"), code=303)
     build_weekly_report(db_session(), week, services().settings.timezone, utcnow())
     flash(f"已生成 {week.name} 周报", "ok")

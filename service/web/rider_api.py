@@ -1,17 +1,22 @@
 """The rider page's own API: open cases nearby (附近已有人上报), "me too" (我也遇到), and my points."""
 from __future__ import annotations
 
+import hashlib
+import hmac
+import math
+import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Blueprint, jsonify, request, send_file, url_for
 
-from service.cases import MeTooRefused, join_as_me_too
+from service.cases import ReportForm, join_as_me_too
 from service.db import utcnow
-from service.geo import to_wgs84
+from service.geo import is_plain_coordinate, to_wgs84
 from service.lifecycle import OPEN_STATES, STATE_LABELS
 from service.models import COORD_SYSTEMS, Case, Category, MeToo
+from service.parsing import INT64_MAX, finite_number, whole_number
 from service.placement import PlacementRules, open_cases_near
 from service.points import points_of
 from service.routing import grid_features
@@ -21,17 +26,53 @@ from service.web.api import local_iso
 from service.web.errors import ApiError
 
 bp = Blueprint("rider_api", __name__)
+POINT_FIELDS = ("lat", "lon", "accuracy_m", "coord_system")
 
 
 def _float_arg(name: str) -> float:
+    """A finite number from the query string, else 400 naming it."""
     try:
-        return float(request.args[name])
+        return finite_number(request.args[name])
     except (KeyError, ValueError):
         raise ApiError(400, "bad_request", f"缺少或无效的 {name}", f"{name} is missing or not a number",
                        field=name) from None
 
 
+def signed_thumb_url(case_no: str, user_id: int, now: float) -> str:
+    """A link to the case's nearby thumbnail that works for this user only, for NEARBY_THUMB_MINUTES.
+
+    Expiry is rounded up to the whole minute, so the lists of one minute share a link and the phone's cache.
+    """
+    expires = math.ceil((now + services().settings.nearby_thumb_minutes * 60) / 60) * 60
+    return url_for("rider_api.nearby_thumb", case_no=case_no, expires=expires,
+                   sig=_thumb_signature(case_no, user_id, expires))
+
+
+def _thumb_signature(case_no: str, user_id: int, expires: int) -> str:
+    """HMAC-SHA256, under the app's secret, of what a thumbnail link grants: this case, to this user, until then."""
+    message = f"nearby-thumb\n{case_no}\n{user_id}\n{expires}".encode()
+    return hmac.new(services().settings.secret_key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _check_thumb_link(case_no: str) -> int:
+    """403 unless the query carries an unexpired signature for this case and this user; seconds left if it does."""
+    given = request.args.get("sig", "")
+    try:
+        expires = whole_number(request.args.get("expires", ""), 0, INT64_MAX)
+    except ValueError:
+        expires = None
+    if expires is None or not hmac.compare_digest(
+            given.encode(), _thumb_signature(case_no, current_user().id, expires).encode()):
+        raise ApiError(403, "bad_thumb_link", "缩略图链接无效", "the thumbnail link is not valid for you")
+    left = expires - int(time.time())
+    if left < 0:
+        raise ApiError(403, "thumb_link_expired", "缩略图链接已过期，请刷新附近列表",
+                       "the thumbnail link has expired: load the nearby list again")
+    return left
+
+
 def _open_case(case_no: str) -> Case:
+    """The open case with this number, else 404."""
     case = db_session().scalar(sa.select(Case).where(Case.case_no == case_no))
     if case is None or case.state not in OPEN_STATES:
         raise ApiError(404, "unknown_case", f"找不到未结案件 {case_no}", f"no open case {case_no}")
@@ -44,13 +85,17 @@ def nearby():
     """Open cases of a category within the duplicate radius of a point: the rider may join one instead."""
     lat, lon = _float_arg("lat"), _float_arg("lon")
     system = request.args.get("coord_system", "wgs84")
-    category = db_session().scalar(sa.select(Category).where(Category.code == request.args.get("category", "")))
-    if category is None or system not in COORD_SYSTEMS or not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise ApiError(400, "bad_request", "类别或位置无效", "unknown category or bad location")
+    if system not in COORD_SYSTEMS or not is_plain_coordinate(lat, lon):
+        raise ApiError(400, "bad_request", "位置无效", "lat/lon out of range or unknown coord_system")
+    code = request.args.get("category", "")
+    category = db_session().scalar(sa.select(Category).where(Category.code == code))
+    if category is None:  # as the intake answers it: a well-formed request naming a category we do not have
+        raise ApiError(422, "unknown_category", f"未知的问题类别：{code[:40]}", f"unknown category: {code[:40]}",
+                       field="category")
     lat, lon = to_wgs84(lat, lon, system)
     s = services().settings
     rules = PlacementRules(duplicate_radius_m=s.duplicate_radius_m, duplicate_days=s.duplicate_days)
-    me = current_user()
+    me, now = current_user(), time.time()
     found = open_cases_near(db_session(), category.id, lat, lon, utcnow(), rules)
     joined = set(db_session().scalars(sa.select(MeToo.case_id).where(MeToo.user_id == me.id,
                                                                       MeToo.case_id.in_([c.id for c, _ in found]))))
@@ -58,8 +103,8 @@ def nearby():
         "case_no": case.case_no, "category": category.name, "state": case.state,
         "state_label": STATE_LABELS[case.state], "distance_m": round(apart), "created_at": local_iso(case.created_at),
         "mine": case.reporter_id == me.id, "me_too": case.id in joined,
-        "thumb_url": url_for("rider_api.nearby_thumb", case_no=case.case_no)
-        if any(p.thumb_path for p in case.photos) else None} for case, apart in found]})
+        "thumb_url": signed_thumb_url(case.case_no, me.id, now)
+        if any(p.kind == "before" and p.thumb_path for p in case.photos) else None} for case, apart in found]})
 
 
 @bp.get("/grids")
@@ -72,22 +117,56 @@ def grids():
 @bp.get("/nearby/<case_no>/thumb")
 @login_required
 def nearby_thumb(case_no: str):
-    """The thumbnail of an open case (EXIF-free, 320 px), so a rider nearby can tell it is the same problem."""
+    """The thumbnail of an open case (EXIF-free, 320 px), so a rider nearby can tell it is the same problem.
+
+    Only through the signed link /api/v1/nearby handed this user: case numbers are sequential, and a
+    thumbnail is no one else's business.
+    """
+    left = _check_thumb_link(case_no)
     photo = next((p for p in _open_case(case_no).photos if p.kind == "before" and p.thumb_path), None)
     if photo is None:
         raise ApiError(404, "unknown_photo", "暂无缩略图", "no thumbnail yet")
-    return send_file(services().photos.path(photo.thumb_path), mimetype="image/jpeg", max_age=3600)
+    response = send_file(services().photos.path(photo.thumb_path), mimetype="image/jpeg", max_age=max(left, 1))
+    response.cache_control.public = False  # send_file marks it public: this user's link, this user's cache
+    response.cache_control.private = True
+    return response
 
 
 @bp.post("/reports/<case_no>/me-too")
 @login_required
 def me_too(case_no: str):
-    """Join an open case as someone who met the same problem (我也遇到), instead of reporting it again."""
-    try:
-        count = join_as_me_too(db_session(), _open_case(case_no), current_user())
-    except MeTooRefused as exc:
-        raise ApiError(409, "me_too_refused", *str(exc).split(" / ", 1)) from None
+    """Join an open case as someone who met the same problem (我也遇到), instead of reporting it again.
+
+    The body (JSON or a form) carries the caller's current point: lat, lon, accuracy_m, coord_system. The
+    core's refusals (MeTooRefused, ReportRefused) answer with their kind's status: 422, 403 or 409.
+    """
+    case = _open_case(case_no)
+    svc = services()
+    count = join_as_me_too(db_session(), case, current_user(), _point_sent(), svc.area, svc.settings.me_too_radius_m)
     return jsonify({"case_no": case_no, "me_too_count": count})
+
+
+def _point_sent() -> ReportForm:
+    """The location fields of a JSON object (numbers, and coord_system text) or of a form, as text for the
+    intake's own checks."""
+    if not request.is_json:
+        return ReportForm(**{name: request.form.get(name) for name in POINT_FIELDS})
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "请提交 JSON 对象", "send a JSON object")
+    return ReportForm(**{name: _json_field(body, name) for name in POINT_FIELDS})
+
+
+def _json_field(body: dict, name: str):
+    """One field of the JSON point as text; a string where a number belongs (or the reverse) is refused."""
+    value = body.get(name)
+    if value is None:
+        return None
+    text_wanted = name == "coord_system"
+    if isinstance(value, bool) or not isinstance(value, str if text_wanted else (int, float)):
+        kind_zh, kind_en = ("文本", "a string") if text_wanted else ("数字", "a number")
+        raise ApiError(422, "invalid_type", f"{name} 须为{kind_zh}", f"{name} must be {kind_en}", field=name)
+    return str(value)
 
 
 @bp.get("/me/points")

