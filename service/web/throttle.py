@@ -8,30 +8,32 @@ from __future__ import annotations
 from flask import request, session
 from flask_limiter.util import get_remote_address
 
-from service.auth import token_digest
-from service.web import limiter, services
+from service.auth import login_account_key, token_user_id
+from service.web import db_session, limiter, services
 from service.web.access import bearer_token
 
 
 def _account() -> str:
-    """The username a login attempt names, from a form or a JSON body."""
+    """The account a login attempt names, from a form or a JSON body: the user's id when the name (normalised)
+    is someone's, so every spelling of a username shares one count."""
     body = request.get_json(silent=True) if request.is_json else request.form
     name = body.get("username") if hasattr(body, "get") else None
-    return f"account:{name if isinstance(name, str) else ''}"
+    return f"account:{login_account_key(db_session(), name if isinstance(name, str) else '')}"
 
 
 def _reporter() -> str:
-    """Who is sending, without asking the database: the bearer token's digest or the session's user id.
+    """Who is sending, by user id whatever the credential, without asking the database.
 
     The limit is checked before the body is read, and a database connection taken now would be held, idle in a
-    transaction, for as long as a slow phone takes to send its photos. (A new login starts a new count; the
-    address limit still holds.) Anyone else is counted by address, and refused as not logged in afterwards.
+    transaction, for as long as a slow phone takes to send its photos. So the id comes from what the app's secret
+    signed: the bearer token (`<user id>.<random>.<signature>`) or the session cookie. A token or cookie that is
+    signed but no longer valid (logged out, expired) still counts against its user, who alone could have had it,
+    and is refused as not logged in afterwards. Anyone else is counted by address.
     """
     token = bearer_token()
-    if token:
-        return f"token:{token_digest(token)}"
-    if isinstance(session.get("uid"), int):
-        return f"user:{session['uid']}"
+    uid = token_user_id(token, services().settings.secret_key) if token else session.get("uid")
+    if isinstance(uid, int):
+        return f"user:{uid}"
     return f"anonymous:{get_remote_address()}"
 
 
