@@ -141,12 +141,16 @@ def token_expired(issued_at: Optional[datetime], days: int, now: datetime) -> bo
     return issued_at is None or now - issued_at > timedelta(days=days)
 
 
-def user_by_token(session: Session, token: str, days: int, now: Optional[datetime] = None) -> Optional[User]:
-    """The active user holding this bearer token, issued less than `days` days ago, or None."""
-    if not token:
+def user_by_token(session: Session, token: str, secret: str, days: int,
+                  now: Optional[datetime] = None) -> Optional[User]:
+    """The active user holding this bearer token, signed with this secret and issued less than `days` days ago,
+    or None."""
+    uid = token_user_id(token, secret) if token else None
+    if uid is None:
         return None
     user = session.scalar(sa.select(User).where(User.api_token_hash == token_digest(token)))
-    if user is None or not user.active or token_expired(user.api_token_issued_at, days, now or utcnow()):
+    if user is None or user.id != uid or not user.active \
+            or token_expired(user.api_token_issued_at, days, now or utcnow()):
         return None
     return user
 

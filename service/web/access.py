@@ -21,7 +21,8 @@ def current_user() -> Optional[User]:
 
 def _user_from_request() -> Optional[User]:
     if uses_bearer_token():
-        return user_by_token(db_session(), bearer_token(), services().settings.token_days)
+        settings = services().settings
+        return user_by_token(db_session(), bearer_token(), settings.secret_key, settings.token_days)
     uid = session.get("uid")
     if isinstance(uid, int):
         user = db_session().get(User, uid)
