@@ -133,7 +133,7 @@ def token_user_id(token: str, secret: str) -> Optional[int]:
         uid = Signer(secret, salt=TOKEN_SALT).unsign(token).decode().split(".", 1)[0]
     except (BadSignature, UnicodeError):
         return None
-    return int(uid) if uid.isdigit() and len(uid) < 19 else None
+    return int(uid) if uid.isascii() and uid.isdigit() and len(uid) < 19 else None
 
 
 def token_expired(issued_at: Optional[datetime], days: int, now: datetime) -> bool:

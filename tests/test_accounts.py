@@ -122,3 +122,25 @@ def test_an_admin_resets_a_password_shown_once_or_typed(app):
     staff = Browser(app.test_client())
     staff.login("staff1")
     assert staff.post("/desk/users", what="reset", username="rider2", password="staff-pass-1").status_code == 403
+
+
+def test_the_migration_gives_existing_usernames_their_one_spelling_and_ends_old_tokens(tmp_path):
+    from alembic import command
+
+    from service.db import Database, alembic_config, upgrade_schema
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade_schema(url, "0004")
+    db = Database(url)
+    with db.engine.begin() as conn:
+        for name, token in (("\u3000ｒｉｄｅｒ５ ", "a" * 64), ("admin", None), (" admin", None)):
+            conn.execute(sa.text("INSERT INTO users (username, display_name, role, active, created_at, api_token_hash)"
+                                 " VALUES (:n, 'x', 'reporter', true, '2026-01-01 00:00:00', :t)"), {"n": name, "t": token})
+    upgrade_schema(url)
+    with db.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT username, api_token_hash, session_version FROM users ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [("rider5", None, 0), ("admin", None, 0), (" admin", None, 0)]
+    command.downgrade(alembic_config(url), "0004")  # and back down
+    with db.engine.connect() as conn:
+        assert "session_version" not in [c["name"] for c in sa.inspect(conn).get_columns("users")]
+    db.dispose()
