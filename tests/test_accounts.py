@@ -135,7 +135,8 @@ def test_the_migration_gives_existing_usernames_their_one_spelling_and_ends_old_
     with db.engine.begin() as conn:
         for name, token in (("\u3000ｒｉｄｅｒ５ ", "a" * 64), ("admin", None), (" admin", None)):
             conn.execute(sa.text("INSERT INTO users (username, display_name, role, active, created_at, api_token_hash)"
-                                 " VALUES (:n, 'x', 'reporter', true, '2026-01-01 00:00:00', :t)"), {"n": name, "t": token})
+                                 " VALUES (:n, 'x', 'reporter', true, '2026-01-01 00:00:00', :t)"),
+                         {"n": name, "t": token})
     upgrade_schema(url)
     with db.engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT username, api_token_hash, session_version FROM users ORDER BY id")).all()

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from conftest import DEMO_PASSWORD, demo_password_hash
 from images import photo_jpeg
 from service.db import utcnow
-from service.models import User
+from service.models import Notification, User
 from service.weekly import Week, build_weekly_report
 
 # who: anonymous, the case's reporter, another reporter, the case's grid worker (its assignee), another grid
@@ -124,12 +124,22 @@ def _works(client) -> bool:
     return client.get("/api/v1/me/reports", headers=headers).status_code == 200
 
 
+@pytest.fixture
+def stale_admins(db):
+    """The admins whose credentials go stale, for one test: removed after it (staff hear of every case)."""
+    names = set(STALE.values())
+    db.add_all(User(username=n, display_name=n, role="admin", password_hash=demo_password_hash()) for n in names)
+    db.commit()
+    yield names
+    db.rollback()
+    ids = sa.select(User.id).where(User.username.in_(names))
+    db.execute(sa.delete(Notification).where(Notification.user_id.in_(ids)))
+    db.execute(sa.delete(User).where(User.username.in_(names)))
+    db.commit()
+
+
 def _stale_clients(app, db, admin) -> dict:
     """One client per STALE credential: each is checked to work, then logged out, deactivated or aged."""
-    for username in set(STALE.values()):
-        if db.scalar(sa.select(User.id).where(User.username == username)) is None:
-            db.add(User(username=username, display_name=username, role="admin", password_hash=demo_password_hash()))
-    db.commit()
     api = _api_login(app, "stale-api")
     token_after_logout = _token_only(app, api.token)
     assert _works(token_after_logout)
@@ -144,7 +154,8 @@ def _stale_clients(app, db, admin) -> dict:
     gone = _api_login(app, "stale-gone")
     gone_token, gone_cookie = _token_only(app, gone.token), _cookie_only(app, gone)
     assert _works(gone_token) and _works(gone_cookie)
-    assert admin.post("/desk/users", data={"what": "active", "username": "stale-gone", "active": "0"}).status_code == 303
+    deactivate = {"what": "active", "username": "stale-gone", "active": "0"}
+    assert admin.post("/desk/users", data=deactivate).status_code == 303
 
     expired = _token_only(app, _api_login(app, "stale-old").token)
     assert _works(expired)
@@ -158,7 +169,7 @@ def _stale_clients(app, db, admin) -> dict:
 
 
 @pytest.fixture
-def scene(app, rider, workers, db):
+def scene(app, rider, workers, db, stale_admins):
     """A case of rider1's dispatched to gw06 with a processed photo, a logged-in client for each person, and a
     client for each stale credential."""
     app.config["WTF_CSRF_ENABLED"] = False  # these tests are about who; CSRF has tests of its own

@@ -120,8 +120,8 @@ def login():
     token = issue_api_token(user, services().settings.secret_key)
     db_session().commit()
     log_in(user)
-    return jsonify({"token": token, "expires_in": services().settings.token_days * 86400, "user": {"username": user.username, "display_name": user.display_name,
-                                             "role": user.role}})
+    return jsonify({"token": token, "expires_in": services().settings.token_days * 86400,
+                    "user": {"username": user.username, "display_name": user.display_name, "role": user.role}})
 
 
 @bp.post("/auth/logout")
