@@ -24,7 +24,11 @@ _ABSENT_USER_HASH = generate_password_hash(secrets.token_urlsafe(16))
 
 
 class PasswordRefused(ValueError):
-    """A new password that may not be set, or a current password that is wrong; the message is for the person."""
+    """A new password that may not be set; the message is for the person."""
+
+
+class WrongPassword(PasswordRefused):
+    """The current password given to change it is wrong: a failed guess, counted like a failed login."""
 
 
 def normalise_username(name: str) -> str:
@@ -51,11 +55,16 @@ def new_username(session: Session, name: str) -> str:
     return name
 
 
+def account_key(user: User) -> str:
+    """What failed password checks of this user are counted against, whoever makes them."""
+    return f"user:{user.id}"
+
+
 def login_account_key(session: Session, name: str) -> str:
-    """What failed logins are counted against: the user's id when the name is someone's, else the name itself,
-    so that no spelling of a locked account gets a fresh count."""
+    """What failed logins are counted against: the user's when the name is someone's, else the name itself, so
+    that no spelling of a locked account gets a fresh count."""
     user = user_by_username(session, name)
-    return f"user:{user.id}" if user is not None else f"name:{normalise_username(name)}"
+    return account_key(user) if user is not None else f"name:{normalise_username(name)}"
 
 
 def hash_password(password: str) -> str:
@@ -81,20 +90,25 @@ def end_sessions(user: User) -> None:
     user.api_token_issued_at = None
 
 
-def set_password(user: User, password: str) -> None:
-    """Give the user a new password (at least MIN_PASSWORD_LENGTH characters) and end their sessions."""
+def _check_new_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise PasswordRefused(f"密码至少 {MIN_PASSWORD_LENGTH} 位 / at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def set_password(user: User, password: str) -> None:
+    """Give the user a new password (at least MIN_PASSWORD_LENGTH characters) and end their sessions."""
+    _check_new_password(password)
     user.password_hash = hash_password(password)
     end_sessions(user)
 
 
 def change_password(user: User, current: str, new: str, new_again: str) -> None:
-    """The person's own change: the current password, then the new one typed twice alike."""
-    if not user.password_hash or not check_password_hash(user.password_hash, current):
-        raise PasswordRefused("当前密码不正确 / the current password is wrong")
+    """The person's own change: the new password typed twice alike and long enough, then the current one."""
     if new != new_again:
         raise PasswordRefused("两次输入的新密码不一致 / the new password was not typed twice alike")
+    _check_new_password(new)
+    if not user.password_hash or not check_password_hash(user.password_hash, current):
+        raise WrongPassword("当前密码不正确 / the current password is wrong")
     set_password(user, new)
 
 

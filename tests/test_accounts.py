@@ -77,18 +77,37 @@ def test_a_person_changes_their_own_password_and_other_sessions_end(app):
     assert 'href="/account/password"' in rider.get("/").get_data(as_text=True)
     page = rider.get("/account/password")
     assert page.status_code == 200 and 'name="current"' in page.get_data(as_text=True)
-    for fields, says in (({"current": "wrong", "password": "new-pass-123", "password2": "new-pass-123"}, "当前密码不正确"),
-                         ({"current": DEMO_PASSWORD, "password": "new-pass-123", "password2": "new-pass-124"}, "不一致"),
-                         ({"current": DEMO_PASSWORD, "password": "short", "password2": "short"}, "至少 8 位")):
+    for fields, status, says in (
+            ({"current": "wrong", "password": "new-pass-123", "password2": "new-pass-123"}, 401, "当前密码不正确"),
+            ({"current": DEMO_PASSWORD, "password": "new-pass-123", "password2": "new-pass-124"}, 422, "不一致"),
+            ({"current": DEMO_PASSWORD, "password": "short", "password2": "short"}, 422, "至少 8 位")):
         refused = rider.post("/account/password", **fields)
-        assert refused.status_code == 422 and says in refused.get_data(as_text=True)
+        assert refused.status_code == status and says in refused.get_data(as_text=True)
     assert _logs_in(app, "rider1", DEMO_PASSWORD)
     script.login("rider1")
     done = rider.post("/account/password", current=DEMO_PASSWORD, password="new-pass-123", password2="new-pass-123")
-    assert done.status_code == 302 and done.headers["Location"] == "/"
+    assert done.status_code == 303 and "密码已修改" in rider.get(done.headers["Location"]).get_data(as_text=True)
     assert rider.get("/").status_code == 200  # this session stays logged in
     assert elsewhere.get("/").status_code == 302 and script.get("/api/v1/me/reports").status_code == 401
     assert not _logs_in(app, "rider1", DEMO_PASSWORD) and _logs_in(app, "rider1", "new-pass-123")
+
+
+def test_wrong_current_passwords_count_with_failed_logins(tmp_path, settings):
+    from conftest import make_settings
+    from service.web import create_app
+
+    app = create_app(make_settings(tmp_path, settings.database_url, settings.redis_url,
+                                   login_limit_per_account="3 per minute"))
+    app.config["TESTING"] = True
+    thief = Browser(app.test_client())  # holds a session cookie, guesses the password to keep the account
+    thief.login("gw05")
+    assert Api(app.test_client()).login("gw05", "wrong").status_code == 401
+    guesses = [thief.post("/account/password", current=f"guess-{i}", password="taken-over-1",
+                          password2="taken-over-1").status_code for i in range(3)]
+    assert guesses == [401, 401, 429]
+    assert Api(app.test_client()).login("gw05").status_code == 429  # the same account's count
+    assert thief.post("/account/password", current=DEMO_PASSWORD, password="taken-over-1",
+                      password2="taken-over-1").status_code == 429
 
 
 def test_the_desk_and_field_pages_link_to_the_password_page(app):

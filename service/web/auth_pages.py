@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from service.auth import PasswordRefused, authenticate, change_password
+from service.auth import PasswordRefused, WrongPassword, authenticate, change_password
 from service.invites import InviteInvalid, accept_invite
 from service.web import db_session, services
 from service.web.access import current_user, log_in, log_out, page_login_required
 from service.web.links import safe_next
-from service.web.throttle import limit_login_failures
+from service.web.throttle import limit_login_failures, limit_password_guesses
 
 bp = Blueprint("auth", __name__)
 
@@ -43,21 +43,23 @@ def logout():
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
+@limit_password_guesses
 @page_login_required()
 def password():
     """Change my password: the current one, then the new one twice; other sessions end, this one stays."""
-    if request.method == "GET":
-        return render_template("auth/password.html")
     user = current_user()
+    if request.method == "GET":
+        return render_template("auth/password.html", home=home_of(user))
     try:
         change_password(user, request.form.get("current", ""), request.form.get("password", ""),
                         request.form.get("password2", ""))
-    except PasswordRefused as refused:
-        return render_template("auth/password.html", error=str(refused)), 422
+    except PasswordRefused as refused:  # a wrong current password is 401, as at login, and counted with logins
+        status = 401 if isinstance(refused, WrongPassword) else 422
+        return render_template("auth/password.html", home=home_of(user), error=str(refused)), status
     db_session().commit()
     log_in(user)
     flash("密码已修改，其他设备需重新登录 / password changed; other devices must log in again", "ok")
-    return redirect(home_of(user))
+    return redirect(url_for("auth.password"), code=303)  # the rider page shows no messages: say it here
 
 
 @bp.route("/invite/<token>", methods=["GET", "POST"])

@@ -1,4 +1,5 @@
-"""Rate limits: report intake per rider and per address, and failed logins per account and per address.
+"""Rate limits: report intake per rider and per address, and failed logins (and wrong current passwords on the
+password page) per account and per address.
 
 Each answers 429 with Retry-After and the JSON error; the limits are settings (config/settings.py), counted in
 Redis by Flask-Limiter, and lapse while Redis is down rather than turn anyone away.
@@ -8,9 +9,9 @@ from __future__ import annotations
 from flask import request, session
 from flask_limiter.util import get_remote_address
 
-from service.auth import login_account_key, token_user_id
+from service.auth import account_key, login_account_key, token_user_id
 from service.web import db_session, limiter, services
-from service.web.access import bearer_token
+from service.web.access import bearer_token, current_user
 
 
 def _account() -> str:
@@ -19,6 +20,12 @@ def _account() -> str:
     body = request.get_json(silent=True) if request.is_json else request.form
     name = body.get("username") if hasattr(body, "get") else None
     return f"account:{login_account_key(db_session(), name if isinstance(name, str) else '')}"
+
+
+def _own_account() -> str:
+    """The logged-in person changing their password, counted as the same account as their logins."""
+    user = current_user()
+    return f"account:{account_key(user)}" if user is not None else f"anonymous:{get_remote_address()}"
 
 
 def _reporter() -> str:
@@ -58,3 +65,10 @@ def limit_intake(view):
                          scope="intake-user", methods=["POST"])(view)
     return limiter.limit(lambda: services().settings.intake_limit_per_address, scope="intake-address",
                          methods=["POST"])(view)
+
+
+def limit_password_guesses(view):
+    """Wrong current passwords on the password page share the account's count of failed logins: a stolen
+    session cookie gives no faster way to guess the password than the login form."""
+    return limiter.shared_limit(lambda: services().settings.login_limit_per_account, scope="login-account",
+                                key_func=_own_account, deduct_when=_failed, methods=["POST"])(view)
