@@ -40,6 +40,19 @@ def _embedded_redis_url(env: dict, instance_dir: Path) -> str:
     return f"redis://:{kept_secret(instance_dir, 'redis_password')}@127.0.0.1:{port}/0"
 
 
+def _public_url(raw: str | None) -> str | None:
+    """Check PUBLIC_URL (http or https and a host, nothing after it) when it is read; keep it without a slash."""
+    from urllib.parse import urlsplit
+
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") \
+            or parts.query or parts.fragment:
+        raise ValueError(f"PUBLIC_URL must be an address such as https://snap.example.cn, got {raw!r}")
+    return raw.rstrip("/")
+
+
 def _rate_limit(name: str, raw: str) -> str:
     """Check a rate limit such as "30 per 10 minutes" when it is read, naming the variable when it is not one."""
     from limits import parse_many
@@ -90,6 +103,13 @@ class Settings:
     login_limit_per_account: str = "5 per 5 minutes"  # failed logins only
     login_limit_per_address: str = "30 per 10 minutes"  # failed logins only
     trusted_proxies: int = 0  # reverse proxies in front that set X-Forwarded-For/-Proto; 0: use the peer address
+    token_days: int = 30  # a bearer token works this long after its login
+    public_url: str | None = None  # the address people use, e.g. https://snap.example.cn; None: as each request came
+
+    @property
+    def https(self) -> bool:
+        """True when people reach the service over https: cookies are then sent over https only."""
+        return bool(self.public_url and self.public_url.startswith("https://"))
 
     @property
     def max_photo_bytes(self) -> int:
@@ -123,6 +143,8 @@ class Settings:
             old_photo_hours=_int(env, "OLD_PHOTO_HOURS", 24),
             map_tiles_url=env.get("MAP_TILES_URL") or None,
             trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
+            token_days=_int(env, "TOKEN_DAYS", 30),
+            public_url=_public_url(env.get("PUBLIC_URL")),
         )
         for name in ("intake_limit_per_user", "intake_limit_per_address", "login_limit_per_account",
                      "login_limit_per_address"):
@@ -131,6 +153,8 @@ class Settings:
         for name in ("categories_file", "grids_file", "users_file", "area_file", "units_file", "points_file"):
             if env.get(name.upper()):
                 values[name] = Path(env[name.upper()])
+        if values["token_days"] < 1:
+            raise ValueError(f"TOKEN_DAYS must be at least 1, got {values['token_days']}")
         values.update(overrides)
         if "redis_url" not in values:
             values["redis_url"] = env.get("REDIS_URL") or _embedded_redis_url(env, instance_dir)

@@ -1,19 +1,70 @@
-"""Who is asking: password and API-token checks, and who may see which case."""
+"""Who is asking: usernames, passwords, API tokens and sessions that end, and who may see which case."""
 from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
+from datetime import datetime, timedelta
 from typing import Optional
 
 import sqlalchemy as sa
+from itsdangerous import BadSignature, Signer
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from service.db import utcnow
 from service.models import Case, User
 
 STAFF_ROLES = frozenset({"staff", "admin"})
+MIN_PASSWORD_LENGTH = 8
+USERNAME_MAX_LENGTH = 64
+TOKEN_SALT = "api-token"
 # Compared against when the username is unknown, so a miss takes as long as a wrong password.
 _ABSENT_USER_HASH = generate_password_hash(secrets.token_urlsafe(16))
+
+
+class PasswordRefused(ValueError):
+    """A new password that may not be set; the message is for the person."""
+
+
+class WrongPassword(PasswordRefused):
+    """The current password given to change it is wrong: a failed guess, counted like a failed login."""
+
+
+def normalise_username(name: str) -> str:
+    """The one spelling of a username: NFKC (full-width letters become ASCII), without the invisible format
+    characters (zero-width spaces, BOM) and without whitespace of any kind at either end (tabs, NBSP, U+3000)."""
+    name = unicodedata.normalize("NFKC", name)
+    return "".join(c for c in name if unicodedata.category(c) != "Cf").strip()
+
+
+def user_by_username(session: Session, name: str) -> Optional[User]:
+    """The user with this username, however it was typed, or None."""
+    name = normalise_username(name)
+    return session.scalar(sa.select(User).where(User.username == name)) if name else None
+
+
+def new_username(session: Session, name: str) -> str:
+    """The normalised username for a new account; ValueError (a message for the person) when empty, too long or
+    taken."""
+    name = normalise_username(name)
+    if not name or len(name) > USERNAME_MAX_LENGTH:
+        raise ValueError(f"用户名须为 1 到 {USERNAME_MAX_LENGTH} 个字符 / a username has 1 to {USERNAME_MAX_LENGTH} characters")
+    if session.scalar(sa.select(User.id).where(User.username == name)) is not None:
+        raise ValueError(f"用户名 {name} 已被使用 / username {name} is taken")
+    return name
+
+
+def account_key(user: User) -> str:
+    """What failed password checks of this user are counted against, whoever makes them."""
+    return f"user:{user.id}"
+
+
+def login_account_key(session: Session, name: str) -> str:
+    """What failed logins are counted against: the user's when the name is someone's, else the name itself, so
+    that no spelling of a locked account gets a fresh count."""
+    user = user_by_username(session, name)
+    return account_key(user) if user is not None else f"name:{normalise_username(name)}"
 
 
 def hash_password(password: str) -> str:
@@ -22,8 +73,8 @@ def hash_password(password: str) -> str:
 
 
 def authenticate(session: Session, username: str, password: str) -> Optional[User]:
-    """The active user with this username and password, or None."""
-    user = session.scalar(sa.select(User).where(User.username == username))
+    """The active user with this username (however typed) and password, or None."""
+    user = user_by_username(session, username)
     if user is None or not user.password_hash:
         check_password_hash(_ABSENT_USER_HASH, password)
         return None
@@ -32,24 +83,90 @@ def authenticate(session: Session, username: str, password: str) -> Optional[Use
     return user
 
 
+def end_sessions(user: User) -> None:
+    """Log the user out everywhere: every session cookie issued so far and the bearer token stop working."""
+    user.session_version = (user.session_version or 0) + 1
+    user.api_token_hash = None
+    user.api_token_issued_at = None
+
+
+def _check_new_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise PasswordRefused(f"密码至少 {MIN_PASSWORD_LENGTH} 位 / at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def set_password(user: User, password: str) -> None:
+    """Give the user a new password (at least MIN_PASSWORD_LENGTH characters) and end their sessions."""
+    _check_new_password(password)
+    user.password_hash = hash_password(password)
+    end_sessions(user)
+
+
+def change_password(user: User, current: str, new: str, new_again: str) -> None:
+    """The person's own change: the new password typed twice alike and long enough, then the current one."""
+    if new != new_again:
+        raise PasswordRefused("两次输入的新密码不一致 / the new password was not typed twice alike")
+    _check_new_password(new)
+    if not user.password_hash or not check_password_hash(user.password_hash, current):
+        raise WrongPassword("当前密码不正确 / the current password is wrong")
+    set_password(user, new)
+
+
+def generated_password() -> str:
+    """A password for an admin to hand over once: 12 characters, easy to type on a phone."""
+    return secrets.token_urlsafe(9)
+
+
+def set_active(user: User, active: bool) -> None:
+    """Activate or deactivate a person; deactivating also ends their sessions."""
+    user.active = active
+    if not active:
+        end_sessions(user)
+
+
 def token_digest(token: str) -> str:
     """What is kept of a bearer token: its SHA-256."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_api_token(user: User) -> str:
-    """Give the user a new bearer token (replacing the old one); only its hash is kept."""
-    token = secrets.token_urlsafe(32)
+def issue_api_token(user: User, secret: str) -> str:
+    """Give the user a new bearer token (replacing the old one); only its hash and its time are kept.
+
+    The token is `<user id>.<random>.<signature>`: the signature (the app's secret) lets the rate limits count
+    the user without a database query, and the random part, checked against the stored hash, is what logs in.
+    """
+    token = Signer(secret, salt=TOKEN_SALT).sign(f"{user.id}.{secrets.token_urlsafe(32)}").decode()
     user.api_token_hash = token_digest(token)
+    user.api_token_issued_at = utcnow()
     return token
 
 
-def user_by_token(session: Session, token: str) -> Optional[User]:
-    """The active user holding this bearer token, or None."""
-    if not token:
+def token_user_id(token: str, secret: str) -> Optional[int]:
+    """The user id a genuinely signed token names (whether or not it is still valid), or None."""
+    try:
+        uid = Signer(secret, salt=TOKEN_SALT).unsign(token).decode().split(".", 1)[0]
+    except (BadSignature, UnicodeError):
+        return None
+    return int(uid) if uid.isascii() and uid.isdigit() and len(uid) < 19 else None
+
+
+def token_expired(issued_at: Optional[datetime], days: int, now: datetime) -> bool:
+    """True for a token issued more than `days` days ago (or at no known time)."""
+    return issued_at is None or now - issued_at > timedelta(days=days)
+
+
+def user_by_token(session: Session, token: str, secret: str, days: int,
+                  now: Optional[datetime] = None) -> Optional[User]:
+    """The active user holding this bearer token, signed with this secret and issued less than `days` days ago,
+    or None."""
+    uid = token_user_id(token, secret) if token else None
+    if uid is None:
         return None
     user = session.scalar(sa.select(User).where(User.api_token_hash == token_digest(token)))
-    return user if user is not None and user.active else None
+    if user is None or user.id != uid or not user.active \
+            or token_expired(user.api_token_issued_at, days, now or utcnow()):
+        return None
+    return user
 
 
 def can_view_case(user: User, case: Case) -> bool:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from shapely.geometry import shape
 from sqlalchemy.orm import Session
 
-from service.auth import hash_password
+from service.auth import hash_password, normalise_username
 from service.models import ROLES, Category, Grid, User
 
 
@@ -40,16 +40,20 @@ def load_categories(session: Session, path: Path) -> int:
 
 
 def load_users(session: Session, path: Path, password: str) -> int:
-    """Create the file's users, or bring their details and password in line with it."""
+    """Create the file's users with the given (demo) password, or bring an existing user's details in line with
+    it; an existing user's password is never touched (an admin may have changed it)."""
     rows = _read_json(path)["users"]
     existing = {u.username: u for u in session.scalars(sa.select(User))}
-    password_hash = hash_password(password)  # one hash for all demo users: scrypt is deliberately slow
+    password_hash = None  # one hash for all new users, made only if there are any: scrypt is deliberately slow
     for row in rows:
-        if row["role"] not in ROLES:
-            raise ValueError(f"user {row['username']}: unknown role {row['role']!r}")
-        user = existing.get(row["username"]) or User(username=row["username"])
+        username = normalise_username(row["username"])
+        if row["role"] not in ROLES or not username:
+            raise ValueError(f"user {row['username']!r}: empty username or unknown role {row['role']!r}")
+        user = existing.get(username)
+        if user is None:
+            password_hash = password_hash or hash_password(password)
+            user = existing[username] = User(username=username, password_hash=password_hash)
         user.display_name, user.phone, user.role = row["display_name"], row.get("phone"), row["role"]
-        user.password_hash = password_hash
         session.add(user)
     return len(rows)
 
@@ -67,7 +71,7 @@ def load_grids(session: Session, path: Path) -> int:
         grid = existing.get(props["code"]) or Grid(code=props["code"])
         grid.name, grid.polygon = props["name"], feature["geometry"]
         grid.webhook_url = props.get("webhook") or None
-        username = props.get("grid_worker")
+        username = normalise_username(props.get("grid_worker") or "")
         if username and username not in workers:
             raise ValueError(f"grid {props['code']}: unknown grid worker {username!r}")
         grid.worker = workers.get(username) if username else None

@@ -4,11 +4,10 @@ from __future__ import annotations
 import hashlib
 from typing import Optional
 
-import sqlalchemy as sa
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
-from service.auth import hash_password
+from service.auth import new_username, set_password
 from service.models import User
 
 INVITE_DAYS = 7
@@ -30,9 +29,9 @@ def _serializer(secret: str) -> URLSafeTimedSerializer:
 
 def create_invite(session: Session, secret: str, display_name: str, phone: str, username: str,
                   role: str = "reporter") -> tuple[User, str]:
-    """Make the person (with no password yet) and the token of their invitation link."""
-    if session.scalar(sa.select(User.id).where(User.username == username)) is not None:
-        raise ValueError(f"用户名 {username} 已被使用 / username {username} is taken")
+    """Make the person (with no password yet) and the token of their invitation link; ValueError when the
+    username (normalised) is empty, too long or taken."""
+    username = new_username(session, username)
     user = User(username=username, display_name=display_name, phone=phone or None, role=role, password_hash=None)
     session.add(user)
     session.commit()
@@ -56,6 +55,6 @@ def accept_invite(session: Session, secret: str, token: str, password: Optional[
     if user is None or not user.active or data.get("fp") != _fingerprint(user):
         raise InviteInvalid("邀请链接已使用或已失效 / the invitation was already used")
     if password is not None:
-        user.password_hash = hash_password(password)
+        set_password(user, password)
         session.commit()
     return user

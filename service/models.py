@@ -34,6 +34,9 @@ class User(Base):
     role: so.Mapped[str] = so.mapped_column(sa.String(16))
     password_hash: so.Mapped[Optional[str]] = so.mapped_column(sa.String(256))
     api_token_hash: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64), unique=True)
+    api_token_issued_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)  # tokens expire
+    # in every session cookie; bumped by logout, a password change and deactivation, which ends older sessions
+    session_version: so.Mapped[int] = so.mapped_column(default=0)
     active: so.Mapped[bool] = so.mapped_column(default=True)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 

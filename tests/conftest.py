@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).parent))
 
 from config import Settings  # noqa: E402
+from service.auth import hash_password  # noqa: E402
 from service.community import load_community  # noqa: E402
 from service.db import Database, upgrade_schema  # noqa: E402
 from service.embedded_redis import EmbeddedRedis  # noqa: E402
@@ -58,13 +60,23 @@ def database_url(tmp_path_factory):
     return url
 
 
+@cache
+def demo_password_hash() -> str:
+    """One hash of the demo password for the whole run: scrypt is deliberately slow."""
+    return hash_password(DEMO_PASSWORD)
+
+
 def clean_state(database_url: str, redis_url: str) -> None:
-    """Empty the per-test tables and the Redis database."""
+    """Empty the per-test tables and the Redis database; every user active, logged out, with a password set
+    back to the demo one (tests change passwords, and `community load` never resets one)."""
     db = Database(database_url)
     with db.engine.begin() as conn:
         for table in PER_TEST_TABLES:
             conn.execute(sa.text(f"DELETE FROM {table}"))
-        conn.execute(sa.text("UPDATE users SET api_token_hash = NULL, active = true"))
+        conn.execute(sa.text("UPDATE users SET api_token_hash = NULL, api_token_issued_at = NULL, "
+                             "session_version = 0, active = true, "
+                             "password_hash = CASE WHEN password_hash IS NULL THEN NULL ELSE :h END"),
+                     {"h": demo_password_hash()})
     db.dispose()
     redis_connection(redis_url).flushdb()
 

@@ -1,16 +1,21 @@
-"""Who may use which route: every route x every role (and anonymous) against the matrix below.
+"""Who may use which route: every route x every role (and anonymous) against the matrix below, and every route
+with a credential that once worked and no longer does (after logout, deactivation, expiry): that gets exactly
+what no credential gets.
 
 A new route without a row fails test_every_route_has_a_row: decide who may use it before it ships.
 """
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
-from conftest import DEMO_PASSWORD
+from conftest import DEMO_PASSWORD, demo_password_hash
 from images import photo_jpeg
 from service.db import utcnow
+from service.models import Notification, User
 from service.weekly import Week, build_weekly_report
 
 # who: anonymous, the case's reporter, another reporter, the case's grid worker (its assignee), another grid
@@ -29,6 +34,8 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/login"): ALL,
     ("POST", "/login"): ALL,
     ("POST", "/logout"): ALL,
+    ("GET", "/account/password"): LOGGED_IN,
+    ("POST", "/account/password"): LOGGED_IN,
     ("GET", "/invite/<token>"): ALL,
     ("POST", "/invite/<token>"): ALL,
     ("GET", "/desk"): STAFF,
@@ -48,6 +55,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/desk/users"): {"admin"},
     ("GET", "/field"): {"gw06", "gw01"},
     ("POST", "/api/v1/auth/login"): ALL,
+    ("POST", "/api/v1/auth/logout"): LOGGED_IN,
     ("POST", "/api/v1/reports"): LOGGED_IN,
     ("GET", "/api/v1/reports/<case_no>"): SEES_CASE,
     ("GET", "/api/v1/reports/<case_no>/photos/<int:photo_id>/<variant>"): SEES_CASE,
@@ -77,6 +85,11 @@ BODIES = {
 # a query string, or who -> the query string that person was handed
 QUERIES = {("GET", "/api/v1/nearby"): "?lat=32.015&lon=120.855&category=B0118",
            ("GET", "/api/v1/nearby/<case_no>/thumb"): lambda scene, who: scene["thumb_queries"].get(who, "")}
+# credentials that worked once, each of an admin of its own (admins may use nearly every route), each sent on
+# every route: a bearer token (on pages too) or a session cookie alone
+STALE = {"token after API logout": "stale-api", "cookie copied before page logout": "stale-page",
+         "token of a deactivated user": "stale-gone", "cookie of a deactivated user": "stale-gone",
+         "expired token": "stale-old"}
 
 
 def test_every_route_has_a_row(app):
@@ -84,9 +97,84 @@ def test_every_route_has_a_row(app):
     assert routes == set(MATRIX)
 
 
+def _api_login(app, username: str):
+    """A client logged in through the API (session cookie kept), with its bearer token as `.token`."""
+    client = app.test_client()
+    response = client.post("/api/v1/auth/login", json={"username": username, "password": DEMO_PASSWORD})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    client.token = response.get_json()["token"]
+    return client
+
+
+def _cookie_only(app, source):
+    """A fresh client holding a copy of the source client's session cookie, and no token."""
+    copy = app.test_client()
+    copy.set_cookie("session", source.get_cookie("session").value)
+    copy.token = None
+    return copy
+
+
+def _token_only(app, token: str):
+    """A fresh client with no cookie that sends this bearer token."""
+    client = app.test_client()
+    client.token = token
+    return client
+
+
+def _works(client) -> bool:
+    headers = {"Authorization": f"Bearer {client.token}"} if client.token else {}
+    return client.get("/api/v1/me/reports", headers=headers).status_code == 200
+
+
 @pytest.fixture
-def scene(app, rider, workers, db):
-    """A case of rider1's dispatched to gw06 with a processed photo, and a logged-in client for each person."""
+def stale_admins(db):
+    """The admins whose credentials go stale, for one test: removed after it (staff hear of every case)."""
+    names = set(STALE.values())
+    db.add_all(User(username=n, display_name=n, role="admin", password_hash=demo_password_hash()) for n in names)
+    db.commit()
+    yield names
+    db.rollback()
+    ids = sa.select(User.id).where(User.username.in_(names))
+    db.execute(sa.delete(Notification).where(Notification.user_id.in_(ids)))
+    db.execute(sa.delete(User).where(User.username.in_(names)))
+    db.commit()
+
+
+def _stale_clients(app, db, admin) -> dict:
+    """One client per STALE credential: each is checked to work, then logged out, deactivated or aged."""
+    api = _api_login(app, "stale-api")
+    token_after_logout = _token_only(app, api.token)
+    assert _works(token_after_logout)
+    assert api.post("/api/v1/auth/logout", headers={"Authorization": f"Bearer {api.token}"}).status_code == 204
+
+    page = app.test_client()
+    assert page.post("/login", data={"username": "stale-page", "password": DEMO_PASSWORD}).status_code == 302
+    copied = _cookie_only(app, page)
+    assert _works(copied)
+    assert page.post("/logout").status_code == 302
+
+    gone = _api_login(app, "stale-gone")
+    gone_token, gone_cookie = _token_only(app, gone.token), _cookie_only(app, gone)
+    assert _works(gone_token) and _works(gone_cookie)
+    deactivate = {"what": "active", "username": "stale-gone", "active": "0"}
+    assert admin.post("/desk/users", data=deactivate).status_code == 303
+
+    expired = _token_only(app, _api_login(app, "stale-old").token)
+    assert _works(expired)
+    days = app.extensions["snap"].settings.token_days
+    db.execute(sa.update(User).where(User.username == "stale-old")
+               .values(api_token_issued_at=utcnow() - timedelta(days=days, minutes=1)))
+    db.commit()
+    return {"token after API logout": token_after_logout, "cookie copied before page logout": copied,
+            "token of a deactivated user": gone_token, "cookie of a deactivated user": gone_cookie,
+            "expired token": expired}
+
+
+@pytest.fixture
+def scene(app, rider, workers, db, stale_admins):
+    """A case of rider1's dispatched to gw06 with a processed photo, a logged-in client for each person, and a
+    client for each stale credential."""
+    app.config["WTF_CSRF_ENABLED"] = False  # these tests are about who; CSRF has tests of its own
     case_no = rider.report(photos=[photo_jpeg(seed=5)], lat="32.015", lon="120.855").get_json()["case_no"]
     workers()
     photo_id = rider.get(f"/api/v1/reports/{case_no}").get_json()["photos"][0]["id"]
@@ -105,11 +193,18 @@ def scene(app, rider, workers, db):
                                headers={"Authorization": f"Bearer {client.token}"}).get_json()["cases"]
             thumb_queries[who] = "?" + found[0]["thumb_url"].split("?", 1)[1]
     return {"case_no": case_no, "photo_id": photo_id, "token": "not-a-real-invite",
-            "week": "2026-W09", "variant": "thumb", "clients": clients, "thumb_queries": thumb_queries}
+            "week": "2026-W09", "variant": "thumb", "clients": clients, "thumb_queries": thumb_queries,
+            "stale": _stale_clients(app, db, clients["admin"])}
 
 
 def _url(rule: str, scene: dict) -> str:
     return re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda m: str(scene[m.group(1)]), rule)
+
+
+def _url_of(method: str, rule: str, scene: dict, who: str) -> str:
+    """The route's URL as this person would call it, with the query string they were handed."""
+    query = QUERIES.get((method, rule), "")
+    return _url(rule, scene) + (query(scene, who) if callable(query) else query)
 
 
 def _refused(response, rule: str) -> bool:
@@ -120,26 +215,42 @@ def _refused(response, rule: str) -> bool:
         "/login" in response.headers.get("Location", "")
 
 
+def _send(client, method: str, url: str, rule: str, headers: dict):
+    """The route's request with its body; the answer read to the end (streamed answers finish here)."""
+    body = BODIES.get((method, rule))
+    if method == "GET":
+        response = client.get(url, headers=headers)
+    elif url.startswith("/api/") and body is not None:
+        response = client.post(url, json=body, headers=headers)
+    else:
+        response = client.post(url, data=body or {}, headers=headers)
+    response.text_read = response.get_data().decode(errors="replace")
+    response.close()
+    return response
+
+
 @pytest.mark.parametrize("method, rule", sorted(MATRIX))
 def test_each_person_is_allowed_or_refused_as_the_matrix_says(app, scene, method, rule):
-    app.config["WTF_CSRF_ENABLED"] = False  # this test is about who; CSRF has tests of its own
+    """Each person as the matrix says; each stale credential exactly as no credential at all."""
+    answers = {}
     for who in WHO:
-        query = QUERIES.get((method, rule), "")
-        url = _url(rule, scene) + (query(scene, who) if callable(query) else query)
+        url = _url_of(method, rule, scene, who)
         client = scene["clients"][who]
         headers = {"Authorization": f"Bearer {client.token}"} if who != "anon" and url.startswith("/api/") else {}
-        body = BODIES.get((method, rule))
-        if method == "GET":
-            response = client.get(url, headers=headers)
-        elif url.startswith("/api/") and body is not None:
-            response = client.post(url, json=body, headers=headers)
-        else:
-            response = client.post(url, data=body or {}, headers=headers)
-        text = response.get_data().decode(errors="replace")  # read to the end: streamed answers finish here
-        response.close()
-        assert response.status_code < 500, (who, method, url, text[:300])
+        response = answers[who] = _send(client, method, url, rule, headers)
+        assert response.status_code < 500, (who, method, url, response.text_read[:300])
         allowed = who in MATRIX[(method, rule)]
-        assert _refused(response, rule) != allowed, (who, method, url, response.status_code, text[:200])
+        assert _refused(response, rule) != allowed, (who, method, url, response.status_code, response.text_read[:200])
+    anon = answers["anon"]
+    url = _url_of(method, rule, scene, "anon")
+    for name, client in scene["stale"].items():
+        headers = {"Authorization": f"Bearer {client.token}"} if client.token else {}
+        response = _send(client, method, url, rule, headers)
+        seen = (response.status_code, response.headers.get("Location"))
+        assert seen == (anon.status_code, anon.headers.get("Location")), (name, method, url, response.text_read[:200])
+        if "anon" not in MATRIX[(method, rule)]:  # 401 on the API, the login page for pages
+            assert response.status_code == 401 if url.startswith("/api/") else \
+                (response.status_code == 302 and response.headers["Location"].startswith("/login")), (name, url)
 
 
 def test_a_reporter_never_gets_another_reporters_photo_or_any_original(scene):

@@ -69,3 +69,58 @@ def test_login_failure_limits_come_from_the_settings(tmp_path, settings):
     assert codes == [401, 401, 429]
     good = client.post("/api/v1/auth/login", json={"username": "admin", "password": DEMO_PASSWORD})
     assert good.status_code == 200
+
+
+def test_every_spelling_of_a_username_shares_one_lockout(tmp_path, settings):
+    app = _app(tmp_path, settings, login_limit_per_account="5 per minute")
+    client = app.test_client()
+    spellings = ["rider2", " rider2", "rider2 ", "\trider2", "\u3000rider2", "rider2\u00a0", "ｒｉｄｅｒ２", "rider2\u200b"]
+    codes = [client.post("/api/v1/auth/login", json={"username": name, "password": "wrong"}).status_code
+             for name in spellings]
+    assert codes == [401] * 5 + [429] * 3
+    # locked: the right password, however the name is typed, on the API or the page
+    for name in ("rider2", " rider2 ", "\u3000rider2"):
+        right = client.post("/api/v1/auth/login", json={"username": name, "password": DEMO_PASSWORD})
+        assert right.status_code == 429 and "token" not in right.get_json()
+    app.config["WTF_CSRF_ENABLED"] = False
+    page = app.test_client().post("/login", data={"username": "rider2 ", "password": DEMO_PASSWORD})
+    assert page.status_code == 429
+    # another account is not held back
+    assert client.post("/api/v1/auth/login", json={"username": "rider1", "password": DEMO_PASSWORD}).status_code == 200
+
+
+def test_a_username_typed_with_spaces_logs_in_to_its_account(client):
+    response = client.post("/api/v1/auth/login", json={"username": "\u3000ｒｉｄｅｒ１\t", "password": DEMO_PASSWORD})
+    assert response.status_code == 200 and response.get_json()["user"]["username"] == "rider1"
+
+
+def test_the_intake_limit_counts_the_rider_whatever_the_credential(tmp_path, settings):
+    app = _app(tmp_path, settings, intake_limit_per_user="3 per minute")
+    app.config["WTF_CSRF_ENABLED"] = False  # the cookie's reports: this test is about the count
+    rider = _rider(app, "rider1")
+    assert rider.report(photos=[photo_jpeg(seed=1)]).status_code == 201  # by token
+    token = rider.token
+    rider.token = None
+    assert rider.report(photos=[photo_jpeg(seed=2)]).status_code == 201  # by the session cookie
+    assert _rider(app, "rider1").report(photos=[photo_jpeg(seed=3)]).status_code == 201  # a new login's token
+    rider.token = token
+    over = [rider.report(photos=[photo_jpeg(seed=4)]).status_code]
+    rider.token = None
+    over.append(rider.report(photos=[photo_jpeg(seed=5)]).status_code)
+    over.append(_rider(app, "rider1").report(photos=[photo_jpeg(seed=6)]).status_code)
+    assert over == [429, 429, 429]
+    assert _case_count(app) == 3
+
+
+def test_a_forged_token_naming_another_rider_does_not_use_up_their_limit(tmp_path, settings, db):
+    from service.models import User
+
+    app = _app(tmp_path, settings, intake_limit_per_user="2 per minute")
+    victim = _rider(app, "rider2")
+    uid = db.scalar(sa.select(User.id).where(User.username == "rider2"))
+    forger = Api(app.test_client())
+    forger.client.environ_base["REMOTE_ADDR"] = "10.9.9.9"
+    forger.token = f"{uid}.{'x' * 43}.forged-signature"
+    # counted by the forger's address (and slowed down there), not against rider2
+    assert [forger.report().status_code for _ in range(3)] == [401, 401, 429]
+    assert victim.report(photos=[photo_jpeg(seed=11)]).status_code == 201

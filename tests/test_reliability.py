@@ -11,9 +11,10 @@ from werkzeug.test import EnvironBuilder
 
 from conftest import Api, make_settings, originals_on_disk
 from images import noisy_jpeg, photo_jpeg
+from service.auth import issue_api_token
 from service.embedded_redis import EmbeddedRedis
 from service.jobqueue import PHOTO_QUEUE, SERIALIZER, redis_connection, rq_queue
-from service.models import Case
+from service.models import Case, User
 from service.web import create_app
 
 
@@ -121,7 +122,8 @@ def test_with_the_database_down_a_report_gets_503_and_leaves_nothing(tmp_path, s
     down = make_settings(tmp_path, "postgresql+psycopg://postgres@127.0.0.1:9/nothing", settings.redis_url)
     app = create_app(down)
     client = app.test_client()
-    response = client.post("/api/v1/reports", headers={"Authorization": "Bearer some-token"},
+    token = issue_api_token(User(id=1), down.secret_key)  # well signed: only the database can say whose it is
+    response = client.post("/api/v1/reports", headers={"Authorization": f"Bearer {token}"},
                            data={"lat": "32.015", "lon": "120.855", "category": "B0118",
                                  "photo": (io.BytesIO(photo_jpeg()), "x.jpg")}, content_type="multipart/form-data")
     assert response.status_code == 503 and response.headers["Retry-After"] == "30"

@@ -53,3 +53,17 @@ def test_rate_limits_are_settings_checked_when_read(tmp_path):
         ("10 per minute", "600 per 10 minutes", 1)
     with pytest.raises(ValueError, match="LOGIN_LIMIT_PER_ACCOUNT"):
         Settings.from_env(env={"INSTANCE_DIR": str(tmp_path), "LOGIN_LIMIT_PER_ACCOUNT": "five"})
+
+
+def test_token_days_and_public_url_are_checked_when_read(tmp_path):
+    env = {"INSTANCE_DIR": str(tmp_path)}
+    s = Settings.from_env(env=env)
+    assert (s.token_days, s.public_url, s.https) == (30, None, False)
+    s = Settings.from_env(env={**env, "TOKEN_DAYS": "7", "PUBLIC_URL": "https://snap.example.cn/"})
+    assert (s.token_days, s.public_url, s.https) == (7, "https://snap.example.cn", True)
+    assert not Settings.from_env(env={**env, "PUBLIC_URL": "http://10.0.0.5:8000"}).https
+    for bad in ("snap.example.cn", "ftp://snap.example.cn", "https://", "https://snap.example.cn/app?x=1"):
+        with pytest.raises(ValueError, match="PUBLIC_URL"):
+            Settings.from_env(env={**env, "PUBLIC_URL": bad})
+    with pytest.raises(ValueError, match="TOKEN_DAYS"):
+        Settings.from_env(env={**env, "TOKEN_DAYS": "0"})

@@ -169,6 +169,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=settings.https,  # PUBLIC_URL is https: the cookie never travels in the clear
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(days=30),
         # the whole body: every photo at its limit plus the text fields; beyond it werkzeug answers 413 unread

@@ -1,4 +1,4 @@
-"""Who is making this request: the session cookie or an `Authorization: Bearer` token."""
+"""Who is making this request: the session cookie or an `Authorization: Bearer` token; logging in and out."""
 from __future__ import annotations
 
 from functools import wraps
@@ -6,9 +6,9 @@ from typing import Optional
 
 from flask import abort, g, redirect, request, session, url_for
 
-from service.auth import user_by_token
+from service.auth import end_sessions, user_by_token
 from service.models import User
-from service.web import db_session
+from service.web import db_session, services
 from service.web.errors import ApiError
 
 
@@ -21,13 +21,34 @@ def current_user() -> Optional[User]:
 
 def _user_from_request() -> Optional[User]:
     if uses_bearer_token():
-        return user_by_token(db_session(), bearer_token())
+        settings = services().settings
+        return user_by_token(db_session(), bearer_token(), settings.secret_key, settings.token_days)
     uid = session.get("uid")
     if isinstance(uid, int):
         user = db_session().get(User, uid)
-        if user is not None and user.active:
+        # a cookie from before the user's last logout, password change or deactivation names an older version
+        if user is not None and user.active and session.get("sv") == user.session_version:
             return user
     return None
+
+
+def log_in(user: User) -> None:
+    """Start a cookie session for the user, of their current session version."""
+    session.clear()
+    session["uid"] = user.id
+    session["sv"] = user.session_version
+    session.permanent = True  # 30 days: a rider's phone stays logged in
+    g.user = user
+
+
+def log_out() -> None:
+    """End every session and the bearer token of whoever is logged in (if anyone), and this cookie's session."""
+    user = current_user()
+    if user is not None:
+        end_sessions(user)
+        db_session().commit()
+    session.clear()
+    g.user = None
 
 
 def login_required(view):

@@ -7,7 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import Blueprint, jsonify, request, send_file, session, url_for
+from flask import Blueprint, jsonify, request, send_file, url_for
 from sqlalchemy.orm import joinedload, selectinload
 
 from service.actions import may_reopen_now
@@ -18,8 +18,9 @@ from service.db import utcnow
 from service.models import Case, Category, Grid, Notification, Photo, PossibleDuplicate
 from service.parsing import INT32_MAX, whole_number
 from service.web import db_session, services
-from service.web.access import current_user, login_required
+from service.web.access import current_user, log_in, log_out, login_required
 from service.web.errors import ApiError
+from service.web.links import external_url
 from service.web.throttle import limit_intake, limit_login_failures
 
 bp = Blueprint("api", __name__)
@@ -108,7 +109,7 @@ def visible_case(case_no: str) -> Case:
 @bp.post("/auth/login")
 @limit_login_failures
 def login():
-    """Log in with username and password: sets the session cookie and returns a bearer token."""
+    """Log in with username and password: sets the session cookie and returns a bearer token (TOKEN_DAYS days)."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("username"), str) \
             or not isinstance(body.get("password"), str):
@@ -117,13 +118,19 @@ def login():
     user = authenticate(db_session(), body["username"], body["password"])
     if user is None:
         raise ApiError(401, "bad_credentials", "用户名或密码错误", "wrong username or password")
-    token = issue_api_token(user)
+    token = issue_api_token(user, services().settings.secret_key)
     db_session().commit()
-    session.clear()
-    session["uid"] = user.id
-    session.permanent = True
-    return jsonify({"token": token, "user": {"username": user.username, "display_name": user.display_name,
-                                             "role": user.role}})
+    log_in(user)
+    return jsonify({"token": token, "expires_in": services().settings.token_days * 86400,
+                    "user": {"username": user.username, "display_name": user.display_name, "role": user.role}})
+
+
+@bp.post("/auth/logout")
+@login_required
+def logout():
+    """Log out everywhere: the bearer token is revoked and every session cookie of the user stops working."""
+    log_out()
+    return "", 204
 
 
 @bp.post("/reports")
@@ -144,7 +151,7 @@ def create_report():
     if intake.created:
         svc.jobs.enqueue_follow_ups(case.case_no, intake.follow_ups)
     body = {"case_no": case.case_no, "state": case.state,
-            "url": url_for("api.get_report", case_no=case.case_no, _external=True)}
+            "url": external_url("api.get_report", case_no=case.case_no)}
     response = jsonify(body)
     response.status_code = 201 if intake.created else 200
     response.headers["Location"] = body["url"]

@@ -1,15 +1,14 @@
-"""Logging in and out on the pages, and a rider's first visit from an invitation link."""
+"""Logging in and out on the pages, changing one's password, and a rider's first visit from an invitation link."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
-
-from service.auth import authenticate
+from service.auth import PasswordRefused, WrongPassword, authenticate, change_password
 from service.invites import InviteInvalid, accept_invite
 from service.web import db_session, services
-from service.web.access import current_user
-from service.web.throttle import limit_login_failures
+from service.web.access import current_user, log_in, log_out, page_login_required
+from service.web.links import safe_next
+from service.web.throttle import limit_login_failures, limit_password_guesses
 
 bp = Blueprint("auth", __name__)
 
@@ -21,18 +20,6 @@ def home_of(user) -> str:
     return url_for(HOME_BY_ROLE[user.role])
 
 
-def _safe_next(default: str) -> str:
-    target = request.values.get("next") or ""
-    parts = urlsplit(target)
-    return target if target.startswith("/") and not parts.scheme and not parts.netloc else default
-
-
-def _log_in(user) -> None:
-    session.clear()
-    session["uid"] = user.id
-    session.permanent = True  # 30 days: a rider's phone stays logged in
-
-
 @bp.route("/login", methods=["GET", "POST"])
 @limit_login_failures
 def login():
@@ -40,19 +27,39 @@ def login():
     if request.method == "GET":
         user = current_user()
         return redirect(home_of(user)) if user else render_template("auth/login.html")
-    user = authenticate(db_session(), request.form.get("username", "").strip(), request.form.get("password", ""))
+    user = authenticate(db_session(), request.form.get("username", ""), request.form.get("password", ""))
     if user is None:
         return render_template("auth/login.html", error="用户名或密码错误 / wrong username or password"), 401
-    _log_in(user)
-    return redirect(_safe_next(home_of(user)))
+    log_in(user)
+    return redirect(safe_next(home_of(user)))
 
 
 @bp.post("/logout")
 def logout():
-    """Forget the session."""
-    session.clear()
+    """Log out everywhere: this session, every copy of it, the user's other sessions and their bearer token."""
+    log_out()
     flash("已退出登录", "ok")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@limit_password_guesses
+@page_login_required()
+def password():
+    """Change my password: the current one, then the new one twice; other sessions end, this one stays."""
+    user = current_user()
+    if request.method == "GET":
+        return render_template("auth/password.html", home=home_of(user))
+    try:
+        change_password(user, request.form.get("current", ""), request.form.get("password", ""),
+                        request.form.get("password2", ""))
+    except PasswordRefused as refused:  # a wrong current password is 401, as at login, and counted with logins
+        status = 401 if isinstance(refused, WrongPassword) else 422
+        return render_template("auth/password.html", home=home_of(user), error=str(refused)), status
+    db_session().commit()
+    log_in(user)
+    flash("密码已修改，其他设备需重新登录 / password changed; other devices must log in again", "ok")
+    return redirect(url_for("auth.password"), code=303)  # the rider page shows no messages: say it here
 
 
 @bp.route("/invite/<token>", methods=["GET", "POST"])
@@ -70,5 +77,5 @@ def invite(token: str):
         return render_template("auth/invite.html", user=user,
                                error="密码至少 8 位，且两次输入一致 / at least 8 characters, typed twice alike"), 422
     accept_invite(db_session(), secret, token, password=password)
-    _log_in(user)
+    log_in(user)
     return redirect(home_of(user))

@@ -1,9 +1,7 @@
 """Acting on cases, one code path for pages and scripts: POST /api/v1/cases/<case_no>/actions and after photos."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
-from flask import Blueprint, flash, jsonify, redirect, request
+from flask import Blueprint, flash, jsonify, request
 
 from service.actions import ACTIONS, ActionRefused, perform
 from service.cases import add_after_photos
@@ -11,6 +9,7 @@ from service.web import db_session, services
 from service.web.access import current_user, login_required
 from service.web.api import report_detail, visible_case
 from service.web.errors import ApiError
+from service.web.links import redirect_back
 
 bp = Blueprint("casework", __name__)
 
@@ -21,15 +20,6 @@ AFTER_PHOTO_STATES = ("dispatched", "in_progress")
 def _from_a_page() -> bool:
     """A browser form (urlencoded or multipart) rather than a script's JSON."""
     return not request.is_json
-
-
-def _back(default: str):
-    """Redirect a form back to where it came from: only to a path on this site."""
-    target = request.form.get("next") or default
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/"):
-        target = default
-    return redirect(target, code=303)
 
 
 def _photos() -> list:
@@ -82,9 +72,9 @@ def case_action(case_no: str):
             raise ApiError(REFUSAL_STATUS[refused.kind], refused.code, refused.message_zh, refused.message_en,
                            refused.field) from None
         flash(refused.message_zh, "error")
-        return _back(f"/desk/cases/{case.case_no}")
+        return redirect_back(f"/desk/cases/{case.case_no}")
     svc.jobs.enqueue_follow_ups(case.case_no, follow_ups)
     if _from_a_page():
         flash(f"已{ACTIONS[name].label}", "ok")
-        return _back(f"/desk/cases/{case.case_no}")
+        return redirect_back(f"/desk/cases/{case.case_no}")
     return jsonify(report_detail(case))

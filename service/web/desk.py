@@ -5,11 +5,12 @@ import io
 
 import segno
 import sqlalchemy as sa
-from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, stream_with_context, url_for
+from flask import (Blueprint, Response, flash, jsonify, make_response, redirect, render_template, request,
+                   stream_with_context, url_for)
 from sqlalchemy.orm import selectinload
 
 from service.actions import ActionRefused, available_actions, perform
-from service.auth import hash_password
+from service.auth import generated_password, new_username, normalise_username, set_active, set_password
 from service.db import utcnow
 from service.desk import CSV_HEADER, BadCursor, QueueFilter, export_rows, mask_phone, queue_page, state_counts
 from service.invites import create_invite
@@ -22,6 +23,7 @@ from service.web import db_session, services
 from service.web.access import current_user, page_login_required
 from service.web.api import int_arg, visible_case
 from service.web.errors import ApiError
+from service.web.links import external_url, redirect_back
 
 bp = Blueprint("desk", __name__)
 STAFF = ("staff", "admin")
@@ -91,8 +93,7 @@ def bulk_assign():
         flash(f"已派遣 {len(done)} 件", "ok")
     for message in refused:
         flash(message, "error")
-    return redirect(request.form.get("back") if (request.form.get("back") or "").startswith("/desk")
-                    else url_for("desk.queue"), code=303)
+    return redirect_back(url_for("desk.queue"), field="back")
 
 
 @bp.get("/desk/cases/<case_no>")
@@ -160,7 +161,7 @@ def invites():
     link = qr = None
     if request.method == "POST":
         name, phone = request.form.get("display_name", "").strip(), request.form.get("phone", "").strip()
-        username = request.form.get("username", "").strip()
+        username = normalise_username(request.form.get("username", ""))
         if not name or not username or not username.isascii() or len(username) > 64:
             flash("请填写姓名和用户名（字母或数字）", "error")
         else:
@@ -169,7 +170,7 @@ def invites():
             except ValueError as exc:
                 flash(str(exc), "error")
             else:
-                link = url_for("auth.invite", token=token, _external=True)
+                link = external_url("auth.invite", token=token)
                 qr = segno.make(link, error="m").svg_inline(scale=4, title="邀请二维码")
                 flash(f"已为 {name} 生成邀请，请用手机扫码打开", "ok")
     return render_template("desk/invites.html", link=link, qr=qr)
@@ -178,39 +179,38 @@ def invites():
 @bp.route("/desk/users", methods=["GET", "POST"])
 @page_login_required("admin")
 def users():
-    """Admins add people, deactivate them, and name each grid's worker."""
+    """Admins add people, deactivate them, reset a password, and name each grid's worker."""
     session = db_session()
+    reset = None
     if request.method == "POST":
-        _change_users(session)
-        return redirect(url_for("desk.users"), code=303)
-    return render_template("desk/users.html", roles=ROLES,
-                           people=list(session.scalars(sa.select(User).order_by(User.role, User.username))),
-                           grids=list(session.scalars(sa.select(Grid).order_by(Grid.code))),
-                           workers=list(session.scalars(sa.select(User).where(User.role == "grid_worker"))))
+        reset = _change_users(session)
+        if reset is None:
+            return redirect(url_for("desk.users"), code=303)
+    response = make_response(render_template(
+        "desk/users.html", roles=ROLES, reset=reset,
+        people=list(session.scalars(sa.select(User).order_by(User.role, User.username))),
+        grids=list(session.scalars(sa.select(Grid).order_by(Grid.code))),
+        workers=list(session.scalars(sa.select(User).where(User.role == "grid_worker")))))
+    if reset:
+        response.headers["Cache-Control"] = "no-store"  # the generated password is shown this once
+    return response
 
 
-def _change_users(session) -> None:
-    """Carry out one form of the users page: add, (de)activate, or set a grid's worker."""
+def _change_users(session):
+    """Carry out one form of the users page: add, (de)activate, reset a password, or set a grid's worker.
+
+    Returns what a reset generated (shown once on the page that answers), else None."""
     what = request.form.get("what")
     if what == "add":
-        username, role = request.form.get("username", "").strip(), request.form.get("role")
-        password = request.form.get("password", "")
-        if not username or role not in ROLES or len(password) < 8:
-            flash("用户名、角色必填，密码至少 8 位", "error")
-        elif session.scalar(sa.select(User.id).where(User.username == username)):
-            flash(f"用户名 {username} 已被使用", "error")
-        else:
-            session.add(User(username=username, role=role, password_hash=hash_password(password),
-                             display_name=request.form.get("display_name", "").strip() or username,
-                             phone=request.form.get("phone", "").strip() or None))
-            session.commit()
-            flash(f"已添加 {username}", "ok")
+        _add_user(session)
     elif what == "active":
         user = session.scalar(sa.select(User).where(User.username == request.form.get("username")))
         if user is not None and user.id != current_user().id:
-            user.active = request.form.get("active") == "1"
+            set_active(user, request.form.get("active") == "1")
             session.commit()
             flash(f"{user.username} 已{'启用' if user.active else '停用'}", "ok")
+    elif what == "reset":
+        return _reset_password(session)
     elif what == "grid_worker":
         grid = session.scalar(sa.select(Grid).where(Grid.code == request.form.get("grid")))
         worker = session.scalar(sa.select(User).where(User.username == request.form.get("worker"),
@@ -219,3 +219,41 @@ def _change_users(session) -> None:
             grid.worker = worker
             session.commit()
             flash(f"{grid.name} 的网格员改为 {worker.display_name}", "ok")
+    return None
+
+
+def _add_user(session) -> None:
+    """Add a person with a role and a first password (the username normalised, as at login)."""
+    role = request.form.get("role")
+    try:
+        if role not in ROLES:
+            raise ValueError("请选择角色 / choose a role")
+        username = new_username(session, request.form.get("username", ""))
+        user = User(username=username, role=role, display_name=request.form.get("display_name", "").strip() or username,
+                    phone=request.form.get("phone", "").strip() or None)
+        set_password(user, request.form.get("password", ""))
+    except ValueError as refused:  # PasswordRefused too
+        flash(str(refused), "error")
+        return
+    session.add(user)
+    session.commit()
+    flash(f"已添加 {username}", "ok")
+
+
+def _reset_password(session):
+    """Set someone else's password (the one typed, or a generated one shown once) and end their sessions."""
+    user = session.scalar(sa.select(User).where(User.username == request.form.get("username")))
+    if user is None or user.id == current_user().id:
+        flash("找不到该用户（自己的密码请在“修改密码”页修改）/ no such user (change your own on the password page)",
+              "error")
+        return None
+    typed = request.form.get("password", "")
+    password = typed or generated_password()
+    try:
+        set_password(user, password)
+    except ValueError as refused:
+        flash(str(refused), "error")
+        return None
+    session.commit()
+    flash(f"已重置 {user.username} 的密码，其所有登录已失效 / password reset; all their sessions ended", "ok")
+    return None if typed else {"username": user.username, "password": password}

@@ -1,4 +1,5 @@
-"""Rate limits: report intake per rider and per address, and failed logins per account and per address.
+"""Rate limits: report intake per rider and per address, and failed logins (and wrong current passwords on the
+password page) per account and per address.
 
 Each answers 429 with Retry-After and the JSON error; the limits are settings (config/settings.py), counted in
 Redis by Flask-Limiter, and lapse while Redis is down rather than turn anyone away.
@@ -8,30 +9,38 @@ from __future__ import annotations
 from flask import request, session
 from flask_limiter.util import get_remote_address
 
-from service.auth import token_digest
-from service.web import limiter, services
-from service.web.access import bearer_token
+from service.auth import account_key, login_account_key, token_user_id
+from service.web import db_session, limiter, services
+from service.web.access import bearer_token, current_user
 
 
 def _account() -> str:
-    """The username a login attempt names, from a form or a JSON body."""
+    """The account a login attempt names, from a form or a JSON body: the user's id when the name (normalised)
+    is someone's, so every spelling of a username shares one count."""
     body = request.get_json(silent=True) if request.is_json else request.form
     name = body.get("username") if hasattr(body, "get") else None
-    return f"account:{name if isinstance(name, str) else ''}"
+    return f"account:{login_account_key(db_session(), name if isinstance(name, str) else '')}"
+
+
+def _own_account() -> str:
+    """The logged-in person changing their password, counted as the same account as their logins."""
+    user = current_user()
+    return f"account:{account_key(user)}" if user is not None else f"anonymous:{get_remote_address()}"
 
 
 def _reporter() -> str:
-    """Who is sending, without asking the database: the bearer token's digest or the session's user id.
+    """Who is sending, by user id whatever the credential, without asking the database.
 
     The limit is checked before the body is read, and a database connection taken now would be held, idle in a
-    transaction, for as long as a slow phone takes to send its photos. (A new login starts a new count; the
-    address limit still holds.) Anyone else is counted by address, and refused as not logged in afterwards.
+    transaction, for as long as a slow phone takes to send its photos. So the id comes from what the app's secret
+    signed: the bearer token (`<user id>.<random>.<signature>`) or the session cookie. A token or cookie that is
+    signed but no longer valid (logged out, expired) still counts against its user, who alone could have had it,
+    and is refused as not logged in afterwards. Anyone else is counted by address.
     """
     token = bearer_token()
-    if token:
-        return f"token:{token_digest(token)}"
-    if isinstance(session.get("uid"), int):
-        return f"user:{session['uid']}"
+    uid = token_user_id(token, services().settings.secret_key) if token else session.get("uid")
+    if isinstance(uid, int):
+        return f"user:{uid}"
     return f"anonymous:{get_remote_address()}"
 
 
@@ -56,3 +65,10 @@ def limit_intake(view):
                          scope="intake-user", methods=["POST"])(view)
     return limiter.limit(lambda: services().settings.intake_limit_per_address, scope="intake-address",
                          methods=["POST"])(view)
+
+
+def limit_password_guesses(view):
+    """Wrong current passwords on the password page share the account's count of failed logins: a stolen
+    session cookie gives no faster way to guess the password than the login form."""
+    return limiter.shared_limit(lambda: services().settings.login_limit_per_account, scope="login-account",
+                                key_func=_own_account, deduct_when=_failed, methods=["POST"])(view)

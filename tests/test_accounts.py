@@ -1,0 +1,166 @@
+"""Accounts: one spelling of each username wherever accounts are made, passwords that `community load` keeps,
+a password change page for everyone and an admin's reset."""
+from __future__ import annotations
+
+import json
+import re
+
+import sqlalchemy as sa
+
+from conftest import DEMO_PASSWORD, Api
+from service.auth import set_password
+from service.community import load_users
+from service.models import User
+from test_desk_pages import Browser
+
+
+def _logs_in(app, username: str, password: str) -> bool:
+    return Api(app.test_client()).login(username, password).status_code == 200
+
+
+def _forget(db, *usernames: str) -> None:
+    """Remove people a test made: the users table is kept between tests."""
+    db.execute(sa.delete(User).where(User.username.in_(usernames)))
+    db.commit()
+
+
+def test_community_load_never_overwrites_a_password(app, db):
+    staff1 = db.scalar(sa.select(User).where(User.username == "staff1"))
+    set_password(staff1, "changed-at-the-desk")
+    db.commit()
+    result = app.test_cli_runner().invoke(args=["community", "load"])  # what every `make run` does
+    assert result.exit_code == 0 and "users" in result.output
+    assert _logs_in(app, "staff1", "changed-at-the-desk") and not _logs_in(app, "staff1", DEMO_PASSWORD)
+    assert _logs_in(app, "rider1", DEMO_PASSWORD)
+
+
+def test_community_load_gives_only_the_accounts_it_makes_a_password_and_one_spelling(app, db, tmp_path):
+    users = tmp_path / "users.json"
+    users.write_text(json.dumps({"users": [
+        {"username": "admin", "display_name": "管理员", "role": "admin"},
+        {"username": "\u3000ｒｉｄｅｒ８ ", "display_name": "骑手 八", "role": "reporter"}]}), encoding="utf-8")
+    admin = db.scalar(sa.select(User).where(User.username == "admin"))
+    set_password(admin, "admins-own-pass")
+    db.commit()
+    load_users(db, users, "fresh-demo-pass")
+    db.commit()
+    assert db.scalar(sa.select(User.display_name).where(User.username == "rider8")) == "骑手 八"
+    assert _logs_in(app, "rider8", "fresh-demo-pass")
+    assert _logs_in(app, "admin", "admins-own-pass") and not _logs_in(app, "admin", "fresh-demo-pass")
+    _forget(db, "rider8")
+
+
+def test_usernames_made_at_the_desk_have_one_spelling(app, db):
+    admin = Browser(app.test_client())
+    admin.login("admin")
+    admin.post("/desk/users", what="add", username="\u3000ｇｗ１４\u00a0", display_name="网格员 14",
+               role="grid_worker", password="worker-pass-14")
+    again = admin.post("/desk/users", what="add", username=" gw14\t", role="reporter", password="another-pass")
+    assert "已被使用" in admin.get(again.headers["Location"]).get_data(as_text=True)
+    staff = Browser(app.test_client())
+    staff.login("staff1")
+    page = staff.post("/desk/invites", display_name="骑手 七", username="ｒｉｄｅｒ７\u200b ").get_data(as_text=True)
+    assert "id=\"invite-link\"" in page
+    db.expire_all()
+    assert set(db.scalars(sa.select(User.username).where(User.username.in_(("gw14", "rider7"))))) == {"gw14", "rider7"}
+    assert db.scalar(sa.select(sa.func.count()).select_from(User).where(User.username.like("%gw14%"))) == 1
+    assert _logs_in(app, " gw14 ", "worker-pass-14")
+    _forget(db, "gw14", "rider7")
+
+
+def test_a_person_changes_their_own_password_and_other_sessions_end(app):
+    rider = Browser(app.test_client())
+    rider.login("rider1")
+    elsewhere, script = Browser(app.test_client()), Api(app.test_client())
+    elsewhere.login("rider1")
+    script.login("rider1")
+    assert 'href="/account/password"' in rider.get("/").get_data(as_text=True)
+    page = rider.get("/account/password")
+    assert page.status_code == 200 and 'name="current"' in page.get_data(as_text=True)
+    for fields, status, says in (
+            ({"current": "wrong", "password": "new-pass-123", "password2": "new-pass-123"}, 401, "当前密码不正确"),
+            ({"current": DEMO_PASSWORD, "password": "new-pass-123", "password2": "new-pass-124"}, 422, "不一致"),
+            ({"current": DEMO_PASSWORD, "password": "short", "password2": "short"}, 422, "至少 8 位")):
+        refused = rider.post("/account/password", **fields)
+        assert refused.status_code == status and says in refused.get_data(as_text=True)
+    assert _logs_in(app, "rider1", DEMO_PASSWORD)
+    script.login("rider1")
+    done = rider.post("/account/password", current=DEMO_PASSWORD, password="new-pass-123", password2="new-pass-123")
+    assert done.status_code == 303 and "密码已修改" in rider.get(done.headers["Location"]).get_data(as_text=True)
+    assert rider.get("/").status_code == 200  # this session stays logged in
+    assert elsewhere.get("/").status_code == 302 and script.get("/api/v1/me/reports").status_code == 401
+    assert not _logs_in(app, "rider1", DEMO_PASSWORD) and _logs_in(app, "rider1", "new-pass-123")
+
+
+def test_wrong_current_passwords_count_with_failed_logins(tmp_path, settings):
+    from conftest import make_settings
+    from service.web import create_app
+
+    app = create_app(make_settings(tmp_path, settings.database_url, settings.redis_url,
+                                   login_limit_per_account="3 per minute"))
+    app.config["TESTING"] = True
+    thief = Browser(app.test_client())  # holds a session cookie, guesses the password to keep the account
+    thief.login("gw05")
+    assert Api(app.test_client()).login("gw05", "wrong").status_code == 401
+    guesses = [thief.post("/account/password", current=f"guess-{i}", password="taken-over-1",
+                          password2="taken-over-1").status_code for i in range(3)]
+    assert guesses == [401, 401, 429]
+    assert Api(app.test_client()).login("gw05").status_code == 429  # the same account's count
+    assert thief.post("/account/password", current=DEMO_PASSWORD, password="taken-over-1",
+                      password2="taken-over-1").status_code == 429
+
+
+def test_the_desk_and_field_pages_link_to_the_password_page(app):
+    for username, home in (("staff1", "/desk"), ("gw06", "/field")):
+        browser = Browser(app.test_client())
+        browser.login(username)
+        assert 'href="/account/password"' in browser.get(home).get_data(as_text=True)
+        assert browser.get("/account/password").status_code == 200
+
+
+def test_an_admin_resets_a_password_shown_once_or_typed(app):
+    rider2 = Api(app.test_client())
+    rider2.login("rider2")
+    admin = Browser(app.test_client())
+    admin.login("admin")
+    assert 'value="reset"' in admin.get("/desk/users").get_data(as_text=True)
+    shown = admin.post("/desk/users", what="reset", username="rider2")
+    assert shown.status_code == 200 and shown.headers["Cache-Control"] == "no-store"
+    generated = re.search(r'id="new-password">([^<]+)<', shown.get_data(as_text=True)).group(1)
+    assert len(generated) >= 12 and _logs_in(app, "rider2", generated) and not _logs_in(app, "rider2", DEMO_PASSWORD)
+    assert rider2.get("/api/v1/me/reports").status_code == 401
+    assert generated not in admin.get("/desk/users").get_data(as_text=True)  # shown once
+    typed = admin.post("/desk/users", what="reset", username="rider2", password="typed-pass-1")
+    assert typed.status_code == 303 and _logs_in(app, "rider2", "typed-pass-1")
+    short = admin.post("/desk/users", what="reset", username="rider2", password="short")
+    assert "至少 8 位" in admin.get(short.headers["Location"]).get_data(as_text=True)
+    assert _logs_in(app, "rider2", "typed-pass-1")
+    own = admin.post("/desk/users", what="reset", username="admin", password="admins-new-1")
+    assert own.status_code == 303 and admin.get("/desk/users").status_code == 200  # not here: on the password page
+    assert _logs_in(app, "admin", DEMO_PASSWORD)
+    staff = Browser(app.test_client())
+    staff.login("staff1")
+    assert staff.post("/desk/users", what="reset", username="rider2", password="staff-pass-1").status_code == 403
+
+
+def test_the_migration_gives_existing_usernames_their_one_spelling_and_ends_old_tokens(tmp_path):
+    from alembic import command
+
+    from service.db import Database, alembic_config, upgrade_schema
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade_schema(url, "0004")
+    db = Database(url)
+    with db.engine.begin() as conn:
+        for name, token in (("\u3000ｒｉｄｅｒ５ ", "a" * 64), ("admin", None), (" admin", None)):
+            conn.execute(sa.text("INSERT INTO users (username, display_name, role, active, created_at, api_token_hash)"
+                                 " VALUES (:n, 'x', 'reporter', true, '2026-01-01 00:00:00', :t)"),
+                         {"n": name, "t": token})
+    upgrade_schema(url)
+    with db.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT username, api_token_hash, session_version FROM users ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [("rider5", None, 0), ("admin", None, 0), (" admin", None, 0)]
+    command.downgrade(alembic_config(url), "0004")  # and back down
+    with db.engine.connect() as conn:
+        assert "session_version" not in [c["name"] for c in sa.inspect(conn).get_columns("users")]
+    db.dispose()
