@@ -1,4 +1,4 @@
-"""Photo processing as plain functions: fast decode, orientation, EXIF-free web copy and thumbnail, GPS, hash."""
+"""Photo processing as plain functions: bounded decode, orientation, EXIF-free web copy and thumbnail, GPS, hash."""
 from __future__ import annotations
 
 import io
@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from PIL import ExifTags, Image
 
+from service.decoding import decode_for_web
 from service.photos import ACCEPTED_FORMATS  # also registers the HEIC opener
 
 WEB_LONG_SIDE = 1600
@@ -138,25 +139,21 @@ def _jpeg(image: Image.Image, quality: int, icc: Optional[bytes]) -> bytes:
     return buf.getvalue()
 
 
-def process_photo(source: Path, max_pixels: int, tz: str) -> ProcessedPhoto:
+def process_photo(source: Path, max_pixels: int, tz: str, decode_budget: int) -> ProcessedPhoto:
     """Decode a stored original into an upright web copy (long side <= 1600 px) and thumbnail (<= 320 px).
 
-    Fast path: a JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that still gives 1600 px, and the
-    picture is turned upright after it has been made small, which costs far less than turning 12 megapixels.
+    Decoding is bounded (decoding.py): a JPEG is decoded at a reduced DCT scale, anything else reduced band by
+    band, and a picture whose decoding would take more than decode_budget bytes is refused before it starts.
+    The picture is turned upright after it has been made small, which costs far less than turning 12 megapixels.
     """
     try:
         with Image.open(source, formats=ACCEPTED_FORMATS) as img:
             width, height = img.size
             if width * height > max_pixels:
                 raise UnreadablePhoto(f"too many pixels ({width}x{height})")
-            exif = img.getexif()
+            web = decode_for_web(img, source, WEB_LONG_SIDE, decode_budget)
+            exif = img.getexif()  # after the budget is checked: Pillow decodes a PNG to look for EXIF after its pixels
             icc = img.info.get("icc_profile")
-            scale = min(1.0, WEB_LONG_SIDE / max(width, height))
-            if img.format == "JPEG":
-                # YCbCr as stored: skips the colour conversion on decode and again on encode
-                img.draft("YCbCr", (math.ceil(width * scale), math.ceil(height * scale)))
-            img.load()
-            web = img if img.mode in ("RGB", "YCbCr") else img.convert("RGB")
     except (UnreadablePhoto, FileNotFoundError, PermissionError):
         raise  # a missing or unreadable file is the machine's trouble, not the photo's: let the job retry
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
