@@ -30,24 +30,32 @@ def reduction_for(size: tuple[int, int], long_side: int) -> int:
 def decode_for_web(img: Image.Image, source: Path, long_side: int, budget: int) -> Image.Image:
     """The opened picture decoded no larger than about twice long_side, as RGB (a JPEG as YCbCr, as stored).
 
-    A JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that still gives long_side, in YCbCr as stored
-    (which skips the colour conversion on decode and again on encode). Anything else is decoded whole, then
-    reduced band by band. Either way, what decoding would hold at its peak is reckoned from the header first,
-    and a picture that needs more than `budget` bytes is refused before a pixel is decoded.
+    What decoding will hold at its peak is reckoned from the header first (plan_decode), and a picture that
+    needs more than `budget` bytes is refused before a pixel is decoded.
     """
-    width, height = img.size
-    coefficients = _progressive_coefficients(img)  # of the full-size picture, whatever the draft
-    if img.format in ("JPEG", "MPO"):  # a phone's MPO is a JPEG with more pictures after it
-        scale = min(1.0, long_side / max(width, height))
-        img.draft("YCbCr", (math.ceil(width * scale), math.ceil(height * scale)))
-    needed = _held_bytes(img) + coefficients + _reduced_bytes(img.size, long_side) + 2 * BAND_BYTES
+    needed = plan_decode(img, long_side)
     if needed > budget:
-        raise TooLargeToDecode(f"{img.format} {width}x{height} {img.mode} needs {needed // MIB} MB to decode, "
-                               f"more than the {budget // MIB} MB allowed")
+        raise TooLargeToDecode(f"{img.format} {img.size[0]}x{img.size[1]} {img.mode} needs {needed // MIB} MB "
+                               f"to decode, more than the {budget // MIB} MB allowed")
     if img.format in ("JPEG", "MPO"):
         img.load()
         return img if img.mode in ("RGB", "YCbCr") else img.convert("RGB")
     return reduced_rgb(img, source, long_side)
+
+
+def plan_decode(img: Image.Image, long_side: int) -> int:
+    """Choose how to decode this opened picture, and reckon the bytes that will take at its peak.
+
+    A JPEG is set to decode at the smallest DCT scale (1/2, 1/4, 1/8) that still gives long_side, in YCbCr as
+    stored (which skips the colour conversion on decode and again on encode); a progressive one still keeps
+    every coefficient of the full-size picture. Anything else is decoded whole, then reduced band by band.
+    """
+    coefficients = _progressive_coefficients(img)  # of the full-size picture, whatever the draft
+    if img.format in ("JPEG", "MPO"):  # a phone's MPO is a JPEG with more pictures after it
+        width, height = img.size
+        scale = min(1.0, long_side / max(width, height))
+        img.draft("YCbCr", (math.ceil(width * scale), math.ceil(height * scale)))
+    return _held_bytes(img) + coefficients + _reduced_bytes(img.size, long_side) + 2 * BAND_BYTES
 
 
 def _held_bytes(img: Image.Image) -> int:

@@ -58,16 +58,21 @@ def guard_request_body() -> None:
 def _guard_json_body() -> None:
     """At most MAX_JSON_KB, from someone logged in (unless logging in), nested at most MAX_DEPTH deep."""
     kb = services().settings.max_json_kb
-    request.max_content_length = kb * 1024
+    too_large = ApiError(413, "json_too_large", f"JSON 请求体不能超过 {kb} KB", f"a JSON body must be at most {kb} KB")
+    # werkzeug stops reading a body without Content-Length (chunked) at the cap, silently: a cap one byte past
+    # the limit tells a body of exactly the limit from a longer one
+    request.max_content_length = kb * 1024 + 1
     if (request.content_length or 0) > kb * 1024:
-        raise ApiError(413, "json_too_large", f"JSON 请求体不能超过 {kb} KB", f"a JSON body must be at most {kb} KB")
+        raise too_large
     if request.endpoint not in LOGIN_ENDPOINTS and request.routing_exception is None:
         if current_user() is None:
             raise ApiError(401, "not_logged_in", "请先登录", "not logged in")
         # the body is read next: a slow sender must not hold a database connection meanwhile
         db_session().rollback()
+    data = request.get_data(cache=True)
+    if len(data) > kb * 1024:
+        raise too_large
     try:
-        data = request.get_data(cache=True)  # within the cap: werkzeug answers 413 past it, chunked or not
         text = data.decode(json.detect_encoding(data), "surrogatepass")  # as json.loads would read the bytes
     except (UnicodeDecodeError, LookupError):
         return  # not text at all: the view's own parsing refuses it as malformed JSON
