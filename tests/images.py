@@ -177,6 +177,14 @@ def flat_png(width: int, height: int, rgba: bool = True) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", data) + _png_chunk(b"IEND", b"")
 
 
+def png_declaring(width: int, height: int) -> bytes:
+    """A 1x1 RGBA PNG whose IHDR chunk (CRC and all) says it is width x height."""
+    import struct
+
+    header = _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))
+    return flat_png(1, 1)[:8] + header + flat_png(1, 1)[33:]
+
+
 def png_with_text(chunks: int, inflated_bytes: int) -> bytes:
     """A small PNG carrying `chunks` zTXt chunks that each inflate to `inflated_bytes` (a few KB on disk)."""
     import zlib
