@@ -146,18 +146,7 @@ def process_photo(source: Path, max_pixels: int, tz: str, decode_budget: int) ->
     band, and a picture whose decoding would take more than decode_budget bytes is refused before it starts.
     The picture is turned upright after it has been made small, which costs far less than turning 12 megapixels.
     """
-    try:
-        with Image.open(source, formats=ACCEPTED_FORMATS) as img:
-            width, height = img.size
-            if width * height > max_pixels:
-                raise UnreadablePhoto(f"too many pixels ({width}x{height})")
-            web = decode_for_web(img, source, WEB_LONG_SIDE, decode_budget)
-            exif = img.getexif()  # after the budget is checked: Pillow decodes a PNG to look for EXIF after its pixels
-            icc = img.info.get("icc_profile")
-    except (UnreadablePhoto, FileNotFoundError, PermissionError):
-        raise  # a missing or unreadable file is the machine's trouble, not the photo's: let the job retry
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
-        raise UnreadablePhoto(str(exc) or type(exc).__name__) from exc
+    web, exif, icc = _decode(source, max_pixels, decode_budget)
     web.thumbnail((WEB_LONG_SIDE, WEB_LONG_SIDE), Image.Resampling.BOX, reducing_gap=2.0)
     fix = ORIENTATION_FIX.get(_orientation(exif))
     if fix is not None:
@@ -166,3 +155,20 @@ def process_photo(source: Path, max_pixels: int, tz: str, decode_budget: int) ->
     return ProcessedPhoto(web=_jpeg(web, WEB_QUALITY, icc), thumb=_jpeg(thumb, THUMB_QUALITY, icc),
                           web_size=web.size, dhash=dhash(thumb), taken_at=exif_taken_at(exif, tz),
                           gps=exif_gps(exif))
+
+
+def _decode(source: Path, max_pixels: int, decode_budget: int) -> tuple[Image.Image, Image.Exif, Optional[bytes]]:
+    """The picture decoded for the web copy, its EXIF and its colour profile; the full-size decoded picture (and
+    what its decoder held) is let go when this returns, before the copies are made from the small one."""
+    try:
+        with Image.open(source, formats=ACCEPTED_FORMATS) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise UnreadablePhoto(f"too many pixels ({width}x{height})")
+            web = decode_for_web(img, source, WEB_LONG_SIDE, decode_budget)
+            exif = img.getexif()  # after the budget is checked: Pillow decodes a PNG to look for EXIF after its pixels
+            return web, exif, img.info.get("icc_profile")
+    except (UnreadablePhoto, FileNotFoundError, PermissionError):
+        raise  # a missing or unreadable file is the machine's trouble, not the photo's: let the job retry
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+        raise UnreadablePhoto(str(exc) or type(exc).__name__) from exc

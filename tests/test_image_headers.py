@@ -77,7 +77,9 @@ def test_a_header_declaring_too_many_pixels_is_refused_before_pillow_reads_it(ri
     assert_refused(rider.report(photos=[(photo, name)]), 415, "image_too_large", "photo")
 
 
-@pytest.mark.parametrize("head", [b"\x00\x00\x00\x14ftypavif\x00\x00\x00\x00mif1", b"GIF89a", b"RIFF\x00\x00\x00\x00AVI "])
+@pytest.mark.parametrize("head", [
+    b"\x00\x00\x00\x14ftypavif\x00\x00\x00\x00mif1", b"GIF89a", b"RIFF\x00\x00\x00\x00AVI ",
+], ids=["avif", "gif", "avi"])
 def test_other_formats_are_not_images_we_take(head):
     with pytest.raises(NotAnImage):
         read_header(io.BytesIO(head + bytes(64)))
