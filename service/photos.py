@@ -49,7 +49,7 @@ def inspect_photo(stream: BinaryIO, max_pixels: int) -> PhotoHeader:
     Nothing is decoded: an upload costs the web process a few reads, whatever its pixels. The format is told by
     its first bytes and its framing walked to the end (image_headers), so a truncated upload is refused now
     rather than failing in the pipeline; then Pillow must read the same format and size from the header. The
-    pixel count must stay under max_pixels, checked on the header's size before Pillow sees the file.
+    pixel count must stay under max_pixels, checked on the header's size before Pillow sees a PNG, WEBP or HEIF.
     """
     try:
         facts = read_header(stream)
