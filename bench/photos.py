@@ -16,6 +16,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
 from bench.figures import figure, median_seconds
+from config import Settings
 from service.imaging import ProcessedPhoto, process_photo
 
 WIDTH, HEIGHT = 4032, 3024  # a 12-megapixel phone sensor; the pixels are stored landscape whatever the tag says
@@ -24,6 +25,7 @@ NOISE_SIGMA = (7.0, 8.0, 9.0, 10.0, 8.0, 9.0)  # gaussian sensor noise per photo
 FILE_MB = (3.0, 5.0)  # what a phone's 12 MP JPEG weighs; the generated files must fall in this range
 REPEAT = 3  # timed runs per photo and way, after one warm-up
 MAX_PIXELS = 100_000_000  # the service's default MAX_PHOTO_PIXELS
+DECODE_BUDGET = Settings.max_decode_mb * 1024 * 1024  # the service's default MAX_DECODE_MB
 TZ = "Asia/Shanghai"
 IMAGEMAGICK_VERSION = re.compile(r"^Version: ImageMagick.*$", re.MULTILINE)
 APT_INSTALL = "apt-get update && apt-get install -y imagemagick"
@@ -118,7 +120,7 @@ def jpeg_bytes(image: Image.Image, quality: int) -> bytes:
 
 def ours(path: Path) -> ProcessedPhoto:
     """Our pipeline, as the worker calls it."""
-    return process_photo(path, MAX_PIXELS, TZ)
+    return process_photo(path, MAX_PIXELS, TZ, DECODE_BUDGET)
 
 
 def recipe(path: Path) -> tuple[bytes, bytes]:

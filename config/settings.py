@@ -77,6 +77,9 @@ class Settings:
     max_photo_mb: int = 15
     max_photos: int = 4
     max_photo_pixels: int = 100_000_000
+    # memory one photo's decoding may take in a worker, MiB, reckoned from its header: a 48 MP HEIC 232, 12 MP 80
+    max_decode_mb: int = 240
+    max_json_kb: int = 64  # a JSON request body; beyond it 413 unread
     timezone: str = "Asia/Shanghai"
     demo_password: str | None = None  # None: generated once under instance/
     categories_file: Path = COMMUNITY_DIR / "categories.json"
@@ -128,6 +131,8 @@ class Settings:
             max_photo_mb=_int(env, "MAX_PHOTO_MB", 15),
             max_photos=_int(env, "MAX_PHOTOS", 4),
             max_photo_pixels=_int(env, "MAX_PHOTO_PIXELS", 100_000_000),
+            max_decode_mb=_int(env, "MAX_DECODE_MB", 240),
+            max_json_kb=_int(env, "MAX_JSON_KB", 64),
             timezone=env.get("TIMEZONE") or "Asia/Shanghai",
             demo_password=env.get("DEMO_PASSWORD") or None,
             stale_new_minutes=_int(env, "STALE_NEW_MINUTES", 2),

@@ -1,4 +1,4 @@
-"""Photo processing as plain functions: fast decode, orientation, EXIF-free web copy and thumbnail, GPS, hash."""
+"""Photo processing as plain functions: bounded decode, orientation, EXIF-free web copy and thumbnail, GPS, hash."""
 from __future__ import annotations
 
 import io
@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from PIL import ExifTags, Image
 
+from service.decoding import decode_for_web
 from service.photos import ACCEPTED_FORMATS  # also registers the HEIC opener
 
 WEB_LONG_SIDE = 1600
@@ -138,29 +139,14 @@ def _jpeg(image: Image.Image, quality: int, icc: Optional[bytes]) -> bytes:
     return buf.getvalue()
 
 
-def process_photo(source: Path, max_pixels: int, tz: str) -> ProcessedPhoto:
+def process_photo(source: Path, max_pixels: int, tz: str, decode_budget: int) -> ProcessedPhoto:
     """Decode a stored original into an upright web copy (long side <= 1600 px) and thumbnail (<= 320 px).
 
-    Fast path: a JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that still gives 1600 px, and the
-    picture is turned upright after it has been made small, which costs far less than turning 12 megapixels.
+    Decoding is bounded (decoding.py): a JPEG is decoded at a reduced DCT scale, anything else reduced band by
+    band, and a picture whose decoding would take more than decode_budget bytes is refused before it starts.
+    The picture is turned upright after it has been made small, which costs far less than turning 12 megapixels.
     """
-    try:
-        with Image.open(source, formats=ACCEPTED_FORMATS) as img:
-            width, height = img.size
-            if width * height > max_pixels:
-                raise UnreadablePhoto(f"too many pixels ({width}x{height})")
-            exif = img.getexif()
-            icc = img.info.get("icc_profile")
-            scale = min(1.0, WEB_LONG_SIDE / max(width, height))
-            if img.format == "JPEG":
-                # YCbCr as stored: skips the colour conversion on decode and again on encode
-                img.draft("YCbCr", (math.ceil(width * scale), math.ceil(height * scale)))
-            img.load()
-            web = img if img.mode in ("RGB", "YCbCr") else img.convert("RGB")
-    except (UnreadablePhoto, FileNotFoundError, PermissionError):
-        raise  # a missing or unreadable file is the machine's trouble, not the photo's: let the job retry
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
-        raise UnreadablePhoto(str(exc) or type(exc).__name__) from exc
+    web, exif, icc = _decode(source, max_pixels, decode_budget)
     web.thumbnail((WEB_LONG_SIDE, WEB_LONG_SIDE), Image.Resampling.BOX, reducing_gap=2.0)
     fix = ORIENTATION_FIX.get(_orientation(exif))
     if fix is not None:
@@ -169,3 +155,20 @@ def process_photo(source: Path, max_pixels: int, tz: str) -> ProcessedPhoto:
     return ProcessedPhoto(web=_jpeg(web, WEB_QUALITY, icc), thumb=_jpeg(thumb, THUMB_QUALITY, icc),
                           web_size=web.size, dhash=dhash(thumb), taken_at=exif_taken_at(exif, tz),
                           gps=exif_gps(exif))
+
+
+def _decode(source: Path, max_pixels: int, decode_budget: int) -> tuple[Image.Image, Image.Exif, Optional[bytes]]:
+    """The picture decoded for the web copy, its EXIF and its colour profile; the full-size decoded picture (and
+    what its decoder held) is let go when this returns, before the copies are made from the small one."""
+    try:
+        with Image.open(source, formats=ACCEPTED_FORMATS) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise UnreadablePhoto(f"too many pixels ({width}x{height})")
+            web = decode_for_web(img, source, WEB_LONG_SIDE, decode_budget)
+            exif = img.getexif()  # after the budget is checked: Pillow decodes a PNG to look for EXIF after its pixels
+            return web, exif, img.info.get("icc_profile")
+    except (UnreadablePhoto, FileNotFoundError, PermissionError):
+        raise  # a missing or unreadable file is the machine's trouble, not the photo's: let the job retry
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+        raise UnreadablePhoto(str(exc) or type(exc).__name__) from exc

@@ -2,17 +2,21 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
+from service.image_headers import BrokenImage, NotAnImage, read_header, reaches_end_of_image
+
 register_heif_opener()
+# Pillow keeps a PNG's text chunks (tEXt, zTXt, iTXt) in memory as it reads the header, up to 64 MB by default
+# from a few KB of compressed text; 4 MB is more than any camera or editor writes (beyond it the PNG is refused).
+PngImagePlugin.MAX_TEXT_MEMORY = 4 * 1024 * 1024
 
 # Pillow's names for the formats a phone may send; everything else is refused, whatever its file name says.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
@@ -42,63 +46,42 @@ class PhotoHeader:
 def inspect_photo(stream: BinaryIO, max_pixels: int) -> PhotoHeader:
     """Decide from the bytes (never the name or Content-Type) that this is a whole JPEG, PNG, WEBP or HEIC.
 
-    The header must parse as one of those formats and the pixel count stay under max_pixels (a decompression
-    bomb is refused before any pixel is decoded). A truncated upload is refused now rather than failing in the
-    pipeline: a JPEG (nearly every phone photo) must reach its end-of-image marker, found by a byte search in a
-    few milliseconds where decoding would cost a third of the pipeline's work; other formats are decoded.
+    Nothing is decoded: an upload costs the web process a few reads, whatever its pixels. The format is told by
+    its first bytes and its framing walked to the end (image_headers), so a truncated upload is refused now
+    rather than failing in the pipeline; then Pillow must read the same format and size from the header. The
+    pixel count must stay under max_pixels, checked on the header's size before Pillow sees a PNG, WEBP or HEIF.
     """
-    stream.seek(0)
     try:
-        with Image.open(stream, formats=ACCEPTED_FORMATS) as img:
+        facts = read_header(stream)
+        if facts.size is not None:
+            _check_pixels(*facts.size, max_pixels)
+        with Image.open(stream, formats=[facts.format]) as img:
             width, height = img.size
-            if width * height > max_pixels or width <= 0 or height <= 0:
-                raise PhotoRefused("image_too_large", f"图片像素过多（{width}×{height}）",
-                                   f"image has too many pixels ({width}x{height})")
-            fmt = img.format
-            if fmt == "JPEG":
-                whole = reaches_end_of_image(stream, scan_start=img.fp.tell())  # Pillow stops at the first scan
-            else:
-                img.load()
-                whole = True
+            _check_pixels(width, height, max_pixels)
+            if facts.format == "JPEG":  # Pillow stops at the first scan; a phone's MPO is a JPEG with extras
+                if not reaches_end_of_image(stream, scan_start=img.fp.tell()):
+                    raise BrokenImage("no end of image")
+            elif facts.format != "HEIF" and img.size != facts.size:
+                raise BrokenImage(f"the header says {facts.size}, the image {img.size}")
     except PhotoRefused:
         raise
-    except Image.DecompressionBombError:
-        raise PhotoRefused("image_too_large", "图片像素过多", "image has too many pixels") from None
-    except UnidentifiedImageError:
+    except NotAnImage:
         raise PhotoRefused("not_an_image", "文件不是可接受的图片（JPEG、PNG、WEBP、HEIC）",
                            "not an accepted image (JPEG, PNG, WEBP, HEIC)") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except Image.DecompressionBombError:
+        raise PhotoRefused("image_too_large", "图片像素过多", "image has too many pixels") from None
+    except (BrokenImage, UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise PhotoRefused("broken_image", "图片文件已损坏或不完整", f"image is damaged or truncated ({exc})") from None
     finally:
         stream.seek(0)
-    if not whole:
-        raise PhotoRefused("broken_image", "图片文件已损坏或不完整", "image is damaged or truncated (no end of image)")
-    return PhotoHeader(format=fmt, width=width, height=height)
+    return PhotoHeader(format=facts.format, width=width, height=height)
 
 
-END_OF_IMAGE = b"\xff\xd9"
-
-
-def reaches_end_of_image(stream: BinaryIO, scan_start: int, chunk: int = 1 << 20) -> bool:
-    """True when a JPEG's data, from its first scan on, holds the end-of-image marker.
-
-    Inside scan data a 0xFF byte is always followed by 0x00 or a restart marker, so FF D9 there can only be the
-    end of the image; what a phone may append after it (a motion photo's video) does not matter. A cut-off upload
-    has none. The last megabyte is looked at first, where a photo's end nearly always is; only when it is not
-    there is everything read.
-    """
-    size = stream.seek(0, io.SEEK_END)
-    tail_start = max(scan_start, size - chunk)
-    stream.seek(tail_start)
-    if END_OF_IMAGE in stream.read(chunk):
-        return True
-    stream.seek(scan_start)
-    carried = b""
-    while block := stream.read(chunk):
-        if END_OF_IMAGE in carried + block[:1] or END_OF_IMAGE in block:
-            return True
-        carried = block[-1:]
-    return False
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+    """Refuse a picture with more pixels than max_pixels (a decompression bomb among them) or with none."""
+    if width * height > max_pixels or width <= 0 or height <= 0:
+        raise PhotoRefused("image_too_large", f"图片像素过多（{width}×{height}）",
+                           f"image has too many pixels ({width}x{height})")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ class PipelineRules:
     placement: PlacementRules
     max_pixels: int
     timezone: str
+    decode_budget: int  # bytes one photo's decoding may take (MAX_DECODE_MB)
     staff_webhook: Optional[str] = None
 
 
@@ -46,7 +47,8 @@ class Processed:
 def process_photos(store: PhotoStore, photos: list[Photo], rules: PipelineRules, now: datetime) -> None:
     """Make each photo's web copy and thumbnail, and note its hash, GPS and time; raises UnreadablePhoto."""
     for photo in photos:
-        result = process_photo(store.path(photo.original_path), rules.max_pixels, rules.timezone)
+        result = process_photo(store.path(photo.original_path), rules.max_pixels, rules.timezone,
+                               rules.decode_budget)
         photo.web_path = store.put_derived(photo.sha256, "web", result.web)
         photo.thumb_path = store.put_derived(photo.sha256, "thumb", result.thumb)
         photo.dhash = to_signed64(result.dhash)

@@ -154,3 +154,73 @@ def exif_block(ifd0: list[tuple], exif_ifd: list[tuple] = (), gps_ifd: list[tupl
                 data += len(blobs[-1])
         out += struct.pack("<I", 0)
     return b"Exif\x00\x00" + bytes(out) + b"".join(blobs)
+
+
+# --- files whose header promises far more pixels than their bytes, for the memory tests ---
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def flat_png(width: int, height: int, rgba: bool = True) -> bytes:
+    """A one-colour PNG written row by row (never whole in memory): 9999x9999 RGBA is 405 KB on disk, 400 MB decoded."""
+    import struct
+    import zlib
+
+    pixel = b"\x1e\x78\xc8\xff" if rgba else b"\x1e\x78\xc8"
+    packer, row = zlib.compressobj(9), b"\x00" + pixel * width  # filter type 0, then the pixels
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 6 if rgba else 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", data) + _png_chunk(b"IEND", b"")
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A 1x1 RGBA PNG whose IHDR chunk (CRC and all) says it is width x height."""
+    import struct
+
+    header = _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))
+    return flat_png(1, 1)[:8] + header + flat_png(1, 1)[33:]
+
+
+def png_with_text(chunks: int, inflated_bytes: int) -> bytes:
+    """A small PNG carrying `chunks` zTXt chunks that each inflate to `inflated_bytes` (a few KB on disk)."""
+    import zlib
+
+    text = _png_chunk(b"zTXt", b"note\x00\x00" + zlib.compress(b" " * inflated_bytes, 9))
+    plain = encode("PNG", 64, 48)
+    return plain[:33] + text * chunks + plain[33:]  # after the 8-byte signature and the 25-byte IHDR chunk
+
+
+def flat_webp(width: int, height: int) -> bytes:
+    """A lossless one-colour WEBP of any size in 38 bytes: a 1x1 one with its size fields rewritten.
+
+    A single colour needs no bits per pixel in VP8L, so only the 14-bit width-1 and height-1 after the 0x2f
+    signature say how large it is.
+    """
+    tiny = bytearray(encode("WEBP", 1, 1, lossless=True))
+    at = tiny.index(b"VP8L") + 8
+    assert tiny[at] == 0x2F
+    bits = int.from_bytes(tiny[at + 1:at + 5], "little") & ~((1 << 28) - 1)
+    tiny[at + 1:at + 5] = (bits | (width - 1) | (height - 1) << 14).to_bytes(4, "little")
+    return bytes(tiny)
+
+
+def heic_declaring(width: int, height: int) -> bytes:
+    """A small real HEIC whose `ispe` box (the size every reader takes from the header) says width x height."""
+    data = bytearray(encode("HEIF", 64, 64))  # coded as it is shown: no `clap` crop box to change as well
+    at = data.index(b"ispe") + 8  # past the type and the full box's version and flags
+    data[at:at + 8] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    return bytes(data)
+
+
+def mpo_jpeg() -> bytes:
+    """A JPEG with a second picture after it (MPF), as phones with two cameras write them."""
+    from PIL import Image
+
+    first, second = (Image.open(io.BytesIO(photo_jpeg(800, 600, seed=s))) for s in (12, 13))
+    buf = io.BytesIO()
+    first.save(buf, "MPO", save_all=True, append_images=[second])
+    return buf.getvalue()

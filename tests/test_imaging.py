@@ -10,12 +10,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from PIL import ExifTags, Image, ImageCms
 
+from config import Settings
 from images import (ASCII, BACKGROUND, RATIONAL, SHORT, TOP_LEFT, TOP_RIGHT, as_camera_stores, corner_picture,
                     decompression_bomb, exif_block, field, jpeg_bytes, photo_jpeg)
 from service.imaging import UnreadablePhoto, dhash, exif_gps, exif_taken_at, hash_distance, process_photo
 
 TZ = "Asia/Shanghai"
 MAX_PIXELS = 50_000_000
+DECODE_BUDGET = Settings.max_decode_mb * 1024 * 1024
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 # EXIF tags by number, as a phone writes them
@@ -31,7 +33,7 @@ HONGQIAO_GPS = [field(LAT_REF, ASCII, "N"), field(LAT, RATIONAL, [(32, 1), (0, 1
 def process(tmp_path, data: bytes, name: str = "original.jpg", max_pixels: int = MAX_PIXELS):
     path = tmp_path / name
     path.write_bytes(data)
-    return process_photo(path, max_pixels, TZ)
+    return process_photo(path, max_pixels, TZ, DECODE_BUDGET)
 
 
 def photo_jpeg_image() -> Image.Image:
@@ -432,5 +434,5 @@ def test_decompression_bomb_is_unreadable(tmp_path):
 
 def test_missing_file_is_the_machines_problem_not_the_photos(tmp_path):
     with pytest.raises(FileNotFoundError) as caught:
-        process_photo(tmp_path / "gone.jpg", MAX_PIXELS, TZ)
+        process_photo(tmp_path / "gone.jpg", MAX_PIXELS, TZ, DECODE_BUDGET)
     assert not isinstance(caught.value, UnreadablePhoto)

@@ -3,13 +3,9 @@ thread with 408 and leaves nothing behind, a slow but steady phone is never cut 
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -17,36 +13,19 @@ import sqlalchemy as sa
 from bench.riders import multipart_body
 from conftest import DEMO_PASSWORD, HONGQIAO, originals_on_disk
 from images import noisy_jpeg
+from servers import gunicorn
 from service.db import Database
-from service.embedded_redis import free_port
 from service.models import Case
 
-ROOT = Path(__file__).resolve().parent.parent
 READ_TIMEOUT_S = 2
 
 
 @pytest.fixture
 def server(tmp_path, settings):
     """gunicorn with the production config, one process of four threads, a 2 s read timeout."""
-    port = free_port()
-    env = dict(os.environ, DATABASE_URL=settings.database_url, REDIS_URL=settings.redis_url,
-               INSTANCE_DIR=str(settings.instance_dir), MEDIA_DIR=str(settings.media_dir), SECRET_KEY="test-secret",
-               PORT=str(port), WEB_CONCURRENCY="1", WEB_THREADS="4", WEB_READ_TIMEOUT=str(READ_TIMEOUT_S))
-    log = open(tmp_path / "gunicorn.log", "w+")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "service.web:create_app()",
-                             "-c", "config/gunicorn.conf.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=2)
-            break
-        except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
-            time.sleep(0.2)
-    yield base, port
-    proc.terminate()
-    proc.wait(timeout=30)
+    with gunicorn(tmp_path / "gunicorn.log", settings, WEB_CONCURRENCY="1", WEB_THREADS="4",
+                  WEB_READ_TIMEOUT=str(READ_TIMEOUT_S)) as (_, base, port):
+        yield base, port
 
 
 def _token(base: str) -> str:

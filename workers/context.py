@@ -43,6 +43,7 @@ def pipeline_rules() -> PipelineRules:
                                duplicate_radius_m=s.duplicate_radius_m, duplicate_days=s.duplicate_days,
                                duplicate_hash_bits=s.duplicate_hash_bits)
     return PipelineRules(placement=placement, max_pixels=s.max_photo_pixels, timezone=s.timezone,
+                         decode_budget=s.max_decode_mb * 1024 * 1024,
                          staff_webhook=s.webhook_url)
 
 

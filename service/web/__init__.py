@@ -90,6 +90,9 @@ def register_extensions(app: Flask, settings: Settings) -> None:
         desk_rules=DeskRules.from_files(settings.units_file, settings.points_file, settings.timezone),
     )
     app.teardown_appcontext(_close_db_session)
+    from service.web import request_bodies
+
+    request_bodies.init_app(app)  # first: each check after it may read the body
     csrf.init_app(app)
     app.before_request(_check_csrf)
     limiter.init_app(app)

@@ -1,0 +1,86 @@
+"""Request bodies that are not photos, before anything reads one: a JSON body is at most MAX_JSON_KB, from
+someone logged in (the login itself excepted), and nested no deeper than a real request ever is; a form body
+without files is at most MAX_FORM_MEMORY_SIZE.
+
+MAX_CONTENT_LENGTH is sized for four photos; a JSON body held to it cost a web process +300 MB and 7.5 s to
+parse before its 401 (werkzeug reads a urlencoded form whole, too). Here each cap is the request's own
+(werkzeug's per-request max_content_length, which also bounds a chunked body as it is read), the sender of
+JSON is known before a byte of it is read, and its depth is checked before the json module, which recurses
+once per level, ever sees it.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+from flask import Flask, current_app, request
+
+from service.web import db_session, services
+from service.web.access import current_user
+from service.web.errors import ApiError
+
+MAX_DEPTH = 32  # our bodies nest two or three levels; json.loads fails with RecursionError near 1000
+LOGIN_ENDPOINTS = ("api.login", "auth.login")  # where a JSON body may come from someone not yet logged in
+# a JSON string (to its end, or to the end of the text when unterminated), or a bracket; nothing else counts
+_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
+
+
+def nesting_depth(text: str, give_up_past: int) -> int:
+    """How deep arrays and objects nest in this JSON text (brackets inside strings do not count), without
+    recursing; stops counting once past give_up_past."""
+    depth = deepest = 0
+    for token in _STRING_OR_BRACKET.finditer(text):
+        bracket = token.group()
+        if bracket in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > give_up_past:
+                break
+        elif bracket in "]}":
+            depth -= 1
+    return deepest
+
+
+def _sends_a_body() -> bool:
+    return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+
+
+def guard_request_body() -> None:
+    """Before every other check of a request: cap a form or JSON body; know who sends JSON, then read and check it."""
+    if not _sends_a_body():
+        return
+    if request.mimetype == "application/x-www-form-urlencoded":
+        request.max_content_length = current_app.config["MAX_FORM_MEMORY_SIZE"]
+    if request.is_json:
+        _guard_json_body()
+
+
+def _guard_json_body() -> None:
+    """At most MAX_JSON_KB, from someone logged in (unless logging in), nested at most MAX_DEPTH deep."""
+    kb = services().settings.max_json_kb
+    too_large = ApiError(413, "json_too_large", f"JSON 请求体不能超过 {kb} KB", f"a JSON body must be at most {kb} KB")
+    # werkzeug stops reading a body without Content-Length (chunked) at the cap, silently: a cap one byte past
+    # the limit tells a body of exactly the limit from a longer one
+    request.max_content_length = kb * 1024 + 1
+    if (request.content_length or 0) > kb * 1024:
+        raise too_large
+    if request.endpoint not in LOGIN_ENDPOINTS and request.routing_exception is None:
+        if current_user() is None:
+            raise ApiError(401, "not_logged_in", "请先登录", "not logged in")
+        # the body is read next: a slow sender must not hold a database connection meanwhile
+        db_session().rollback()
+    data = request.get_data(cache=True)
+    if len(data) > kb * 1024:
+        raise too_large
+    try:
+        text = data.decode(json.detect_encoding(data), "surrogatepass")  # as json.loads would read the bytes
+    except (UnicodeDecodeError, LookupError):
+        return  # not text at all: the view's own parsing refuses it as malformed JSON
+    if nesting_depth(text, MAX_DEPTH) > MAX_DEPTH:
+        raise ApiError(400, "json_too_deep", f"JSON 嵌套不能超过 {MAX_DEPTH} 层",
+                       f"JSON may nest at most {MAX_DEPTH} levels deep")
+
+
+def init_app(app: Flask) -> None:
+    """Guard bodies ahead of every before_request that might read one (CSRF, rate limits, the NUL check)."""
+    app.before_request(guard_request_body)
