@@ -3,56 +3,29 @@ thread with 408 and leaves nothing behind, a slow but steady phone is never cut 
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from bench.riders import multipart_body
-from conftest import DEMO_PASSWORD, HONGQIAO, originals_on_disk
+from conftest import HONGQIAO, originals_on_disk
 from images import noisy_jpeg
+from servers import gunicorn, login_token
 from service.db import Database
-from service.embedded_redis import free_port
 from service.models import Case
 
-ROOT = Path(__file__).resolve().parent.parent
 READ_TIMEOUT_S = 2
 
 
 @pytest.fixture
 def server(tmp_path, settings):
     """gunicorn with the production config, one process of four threads, a 2 s read timeout."""
-    port = free_port()
-    env = dict(os.environ, DATABASE_URL=settings.database_url, REDIS_URL=settings.redis_url,
-               INSTANCE_DIR=str(settings.instance_dir), MEDIA_DIR=str(settings.media_dir), SECRET_KEY="test-secret",
-               PORT=str(port), WEB_CONCURRENCY="1", WEB_THREADS="4", WEB_READ_TIMEOUT=str(READ_TIMEOUT_S))
-    log = open(tmp_path / "gunicorn.log", "w+")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "service.web:create_app()",
-                             "-c", "config/gunicorn.conf.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=2)
-            break
-        except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
-            time.sleep(0.2)
-    yield base, port
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
-def _token(base: str) -> str:
-    request = urllib.request.Request(f"{base}/api/v1/auth/login", method="POST", headers={
-        "Content-Type": "application/json"}, data=json.dumps({"username": "rider1", "password": DEMO_PASSWORD}).encode())
-    return json.load(urllib.request.urlopen(request, timeout=10))["token"]
+    with gunicorn(settings, tmp_path / "gunicorn.log", WEB_CONCURRENCY="1", WEB_THREADS="4",
+                  WEB_READ_TIMEOUT=str(READ_TIMEOUT_S)) as running:
+        yield running
 
 
 def _upload_head(token: str, body: bytes, content_type: str) -> bytes:
@@ -86,7 +59,7 @@ def _connections_idle_in_a_transaction(database_url: str) -> int:
 
 def test_a_stalled_upload_gets_408_and_a_steady_slow_one_gets_its_case(server, settings):
     base, port = server
-    token = _token(base)
+    token = login_token(base)
     photo = noisy_jpeg(1200, 900)
     fields = {**HONGQIAO, "category": "B0118"}
 
