@@ -5,8 +5,9 @@ JSON file.
 1. throughput   riders upload 3-5 MB photos as fast as they can; dispatched per second against the pipeline's own
                 single-process rate (measured first, in this run) times the number of worker processes;
 2. slow phones  GETs of a report with nothing else going on, then while 50 phones trickle uploads at 2 Mbit/s;
-   slowloris    GETs of /healthz and a report, idle, then while 200 connections trickle headers and never finish;
-3. faults       under steady uploads a worker is SIGKILLed mid-job, Redis restarts empty, PostgreSQL crashes and
+3. slowloris    GETs of /healthz and a report, idle, then while 200 connections trickle headers and never finish
+                (bench/slowloris.py);
+4. faults       under steady uploads a worker is SIGKILLed mid-job, Redis restarts empty, PostgreSQL crashes and
                 restarts; afterwards every report that got a case number must be processed exactly once.
 
 `--smoke` runs a short version of each, judging only what counts (faults, slowloris errors), not speed (for CI);
@@ -40,6 +41,7 @@ GRIDS_BOUNDS = (32.001, 120.841, 32.029, 120.879)  # inside the demo grids (sout
 CATEGORIES = ("B0101", "B0118", "E0301", "B0203")
 OUTCOMES = ("dispatched", "unrouted", "duplicate")  # how the pipeline leaves a case
 OUT = Path(__file__).resolve().parent / "out"
+LOGINS_AT_ONCE = 4
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,8 @@ class Plan:
 
 
 SMOKE = Plan(photos=3, baseline_cases=3, throughput_riders=2, throughput_s=8, trickle_phones=6, readers=4,
-             idle_s=4, trickle_s=8, slowloris_idle_s=4, slowloris_s=12, fault_riders=2, fault_s=20, kill_at_s=4, redis_at_s=9, postgres_at_s=14)
+             idle_s=4, trickle_s=8, slowloris_idle_s=4, slowloris_s=12, fault_riders=2, fault_s=20, kill_at_s=4,
+             redis_at_s=9, postgres_at_s=14)
 
 
 class Harness:
@@ -97,8 +100,16 @@ class Harness:
         return self._readers
 
     async def riders(self, http: aiohttp.ClientSession, count: int, offset: int = 0) -> list[Rider]:
+        """`count` riders, logged in a few at a time: phones log in once and keep their token, so the phases measure
+        reports and reads, not fifty password checks (scrypt, 0.1 s of CPU or more each) landing in one instant."""
         names = self.stack.rider_names(offset + count)[offset:]
-        return list(await asyncio.gather(*(Rider(http, self.stack.base, n, PASSWORD).login() for n in names)))
+        gate = asyncio.Semaphore(LOGINS_AT_ONCE)
+
+        async def login(name: str) -> Rider:
+            async with gate:
+                return await Rider(http, self.stack.base, name, PASSWORD).login()
+
+        return list(await asyncio.gather(*(login(n) for n in names)))
 
     async def send(self, rider: Rider, bytes_per_s: float | None = None) -> Outcome:
         """One new report from this rider, with its own photo bytes, somewhere in the grids."""
@@ -265,7 +276,7 @@ async def slow_phones(harness: Harness, http: aiohttp.ClientSession) -> dict:
     return result
 
 
-# --- phase 3: faults ------------------------------------------------------------------------------------------
+# --- phase 3: slowloris is in bench/slowloris.py; phase 4: faults --------------------------------------------
 
 async def faults(harness: Harness, http: aiohttp.ClientSession) -> dict:
     plan, stack = harness.plan, harness.stack

@@ -62,23 +62,24 @@ class Nginx:
 
     def write_config(self) -> Path:
         """The shipped config with this instance's port, upstream and paths."""
-        values = {"pid": str(self.folder / "nginx.pid"), "error_log": f"{self.folder / 'error.log'} warn",
+        values = {"pid": str(self.folder / "nginx.pid"), "error_log": f"{self.folder / 'error.log'} error",
                   "access_log": "off", "server": self.upstream, "listen": f"127.0.0.1:{self.port}"}
         values.update({f"{name}_temp_path": str(self.folder / "temp" / name) for name in TEMP_PATHS})
         (self.folder / "temp").mkdir(mode=0o755, exist_ok=True)  # nginx makes only the last level
         self.conf.write_text(edited(CONFIG.read_text(encoding="utf-8"), values), encoding="utf-8")
         return self.conf
 
-    def command(self) -> list[str]:
-        """nginx in the foreground (so a process manager, or the harness, owns it) with this config."""
+    def command(self, test: bool = False) -> list[str]:
+        """nginx with this config in the foreground (so a process manager, or the harness, owns it); or, with
+        `test`, `nginx -t`, which checks the config and exits."""
         binary = nginx_binary()
         if binary is None:
             raise RuntimeError("nginx is not installed: apt-get install -y nginx (.ci/run does)")
-        return [binary, "-p", str(self.folder), "-c", str(self.conf), "-g", "daemon off;"]
+        return [binary, "-p", str(self.folder), "-c", str(self.conf), *(["-t"] if test else ["-g", "daemon off;"])]
 
     def check(self) -> subprocess.CompletedProcess:
         """`nginx -t` on the written config: returncode 0 when nginx accepts it; its verdict is on stderr."""
-        return subprocess.run(self.command()[:-2] + ["-t"], capture_output=True, text=True, timeout=30)
+        return subprocess.run(self.command(test=True), capture_output=True, text=True, timeout=30)
 
     def wait_listening(self, process: subprocess.Popen, timeout: float = 15) -> None:
         """Wait until the port takes connections, or fail with nginx's own words if it exits first."""
