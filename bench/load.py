@@ -1,13 +1,17 @@
-"""`make load`: the rush-hour harness. Drives the real service (gunicorn, RQ workers, PostgreSQL, Redis, on loopback)
-through three phases and prints their headline figures as `figure:` lines, writing all figures to a JSON file.
+"""`make load`: the rush-hour harness. Drives the real service (nginx in front of gunicorn, RQ workers, PostgreSQL,
+Redis, on loopback) through four phases and prints their headline figures as `figure:` lines, writing all figures to a
+JSON file.
 
 1. throughput   riders upload 3-5 MB photos as fast as they can; dispatched per second against the pipeline's own
                 single-process rate (measured first, in this run) times the number of worker processes;
 2. slow phones  GETs of a report with nothing else going on, then while 50 phones trickle uploads at 2 Mbit/s;
-3. faults       under steady uploads a worker is SIGKILLed mid-job, Redis restarts empty, PostgreSQL crashes and
+3. slowloris    GETs of /healthz and a report, idle, then while 200 connections trickle headers and never finish
+                (bench/slowloris.py);
+4. faults       under steady uploads a worker is SIGKILLed mid-job, Redis restarts empty, PostgreSQL crashes and
                 restarts; afterwards every report that got a case number must be processed exactly once.
 
-`--smoke` runs a short version of all three, checking the fault counts only (for CI).
+`--smoke` runs a short version of each, judging only what counts (faults, slowloris errors), not speed (for CI);
+`--direct` leaves nginx out, the phones talking to gunicorn itself: what the proxy buys.
 """
 from __future__ import annotations
 
@@ -27,7 +31,8 @@ import aiohttp
 import sqlalchemy as sa
 
 from bench.figures import figure
-from bench.riders import Outcome, Rider, one_of_a_kind, phone_photos, spot_in
+from bench.riders import Outcome, Rider, one_of_a_kind, percentile, phone_photos, reading, spot_in
+from bench.slowloris import slowloris
 from bench.stack import PASSWORD, Stack
 from service.db import Database
 from service.models import Case, CaseEvent
@@ -36,6 +41,7 @@ GRIDS_BOUNDS = (32.001, 120.841, 32.029, 120.879)  # inside the demo grids (sout
 CATEGORIES = ("B0101", "B0118", "E0301", "B0203")
 OUTCOMES = ("dispatched", "unrouted", "duplicate")  # how the pipeline leaves a case
 OUT = Path(__file__).resolve().parent / "out"
+LOGINS_AT_ONCE = 4
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,10 @@ class Plan:
     reader_pause_s: float = 0.5  # on average: 20 readers make about 40 GETs a second
     idle_s: float = 20
     trickle_s: float = 30
+    slowloris_connections: int = 200  # beyond gunicorn's 2 x 64 threads: with fewer, gunicorn alone would cope too
+    slowloris_line_every_s: float = 4.0
+    slowloris_idle_s: float = 15
+    slowloris_s: float = 30  # three of nginx's 10 s header timeouts
     fault_riders: int = 6
     fault_pause_s: float = 0.5
     fault_s: float = 60
@@ -62,7 +72,8 @@ class Plan:
 
 
 SMOKE = Plan(photos=3, baseline_cases=3, throughput_riders=2, throughput_s=8, trickle_phones=6, readers=4,
-             idle_s=4, trickle_s=8, fault_riders=2, fault_s=20, kill_at_s=4, redis_at_s=9, postgres_at_s=14)
+             idle_s=4, trickle_s=8, slowloris_idle_s=4, slowloris_s=12, fault_riders=2, fault_s=20, kill_at_s=4,
+             redis_at_s=9, postgres_at_s=14)
 
 
 class Harness:
@@ -74,13 +85,31 @@ class Harness:
         self.taken: dict[str, Outcome] = {}  # client id -> the 201/200 that took it
         self.refused: list[Outcome] = []
         self.sent = 0
+        self._readers: list[tuple[Rider, str]] = []
         self.db = Database(stack.postgres.url)
 
     # --- riders -----------------------------------------------------------------------------------------------
 
+    async def readers(self, http: aiohttp.ClientSession) -> list[tuple[Rider, str]]:
+        """The people who read their own report now and then, each with its case number (made once, then kept)."""
+        if not self._readers:
+            riders = await self.riders(http, self.plan.readers, offset=self.plan.throughput_riders)
+            own = [await self.send(r) for r in riders]
+            self._readers = [(r, o.case_no) for r, o in zip(riders, own)]
+            await self.wait_until_processed(60)
+        return self._readers
+
     async def riders(self, http: aiohttp.ClientSession, count: int, offset: int = 0) -> list[Rider]:
+        """`count` riders, logged in a few at a time: phones log in once and keep their token, so the phases measure
+        reports and reads, not fifty password checks (scrypt, 0.1 s of CPU or more each) landing in one instant."""
         names = self.stack.rider_names(offset + count)[offset:]
-        return list(await asyncio.gather(*(Rider(http, self.stack.base, n, PASSWORD).login() for n in names)))
+        gate = asyncio.Semaphore(LOGINS_AT_ONCE)
+
+        async def login(name: str) -> Rider:
+            async with gate:
+                return await Rider(http, self.stack.base, name, PASSWORD).login()
+
+        return list(await asyncio.gather(*(login(n) for n in names)))
 
     async def send(self, rider: Rider, bytes_per_s: float | None = None) -> Outcome:
         """One new report from this rider, with its own photo bytes, somewhere in the grids."""
@@ -201,7 +230,7 @@ async def throughput(harness: Harness, http: aiohttp.ClientSession) -> dict:
         "pipeline_cases_per_s_one_process": round(rate, 3),
         "accepted": accepted, "accepted_per_s": round(accepted / seconds, 2),
         "dispatched": dispatched, "dispatched_per_s": round(dispatched / seconds, 2),
-        "upload_p50_s": round(_percentile([o.seconds for o in outcomes], 50), 3),
+        "upload_p50_s": round(percentile([o.seconds for o in outcomes], 50), 3),
         "backlog_drained_in_s": round(drained, 1),
         "dispatch_vs_pipeline": round(dispatched / seconds / (rate * stack.workers), 3),
     }
@@ -213,41 +242,9 @@ async def throughput(harness: Harness, http: aiohttp.ClientSession) -> dict:
 
 # --- phase 2: slow phones -------------------------------------------------------------------------------------
 
-def _percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
-async def read_loop(reader: Rider, case_no: str, until: float, pause_s: float,
-                    rng: random.Random) -> tuple[list[float], list]:
-    """One person reading their report now and then: pauses vary around pause_s, so readers never march in step."""
-    latencies, errors = [], []
-    await asyncio.sleep(rng.uniform(0, pause_s))
-    while time.monotonic() < until:
-        status, seconds = await reader.read_report(case_no)
-        if status == 200:
-            latencies.append(seconds)
-        else:
-            errors.append(f"GET {status}")
-        await asyncio.sleep(rng.uniform(0.5, 1.5) * pause_s)
-    return latencies, errors
-
-
-async def reading(readers: list[tuple[Rider, str]], seconds: float, pause_s: float) -> tuple[list[float], list]:
-    until = time.monotonic() + seconds
-    rng = random.Random(5)
-    results = await asyncio.gather(*(read_loop(r, case_no, until, pause_s, rng) for r, case_no in readers))
-    return sum((r[0] for r in results), []), sum((r[1] for r in results), [])
-
-
 async def slow_phones(harness: Harness, http: aiohttp.ClientSession) -> dict:
     plan = harness.plan
-    readers = await harness.riders(http, plan.readers, offset=plan.throughput_riders)
-    own = [await harness.send(r) for r in readers]
-    pairs = [(r, o.case_no) for r, o in zip(readers, own)]
-    await harness.wait_until_processed(60)
+    pairs = [(r, [f"/api/v1/reports/{case_no}"]) for r, case_no in await harness.readers(http)]
     idle, idle_errors = await reading(pairs, plan.idle_s, plan.reader_pause_s)
 
     phones = await harness.riders(http, plan.trickle_phones, offset=plan.throughput_riders + plan.readers)
@@ -263,11 +260,11 @@ async def slow_phones(harness: Harness, http: aiohttp.ClientSession) -> dict:
                      for o in outcomes if o.status != 201 or o.attempts != 1]
     result = {
         "phones": plan.trickle_phones, "readers": plan.readers, "mbit_per_s_each": plan.trickle_bits_per_s / 1e6,
-        "idle_gets": len(idle), "idle_p50_ms": round(_percentile(idle, 50) * 1000, 2),
-        "idle_p99_ms": round(_percentile(idle, 99) * 1000, 2),
-        "busy_gets": len(busy), "busy_p50_ms": round(_percentile(busy, 50) * 1000, 2),
-        "busy_p99_ms": round(_percentile(busy, 99) * 1000, 2),
-        "uploads": len(outcomes), "upload_p50_s": round(_percentile([o.seconds for o in outcomes], 50), 1),
+        "idle_gets": len(idle), "idle_p50_ms": round(percentile(idle, 50) * 1000, 2),
+        "idle_p99_ms": round(percentile(idle, 99) * 1000, 2),
+        "busy_gets": len(busy), "busy_p50_ms": round(percentile(busy, 50) * 1000, 2),
+        "busy_p99_ms": round(percentile(busy, 99) * 1000, 2),
+        "uploads": len(outcomes), "upload_p50_s": round(percentile([o.seconds for o in outcomes], 50), 1),
         "errors": len(idle_errors) + len(busy_errors) + len(upload_errors),
         "error_details": (idle_errors + busy_errors + upload_errors)[:20],
     }
@@ -279,7 +276,7 @@ async def slow_phones(harness: Harness, http: aiohttp.ClientSession) -> dict:
     return result
 
 
-# --- phase 3: faults ------------------------------------------------------------------------------------------
+# --- phase 3: slowloris is in bench/slowloris.py; phase 4: faults --------------------------------------------
 
 async def faults(harness: Harness, http: aiohttp.ClientSession) -> dict:
     plan, stack = harness.plan, harness.stack
@@ -326,7 +323,7 @@ async def faults(harness: Harness, http: aiohttp.ClientSession) -> dict:
 
 # --- the run --------------------------------------------------------------------------------------------------
 
-PHASES = {"throughput": throughput, "slow_phones": slow_phones, "faults": faults}
+PHASES = {"throughput": throughput, "slow_phones": slow_phones, "slowloris": slowloris, "faults": faults}
 
 
 async def run(stack: Stack, plan: Plan, photos: list[bytes], phases: list[str]) -> dict:
@@ -342,7 +339,7 @@ async def run(stack: Stack, plan: Plan, photos: list[bytes], phases: list[str]) 
 
 def headline(figures: dict, smoke: bool) -> bool:
     """Print the `figure:` lines of the phases that ran; True when every target holds (in a smoke run only the
-    fault counts count: its phases are too short to judge speed)."""
+    fault counts and the slowloris errors count: its phases are too short to judge speed)."""
     correct, speed = [], []
     if "faults" in figures:
         f = figures["faults"]
@@ -358,12 +355,17 @@ def headline(figures: dict, smoke: bool) -> bool:
     if "slow_phones" in figures:
         speed.append(figure("slow_phones_get_p99_vs_idle", figures["slow_phones"]["p99_vs_idle"], "<=", 3))
         speed.append(figure("slow_phones_errors", figures["slow_phones"]["errors"], "<=", 0))
+    if "slowloris" in figures:
+        speed.append(figure("slowloris_get_p99_vs_idle", figures["slowloris"]["p99_vs_idle"], "<=", 3))
+        correct.append(figure("slowloris_errors", figures["slowloris"]["errors"], "<=", 0))
     return all(correct) and (smoke or all(speed))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="a short run for CI: fault counts only")
+    parser.add_argument("--smoke", action="store_true", help="a short run for CI: fault and error counts only")
+    parser.add_argument("--direct", action="store_true",
+                        help="no nginx in front: the phones talk to gunicorn itself (to see what the proxy buys)")
     parser.add_argument("--workers", type=int, default=max(1, len(os.sched_getaffinity(0)) // 2),
                         help="RQ worker processes, each on a core of its own (default: half the cores)")
     parser.add_argument("--json", type=Path, default=None, help="where to write the figures")
@@ -376,15 +378,15 @@ def main() -> int:
     print(f"load: making {plan.photos} phone photos (12 MP, 3-5 MB)", flush=True)
     photos = phone_photos(plan.photos)
     riders = plan.throughput_riders + plan.readers + plan.trickle_phones + plan.fault_riders
-    stack = Stack(workers=args.workers).start(riders)
-    print(f"load: service up at {stack.base}: gunicorn and the phones on cores {sorted(stack.front_cpus)}, "
+    stack = Stack(workers=args.workers, proxied=not args.direct).start(riders)
+    print(f"load: service up at {stack.base} ({stack.proxy} in front): gunicorn and the phones on cores {sorted(stack.front_cpus)}, "
           f"{stack.workers} worker(s) with PostgreSQL and Redis on {sorted(stack.back_cpus)}; files in {stack.folder}",
           flush=True)
     try:
         figures = asyncio.run(run(stack, plan, photos, args.only or list(PHASES)))
     finally:
         stack.stop(keep_files=args.keep)
-    figures["run"] = {"smoke": args.smoke, "seconds": round(time.monotonic() - began), "cpus": os.cpu_count(),
+    figures["run"] = {"smoke": args.smoke, "proxy": stack.proxy, "seconds": round(time.monotonic() - began), "cpus": os.cpu_count(),
                       "front_cpus": sorted(stack.front_cpus), "back_cpus": sorted(stack.back_cpus),
                       "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "plan": plan.__dict__}
     path = args.json or OUT / ("load-smoke.json" if args.smoke else "load.json")

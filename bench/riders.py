@@ -1,5 +1,6 @@
 """What riders' phones send, for the load harness and the tests that talk to a real server: multipart bodies,
-phone-sized photos, and an asyncio client that uploads at full speed or trickles at a phone's rate."""
+phone-sized photos, an asyncio client that uploads at full speed or trickles at a phone's rate, and people reading
+their reports now and then, whose latencies the harness judges."""
 from __future__ import annotations
 
 import asyncio
@@ -16,6 +17,7 @@ import numpy as np
 
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}  # what a phone's outbox sends again, with the same client id
 RETRY_PAUSE_S = 1.0  # the harness waits this long between attempts (a phone backs off longer)
+READ_GIVE_UP_S = 10.0  # a person reading their report gives up after this long (an error, not a latency)
 TRICKLE_CHUNK = 16 * 1024
 
 
@@ -122,15 +124,52 @@ class Rider:
                 return Outcome(client_id, status, None, attempts, time.monotonic() - started, errors)
             await asyncio.sleep(RETRY_PAUSE_S)
 
-    async def read_report(self, case_no: str) -> tuple[int | str, float]:
-        """GET the report; returns the status (or what went wrong with the connection) and the seconds it took."""
+    async def get(self, path: str) -> tuple[int | str, float]:
+        """GET a path as this rider; returns the status (or what went wrong with the connection) and the seconds
+        it took. An answer slower than READ_GIVE_UP_S is no answer: the person has given up."""
         started = time.perf_counter()
         try:
-            async with self.http.get(f"{self.base}/api/v1/reports/{case_no}", headers=self.headers) as response:
+            async with self.http.get(f"{self.base}{path}", headers=self.headers,
+                                     timeout=aiohttp.ClientTimeout(total=READ_GIVE_UP_S)) as response:
                 await response.read()
                 return response.status, time.perf_counter() - started
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             return type(exc).__name__, time.perf_counter() - started
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank) of the values; NaN for none."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+async def read_loop(reader: Rider, paths: list[str], until: float, pause_s: float,
+                    rng: random.Random) -> tuple[list[float], list]:
+    """One person reading now and then (the paths in turn): pauses vary around pause_s, so readers never march in
+    step. Returns the seconds of each 200 and a note for each answer that was not one."""
+    latencies, errors = [], []
+    await asyncio.sleep(rng.uniform(0, pause_s))
+    turn = 0
+    while time.monotonic() < until:
+        path = paths[turn % len(paths)]
+        turn += 1
+        status, seconds = await reader.get(path)
+        if status == 200:
+            latencies.append(seconds)
+        else:
+            errors.append(f"GET {path} {status}")
+        await asyncio.sleep(rng.uniform(0.5, 1.5) * pause_s)
+    return latencies, errors
+
+
+async def reading(readers: list[tuple[Rider, list[str]]], seconds: float, pause_s: float) -> tuple[list[float], list]:
+    """Every reader reading its paths for `seconds`: all the latencies, and all the errors."""
+    until = time.monotonic() + seconds
+    rng = random.Random(5)
+    results = await asyncio.gather(*(read_loop(r, paths, until, pause_s, rng) for r, paths in readers))
+    return sum((r[0] for r in results), []), sum((r[1] for r in results), [])
 
 
 def spot_in(bounds: tuple[float, float, float, float], rng: random.Random) -> tuple[float, float]:

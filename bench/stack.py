@@ -1,5 +1,6 @@
 """The whole service as production runs it, on loopback, for the load harness: a PostgreSQL cluster and a Redis
-server of its own (so they can be restarted without touching the machine's), gunicorn, RQ workers and the scheduler.
+server of its own (so they can be restarted without touching the machine's), nginx with the shipped config in front
+of gunicorn, RQ workers and the scheduler.
 
 The stack also plays the process manager: a process that dies is started again, as systemd or a Procfile runner
 would, and each restart is counted.
@@ -18,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.nginx import Nginx
 from config import Settings
 from service.community import load_community, load_users
 from service.db import Database, upgrade_schema
@@ -99,22 +101,26 @@ def split_cpus(workers: int) -> tuple[set[int], set[int]]:
 
 @dataclass
 class Stack:
-    """The running service: `base` is its web address; `workers` the number of RQ worker processes.
+    """The running service: `base` is its web address (nginx's, or gunicorn's itself when not `proxied`);
+    `workers` the number of RQ worker processes.
 
-    The phones (this process) and gunicorn run on the front cores; the workers, with the databases they wait on,
+    The phones (this process), nginx and gunicorn run on the front cores; the workers, with the databases they wait on,
     on the back cores. Phones sending as fast as loopback allows would otherwise starve the database that the
     workers need, which separate hosts never would.
     """
 
     workers: int
+    proxied: bool = True  # nginx (config/nginx.conf) in front of gunicorn, as in production
     web_processes: int = 2
     web_threads: int = 64
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="snap-load-")))
     restarts: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.port = free_port()  # gunicorn's
+        self.nginx = Nginx(f"127.0.0.1:{self.port}", free_port(), self.folder / "nginx") if self.proxied else None
+        self.base = self.nginx.base if self.nginx else f"http://127.0.0.1:{self.port}"
+        self.proxy = "nginx" if self.nginx else "none"
         self.front_cpus, self.back_cpus = split_cpus(self.workers)
         os.sched_setaffinity(0, self.front_cpus)  # inherited by every process started from here on
         self.postgres = PrivatePostgres(self.folder / "postgres", self.back_cpus)
@@ -131,7 +137,7 @@ class Stack:
                     SECRET_KEY="load-secret", DEMO_PASSWORD=PASSWORD, PORT=str(self.port),
                     WEB_CONCURRENCY=str(self.web_processes), WEB_THREADS=str(self.web_threads),
                     STALE_NEW_MINUTES="1", INTAKE_LIMIT_PER_USER=unlimited, INTAKE_LIMIT_PER_ADDRESS=unlimited,
-                    PYTHONUNBUFFERED="1")
+                    TRUSTED_PROXIES="1" if self.nginx else "0", PYTHONUNBUFFERED="1")
 
     def start(self, riders: int) -> "Stack":
         """Create the database and Redis, the community and `riders` rider accounts, then every process."""
@@ -153,6 +159,10 @@ class Stack:
         db.dispose()
         self._spawn("web")
         self._spawn("scheduler")
+        if self.nginx:
+            self.folder.chmod(0o755)  # nginx's workers (www-data, when we are root) reach their temp folders
+            self.nginx.write_config()
+            self._spawn("nginx")
         wait_healthy(self.base, self.children)
         return self
 
@@ -172,13 +182,15 @@ class Stack:
         if name == "web":
             return [str(BIN / "gunicorn"), "service.web:create_app()", "-c", str(ROOT / "config" / "gunicorn.conf.py"),
                     "--bind", f"127.0.0.1:{self.port}", "--access-logfile", "/dev/null"]
+        if name == "nginx":
+            return self.nginx.command()
         if name == "scheduler":
             return [sys.executable, "-m", "workers.cron"]
         return [sys.executable, "-m", "workers.run"]
 
     def _spawn(self, name: str) -> None:
         log = open(self.folder / f"{name}.log", "a")
-        cpus = self.front_cpus if name == "web" else self.back_cpus
+        cpus = self.front_cpus if name in ("web", "nginx") else self.back_cpus
         self.children[name] = subprocess.Popen(self._command(name), cwd=ROOT, env=self.env(), stdout=log,
                                                stderr=subprocess.STDOUT, start_new_session=True,
                                                preexec_fn=lambda: os.sched_setaffinity(0, cpus))

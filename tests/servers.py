@@ -1,7 +1,9 @@
-"""The real processes some tests start: gunicorn with the production config (config/gunicorn.conf.py), and an RQ
-worker as `python -m workers.run` runs it; each stopped when the test is done."""
+"""Real servers for the tests that need them: gunicorn with the production config (config/gunicorn.conf.py) on a
+free loopback port, and an RQ worker as `python -m workers.run` runs it, with this test's database, Redis and
+folders; each stopped when the test is done."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,37 +12,40 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
+from conftest import DEMO_PASSWORD
 from service.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def gunicorn(log_path: Path, settings, **env: str):
-    """gunicorn serving create_app() for these settings on a free port; yields (proc, base URL, port)."""
+def gunicorn(settings, log_path: Path, **env: str) -> Iterator[tuple[subprocess.Popen, str, int]]:
+    """gunicorn running `service.web:create_app()` until the block ends; yields its master process, address and
+    port. `env` adds or overrides settings (WEB_CONCURRENCY, WEB_THREADS, ...); its output goes to log_path."""
     port = free_port()
     env = dict(os.environ, DATABASE_URL=settings.database_url, REDIS_URL=settings.redis_url,
                INSTANCE_DIR=str(settings.instance_dir), MEDIA_DIR=str(settings.media_dir), SECRET_KEY="test-secret",
                PORT=str(port), **env)
-    log = open(log_path, "w+")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "service.web:create_app()",
-                             "-c", "config/gunicorn.conf.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=2)
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.2)
-        yield proc, base, port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    with open(log_path, "w+") as log:
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "service.web:create_app()",
+                                 "-c", "config/gunicorn.conf.py"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    urllib.request.urlopen(base + "/healthz", timeout=2)
+                    break
+                except OSError:
+                    assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                    time.sleep(0.2)
+            yield proc, base, port
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 @contextmanager
@@ -55,3 +60,10 @@ def rq_worker(env: dict, log_path: Path):
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
         log.close()
+
+
+def login_token(base: str, username: str = "rider1") -> str:
+    """A bearer token for a demo user, from the API's login."""
+    request = urllib.request.Request(f"{base}/api/v1/auth/login", method="POST", headers={
+        "Content-Type": "application/json"}, data=json.dumps({"username": username, "password": DEMO_PASSWORD}).encode())
+    return json.load(urllib.request.urlopen(request, timeout=10))["token"]

@@ -110,7 +110,7 @@ def test_hostile_requests_cost_the_web_process_little_memory(tmp_path, settings,
     deep = b"[" * 900 + b"]" * 900
     big_json = b"[" + b"1," * (BIG_JSON_BYTES // 2) + b"1]"
     json_type = {"Content-Type": "application/json"}
-    with gunicorn(tmp_path / "gunicorn.log", settings, WEB_CONCURRENCY="1", WEB_THREADS="4") as (master, _, port):
+    with gunicorn(settings, tmp_path / "gunicorn.log", WEB_CONCURRENCY="1", WEB_THREADS="4") as (master, _, port):
         (web,) = psutil.Process(master.pid).children()
         token = _login(port)
         signed_in = {**json_type, "Authorization": f"Bearer {token}"}

@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from bench.riders import multipart_body
-from conftest import DEMO_PASSWORD, HONGQIAO, originals_on_disk
+from conftest import HONGQIAO, originals_on_disk
 from images import noisy_jpeg
-from servers import gunicorn
+from servers import gunicorn, login_token
 from service.db import Database
 from service.models import Case
 
@@ -23,15 +23,9 @@ READ_TIMEOUT_S = 2
 @pytest.fixture
 def server(tmp_path, settings):
     """gunicorn with the production config, one process of four threads, a 2 s read timeout."""
-    with gunicorn(tmp_path / "gunicorn.log", settings, WEB_CONCURRENCY="1", WEB_THREADS="4",
+    with gunicorn(settings, tmp_path / "gunicorn.log", WEB_CONCURRENCY="1", WEB_THREADS="4",
                   WEB_READ_TIMEOUT=str(READ_TIMEOUT_S)) as (_, base, port):
         yield base, port
-
-
-def _token(base: str) -> str:
-    request = urllib.request.Request(f"{base}/api/v1/auth/login", method="POST", headers={
-        "Content-Type": "application/json"}, data=json.dumps({"username": "rider1", "password": DEMO_PASSWORD}).encode())
-    return json.load(urllib.request.urlopen(request, timeout=10))["token"]
 
 
 def _upload_head(token: str, body: bytes, content_type: str) -> bytes:
@@ -65,7 +59,7 @@ def _connections_idle_in_a_transaction(database_url: str) -> int:
 
 def test_a_stalled_upload_gets_408_and_a_steady_slow_one_gets_its_case(server, settings):
     base, port = server
-    token = _token(base)
+    token = login_token(base)
     photo = noisy_jpeg(1200, 900)
     fields = {**HONGQIAO, "category": "B0118"}
 

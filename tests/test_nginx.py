@@ -1,0 +1,144 @@
+"""nginx with the shipped config/nginx.conf in front of a real gunicorn: connections that trickle their headers
+reach no gunicorn thread, the phone's own address reaches the app's rate limits, and an upload over the limit is
+refused by nginx before it is stored. Skipped where Debian's nginx is not installed; a failure in CI (.ci/run
+installs it)."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from bench.nginx import CONFIG, Nginx, nginx_binary
+from bench.riders import multipart_body
+from browser_support import in_ci
+from conftest import HONGQIAO
+from images import noisy_jpeg
+from servers import gunicorn, login_token
+from service.embedded_redis import free_port
+
+SLOW_CONNECTIONS = 70  # the finding: this many made /healthz time out on gunicorn alone (here it has 4 threads)
+
+
+@pytest.fixture
+def nginx_installed() -> str:
+    binary = nginx_binary()
+    if binary is None:
+        reason = "nginx is missing: install Debian's nginx (apt-get install -y nginx; .ci/run does)"
+        if in_ci():
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return binary
+
+
+@pytest.fixture
+def proxied(tmp_path, settings, nginx_installed):
+    """gunicorn (one process of four threads) told to trust one proxy, and the shipped nginx in front of it; each
+    address may send one report a minute. Yields nginx and gunicorn's log."""
+    log = tmp_path / "gunicorn.log"
+    with gunicorn(settings, log, WEB_CONCURRENCY="1", WEB_THREADS="4", TRUSTED_PROXIES="1",
+                  INTAKE_LIMIT_PER_ADDRESS="1 per minute", INTAKE_LIMIT_PER_USER="1000 per minute") as (_, _, port):
+        nginx = Nginx(f"127.0.0.1:{port}", free_port())
+        try:
+            yield nginx.start(), log
+        finally:
+            nginx.stop()
+            shutil.rmtree(nginx.folder, ignore_errors=True)
+
+
+def _post_report(nginx: Nginx, token: str, client_id: str, phone_address: str, headers: dict | None = None):
+    """One report sent from a phone at phone_address (any 127.x.y.z is this machine's); returns (status, body)."""
+    body, content_type = multipart_body({**HONGQIAO, "category": "B0118", "client_report_id": client_id},
+                                        {"photo": ("a.jpg", noisy_jpeg(800, 600))})
+    conn = http.client.HTTPConnection("127.0.0.1", nginx.port, timeout=10, source_address=(phone_address, 0))
+    try:
+        conn.request("POST", "/api/v1/reports", body=body, headers={
+            "Authorization": f"Bearer {token}", "Content-Type": content_type, **(headers or {})})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def test_nginx_accepts_the_shipped_config_as_the_harness_edits_it(nginx_installed):
+    edited = Nginx("127.0.0.1:8000", free_port())
+    try:
+        edited.write_config()
+        checked = edited.check()
+        assert checked.returncode == 0, checked.stderr
+    finally:
+        shutil.rmtree(edited.folder, ignore_errors=True)
+
+
+def test_nginx_accepts_the_shipped_config_as_shipped(nginx_installed):
+    if os.geteuid() != 0:
+        pytest.skip("as shipped it names /run and /var/log/nginx, which only root may open")
+    checked = subprocess.run([nginx_installed, "-t", "-c", str(CONFIG)], capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_connections_trickling_headers_leave_the_service_answering(proxied):
+    nginx, _ = proxied
+    slow = []
+    try:
+        for n in range(SLOW_CONNECTIONS):
+            conn = socket.create_connection(("127.0.0.1", nginx.port), timeout=5)
+            conn.sendall(f"GET /healthz HTTP/1.1\r\nHost: slow\r\nX-Slow-{n}: 1\r\n".encode())
+            slow.append(conn)
+        time.sleep(1)
+        for conn in slow:
+            conn.sendall(b"X-Still-Coming: 1\r\n")  # still trickling, never finishing
+
+        # far more of them than gunicorn has threads, and yet the service answers as usual
+        with urllib.request.urlopen(nginx.base + "/healthz", timeout=5) as response:
+            assert response.status == 200
+            assert json.load(response)["database"] == "ok"
+        assert login_token(nginx.base)
+    finally:
+        for conn in slow:
+            conn.close()
+
+
+def test_the_phone_address_reaches_the_rate_limits_and_the_address_people_used_reaches_the_app(proxied):
+    nginx, _ = proxied
+    token = login_token(nginx.base)
+
+    status, created = _post_report(nginx, token, "first", "127.0.0.2")
+    assert status == 201
+    assert created["url"].startswith(f"{nginx.base}/api/v1/reports/")  # the host and port phones use, not gunicorn's
+
+    # the same phone again is over its address's limit, a made-up X-Forwarded-For changes nothing ...
+    assert _post_report(nginx, token, "second", "127.0.0.2")[0] == 429
+    assert _post_report(nginx, token, "third", "127.0.0.2", {"X-Forwarded-For": "203.0.113.9"})[0] == 429
+    # ... and a phone at another address, behind the same nginx, is not counted with it
+    assert _post_report(nginx, token, "fourth", "127.0.0.3")[0] == 201
+
+
+def test_an_upload_over_the_limit_gets_413_from_nginx_and_never_reaches_gunicorn(proxied):
+    nginx, log = proxied
+    conn = socket.create_connection(("127.0.0.1", nginx.port), timeout=10)
+    try:
+        # 62 MB announced, over MAX_PHOTOS x MAX_PHOTO_MB + 1 MB: answered before a byte of the body is sent
+        conn.sendall(b"POST /api/v1/reports?oversized-upload HTTP/1.1\r\nHost: phone\r\nContent-Type: image/jpeg\r\n"
+                     b"Content-Length: %d\r\n\r\n" % (62 * 1024 * 1024))
+        response = http.client.HTTPResponse(conn)
+        response.begin()
+        assert response.status == 413
+        assert json.loads(response.read())["error"]["code"] == "request_too_large"
+    finally:
+        conn.close()
+
+    # gunicorn logs every request it serves: one after the refused upload shows up, the upload never does
+    with urllib.request.urlopen(nginx.base + "/healthz?served-afterwards", timeout=5):
+        pass
+    deadline = time.monotonic() + 5
+    while "served-afterwards" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "served-afterwards" in log.read_text()
+    assert "oversized-upload" not in log.read_text()
