@@ -75,10 +75,14 @@ def hash_password(password: str) -> str:
 def authenticate(session: Session, username: str, password: str) -> Optional[User]:
     """The active user with this username (however typed) and password, or None."""
     user = user_by_username(session, username)
-    if user is None or not user.password_hash:
+    stored, active = (user.password_hash, user.active) if user is not None else (None, False)
+    # the connection goes back to the pool while scrypt runs (a tenth of a second or more): a rush of logins
+    # must not hold every pooled connection and starve the requests queued behind them
+    session.rollback()
+    if not stored:
         check_password_hash(_ABSENT_USER_HASH, password)
         return None
-    if not check_password_hash(user.password_hash, password) or not user.active:
+    if not check_password_hash(stored, password) or not active:
         return None
     return user
 

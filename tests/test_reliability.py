@@ -136,6 +136,32 @@ def test_with_the_database_down_a_report_gets_503_and_leaves_nothing(tmp_path, s
     app.extensions["snap"].db.dispose()
 
 
+def test_with_every_pooled_connection_busy_a_request_gets_503_not_500(app, rider):
+    engine = app.extensions["snap"].db.engine
+    engine.pool._timeout = 0.5  # wait half a second for a free connection rather than the pool's 10-30 s
+    held = [engine.connect() for _ in range(engine.pool.size() + engine.pool._max_overflow)]
+    try:
+        response = rider.get("/api/v1/me/reports")
+    finally:
+        for connection in held:
+            connection.close()
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert response.get_json()["error"]["code"] == "database_unavailable"
+    assert response.headers["Retry-After"] == "30"
+
+
+def test_a_login_hands_its_connection_back_before_checking_the_password(app, db):
+    from service.auth import authenticate
+
+    engine = app.extensions["snap"].db.engine
+    session = app.extensions["snap"].db.session()
+    try:
+        assert authenticate(session, "rider1", "wrong password") is None
+        assert engine.pool.checkedout() == 0  # nothing held while scrypt ran, nor after
+    finally:
+        session.close()
+
+
 def test_a_worker_outlives_redis_restarting_empty_as_a_job_ends(tmp_path, own_redis, worker_env):
     """Redis vanishes while the worker records a job's end: the worker waits for it and goes on working."""
     import os

@@ -121,9 +121,10 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(sa_exc.OperationalError)
     @app.errorhandler(sa_exc.InterfaceError)
+    @app.errorhandler(sa_exc.TimeoutError)  # every pooled connection busy past the pool's timeout: a rush
     def _database_down(exc):
         """The database cannot be reached: say so, and when to try again; the request left nothing behind."""
-        log.error("database unavailable on %s %s: %s", request.method, request.path, exc.orig or exc)
+        log.error("database unavailable on %s %s: %s", request.method, request.path, getattr(exc, "orig", None) or exc)
         response, status = error_response(503, "database_unavailable", "数据库暂不可用，请稍后重试",
                                           "the database is unavailable, please try again shortly")
         response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
