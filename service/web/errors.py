@@ -64,7 +64,12 @@ def _has_nul(value) -> bool:
 
 
 def refuse_nul_bytes():
-    """Refuse text with NUL bytes anywhere a client can put it, before it reaches a query."""
+    """Refuse text with NUL bytes anywhere a client can put it, before it reaches a query.
+
+    A request no route takes reaches no query: it is answered 404 or 405 (with Allow) as it is.
+    """
+    if request.routing_exception is not None:
+        return
     values = [request.path, *chain.from_iterable(request.args.listvalues())]
     if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
         values += chain.from_iterable(request.form.listvalues())

@@ -44,9 +44,12 @@ def nearby():
     """Open cases of a category within the duplicate radius of a point: the rider may join one instead."""
     lat, lon = _float_arg("lat"), _float_arg("lon")
     system = request.args.get("coord_system", "wgs84")
-    category = db_session().scalar(sa.select(Category).where(Category.code == request.args.get("category", "")))
-    if category is None or system not in COORD_SYSTEMS or not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise ApiError(400, "bad_request", "类别或位置无效", "unknown category or bad location")
+    if system not in COORD_SYSTEMS or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise ApiError(400, "bad_request", "坐标系或位置无效", "bad coord_system or location")
+    code = request.args.get("category", "")
+    category = db_session().scalar(sa.select(Category).where(Category.code == code))
+    if category is None:
+        raise ApiError(422, "unknown_category", f"未知的问题类别：{code}", f"unknown category: {code}", field="category")
     lat, lon = to_wgs84(lat, lon, system)
     s = services().settings
     rules = PlacementRules(duplicate_radius_m=s.duplicate_radius_m, duplicate_days=s.duplicate_days)
