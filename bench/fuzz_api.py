@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.monotonic()
     print(f"fuzz_api: seed {args.seed}, {args.seconds} s over {', '.join(ROLES)}", flush=True)
-    stack = FuzzStack().start()
+    stack = FuzzStack(keep=args.keep).start()
     try:
         stack.seed()
         for user in ROLES:
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         figure("fuzz_api_check_failures", checks, "=", 0)
         return 0 if ok else 1
     finally:
-        stack.stop(keep_files=args.keep)
+        stack.stop(keep_files=stack.keep)
 
 
 if __name__ == "__main__":

@@ -72,6 +72,7 @@ class FuzzStack:
     """`python -m service.runner` in a temporary folder; `tokens` holds a bearer token for each logged-in user."""
 
     env_overrides: dict = field(default_factory=dict)
+    keep: bool = False  # keep the folder (its log, the fuzzers' reports) when done
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="snap-fuzz-")))
     tokens: dict[str, str] = field(default_factory=dict)
     case_nos: list[str] = field(default_factory=list)
@@ -124,7 +125,7 @@ class FuzzStack:
             raise
 
     def __exit__(self, *exc) -> None:
-        self.stop(keep_files=os.environ.get("FUZZ_KEEP") == "1")
+        self.stop(keep_files=self.keep)
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
