@@ -141,7 +141,7 @@ def print_server_errors(stack: FuzzStack, errors: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=120, help="the whole time budget, shared by the roles")
+    parser.add_argument("--seconds", type=int, default=105, help="the whole time budget, shared by the roles")
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100000)
     parser.add_argument("--keep", action="store_true", help="keep the service's folder (logs, reports)")
     args = parser.parse_args(argv)

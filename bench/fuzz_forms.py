@@ -31,6 +31,7 @@ NOT_IMAGES = [b"", b"\x00" * 10, b"GIF89a", b"<svg/>", b"%PDF-1.4\n"]
 # what a person types into a required field, so the fuzzer's one hostile field is the one the server looks at
 FILLED = {"datetime-local": "2030-01-01T10:00", "date": "2030-01-01", "number": "1", "password": "fuzz-pass-456",
           "tel": "13800001234"}
+UNIQUE = "\x01unique"  # stands for a fresh plain word in each submission (a new username must be new)
 CASE_NO = re.compile(r"\d{8}-\d+")
 
 
@@ -81,7 +82,7 @@ class PageParser(HTMLParser):
             kind = a.get("type", "text").lower()
             value = a.get("value", "on" if kind == "checkbox" else "")
             if not value and "required" in a:
-                value = FILLED.get(kind, "模糊测试 fuzz")
+                value = FILLED.get(kind, UNIQUE)
             self._form.fields.append([a["name"], kind, value, []])
         elif tag in ("textarea", "select"):
             self._form.fields.append([a["name"], tag, "", []])
@@ -112,6 +113,7 @@ class Hostile:
     def __init__(self, rng: random.Random, known: list[str]):
         self.rng, self.known = rng, known
         self.cycles: dict[tuple, list[str]] = {}
+        self.words = 0
 
     def value(self, where: tuple, pool: list[str] = HOSTILE) -> str:
         roll = self.rng.random()
@@ -125,6 +127,13 @@ class Hostile:
         if not cycle:
             cycle.extend(self.rng.sample(pool, len(pool)))
         return cycle.pop()
+
+    def plain(self, value: str) -> str:
+        """The page's value as a person would send it; a required field left empty gets a fresh word."""
+        if value != UNIQUE:
+            return value
+        self.words += 1
+        return f"fuzz{self.words}"
 
     def submission(self, form: Form) -> tuple[list[tuple[str, str]], list]:
         """Fields to send: the page's values, with one to three fields made hostile, left out or sent twice (the
@@ -144,10 +153,10 @@ class Hostile:
                 elif roll < 0.85:
                     files.append((name, ("x.bin", rng.choice(NOT_IMAGES), "image/png")))
             elif n not in targets:
-                pairs.append((name, rng.choice(options) if options and roll < 0.2 else value))
+                pairs.append((name, rng.choice(options) if options and roll < 0.2 else self.plain(value)))
             elif roll < 0.08:
                 continue  # the field left out
             else:
                 bad = self.value((form.kind, name), pool_for(kind, value, options))
-                pairs += [(name, value), (name, bad)] if roll < 0.16 else [(name, bad)]  # or sent twice
+                pairs += [(name, self.plain(value)), (name, bad)] if roll < 0.16 else [(name, bad)]  # or twice
         return pairs, files

@@ -31,6 +31,7 @@ from bench.fuzz_stack import PASSWORD, FuzzStack, http, small_jpeg
 from bench.riders import multipart_body
 
 ROLES = ("staff1", "admin", "gw01")
+OWN = ROLES + ("rider1", "rider2")  # the accounts the fuzzer logs in or reports with: never deactivated by it
 ANONYMOUS = "visitor"
 TURNS = ("staff1", "staff1", "staff1", "admin", "admin", "gw01", "gw01", ANONYMOUS)  # most forms are staff's
 HOME = {"gw01": "/field", ANONYMOUS: "/login"}  # anyone else's: the desk's map page
@@ -164,7 +165,7 @@ def ends_own_session(form: Form, pairs: list[tuple[str, str]]) -> bool:
     """A submission that would end the fuzzer's own sessions (log out, or an admin form aimed at one of its
     accounts): skipped rather than fuzzed away."""
     path = urlsplit(form.action).path
-    return path == "/logout" or (path == "/desk/users" and bool({v for k, v in pairs if k == "username"} & set(ROLES)))
+    return path == "/logout" or (path == "/desk/users" and bool({v for k, v in pairs if k == "username"} & set(OWN)))
 
 
 def send_form(visitor: Visitor, form: Form, hostile: Hostile, tally: Tally) -> None:
@@ -216,6 +217,9 @@ def fuzz(stack: FuzzStack, seconds: float, seed: int) -> Tally:
     hostile = Hostile(rng, [])
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        admin = visitors["admin"]  # grid HQ01 back to gw01 (a fuzzed form may have handed it on): its new cases
+        admin.session.post(f"{stack.base}/desk/users", data={"csrf_token": admin.token, "what": "grid_worker",
+                                                              "grid": "HQ01", "worker": "gw01"})
         for name, fresh in seed_states(stack, visitors["staff1"]).items():
             values[name] = values.get(name, []) + fresh
         hostile.known = [v for vs in values.values() for v in vs] + list(ROLES) + ["rider1"]

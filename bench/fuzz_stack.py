@@ -67,12 +67,35 @@ def small_jpeg(seed: int) -> bytes:
     return buf.getvalue()
 
 
+def _empty(url: str) -> None:
+    """Make the PostgreSQL database if it is not there, and drop everything in it: the runner migrates it and loads
+    the community afresh."""
+    import sqlalchemy as sa
+
+    from service.db import Database
+
+    name = sa.engine.make_url(url).database
+    server = sa.create_engine(sa.engine.make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        if conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}) is None:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    server.dispose()
+    db = Database(url)
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    db.dispose()
+
+
 @dataclass
 class FuzzStack:
     """`python -m service.runner` in a temporary folder; `tokens` holds a bearer token for each logged-in user."""
 
     env_overrides: dict = field(default_factory=dict)
     keep: bool = False  # keep the folder (its log, the fuzzers' reports) when done
+    # FUZZ_DATABASE_URL: a PostgreSQL database to use (emptied first), which holds strings to their column's
+    # length where SQLite does not; unset, the embedded SQLite file of `make run`
+    database_url: str = field(default_factory=lambda: os.environ.get("FUZZ_DATABASE_URL", ""))
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="snap-fuzz-")))
     tokens: dict[str, str] = field(default_factory=dict)
     case_nos: list[str] = field(default_factory=list)
@@ -90,11 +113,15 @@ class FuzzStack:
                    INTAKE_LIMIT_PER_USER=GENEROUS, INTAKE_LIMIT_PER_ADDRESS=GENEROUS,
                    LOGIN_LIMIT_PER_ACCOUNT=GENEROUS, LOGIN_LIMIT_PER_ADDRESS=GENEROUS,
                    MAX_PHOTO_MB="1", PYTHONUNBUFFERED="1")
+        if self.database_url:
+            env["DATABASE_URL"] = self.database_url
         env.update(self.env_overrides)
         return env
 
     def start(self, timeout: float = 90) -> "FuzzStack":
-        """Start the service and wait for its welcome, then log in and make a few cases."""
+        """Start the service and wait for its welcome."""
+        if self.database_url:
+            _empty(self.database_url)
         log = open(self.log_path, "w")
         self.proc = subprocess.Popen([sys.executable, "-m", "service.runner"], cwd=ROOT, env=self.env(),
                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -5,7 +5,7 @@ import pytest
 import sqlalchemy as sa
 
 from service.geo import to_wgs84
-from service.models import Category
+from service.models import Category, User
 
 
 @pytest.mark.parametrize("system", ["gcj02", "bd09"])
@@ -68,3 +68,31 @@ def test_every_operation_documents_its_client_errors_in_the_error_shape(client):
             for status, answer in operation["responses"].items():
                 if status.startswith("4") or status == "503" and path != "/healthz":
                     assert answer["$ref"].startswith("#/components/responses/"), (method, path, status)
+
+
+def _admin_page(client):
+    """A client logged in as admin through the login form, and its CSRF token."""
+    def token(path):
+        return client.get(path).get_data(as_text=True).split('name="csrf_token" value="')[1].split('"')[0]
+    client.post("/login", data={"csrf_token": token("/login"), "username": "admin", "password": "demo-pass-123"})
+    return token("/desk/users")
+
+
+@pytest.mark.parametrize("field, value", [("username", "u" * 65), ("display_name", "长" * 101), ("phone", "1" * 21)])
+def test_a_person_added_with_a_name_or_phone_too_long_for_its_column_is_refused_on_the_page(client, db, field, value):
+    fields = {"what": "add", "username": "newperson", "role": "reporter", "password": "long-enough-1",
+              "display_name": "新人", "phone": "13800000000", field: value}
+    answer = client.post("/desk/users", data={"csrf_token": _admin_page(client), **fields})
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("/desk/users")
+    assert f"{field} 不能超过" in client.get("/desk/users").get_data(as_text=True)
+    assert db.scalar(sa.select(sa.func.count()).select_from(User).where(User.role == "reporter",
+                                                                        User.username.like("%newperson%"))) == 0
+    assert db.scalar(sa.select(sa.func.count()).select_from(User).where(User.username == value)) == 0
+
+
+@pytest.mark.parametrize("field, value", [("display_name", "长" * 101), ("phone", "1" * 21)])
+def test_an_invitation_with_a_name_or_phone_too_long_is_refused_with_the_reason(client, db, field, value):
+    fields = {"display_name": "骑手", "phone": "13800000000", "username": "invited1", field: value}
+    answer = client.post("/desk/invites", data={"csrf_token": _admin_page(client), **fields})
+    assert answer.status_code == 200 and f"{field} 不能超过" in answer.get_data(as_text=True)
+    assert db.scalar(sa.select(User).where(User.username == "invited1")) is None
