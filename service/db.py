@@ -11,6 +11,10 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
+# the largest row id: primary keys are INTEGER, 32 bits on PostgreSQL; a client's id past it is no row of ours
+MAX_ID = 2**31 - 1
+
+
 class Base(DeclarativeBase):
     """Declarative base of every model; constraint names are fixed so migrations can refer to them."""
 

@@ -96,3 +96,13 @@ def test_an_invitation_with_a_name_or_phone_too_long_is_refused_with_the_reason(
     answer = client.post("/desk/invites", data={"csrf_token": _admin_page(client), **fields})
     assert answer.status_code == 200 and f"{field} 不能超过" in answer.get_data(as_text=True)
     assert db.scalar(sa.select(User).where(User.username == "invited1")) is None
+
+
+@pytest.mark.parametrize("before", ["2147483648", "9223372036854775807"])
+def test_a_page_cursor_past_any_row_id_is_400_not_500_on_postgresql(rider, before):
+    response = rider.get(f"/api/v1/me/reports?before={before}")
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == "before"
+
+
+def test_the_last_possible_row_id_is_a_fine_cursor(rider):
+    assert rider.get("/api/v1/me/reports?before=2147483647").status_code == 200

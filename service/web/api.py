@@ -14,7 +14,7 @@ from service.actions import may_reopen_now
 from service.auth import STAFF_ROLES, authenticate, can_view_case, issue_api_token
 from service.cases import ReportForm, take_report
 from service.lifecycle import STATE_LABELS
-from service.db import utcnow
+from service.db import MAX_ID, utcnow
 from service.geo import ServiceArea
 from service.models import Case, Category, Grid, Notification, Photo, PossibleDuplicate
 from service.web import db_session, services
@@ -190,7 +190,7 @@ def _int_arg(name: str, default, low: int, high: int):
 def my_reports():
     """My reports, newest first, a page at a time: pass `before` from the last page's `next`."""
     limit = _int_arg("limit", PAGE_SIZE, 1, MAX_PAGE_SIZE)
-    before = _int_arg("before", None, 1, 2**63 - 1)
+    before = _int_arg("before", None, 1, MAX_ID)
     query = (sa.select(Case).where(Case.reporter_id == current_user().id)
              .options(selectinload(Case.category), selectinload(Case.photos)).order_by(Case.id.desc()).limit(limit + 1))
     if before is not None:
