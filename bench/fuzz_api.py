@@ -139,6 +139,7 @@ def print_server_errors(stack: FuzzStack, errors: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run Schemathesis as each role against a fresh service; the figures; 1 on any 5xx."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=105, help="the whole time budget, shared by the roles")
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100000)

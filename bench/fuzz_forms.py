@@ -52,6 +52,7 @@ class Form:
 
     @property
     def action_value(self) -> str:
+        """The `action` a form's hidden field names (a case's forms differ by it)."""
         return next((f[2] for f in self.fields if f[0] == "action"), "")
 
 
@@ -65,6 +66,7 @@ class PageParser(HTMLParser):
         self._select: Optional[list] = None
 
     def handle_starttag(self, tag, attrs):
+        """A form opens, or a field, an option or a link of the page."""
         a = {k: v or "" for k, v in attrs}
         if tag == "form":
             self._form = Form(urljoin(self.url, a.get("action") or self.url), a.get("method", "get").lower(),
@@ -89,6 +91,7 @@ class PageParser(HTMLParser):
             self._select = self._form.fields[-1] if tag == "select" else None
 
     def handle_endtag(self, tag):
+        """A form or a select closes."""
         if tag == "form":
             self._form = None
         elif tag == "select":
@@ -116,6 +119,7 @@ class Hostile:
         self.words = 0
 
     def value(self, where: tuple, pool: list[str] = HOSTILE) -> str:
+        """The next hostile value for a field (`where` names the kind of form and the field)."""
         roll = self.rng.random()
         if roll < 0.08:
             return self.rng.choice(NUL_VALUES)

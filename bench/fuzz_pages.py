@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import requests
 
 from bench.figures import figure
-from bench.fuzz_forms import HOSTILE, NUL_VALUES, Form, Hostile, PageParser
+from bench.fuzz_forms import Form, Hostile, PageParser
 from bench.fuzz_stack import PASSWORD, FuzzStack, http, small_jpeg
 from bench.riders import multipart_body
 
@@ -48,8 +48,10 @@ class Visitor:
     username: str
     session: requests.Session = field(default_factory=requests.Session)
     token: str = ""  # this session's CSRF token, put in every form sent (pages read earlier may hold an older one)
+    lost: bool = False
 
     def get(self, path_or_url: str, **kwargs) -> requests.Response:
+        """GET a path (or a whole URL) without following a redirect."""
         url = path_or_url if path_or_url.startswith("http") else self.base + path_or_url
         return self.session.get(url, allow_redirects=False, timeout=60, **kwargs)
 
@@ -71,12 +73,18 @@ class Visitor:
 
     @property
     def home(self) -> str:
+        """The page this visitor lands on, which only this visitor may open."""
         return HOME.get(self.username, "/desk/map")
 
     def still_in(self) -> None:
-        """Log in again when a valid submission (an invitation accepted, say) changed who this session is."""
+        """Log in again when a valid submission (an invitation accepted, say) changed who this session is; a
+        visitor who cannot is left out from then on, and said so."""
         if self.get(self.home).status_code != 200:
-            self.login()
+            try:
+                self.login()
+            except SystemExit as lost:
+                print(f"fuzz_pages: {lost}; going on without {self.username}", flush=True)
+                self.lost = True
 
 
 def page_rules(app) -> list:
@@ -88,6 +96,7 @@ def seed_states(stack: FuzzStack, staff: Visitor) -> dict[str, list[str]]:
     """Fresh cases in every state a page shows forms for (dispatched, in progress, resolved, closed, rejected), a
     weekly report built and an invitation made through their forms; the real values of the pages' arguments."""
     def act(user: str, case_no: str, **body) -> None:
+        """An action on a case through the API, as one of the stack's logged-in users."""
         http("POST", f"{stack.base}/api/v1/cases/{case_no}/actions", json.dumps(body).encode(),
              {"Content-Type": "application/json", "Authorization": f"Bearer {stack.tokens[user]}"})
 
@@ -146,6 +155,7 @@ class Tally:
     sent: int = 0
 
     def record(self, answer: requests.Response, what: str, had_nul: bool) -> None:
+        """Count one answer."""
         self.sent += 1
         self.statuses[answer.status_code] = self.statuses.get(answer.status_code, 0) + 1
         if answer.status_code >= 500:
@@ -165,10 +175,12 @@ def ends_own_session(form: Form, pairs: list[tuple[str, str]]) -> bool:
     """A submission that would end the fuzzer's own sessions (log out, or an admin form aimed at one of its
     accounts): skipped rather than fuzzed away."""
     path = urlsplit(form.action).path
-    return path == "/logout" or (path == "/desk/users" and bool({v for k, v in pairs if k == "username"} & set(OWN)))
+    named = set(path.split("/")) | ({v for _, v in pairs} if path.startswith("/desk/users") else set())
+    return path.endswith("/logout") or bool(named & set(OWN))
 
 
 def send_form(visitor: Visitor, form: Form, hostile: Hostile, tally: Tally) -> None:
+    """Submit one form with hostile fields, as this visitor, with its current CSRF token."""
     pairs, files = hostile.submission(form)
     if ends_own_session(form, pairs):
         return
@@ -184,7 +196,7 @@ def send_form(visitor: Visitor, form: Form, hostile: Hostile, tally: Tally) -> N
                  any("\x00" in v for _, v in pairs))
     path = urlsplit(form.action).path
     if answer.status_code == 302 and (path == "/login" or path.startswith("/invite/")):
-        visitor.login()  # someone was logged in by it: be who this visitor is again
+        visitor.still_in()  # someone was logged in by it: be who this visitor is again
 
 
 def send_page(visitor: Visitor, rule, values: dict, names: set[str], hostile: Hostile, tally: Tally) -> None:
@@ -192,6 +204,7 @@ def send_page(visitor: Visitor, rule, values: dict, names: set[str], hostile: Ho
     odd_path = bool(ARGUMENT.search(rule.rule)) and hostile.rng.random() < 0.5
 
     def argument(match) -> str:
+        """One path argument: a real value, or a hostile one."""
         real = values.get(match.group(1)) or [""]
         return quote(hostile.value((rule.rule, match.group(1))) if odd_path else hostile.rng.choice(real), safe="")
 
@@ -228,6 +241,8 @@ def fuzz(stack: FuzzStack, seconds: float, seed: int) -> Tally:
         round_end = min(deadline, time.monotonic() + ROUND_S)
         while time.monotonic() < round_end:
             visitor = visitors[rng.choice(TURNS)]
+            if visitor.lost:
+                continue
             forms, names = found[visitor.username]
             if forms and rng.random() < 0.65:
                 send_form(visitor, rng.choice(rng.choice(list(forms.values()))), hostile, tally)
@@ -253,6 +268,7 @@ def report(stack: FuzzStack, tally: Tally) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Fuzz the pages of a fresh service for the time given; the figure; 1 on any 5xx."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=75)
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100000)

@@ -36,6 +36,7 @@ class Answer:
     body: bytes
 
     def json(self):
+        """The body as JSON."""
         return json.loads(self.body)
 
 
@@ -53,6 +54,7 @@ def http(method: str, url: str, body: Optional[bytes] = None, headers: Optional[
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
+        """Redirects are answers here, not followed."""
         return None
 
 
@@ -107,6 +109,7 @@ class FuzzStack:
         self.proc: Optional[subprocess.Popen] = None
 
     def env(self) -> dict[str, str]:
+        """The environment of `make run` here: its own folder and ports, generous limits, small photos."""
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
         env.update(INSTANCE_DIR=str(self.folder / "instance"), PORT=str(self.port),
                    EMBEDDED_REDIS_PORT=str(free_port()), DEMO_PASSWORD=PASSWORD, SECRET_KEY="fuzz-secret",
@@ -145,6 +148,7 @@ class FuzzStack:
             shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> "FuzzStack":
+        """Start; on failure keep the folder for its log."""
         try:
             return self.start()
         except BaseException:
@@ -152,9 +156,11 @@ class FuzzStack:
             raise
 
     def __exit__(self, *exc) -> None:
+        """Stop everything started."""
         self.stop(keep_files=self.keep)
 
     def log_text(self) -> str:
+        """Everything the service's processes printed so far."""
         return self.log_path.read_text(errors="replace")
 
     # --- the accounts and the cases the fuzzers start from ------------------------------------------------------

@@ -63,6 +63,7 @@ def bound_text_lengths(base: type[DeclarativeBase]) -> None:
 
 
 def _length_check(field: str, limit: int):
+    """The attribute listener refusing a str longer than the limit."""
     def check(_target, value, _old, _initiator):
         if isinstance(value, str) and len(value) > limit:
             raise ValueTooLong(field, limit)
