@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+import psutil
+
 from bench.riders import multipart_body
 from service.embedded_redis import free_port
 
@@ -107,6 +109,7 @@ class FuzzStack:
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = self.folder / "run.log"
         self.proc: Optional[subprocess.Popen] = None
+        self.started: list[psutil.Process] = []  # the runner's processes once up: none may outlive the run
 
     def env(self) -> dict[str, str]:
         """The environment of `make run` here: its own folder and ports, generous limits, small photos."""
@@ -133,17 +136,28 @@ class FuzzStack:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"fuzz: the service did not start:\n{self.log_text()[-3000:]}")
             time.sleep(0.3)
+        self.started = psutil.Process(self.proc.pid).children(recursive=True)
         return self
 
     def stop(self, keep_files: bool = False) -> None:
-        """Stop everything the runner started (as Ctrl-C does), and remove the folder."""
+        """Stop everything the runner started (as Ctrl-C does), and remove the folder.
+
+        Whatever the runner left running (it may die mid-clean-up) is ended too: a fuzz run leaves nothing behind.
+        """
+        started = list(self.started)
         if self.proc is not None and self.proc.poll() is None:
+            started += psutil.Process(self.proc.pid).children(recursive=True)
             os.killpg(self.proc.pid, signal.SIGINT)
             try:
                 self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        left = [p for p in started if p.is_running()]
+        for process in left:
+            process.terminate()
+        for process in psutil.wait_procs(left, timeout=15)[1]:
+            process.kill()
         if not keep_files:
             shutil.rmtree(self.folder, ignore_errors=True)
 
