@@ -6,12 +6,14 @@ import statistics
 import time
 from typing import Callable, Hashable, Optional, TypeVar
 
-COMPARISONS = {">=": operator.ge, "<=": operator.le}
+COMPARISONS = {">=": operator.ge, "<=": operator.le, "=": operator.eq}
 Key = TypeVar("Key", bound=Hashable)
 
 
 def shown(value: float) -> str:
-    """A figure's value as people read it: 180, 3.1, 0.987."""
+    """A figure's value as people read it: 180, 3.1, 0.987; a count as itself."""
+    if isinstance(value, int):
+        return str(value)
     if abs(value) >= 100:
         return f"{value:.0f}"
     if abs(value) >= 1:

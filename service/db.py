@@ -11,6 +11,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
+
 class Base(DeclarativeBase):
     """Declarative base of every model; constraint names are fixed so migrations can refer to them."""
 
@@ -38,6 +39,33 @@ class UTCDateTime(sa.TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class ValueTooLong(ValueError):
+    """Text longer than its column holds. PostgreSQL would refuse it at the commit (a 500 by then) and SQLite would
+    keep it; both refuse it here, when it is set, with a message naming the field."""
+
+    def __init__(self, field: str, limit: int):
+        super().__init__(f"{field} 不能超过 {limit} 个字符 / {field} must be at most {limit} characters")
+        self.field, self.limit = field, limit
+
+
+def bound_text_lengths(base: type[DeclarativeBase]) -> None:
+    """Make every String(n) column of the models refuse, as it is set, a value longer than n (ValueTooLong)."""
+    for mapper in base.registry.mappers:
+        for attr in mapper.column_attrs:
+            limit = getattr(attr.columns[0].type, "length", None)
+            if isinstance(attr.columns[0].type, sa.String) and limit:
+                event.listen(getattr(mapper.class_, attr.key), "set", _length_check(attr.key, limit), retval=True)
+
+
+def _length_check(field: str, limit: int):
+    """The attribute listener refusing a str longer than the limit."""
+    def check(_target, value, _old, _initiator):
+        if isinstance(value, str) and len(value) > limit:
+            raise ValueTooLong(field, limit)
+        return value
+    return check
 
 
 def utcnow() -> datetime:

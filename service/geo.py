@@ -27,20 +27,23 @@ class ServiceArea:
         return cls(south=box["south"], north=box["north"], west=box["west"], east=box["east"])
 
 
+TO_WGS84 = {"gcj02": prcoords.gcj_wgs_bored, "bd09": prcoords.bd_wgs_bored}
+
+
 def to_wgs84(lat: float, lon: float, system: str) -> tuple[float, float]:
     """Convert a point sent in wgs84, gcj02 (Amap, Tencent) or bd09 (Baidu) to WGS-84.
 
     The inverses iterate (prcoords' "bored" forms): within a few centimetres in Chongchuan, where a one-step
-    inverse is off by up to 1.5 m.
+    inverse is off by up to 1.5 m. Outside China neither system shifts anything (and the formulas fail near the
+    poles): such a point is WGS-84 as sent.
     """
     if system == "wgs84":
         return lat, lon
-    if system == "gcj02":
-        p = prcoords.gcj_wgs_bored(prcoords.Coords(lat, lon))
-    elif system == "bd09":
-        p = prcoords.bd_wgs_bored(prcoords.Coords(lat, lon))
-    else:
+    if system not in TO_WGS84:
         raise ValueError(f"unknown coordinate system {system!r}")
+    if not prcoords.sanity_in_china_p(prcoords.Coords(lat, lon)):
+        return lat, lon
+    p = TO_WGS84[system](prcoords.Coords(lat, lon))
     return p.lat, p.lon
 
 

@@ -7,7 +7,7 @@ from typing import Optional
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from service.db import Base, UTCDateTime, utcnow
+from service.db import Base, UTCDateTime, bound_text_lengths, utcnow
 
 ROLES = ("reporter", "grid_worker", "staff", "admin")
 STATES = ("new", "dispatched", "unrouted", "in_progress", "resolved", "closed", "rejected", "duplicate")
@@ -299,3 +299,6 @@ class WeeklyReport(Base):
     week: so.Mapped[str] = so.mapped_column(sa.String(8), primary_key=True)  # ISO week, like 2026-W09
     built_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     data: so.Mapped[dict] = so.mapped_column(sa.JSON)
+
+
+bound_text_lengths(Base)  # a name or phone number too long for its column is a clear refusal on every engine

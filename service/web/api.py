@@ -15,6 +15,7 @@ from service.auth import STAFF_ROLES, authenticate, can_view_case, issue_api_tok
 from service.cases import ReportForm, take_report
 from service.lifecycle import STATE_LABELS
 from service.db import utcnow
+from service.geo import ServiceArea
 from service.models import Case, Category, Grid, Notification, Photo, PossibleDuplicate
 from service.parsing import INT32_MAX, whole_number
 from service.web import db_session, services
@@ -247,10 +248,23 @@ def categories():
 
 @bp.get("/openapi.json")
 def openapi():
-    """The OpenAPI document describing this API."""
-    return jsonify(_openapi_document())
+    """The OpenAPI document describing this API, with this server's photo limits, categories and service area."""
+    svc = services()
+    codes = tuple(db_session().scalars(sa.select(Category.code).where(Category.active.is_(True))
+                                       .order_by(Category.code)))
+    return jsonify(_openapi_document(svc.limits.max_photos, svc.limits.max_photo_bytes, codes, svc.area))
 
 
 @cache
-def _openapi_document() -> dict:
-    return json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))
+def _openapi_document(max_photos: int, max_photo_bytes: int, category_codes: tuple[str, ...],
+                      area: ServiceArea) -> dict:
+    """The document with the values it leaves to the server: MAX_PHOTOS, MAX_PHOTO_MB, the community's category
+    codes and its service area, so a client (or a fuzzer) knows exactly what this server takes."""
+    doc = json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))
+    schemas = doc["components"]["schemas"]
+    schemas["Photos"]["maxItems"] = max_photos
+    schemas["Photos"]["items"]["maxLength"] = max_photo_bytes
+    schemas["CategoryCode"]["enum"] = list(category_codes)
+    schemas["AreaLatitude"].update(minimum=area.south, maximum=area.north)
+    schemas["AreaLongitude"].update(minimum=area.west, maximum=area.east)
+    return doc

@@ -6,12 +6,13 @@ import time
 from itertools import chain
 from typing import Optional
 
-from flask import Flask, jsonify, request
+from flask import Flask, flash, jsonify, redirect, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import ClientDisconnected, HTTPException, default_exceptions
 
 from service.cases import ReportRefused
+from service.db import ValueTooLong
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,11 @@ def refuse_nul_bytes():
     """Refuse text with NUL bytes anywhere a client can put it, before it reaches a query.
 
     A JSON body gets here already capped, from a known sender and at most 32 levels deep (request_bodies runs
-    before every other before_request), so reading and walking it here costs little.
+    before every other before_request), so reading and walking it here costs little. A request no route takes
+    reaches no query: it is answered 404 or 405 (with Allow) as it is.
     """
+    if request.routing_exception is not None:
+        return
     values = [request.path, *chain.from_iterable(request.args.listvalues())]
     if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
         values += chain.from_iterable(request.form.listvalues())
@@ -103,6 +107,16 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ReportRefused)
     def _refused(exc: ReportRefused):
         return error_response(REFUSAL_STATUS[exc.kind], exc.code, exc.message_zh, exc.message_en, exc.field)
+
+    @app.errorhandler(ValueTooLong)
+    def _too_long(exc: ValueTooLong):
+        """Text longer than its field holds: 422 naming the field on the API; a form's page shows it again with the
+        message, as it shows every refusal."""
+        zh, en = str(exc).split(" / ", 1)
+        if _wants_json() or request.method != "POST":
+            return error_response(422, "value_too_long", zh, en, exc.field)
+        flash(zh, "error")
+        return redirect(request.path, code=303)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
