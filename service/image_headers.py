@@ -15,7 +15,9 @@ from typing import BinaryIO, Optional
 
 BLOCK = 1 << 20
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-PNG_MAX_CHUNKS = 65_536  # libpng writes 8 KB data chunks: a 15 MB photo has about 2 000; more is a slow-walk trick
+# chunks (PNG, WEBP) or boxes (HEIF, per container) walked at most: libpng writes 8 KB data chunks, so a 15 MB
+# photo has about 2 000; more is a slow-walk trick (15 MB of empty 8-byte chunks cost seconds of CPU to walk)
+MAX_CHUNKS = 65_536
 END_OF_IMAGE = b"\xff\xd9"
 # ISO-BMFF brands of HEVC-coded HEIF (what phones write), and the generic HEIF brands that come with them
 HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
@@ -97,7 +99,7 @@ def _read(stream: BinaryIO, at: int, n: int) -> bytes:
 def _png_size(stream: BinaryIO, file_size: int) -> tuple[int, int]:
     """IHDR's width and height, once every chunk has been found whole (CRC included) up to IEND."""
     pos, size, seen_data = len(PNG_SIGNATURE), None, False
-    for _ in range(PNG_MAX_CHUNKS):
+    for _ in range(MAX_CHUNKS):
         length, kind = struct.unpack(">I4s", _read(stream, pos, 8))
         end = pos + 12 + length
         if length > 0x7FFFFFFF or not kind.isalpha():
@@ -120,7 +122,7 @@ def _png_size(stream: BinaryIO, file_size: int) -> tuple[int, int]:
                 raise BrokenImage("PNG has no image data")
             return size
         pos = end
-    raise BrokenImage(f"PNG has more than {PNG_MAX_CHUNKS} chunks")
+    raise BrokenImage(f"PNG has more than {MAX_CHUNKS} chunks")
 
 
 def _webp_size(stream: BinaryIO, file_size: int) -> tuple[int, int]:
@@ -128,8 +130,11 @@ def _webp_size(stream: BinaryIO, file_size: int) -> tuple[int, int]:
     riff_end = 8 + struct.unpack("<I", _read(stream, 4, 4))[0]
     if riff_end > file_size:
         raise BrokenImage(f"WEBP is cut short ({file_size} of {riff_end} bytes)")
-    pos, canvas, bitstream, frames = 12, None, None, False
+    pos, canvas, bitstream, frames, chunks = 12, None, None, False, 0
     while pos + 8 <= riff_end:
+        chunks += 1
+        if chunks > MAX_CHUNKS:
+            raise BrokenImage(f"WEBP has more than {MAX_CHUNKS} chunks")
         kind, length = struct.unpack("<4sI", _read(stream, pos, 8))
         if pos + 8 + length > riff_end:
             raise BrokenImage(f"WEBP chunk {kind!r} runs past the end of the file")
@@ -155,9 +160,12 @@ def _webp_size(stream: BinaryIO, file_size: int) -> tuple[int, int]:
 
 
 def _boxes(stream: BinaryIO, start: int, end: int):
-    """(type, payload start, box end) of each ISO-BMFF box between start and end, each checked to lie inside."""
+    """(type, payload start, box end) of each ISO-BMFF box between start and end, each checked to lie inside;
+    BrokenImage past MAX_CHUNKS of them."""
     pos = start
-    while pos < end:
+    for _ in range(MAX_CHUNKS):
+        if pos >= end:
+            return
         if end - pos < 8:
             raise BrokenImage(f"HEIF has stray bytes at byte {pos}")
         size, kind = struct.unpack(">I4s", _read(stream, pos, 8))
@@ -170,6 +178,8 @@ def _boxes(stream: BinaryIO, start: int, end: int):
             raise BrokenImage(f"HEIF box {kind!r} runs past the end of the file")
         yield kind, pos + header, pos + size
         pos += size
+    if pos < end:
+        raise BrokenImage(f"HEIF has more than {MAX_CHUNKS} boxes in one container")
 
 
 def _heif_brands(stream: BinaryIO) -> bool:

@@ -62,6 +62,20 @@ def test_a_png_of_nothing_but_tiny_chunks_is_refused_without_walking_them_all():
         read_header(io.BytesIO(png[:33] + text * 70_000 + png[33:]))
 
 
+def test_a_webp_of_nothing_but_tiny_chunks_is_refused_without_walking_them_all():
+    webp = flat_webp(4, 4)
+    padding = (b"XXXX" + struct.pack("<I", 0)) * 70_000
+    body = b"WEBP" + padding + webp[12:]
+    with pytest.raises(BrokenImage, match="chunks"):
+        read_header(io.BytesIO(b"RIFF" + struct.pack("<I", len(body)) + body))
+
+
+def test_a_heic_of_nothing_but_tiny_boxes_is_refused_without_walking_them_all():
+    heic = heic_declaring(64, 64)
+    with pytest.raises(BrokenImage, match="boxes"):
+        read_header(io.BytesIO(heic + struct.pack(">I4s", 8, b"free") * 70_000))
+
+
 def test_a_png_whose_text_chunks_inflate_to_megabytes_is_refused(rider):
     # each chunk is 5 KB on disk; Pillow would keep up to 64 MB of such text in memory while reading the header
     assert_refused(rider.report(photos=[(png_with_text(8, 1_000_000), "notes.png")]), 415, "broken_image", "photo")
