@@ -135,11 +135,7 @@ def print_server_errors(stack: FuzzStack, errors: list[str]) -> None:
     """Each 5xx answer, and each distinct traceback behind them."""
     for line in errors[:50]:
         print(f"  server error: {line[:300]}")
-    seen = set()
-    for request, last in stack.server_tracebacks():
-        if (request.split("?")[0], last) not in seen:
-            seen.add((request.split("?")[0], last))
-            print(f"  traceback: {request[:200]} -> {last[:300]}")
+    stack.print_tracebacks()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -260,11 +260,7 @@ def report(stack: FuzzStack, tally: Tally) -> None:
         print(f"  server error: {line[:400]}")
     for line in tally.nul_not_refused[:20]:
         print(f"  NUL not refused with 400: {line[:300]}")
-    seen = set()
-    for request, last in stack.server_tracebacks():
-        if (request.split("?")[0], last) not in seen:
-            seen.add((request.split("?")[0], last))
-            print(f"  traceback: {request[:200]} -> {last[:300]}")
+    stack.print_tracebacks()
 
 
 def main(argv: list[str] | None = None) -> int:

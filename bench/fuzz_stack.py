@@ -226,3 +226,11 @@ class FuzzStack:
                          if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*", later)), "?")
             found.append((request, last))
         return found
+
+    def print_tracebacks(self) -> None:
+        """Each distinct traceback behind the server's errors (by path and last line), once."""
+        seen = set()
+        for request, last in self.server_tracebacks():
+            if (request.split("?")[0], last) not in seen:
+                seen.add((request.split("?")[0], last))
+                print(f"  traceback: {request[:200]} -> {last[:300]}")
