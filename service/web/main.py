@@ -25,8 +25,19 @@ def service_worker():
     version on every visit (no-cache), which costs a 304 when nothing changed.
     """
     manifest = current_app.extensions["assets"]
-    shell = [manifest.url(name) for name in names_in_template(current_app.jinja_env, "rider.html")]
-    return _revalidated(render_template("rider/sw.js", shell=shell, version=manifest.version), "text/javascript")
+    return _revalidated(render_template("rider/sw.js", shell=_rider_shell(), version=manifest.version),
+                        "text/javascript")
+
+
+def _rider_shell() -> list[str]:
+    """The URLs of the static files the rider's page names: its template parsed once per process, not on every
+    visit's check for a new worker."""
+    shell = current_app.extensions.get("rider_shell")
+    if shell is None:
+        manifest = current_app.extensions["assets"]
+        shell = [manifest.url(name) for name in names_in_template(current_app.jinja_env, "rider.html")]
+        current_app.extensions["rider_shell"] = shell
+    return shell
 
 
 @bp.get("/manifest.webmanifest")
