@@ -10,7 +10,8 @@ from flask import (Blueprint, Response, flash, jsonify, make_response, redirect,
 from sqlalchemy.orm import selectinload
 
 from service.actions import ActionRefused, available_actions, perform
-from service.auth import generated_password, new_username, normalise_username, set_active, set_password
+from service.auth import (USERNAME_MAX_LENGTH, generated_password, new_username, normalise_username, set_active,
+                          set_password)
 from service.db import utcnow
 from service.desk import CSV_HEADER, BadCursor, QueueFilter, export_rows, mask_phone, queue_page, state_counts
 from service.invites import create_invite
@@ -162,7 +163,7 @@ def invites():
     if request.method == "POST":
         name, phone = request.form.get("display_name", "").strip(), request.form.get("phone", "").strip()
         username = normalise_username(request.form.get("username", ""))
-        if not name or not username or not username.isascii() or len(username) > 64:
+        if not name or not username or not username.isascii() or len(username) > USERNAME_MAX_LENGTH:
             flash("请填写姓名和用户名（字母或数字）", "error")
         else:
             try:
