@@ -10,8 +10,8 @@ from flask import (Blueprint, Response, flash, jsonify, make_response, redirect,
 from sqlalchemy.orm import selectinload
 
 from service.actions import ActionRefused, available_actions, perform
-from service.auth import (USERNAME_MAX_LENGTH, generated_password, new_username, normalise_username, set_active,
-                          set_password)
+from service.auth import (STAFF_ROLES, USERNAME_MAX_LENGTH, generated_password, new_username, normalise_username,
+                          set_active, set_password)
 from service.db import utcnow
 from service.desk import CSV_HEADER, BadCursor, QueueFilter, export_rows, mask_phone, queue_page, state_counts
 from service.invites import create_invite
@@ -27,7 +27,6 @@ from service.web.errors import ApiError
 from service.web.links import external_url, redirect_back
 
 bp = Blueprint("desk", __name__)
-STAFF = ("staff", "admin")
 
 
 def _filter_from_args() -> QueueFilter:
@@ -55,7 +54,7 @@ def _choices() -> dict:
 
 
 @bp.get("/desk")
-@page_login_required(*STAFF)
+@page_login_required(*STAFF_ROLES)
 def queue():
     """Every case the filters match, most urgent and soonest due first, 50 a page, with counts per state."""
     f, now = _filter_from_args(), utcnow()
@@ -74,7 +73,7 @@ def queue():
 
 
 @bp.post("/desk/bulk-assign")
-@page_login_required(*STAFF)
+@page_login_required(*STAFF_ROLES)
 def bulk_assign():
     """Assign the ticked cases to one grid worker or unit, through the same action as one case."""
     params = {"assignee": request.form.get("assignee") or None, "unit": request.form.get("unit") or None,
@@ -98,7 +97,7 @@ def bulk_assign():
 
 
 @bp.get("/desk/cases/<case_no>")
-@page_login_required(*STAFF)
+@page_login_required(*STAFF_ROLES)
 def case_page(case_no: str):
     """One case: photos, a small map, reporter, flags, possible duplicates, timeline and the actions."""
     case = visible_case(case_no)
@@ -111,14 +110,14 @@ def case_page(case_no: str):
 
 
 @bp.get("/desk/map")
-@page_login_required(*STAFF)
+@page_login_required(*STAFF_ROLES)
 def case_map():
     """Open cases over the grid polygons."""
     return render_template("desk/map.html", tiles=services().settings.map_tiles_url)
 
 
 @bp.get("/desk/map.json")
-@page_login_required(*STAFF)
+@page_login_required(*STAFF_ROLES)
 def map_data():
     """The grids and the open cases as GeoJSON, for the map pages."""
     session, now = db_session(), utcnow()
@@ -133,7 +132,7 @@ def map_data():
 
 
 @bp.get("/desk/export.csv")
-@page_login_required(*STAFF)
+@page_login_required(*STAFF_ROLES)
 def export_csv():
     """The filtered queue as CSV (UTF-8 with BOM, so Excel shows the Chinese), streamed."""
     f, now, svc = _filter_from_args(), utcnow(), services()
@@ -156,7 +155,7 @@ def export_csv():
 
 
 @bp.route("/desk/invites", methods=["GET", "POST"])
-@page_login_required(*STAFF)
+@page_login_required(*STAFF_ROLES)
 def invites():
     """Invite a rider: make their account and show the link and its QR code to open on the phone."""
     link = qr = None

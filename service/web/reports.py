@@ -4,6 +4,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
+from service.auth import STAFF_ROLES
 from service.db import utcnow
 from service.models import WeeklyReport
 from service.web import db_session, services
@@ -12,7 +13,6 @@ from service.weekly import FIRST_YEAR, LAST_YEAR, Week, build_weekly_report, las
 from service.weekly_output import INDICATORS, csv_text, grid_rates_chart, shown, tables, trend_chart, workbook
 
 bp = Blueprint("reports", __name__)
-STAFF = ("staff", "admin")
 
 
 def _kept(week_name: str) -> WeeklyReport:
@@ -27,7 +27,7 @@ def _kept(week_name: str) -> WeeklyReport:
 
 
 @bp.get("/desk/reports")
-@page_login_required(*STAFF)
+@page_login_required(*STAFF_ROLES)
 def index():
     """The weeks built so far, newest first, and a form to build any week."""
     kept = db_session().scalars(sa.select(WeeklyReport).order_by(WeeklyReport.week.desc()).limit(104))
@@ -36,7 +36,7 @@ def index():
 
 
 @bp.post("/desk/reports")
-@page_login_required(*STAFF)
+@page_login_required(*STAFF_ROLES)
 def build():
     """Build (or rebuild) a week's report now; building the same week again replaces it."""
     try:
@@ -50,7 +50,7 @@ def build():
 
 
 @bp.get("/desk/reports/<week>")
-@page_login_required(*STAFF)
+@page_login_required(*STAFF_ROLES)
 def page(week: str):
     """The report, printable on A4: headline, charts, tables, the overdue list, the ranking."""
     data = _kept(week).data
@@ -59,7 +59,7 @@ def page(week: str):
 
 
 @bp.get("/desk/reports/<week>.xlsx")
-@page_login_required(*STAFF)
+@page_login_required(*STAFF_ROLES)
 def xlsx(week: str):
     """The report as an Excel workbook, one sheet per table."""
     report = _kept(week)
@@ -68,7 +68,7 @@ def xlsx(week: str):
 
 
 @bp.get("/desk/reports/<week>.csv")
-@page_login_required(*STAFF)
+@page_login_required(*STAFF_ROLES)
 def csv(week: str):
     """The report's tables as CSV."""
     report = _kept(week)
