@@ -95,6 +95,7 @@ def end_sessions(user: User) -> None:
 
 
 def _check_new_password(password: str) -> None:
+    """PasswordRefused for a password shorter than MIN_PASSWORD_LENGTH."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise PasswordRefused(f"密码至少 {MIN_PASSWORD_LENGTH} 位 / at least {MIN_PASSWORD_LENGTH} characters")
 

@@ -11,7 +11,6 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
-
 class Base(DeclarativeBase):
     """Declarative base of every model; constraint names are fixed so migrations can refer to them."""
 

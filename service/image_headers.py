@@ -92,6 +92,7 @@ def reaches_end_of_image(stream: BinaryIO, scan_start: int, chunk: int = BLOCK) 
 
 
 def _read(stream: BinaryIO, at: int, n: int) -> bytes:
+    """Up to n bytes of the stream from offset `at`."""
     stream.seek(at)
     return stream.read(n)
 

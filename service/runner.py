@@ -46,6 +46,7 @@ class StopRequest:
         return self
 
     def _note(self, signum, _frame) -> None:
+        """The signal handler: remember the first stop signal, nothing more."""
         self.signum = self.signum or signum
 
     def __bool__(self) -> bool:

@@ -31,9 +31,11 @@ class CsvWriter:
         self._writer = csv.writer(stream)
 
     def writerow(self, row: Iterable[Any]) -> None:
+        """Write one row, its cells made inert."""
         self._writer.writerow(inert_row(row))
 
     def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
+        """Write each row, its cells made inert."""
         for row in rows:
             self.writerow(row)
 

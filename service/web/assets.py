@@ -66,7 +66,6 @@ class Manifest:
         return f"'sha256-{base64.b64encode(digest).decode()}'"
 
 
-
 def names_in_template(env: Environment, template: str) -> list[str]:
     """The static files a template names, `static_url('...')` calls read from its source (the page is the list)."""
     source = env.loader.get_source(env, template)[0]

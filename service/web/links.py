@@ -15,6 +15,7 @@ _TRIMMED = "".join(map(chr, range(0x21)))
 
 
 def _as_a_browser_reads(target: str) -> str:
+    """The Location as a browser will follow it (see _DROPPED and _TRIMMED)."""
     return target.translate(_DROPPED).strip(_TRIMMED).replace("\\", "/")
 
 

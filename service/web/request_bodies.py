@@ -42,6 +42,7 @@ def nesting_depth(text: str, give_up_past: int) -> int:
 
 
 def _sends_a_body() -> bool:
+    """True when the request carries a body: a Content-Length above 0, or chunked."""
     return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
 
 
