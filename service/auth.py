@@ -14,6 +14,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from service.db import utcnow
 from service.models import Case, User
+from service.parsing import INT32_MAX, whole_number
 
 STAFF_ROLES = frozenset({"staff", "admin"})
 MIN_PASSWORD_LENGTH = 8
@@ -149,10 +150,9 @@ def issue_api_token(user: User, secret: str) -> str:
 def token_user_id(token: str, secret: str) -> Optional[int]:
     """The user id a genuinely signed token names (whether or not it is still valid), or None."""
     try:
-        uid = Signer(secret, salt=TOKEN_SALT).unsign(token).decode().split(".", 1)[0]
-    except (BadSignature, UnicodeError):
+        return whole_number(Signer(secret, salt=TOKEN_SALT).unsign(token).decode().split(".", 1)[0], 1, INT32_MAX)
+    except (BadSignature, UnicodeError, ValueError):
         return None
-    return int(uid) if uid.isascii() and uid.isdigit() and len(uid) < 19 else None
 
 
 def token_expired(issued_at: Optional[datetime], days: int, now: datetime) -> bool:
