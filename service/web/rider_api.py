@@ -126,10 +126,8 @@ def nearby_thumb(case_no: str):
     photo = next((p for p in _open_case(case_no).photos if p.kind == "before" and p.thumb_path), None)
     if photo is None:
         raise ApiError(404, "unknown_photo", "暂无缩略图", "no thumbnail yet")
-    response = send_file(services().photos.path(photo.thumb_path), mimetype="image/jpeg", max_age=max(left, 1))
-    response.cache_control.public = False  # send_file marks it public: this user's link, this user's cache
-    response.cache_control.private = True
-    return response
+    # for as long as the link works; made private, as every photo is, by security._private_cache
+    return send_file(services().photos.path(photo.thumb_path), mimetype="image/jpeg", max_age=max(left, 1))
 
 
 @bp.post("/reports/<case_no>/me-too")
