@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import io
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 import pygal
 from openpyxl import Workbook
@@ -51,6 +53,13 @@ def shown(key: str, value) -> str:
     return "—" if value is None else str(value)
 
 
+def local_minute(iso: str, tz: str) -> str:
+    """An instant kept in the report (ISO 8601) as its readers write it: 2026-12-02 11:10, in the report's zone."""
+    instant = datetime.fromisoformat(iso)
+    instant = instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc)  # the database keeps UTC
+    return instant.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+
+
 def _pct(rate):
     return None if rate is None else round(rate * 100, 1)
 
@@ -86,7 +95,8 @@ def tables(data: dict) -> list[tuple[str, list[str], list[list]]]:
     for key, title in GROUP_TABLES:
         result.append((title, header, [row(r["name"], r["figures"], r["previous"]) for r in data[key]]))
     result.append(("超期未结", ["案件编号", "类别", "网格", "处置人", "期限", "超期(小时)"],
-                   [[o["case_no"], o["category"], o["grid"] or "", o["assignee"] or "", o["deadline_at"],
+                   [[o["case_no"], o["category"], o["grid"] or "", o["assignee"] or "",
+                     local_minute(o["deadline_at"], data["timezone"]),
                      o["hours_overdue"]] for o in data["overdue"]]))
     result.append(("上报人排行", ["用户名", "姓名", "上报数", "有效上报", "本周积分"],
                    [[r["username"], r["display_name"], r["reports"], r["valid"], r["points"]]

@@ -106,8 +106,10 @@ def test_wrong_current_passwords_count_with_failed_logins(tmp_path, settings):
                           password2="taken-over-1").status_code for i in range(3)]
     assert guesses == [401, 401, 429]
     assert Api(app.test_client()).login("gw05").status_code == 429  # the same account's count
-    assert thief.post("/account/password", current=DEMO_PASSWORD, password="taken-over-1",
-                      password2="taken-over-1").status_code == 429
+    locked = thief.post("/account/password", current=DEMO_PASSWORD, password="taken-over-1", password2="taken-over-1")
+    assert locked.status_code == 429 and 0 < int(locked.headers["Retry-After"]) <= 60
+    page = locked.get_data(as_text=True)  # the password page again, saying when, not a bare English error
+    assert "修改密码" in page and "密码错误次数过多，请 1 分钟后再试" in page and 'name="current"' in page
 
 
 def test_the_desk_and_field_pages_link_to_the_password_page(app):

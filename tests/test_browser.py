@@ -1,8 +1,12 @@
 """In a real browser (Chromium via Playwright): staff assign an unrouted case, gw06 resolves it, staff close it."""
 from __future__ import annotations
 
+import io
+import json
 import re
+from pathlib import Path
 
+from PIL import Image
 from playwright.sync_api import Page, expect
 
 from browser_support import Person, chromium, live_server, people, wire  # noqa: F401  (fixtures)
@@ -123,3 +127,30 @@ def test_the_case_page_map_shows_the_case_and_its_grid(people, rider, workers):
     assert staff.script_errors == []
     # the case's marker and its grid's polygon, both drawn by Leaflet as SVG paths
     expect(staff.page.locator("#minimap path.leaflet-interactive")).to_have_count(2)
+
+
+def grid_middle(code: str) -> dict:
+    """The mean of a demo grid's corners: where the case map writes the grid's name."""
+    grids = json.loads((Path(__file__).resolve().parent.parent / "config/community/grids.geojson").read_text("utf-8"))
+    ring = next(f for f in grids["features"] if f["properties"]["code"] == code)["geometry"]["coordinates"][0][:-1]
+    return {"lon": f"{sum(p[0] for p in ring) / len(ring):.6f}", "lat": f"{sum(p[1] for p in ring) / len(ring):.6f}"}
+
+
+def test_the_case_map_draws_a_case_above_its_grids_name(people, rider, workers):
+    rider.report(photos=[photo_jpeg(seed=44)], **grid_middle("HQ06"))
+    workers()  # dispatched: a blue mark, right where 虹桥第06网格 is written
+    staff = people(**DESKTOP)
+    staff.log_in("staff1")
+    page = staff.page
+    page.goto("/desk/map")
+    expect(page.locator("#casemap")).to_have_attribute("data-loaded", re.compile(r"[1-9]"))
+    label = page.locator(".grid-label", has_text="虹桥第06网格").bounding_box()
+    middle = (label["x"] + label["width"] / 2, label["y"] + label["height"] / 2)
+    marks = [m.bounding_box() for m in page.locator("#casemap path.case-mark.state-dispatched:not(.late)").all()]
+    ours = min(marks, key=lambda b: abs(b["x"] + b["width"] / 2 - middle[0]) + abs(b["y"] + b["height"] / 2 - middle[1]))
+    x, y = round(ours["x"] + ours["width"] / 2), round(ours["y"] + ours["height"] / 2)
+    with Image.open(io.BytesIO(page.screenshot(clip={"x": x, "y": y, "width": 1, "height": 1}))) as dot:
+        seen = dot.convert("RGB").getpixel((0, 0))
+    staff.shot("case-map-labels")
+    assert all(abs(a - b) < 40 for a, b in zip(seen, (91, 192, 222))), f"the mark shows {seen}, not its blue"
+    staff.all_went_well()

@@ -257,7 +257,9 @@ def test_a_me_too_from_a_coarse_fix_is_refused_with_the_reason_on_screen(people,
     card = page.locator("#nearby li")
     expect(card).to_have_count(1)
     card.get_by_role("button", name="我也遇到").click()
-    expect(page.get_by_role("alert").filter(has_text="定位精度 ±150 米太差")).to_be_visible()
+    refusal = page.get_by_role("alert").filter(has_text="定位精度 ±150 米太差")
+    expect(refusal).to_be_visible()
+    expect(refusal).to_be_in_viewport()  # beside the card tapped, far down the page: the notice comes to the rider
     expect(page.locator("#chosen")).to_be_visible()  # the report stays as it was: the rider may still send it
     rider.shot("me_too_refused")
     db.expire_all()
@@ -286,7 +288,8 @@ def test_the_page_is_light_fits_a_small_phone_speaks_english_and_forgets_itself_
     targets = {"camera": page.locator("label.camera"), "gallery": page.locator("label.gallery"),
                "relocate": page.get_by_role("button", name="重新定位"), "submit": page.get_by_role("button", name="提交上报"),
                "zoom in": page.locator(".leaflet-control-zoom-in"), "language": page.locator("#lang"),
-               "log out": page.get_by_role("button", name="退出"), "tab": page.get_by_role("link", name="我的上报"),
+               "log out": page.get_by_role("button", name="退出"), "password": page.get_by_role("link", name="改密码"),
+               "tab": page.get_by_role("link", name="我的上报"),
                "kind": page.get_by_role("tab", name="事件"), "category": page.locator("#tiles .tile").first}
     small = {name: box for name, box in ((n, t.bounding_box()) for n, t in targets.items())
              if box is None or box["height"] < 44 or box["width"] < 44}
@@ -298,6 +301,7 @@ def test_the_page_is_light_fits_a_small_phone_speaks_english_and_forgets_itself_
     page.reload()
     expect(page.get_by_role("button", name="Send report")).to_be_visible()
     expect(page.locator("#tiles .tile", has_text="Street light")).to_be_visible()
+    expect(page.get_by_role("link", name="Password")).to_be_visible()
     rider.shot("in-english")
     page.locator("#lang").click()
     expect(page.get_by_role("button", name="提交上报")).to_be_visible()

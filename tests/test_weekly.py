@@ -194,6 +194,7 @@ def test_the_report_page_prints_with_charts_tables_and_downloads(app, db, week_o
     style_sheet = re.search(r'<link rel="stylesheet" href="(/static/css/report\.[0-9a-f]+\.css)">', page).group(1)
     assert "@page { size: A4" in browser.get(style_sheet).get_data(as_text=True)
     assert week_of_cases["C"].case_no in page
+    assert "<td>2026-02-27 12:00</td>" in page  # C's deadline as a person writes it, in Shanghai, not ISO UTC
     book = load_workbook(io.BytesIO(browser.get("/desk/reports/2026-W09.xlsx").data))
     assert book.sheetnames == ["总体", "按网格", "按类别", "按处置人", "超期未结", "上报人排行"]
     overall = [c.value for c in book["总体"][2]]
@@ -201,6 +202,7 @@ def test_the_report_page_prints_with_charts_tables_and_downloads(app, db, week_o
     text = browser.get("/desk/reports/2026-W09.csv").get_data(as_text=True)
     assert text.startswith("\ufeff随手拍周报 2026-W09") and "上报人排行" in text
     assert re.search(r"rider1,骑手 张师傅,5,5,10", text)
+    assert re.search(rf"{week_of_cases['C'].case_no},路灯,[^\n]*,2026-02-27 12:00,60", text)
     assert browser.get("/desk/reports/2026-W10").status_code == 404
     listing = browser.get("/desk/reports").get_data(as_text=True)
     assert "/desk/reports/2026-W09" in listing

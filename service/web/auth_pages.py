@@ -1,12 +1,13 @@
 """Logging in and out on the pages, changing one's password, and a rider's first visit from an invitation link."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 
 from service.auth import PasswordRefused, WrongPassword, authenticate, change_password
 from service.invites import InviteInvalid, accept_invite
 from service.web import db_session, services
 from service.web.access import current_user, log_in, log_out, page_login_required
+from service.web.errors import seconds_until_the_limit_resets
 from service.web.links import safe_next
 from service.web.throttle import limit_login_failures, limit_password_guesses
 
@@ -32,6 +33,22 @@ def login():
         return render_template("auth/login.html", error="用户名或密码错误 / wrong username or password"), 401
     log_in(user)
     return redirect(safe_next(home_of(user)))
+
+
+@bp.errorhandler(429)
+def _too_many_wrong_passwords(_exc):
+    """Locked out (login or password page): the same form again, saying in words when to try again."""
+    wait = seconds_until_the_limit_resets()
+    minutes = -(-wait // 60)
+    error = f"密码错误次数过多，请 {minutes} 分钟后再试 / too many wrong passwords: try again in {minutes} min"
+    user = current_user()
+    if request.endpoint == "auth.password" and user is not None:
+        page = render_template("auth/password.html", home=home_of(user), error=error)
+    else:
+        page = render_template("auth/login.html", error=error)
+    response = make_response(page, 429)
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 @bp.post("/logout")

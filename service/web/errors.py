@@ -84,7 +84,7 @@ def refuse_nul_bytes():
         raise ApiError(400, "invalid_characters", "请求中含有非法字符（NUL）", "the request contains a NUL character")
 
 
-def _seconds_until_the_limit_resets() -> int:
+def seconds_until_the_limit_resets() -> int:
     """When the rate limit this request broke lets the sender in again."""
     from service.web import limiter
 
@@ -130,7 +130,7 @@ def init_app(app: Flask) -> None:
             if exc.code == 405 and exc.valid_methods:
                 response.headers["Allow"] = ", ".join(exc.valid_methods)
         if exc.code == 429:
-            response.headers["Retry-After"] = str(_seconds_until_the_limit_resets())
+            response.headers["Retry-After"] = str(seconds_until_the_limit_resets())
         return response, status
 
     @app.errorhandler(sa_exc.OperationalError)

@@ -11,6 +11,16 @@
 
   function gridStyle() { return { className: "grid-outline" }; }
 
+  /** "虹桥第06网格·虹桥南路片" on two lines, as text (a name is never read as HTML). */
+  function gridLabel(name) {
+    var label = document.createElement("span");
+    name.split("·").forEach(function (part, i) {
+      if (i) { label.append(document.createElement("br")); }
+      label.append(part);
+    });
+    return label;
+  }
+
   var mini = document.getElementById("minimap");
   if (mini) {
     var map = baseMap(mini);
@@ -24,10 +34,15 @@
   var big = document.getElementById("casemap");
   if (big) {
     var casemap = baseMap(big);
+    // the grids' names under the cases' marks (Leaflet puts tooltips above everything), never catching a click
+    casemap.createPane("grid-labels").classList.add("grid-labels");
     fetch(big.dataset.source, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (data) {
       var grids = L.geoJSON(data.grids, {
         style: gridStyle,
-        onEachFeature: function (f, layer) { layer.bindTooltip(f.properties.name, { permanent: true, direction: "center", className: "grid-label" }); }
+        onEachFeature: function (f, layer) {
+          layer.bindTooltip(gridLabel(f.properties.name), { permanent: true, direction: "center", className: "grid-label",
+                                                            pane: "grid-labels", interactive: false });
+        }
       }).addTo(casemap);
       L.geoJSON(data.cases, {
         pointToLayer: function (f, latlng) {

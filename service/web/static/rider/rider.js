@@ -9,7 +9,7 @@
 
   var WORDS = {
     zh: {
-      brand: "随手拍", pending: "待上传", logout: "退出", tab_report: "上报", tab_mine: "我的上报",
+      brand: "随手拍", pending: "待上传", logout: "退出", password: "改密码", tab_report: "上报", tab_mine: "我的上报",
       shoot: "拍照上报", gallery: "从相册选择", where: "位置", locating: "正在定位…", relocate: "重新定位",
       what: "问题类别", change: "更换", favourites: "我常报的", kind_part: "部件", kind_event: "事件",
       nearby: "附近已有人上报", nearby_hint: "如果是同一个问题，点“我也遇到”即可，不必重复上报。",
@@ -30,7 +30,7 @@
       reopened: "已重新打开 {no}", need_note: "请填写原因", dismiss: "关闭", loading: "加载中…"
     },
     en: {
-      brand: "Snap", pending: "To send", logout: "Log out", tab_report: "Report", tab_mine: "My reports",
+      brand: "Snap", pending: "To send", logout: "Log out", password: "Password", tab_report: "Report", tab_mine: "My reports",
       shoot: "Take a photo", gallery: "Choose from gallery", where: "Location", locating: "Locating…", relocate: "Locate again",
       what: "Category", change: "Change", favourites: "My usual", kind_part: "Facilities", kind_event: "Incidents",
       nearby: "Already reported nearby", nearby_hint: "If it is the same problem, tap “Me too” instead of reporting it again.",
@@ -92,7 +92,9 @@
     var message = body && body.error && body.error.message;
     if (!message) { return ""; }
     var halves = message.split(" / ");
-    return lang === "en" && halves[1] ? halves.slice(1).join(" / ") : halves[0];
+    if (lang !== "en" || !halves[1]) { return halves[0]; }
+    var english = halves.slice(1).join(" / ");
+    return english.charAt(0).toUpperCase() + english.slice(1);  // the server writes it as a clause
   }
 
   function applyLanguage() {
