@@ -117,7 +117,7 @@ class FuzzStack:
         env.update(INSTANCE_DIR=str(self.folder / "instance"), PORT=str(self.port),
                    EMBEDDED_REDIS_PORT=str(free_port()), DEMO_PASSWORD=PASSWORD, SECRET_KEY="fuzz-secret",
                    INTAKE_LIMIT_PER_USER=GENEROUS, INTAKE_LIMIT_PER_ADDRESS=GENEROUS,
-                   LOGIN_LIMIT_PER_ACCOUNT=GENEROUS, LOGIN_LIMIT_PER_ADDRESS=GENEROUS,
+                   LOGIN_LIMIT_PER_ACCOUNT=GENEROUS, LOGIN_LIMIT_PER_ADDRESS=GENEROUS, NEARBY_LIMIT_PER_USER=GENEROUS,
                    MAX_PHOTO_MB="1", PYTHONUNBUFFERED="1")
         if self.database_url:
             env["DATABASE_URL"] = self.database_url

@@ -105,6 +105,8 @@ class Settings:
     intake_limit_per_address: str = "600 per 10 minutes"  # riders share carrier NAT addresses: keep it wide
     login_limit_per_account: str = "5 per 5 minutes"  # failed logins only
     login_limit_per_address: str = "30 per 10 minutes"  # failed logins only
+    # each answer hands out signed thumbnail links of the cases near a point: no sweeping the district with it
+    nearby_limit_per_user: str = "120 per 10 minutes"
     trusted_proxies: int = 0  # reverse proxies in front that set X-Forwarded-For/-Proto; 0: use the peer address
     token_days: int = 30  # a bearer token works this long after its login
     public_url: str | None = None  # the address people use, e.g. https://snap.example.cn; None: as each request came
@@ -152,7 +154,7 @@ class Settings:
             public_url=_public_url(env.get("PUBLIC_URL")),
         )
         for name in ("intake_limit_per_user", "intake_limit_per_address", "login_limit_per_account",
-                     "login_limit_per_address"):
+                     "login_limit_per_address", "nearby_limit_per_user"):
             if env.get(name.upper()):
                 values[name] = _rate_limit(name.upper(), env[name.upper()])
         for name in ("categories_file", "grids_file", "users_file", "area_file", "units_file", "points_file"):

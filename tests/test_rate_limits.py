@@ -128,3 +128,12 @@ def test_a_forged_token_naming_another_rider_does_not_use_up_their_limit(tmp_pat
     # counted by the forger's address (and slowed down there), not against rider2
     assert [forger.report().status_code for _ in range(3)] == [401, 401, 429]
     assert victim.report(photos=[photo_jpeg(seed=11)]).status_code == 201
+
+
+def test_a_rider_asking_about_point_after_point_nearby_gets_429(tmp_path, settings):
+    app = _app(tmp_path, settings, nearby_limit_per_user="3 per minute")
+    rider, other = _rider(app, "rider1"), _rider(app, "rider2")
+    points = [(32.015 + i / 1000, 120.855) for i in range(4)]
+    answers = [rider.get(f"/api/v1/nearby?lat={lat}&lon={lon}&category=B0118").status_code for lat, lon in points]
+    assert answers == [200, 200, 200, 429]  # the fourth sweep step is refused, whichever point it names
+    assert other.get("/api/v1/nearby?lat=32.015&lon=120.855&category=B0118").status_code == 200  # per rider

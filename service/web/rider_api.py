@@ -24,6 +24,7 @@ from service.web import db_session, services
 from service.web.access import current_user, login_required
 from service.web.api import local_iso
 from service.web.errors import ApiError
+from service.web.throttle import limit_nearby
 
 bp = Blueprint("rider_api", __name__)
 POINT_FIELDS = ("lat", "lon", "accuracy_m", "coord_system")
@@ -80,6 +81,7 @@ def _open_case(case_no: str) -> Case:
 
 
 @bp.get("/nearby")
+@limit_nearby
 @login_required
 def nearby():
     """Open cases of a category within the duplicate radius of a point: the rider may join one instead."""

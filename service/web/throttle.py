@@ -1,5 +1,5 @@
-"""Rate limits: report intake per rider and per address, and failed logins (and wrong current passwords on the
-password page) per account and per address.
+"""Rate limits: report intake per rider and per address, the nearby look-up per rider, and failed logins (and wrong
+current passwords on the password page) per account and per address.
 
 Each answers 429 with Retry-After and the JSON error; the limits are settings (config/settings.py), counted in
 Redis by Flask-Limiter, and lapse while Redis is down rather than turn anyone away.
@@ -65,6 +65,13 @@ def limit_intake(view):
                          scope="intake-user", methods=["POST"])(view)
     return limiter.limit(lambda: services().settings.intake_limit_per_address, scope="intake-address",
                          methods=["POST"])(view)
+
+
+def limit_nearby(view):
+    """A limit on the nearby look-up per rider: each answer carries signed links to the thumbnails of the open
+    cases near the point asked about, and a rider asking about point after point would collect them all."""
+    return limiter.limit(lambda: services().settings.nearby_limit_per_user, key_func=_reporter, scope="nearby-user",
+                         methods=["GET"])(view)
 
 
 def limit_password_guesses(view):
