@@ -25,9 +25,11 @@ MAX_CLIENT_REPORT_ID = 64
 
 
 class ReportRefused(Exception):
-    """A report we will not take, and why. `kind` is malformed, too_large, unsupported or invalid.
+    """A report (or a me-too) we will not take, and why. `kind` is malformed, too_large, unsupported, invalid,
+    forbidden or conflict.
 
-    The web answers each kind with its status from one table (errors.REFUSAL_STATUS)."""
+    The web answers each kind with its status from errors.REFUSAL_STATUS (the desk's ActionRefused still has a
+    table of its own in web/casework.py, until the refusals become one)."""
 
     def __init__(self, kind: str, code: str, field: Optional[str], message_zh: str, message_en: str):
         super().__init__(f"{code}: {message_en}")
