@@ -15,8 +15,8 @@ venv: $(STAMP)
 
 # the static files' fingerprinted, precompressed copies first (service/web/assets.py), then everything
 run: $(STAMP)
-	$(BIN)/python -m service.web.assets
-	$(BIN)/python -m service.runner
+	$(BIN)/python -m service.web.build_static
+	$(BIN)/python -m service.runtime.runner
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from bench.dataset import fill, fresh_database
 from bench.figures import figure, median_ms
 from service.db import utcnow
-from service.desk import QueueFilter, queue_page
+from service.queue import QueueFilter, queue_page
 
 CASES = int(os.environ.get("BENCH_CASES", "1000000"))
 

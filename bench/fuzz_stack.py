@@ -1,4 +1,4 @@
-"""The service the fuzzers attack: `make run` itself (service.runner) on free ports with a folder of its own, a few
+"""The service the fuzzers attack: `make run` itself (service.runtime.runner) on free ports with a folder of its own, a few
 real cases in it, and logged-in demo accounts; its log is read afterwards for the tracebacks of any 500."""
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from typing import Optional
 import psutil
 
 from bench.riders import multipart_body
-from service.embedded_redis import free_port
+from service.runtime.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "fuzz-pass-123"
@@ -93,7 +93,7 @@ def _empty(url: str) -> None:
 
 @dataclass
 class FuzzStack:
-    """`python -m service.runner` in a temporary folder; `tokens` holds a bearer token for each logged-in user."""
+    """`python -m service.runtime.runner` in a temporary folder; `tokens` holds a bearer token for each logged-in user."""
 
     env_overrides: dict = field(default_factory=dict)
     keep: bool = False  # keep the folder (its log, the fuzzers' reports) when done
@@ -129,7 +129,7 @@ class FuzzStack:
         if self.database_url:
             _empty(self.database_url)
         log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "service.runner"], cwd=ROOT, env=self.env(),
+        self.proc = subprocess.Popen([sys.executable, "-m", "service.runtime.runner"], cwd=ROOT, env=self.env(),
                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while "Ctrl-C stops everything" not in self.log_path.read_text(errors="replace"):

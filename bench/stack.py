@@ -23,8 +23,8 @@ from bench.nginx import Nginx
 from config import Settings
 from service.community import load_community, load_users
 from service.db import Database, upgrade_schema
-from service.embedded_redis import EmbeddedRedis, free_port
-from service.runner import signal_group, stop_processes, wait_healthy
+from service.runtime.embedded_redis import EmbeddedRedis, free_port
+from service.runtime.runner import signal_group, stop_processes, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -218,7 +218,7 @@ class Stack:
         """A worker process that is running a job right now, as RQ's own registry of workers says."""
         from rq import Worker
 
-        from service.jobqueue import redis_connection
+        from service.runtime.jobqueue import redis_connection
 
         busy = {w.pid for w in Worker.all(connection=redis_connection(self.redis.url)) if w.get_current_job_id()}
         for name, proc in self.children.items():

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from service.desk import WORKED_STATES
+from service.queue import WORKED_STATES
 from service.models import Case
 from service.notifications import notify, staff_members
 

@@ -19,7 +19,7 @@ from service.models import Case, MeToo, Photo, PossibleDuplicate
 from service.notifications import notify, staff_members
 from service.photos import PhotoStore
 from service.placement import Neighbour, PlacementRules, neighbours, same_problem, settle_location, to_signed64
-from service.routing import route_case
+from service.dispatch import dispatch_case
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def process_case(session: Session, store: PhotoStore, grids: GridIndex, rules: P
         for n in nearby:
             session.add(PossibleDuplicate(case_id=case.id, other_case_id=n.case.id, distance_m=n.distance_m,
                                           hash_distance=n.hash_distance))
-        follow_ups = route_case(session, case, grids, now, rules.timezone, rules.staff_webhook)
+        follow_ups = dispatch_case(session, case, grids, now, rules.timezone, rules.staff_webhook)
     case.processed_at = now
     try:
         session.commit()

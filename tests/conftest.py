@@ -20,8 +20,8 @@ from config import Settings  # noqa: E402
 from service.auth import hash_password  # noqa: E402
 from service.community import load_community  # noqa: E402
 from service.db import Database, upgrade_schema  # noqa: E402
-from service.embedded_redis import EmbeddedRedis  # noqa: E402
-from service.jobqueue import redis_connection  # noqa: E402
+from service.runtime.embedded_redis import EmbeddedRedis  # noqa: E402
+from service.runtime.jobqueue import redis_connection  # noqa: E402
 from service.web import create_app  # noqa: E402
 from images import photo_jpeg  # noqa: E402
 
@@ -121,7 +121,7 @@ def run_jobs(settings) -> None:
     """Work every queued job to the end on a real RQ worker (in this process, for speed)."""
     from rq import SimpleWorker
 
-    from service.jobqueue import PHOTO_QUEUE, SERIALIZER, rq_queue
+    from service.runtime.jobqueue import PHOTO_QUEUE, SERIALIZER, rq_queue
 
     connection = redis_connection(settings.redis_url)
     SimpleWorker([rq_queue(PHOTO_QUEUE, connection), rq_queue("default", connection)],

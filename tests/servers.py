@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from conftest import DEMO_PASSWORD
-from service.embedded_redis import free_port
+from service.runtime.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

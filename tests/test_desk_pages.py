@@ -109,7 +109,7 @@ def test_the_queue_filters_counts_and_pages_by_keyset(app, rider, workers, db):
     assert re.findall(r'href="/desk/cases/([0-9-]+)"', by_text) == [made[3]]
 
     # keyset pages of 3 walk the whole queue once, in order
-    from service.desk import QueueFilter, queue_page
+    from service.queue import QueueFilter, queue_page
     seen, after = [], None
     while True:
         cases, after = queue_page(db, QueueFilter(), utcnow(), after, limit=3)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from conftest import Api, originals_on_disk
 from images import encode, photo_jpeg
-from service.jobqueue import PHOTO_QUEUE, redis_connection, rq_queue
+from service.runtime.jobqueue import PHOTO_QUEUE, redis_connection, rq_queue
 from service.models import Case, CaseEvent, Photo
 
 

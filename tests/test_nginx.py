@@ -21,7 +21,7 @@ from browser_support import in_ci
 from conftest import HONGQIAO
 from images import noisy_jpeg
 from servers import gunicorn, login_token
-from service.embedded_redis import free_port
+from service.runtime.embedded_redis import free_port
 
 SLOW_CONNECTIONS = 70  # the finding: this many made /healthz time out on gunicorn alone (here it has 4 threads)
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from conftest import Api, run_jobs
 from images import photo_jpeg
-from service.jobqueue import PHOTO_QUEUE, SERIALIZER, redis_connection, rq_queue
+from service.runtime.jobqueue import PHOTO_QUEUE, SERIALIZER, redis_connection, rq_queue
 from service.models import Case, CaseEvent, Grid, MeToo, Notification, PossibleDuplicate, WebhookMessage
 
 HQ06 = {"lat": "32.015", "lon": "120.855"}  # inside grid HQ06, worker gw06

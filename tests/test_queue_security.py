@@ -13,7 +13,7 @@ from rq import Queue
 from rq.job import Job
 from rq.serializers import PickleSerializer
 
-from service.jobqueue import PHOTO_QUEUE, SERIALIZER, JobQueue, redis_connection, rq_queue
+from service.runtime.jobqueue import PHOTO_QUEUE, SERIALIZER, JobQueue, redis_connection, rq_queue
 from service.lifecycle import FollowUp
 
 
@@ -81,7 +81,7 @@ def test_the_scheduler_queues_its_periodic_jobs_as_json_and_the_worker_runs_them
 
 
 def test_the_embedded_redis_refuses_clients_without_its_password(tmp_path):
-    from service.embedded_redis import EmbeddedRedis
+    from service.runtime.embedded_redis import EmbeddedRedis
 
     server = EmbeddedRedis(tmp_path / "redis", persist=False, password="kept-in-instance").start()
     try:

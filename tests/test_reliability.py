@@ -12,8 +12,8 @@ from werkzeug.test import EnvironBuilder
 from conftest import Api, make_settings, originals_on_disk
 from images import noisy_jpeg, photo_jpeg
 from service.auth import issue_api_token
-from service.embedded_redis import EmbeddedRedis
-from service.jobqueue import PHOTO_QUEUE, SERIALIZER, redis_connection, rq_queue
+from service.runtime.embedded_redis import EmbeddedRedis
+from service.runtime.jobqueue import PHOTO_QUEUE, SERIALIZER, redis_connection, rq_queue
 from service.models import Case, User
 from service.web import create_app
 

@@ -18,7 +18,7 @@ import pytest
 
 from bench.riders import multipart_body
 from images import photo_jpeg
-from service.embedded_redis import free_port
+from service.runtime.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,7 +60,7 @@ def _alive(processes: list[psutil.Process]) -> list[psutil.Process]:
 def test_make_run_serves_the_api_and_stops_everything_on_ctrl_c(tmp_path):
     env, port, redis_port = _embedded_env(tmp_path)
     log = open(tmp_path / "run.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "service.runner"], cwd=ROOT, env=env, stdout=log,
+    proc = subprocess.Popen([sys.executable, "-m", "service.runtime.runner"], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
         output = _wait_for_welcome(tmp_path / "run.log", lambda: proc.poll() is None)
@@ -120,7 +120,7 @@ def test_make_run_from_a_script_stops_every_process_however_often_it_is_signalle
         assert (tmp_path / "instance" / "redis_password").read_text().strip() not in output
         started += make.children(recursive=True)
         commands = " ".join(" ".join(p.cmdline()) for p in started)
-        for program in ("service.runner", "redis-server", "gunicorn", "workers.run", "workers.cron"):
+        for program in ("service.runtime.runner", "redis-server", "gunicorn", "workers.run", "workers.cron"):
             assert program in commands
         assert len(started) >= 7  # make, the runner, redis, gunicorn and its worker, rq worker and its scheduler…
 

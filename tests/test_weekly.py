@@ -159,7 +159,7 @@ def test_building_a_week_again_replaces_it_and_the_command_line_builds_any_week(
 def test_the_monday_job_builds_last_week_and_posts_the_headline(db, worker_env, settings, week_of_cases):
 
     from conftest import run_jobs
-    from service.jobqueue import redis_connection, rq_queue
+    from service.runtime.jobqueue import redis_connection, rq_queue
     from service.models import WebhookMessage, WeeklyReport
 
     worker_env(WEBHOOK_URL="http://127.0.0.1:9/robot")

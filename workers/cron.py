@@ -11,7 +11,7 @@ from rq.cron import CronJob, CronScheduler
 from rq.defaults import DEFAULT_CRON_JOB_HISTORY_LIMIT, DEFAULT_CRON_JOB_HISTORY_TTL
 from rq.job import Job
 
-from service.jobqueue import SERIALIZER, redis_connection, rq_queue
+from service.runtime.jobqueue import SERIALIZER, redis_connection, rq_queue
 from workers.context import settings
 from workers.jobs import build_weekly_report, chase_overdue, sweep_stale_reports
 

@@ -9,7 +9,7 @@ from rq import get_current_job
 from service import overdue, pipeline, weekly
 from service.cases import stale_new_cases
 from service.db import utcnow
-from service.jobqueue import JobQueue
+from service.runtime.jobqueue import JobQueue
 from service.lifecycle import FollowUp
 from service.notifications import deliver_webhook as deliver, notify, queue_webhook, staff_members
 from workers.context import database, grid_index, photo_store, pipeline_rules, settings

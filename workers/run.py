@@ -11,7 +11,7 @@ from rq.worker.base import BaseWorker
 from sqlalchemy.orm import configure_mappers
 
 import workers.jobs  # noqa: F401  (imported here, once)
-from service.jobqueue import PHOTO_QUEUE, SERIALIZER, redis_connection
+from service.runtime.jobqueue import PHOTO_QUEUE, SERIALIZER, redis_connection
 from workers import context
 
 log = logging.getLogger(__name__)

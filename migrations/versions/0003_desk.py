@@ -43,7 +43,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('overdue_notified_on', sa.String(length=10), nullable=True))
 
     op.execute("UPDATE cases SET priority = (SELECT priority FROM categories WHERE categories.id = cases.category_id)")
-    # the desk queue of open cases (service.desk): most urgent first, then by deadline with none last, then by id
+    # the desk queue of open cases (service.queue): most urgent first, then by deadline with none last, then by id
     open_states = "state IN ('new', 'dispatched', 'unrouted', 'in_progress', 'resolved')"
     op.create_index('ix_cases_open_queue', 'cases',
                     [sa.text('(-priority)'), sa.text("(COALESCE(deadline_at, '9999-12-31 00:00:00.000000'))"), 'id'],

@@ -1,16 +1,10 @@
 """The Flask face: create_app wires settings, the database, photo store and job queue to the blueprints."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, g, request, session
-from flask_compress import Compress
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
-from flask_wtf.csrf import CSRFProtect
-from sqlalchemy.orm import Session
+from flask import Flask, current_app, request, session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Settings
@@ -18,47 +12,12 @@ from service.actions import DeskRules
 from service.cases import IntakeLimits
 from service.db import Database
 from service.geo import ServiceArea
-from service.jobqueue import JobQueue, redis_connection
 from service.photos import PhotoStore
-
-
-@dataclass
-class Services:
-    """The long-lived parts one web process shares between its requests."""
-
-    settings: Settings
-    db: Database
-    photos: PhotoStore
-    jobs: JobQueue
-    area: ServiceArea
-    limits: IntakeLimits
-    desk_rules: DeskRules
-
-
-def services() -> Services:
-    """The services of the running app."""
-    return current_app.extensions["snap"]
-
-
-def db_session() -> Session:
-    """The request's database session, opened on first use and closed when the request ends."""
-    if "db_session" not in g:
-        g.db_session = services().db.session()
-    return g.db_session
-
-
-def _close_db_session(_exc=None) -> None:
-    opened = g.pop("db_session", None)
-    if opened is not None:
-        opened.close()
-
-
-csrf = CSRFProtect()
-compress = Compress()
-# counts in the same Redis as the queue; a Redis outage must not lock people out, so limits then lapse.
-# Its own headers stay off: it would put its window's Retry-After on every answer, a 503's included; the 429
-# handler (errors.py) says when to come back.
-limiter = Limiter(key_func=get_remote_address, default_limits=[], swallow_errors=True)
+from service.runtime.jobqueue import JobQueue, redis_connection
+from service.web import (api, assets, auth_pages, casework, commands, desk, errors, field, main, reports,
+                         request_bodies, rider_api, security)
+from service.web.access import current_user, uses_bearer_token
+from service.web.extensions import Services, close_db_session, compress, csrf, limiter
 
 
 def _check_csrf() -> None:
@@ -68,8 +27,6 @@ def _check_csrf() -> None:
     are exempt (a browser never sends one on its own), as are API calls with no session, which are refused
     as not logged in anyway, and the API login itself. A request no route takes is answered 404 or 405 first.
     """
-    from service.web.access import uses_bearer_token
-
     if request.method != "POST" or uses_bearer_token() or request.endpoint == "api.login" \
             or request.routing_exception is not None or not current_app.config["WTF_CSRF_ENABLED"]:
         return
@@ -89,9 +46,7 @@ def register_extensions(app: Flask, settings: Settings) -> None:
         limits=limits,
         desk_rules=DeskRules.from_files(settings.units_file, settings.points_file, settings.timezone),
     )
-    app.teardown_appcontext(_close_db_session)
-    from service.web import request_bodies
-
+    app.teardown_appcontext(close_db_session)
     request_bodies.init_app(app)  # first: each check after it may read the body
     csrf.init_app(app)
     app.before_request(_check_csrf)
@@ -100,8 +55,6 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from service.web import api, auth_pages, casework, desk, field, main, reports, rider_api
-
     app.register_blueprint(main.bp)
     app.register_blueprint(auth_pages.bp)
     app.register_blueprint(desk.bp)
@@ -114,8 +67,6 @@ def register_blueprints(app: Flask) -> None:
 
 def register_template_helpers(app: Flask, settings: Settings) -> None:
     """`current_user()` in every template, and the `local` filter for times in the community's zone."""
-    from service.web.access import current_user
-
     zone = ZoneInfo(settings.timezone)
     app.context_processor(lambda: {"current_user": current_user})
     app.add_template_filter(lambda t: t.astimezone(zone).strftime("%m-%d %H:%M") if t else "", "local")
@@ -125,8 +76,6 @@ def register_static(app: Flask) -> None:
     """Static files from the fingerprinted build (made now if the sources changed): WhiteNoise serves them
     precompressed and immutable before Flask sees the request; templates get static_url() and import_map().
     The app's own GET answers are revalidated by ETag."""
-    from service.web import assets
-
     built = assets.build()
     app.extensions["assets"] = built
     app.add_template_global(built.url, "static_url")
@@ -148,20 +97,14 @@ def _conditional_get(response):
 
 def register_security_headers(app: Flask, settings: Settings) -> None:
     """CSP, nosniff, no framing, same-origin referrers, HSTS on https; photos cached privately."""
-    from service.web import security
-
     security.init_app(app, settings, app.extensions["assets"])
 
 
 def register_errorhandlers(app: Flask) -> None:
-    from service.web import errors
-
     errors.init_app(app)
 
 
 def register_commands(app: Flask) -> None:
-    from service.web import commands
-
     commands.init_app(app)
 
 

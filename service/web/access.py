@@ -8,7 +8,7 @@ from flask import abort, g, redirect, request, session, url_for
 
 from service.auth import end_sessions, user_by_token
 from service.models import User
-from service.web import db_session, services
+from service.web.extensions import db_session, services
 from service.web.errors import ApiError
 
 

@@ -18,7 +18,7 @@ from service.db import utcnow
 from service.geo import ServiceArea
 from service.models import Case, Category, Grid, Notification, Photo, PossibleDuplicate
 from service.parsing import INT32_MAX, whole_number
-from service.web import db_session, services
+from service.web.extensions import db_session, services
 from service.web.access import current_user, log_in, log_out, login_required
 from service.web.errors import ApiError
 from service.web.links import external_url

@@ -1,6 +1,6 @@
 """Static files under fingerprinted names: the build step, its one manifest, and WhiteNoise serving what it made.
 
-`python -m service.web.assets` (run by `make run`, the Procfile's release and `.ci/run`; create_app runs it too
+`python -m service.web.build_static` (run by `make run`, the Procfile's release and `.ci/run`; create_app runs it too
 when the sources changed since) copies every file of service/web/static/ to static-build/files/ under a name
 carrying its content's hash (`rider/rider.js` -> `rider/rider.3f2a9c1b7d4e.js`), with `.gz` and `.br` copies
 beside it, and writes static-build/manifest.json. From that one manifest come the templates' URLs
@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -175,17 +174,3 @@ class StaticFiles(WhiteNoise):
         """The headers of our pages that matter for a file too (the page's CSP governs what a script may do)."""
         headers["X-Content-Type-Options"] = "nosniff"
         headers["Referrer-Policy"] = "same-origin"
-
-
-def main(argv: list[str]) -> int:
-    """`python -m service.web.assets [build|clean]`: build (the default) or remove the fingerprinted files."""
-    if argv[1:] == ["clean"]:
-        clean()
-        return 0
-    manifest = build(quiet=True)
-    print(f"static files: {len(manifest.files)} fingerprinted in {BUILD} (version {manifest.version})")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

@@ -5,7 +5,7 @@ from flask import Blueprint, flash, make_response, redirect, render_template, re
 
 from service.auth import PasswordRefused, WrongPassword, authenticate, change_password
 from service.invites import InviteInvalid, accept_invite
-from service.web import db_session, services
+from service.web.extensions import db_session, services
 from service.web.access import current_user, log_in, log_out, page_login_required
 from service.web.errors import seconds_until_the_limit_resets
 from service.web.links import safe_next

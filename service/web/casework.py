@@ -5,7 +5,7 @@ from flask import Blueprint, flash, jsonify, request
 
 from service.actions import ACTIONS, ActionRefused, perform
 from service.cases import add_after_photos
-from service.web import db_session, services
+from service.web.extensions import db_session, services
 from service.web.access import current_user, login_required
 from service.web.api import report_detail, visible_case
 from service.web.errors import ApiError

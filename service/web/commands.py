@@ -5,7 +5,7 @@ from flask import Flask
 from service.community import load_community
 from service.db import upgrade_schema, utcnow
 from service.weekly import FIRST_YEAR, LAST_YEAR, Week, build_weekly_report, headline, last_week
-from service.web import services
+from service.web.extensions import services
 
 
 def init_app(app: Flask) -> None:

@@ -13,14 +13,14 @@ from service.actions import ActionRefused, available_actions, perform
 from service.auth import (STAFF_ROLES, USERNAME_MAX_LENGTH, generated_password, new_username, normalise_username,
                           set_active, set_password)
 from service.db import utcnow
-from service.desk import CSV_HEADER, BadCursor, QueueFilter, export_rows, mask_phone, queue_page, state_counts
+from service.queue import CSV_HEADER, BadCursor, QueueFilter, export_rows, mask_phone, queue_page, state_counts
 from service.invites import create_invite
 from service.lifecycle import STATE_LABELS
 from service.models import ROLES, STATES, Case, Category, Grid, PossibleDuplicate, User
 from service.parsing import INT32_MAX
-from service.routing import grid_features
+from service.dispatch import grid_features
 from service.spreadsheets import CsvWriter
-from service.web import db_session, services
+from service.web.extensions import db_session, services
 from service.web.access import current_user, page_login_required
 from service.web.api import int_arg, visible_case
 from service.web.errors import ApiError

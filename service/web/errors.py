@@ -13,6 +13,7 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException, default_excep
 
 from service.cases import ReportRefused
 from service.db import ValueTooLong
+from service.web.extensions import limiter
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +87,6 @@ def refuse_nul_bytes():
 
 def seconds_until_the_limit_resets() -> int:
     """When the rate limit this request broke lets the sender in again."""
-    from service.web import limiter
-
     broken = limiter.current_limit
     return max(1, int(broken.reset_at - time.time())) if broken else 60
 

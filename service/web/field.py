@@ -6,9 +6,9 @@ from flask import Blueprint, render_template
 from sqlalchemy.orm import selectinload
 
 from service.db import utcnow
-from service.desk import DEADLINE_KEY
+from service.queue import DEADLINE_KEY
 from service.models import Case
-from service.web import db_session
+from service.web.extensions import db_session
 from service.web.access import current_user, page_login_required
 
 bp = Blueprint("field", __name__)

@@ -6,7 +6,7 @@ from urllib.parse import unquote, urlsplit
 from flask import redirect, request, url_for
 from werkzeug.urls import iri_to_uri
 
-from service.web import services
+from service.web.extensions import services
 
 # what a browser does to a Location before following it (WHATWG URL): drop tabs and newlines anywhere, trim C0
 # controls and spaces at both ends, and read a backslash as a slash

@@ -15,7 +15,7 @@ import re
 
 from flask import Flask, current_app, request
 
-from service.web import db_session, services
+from service.web.extensions import db_session, services
 from service.web.access import current_user
 from service.web.errors import ApiError
 

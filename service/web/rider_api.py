@@ -19,8 +19,8 @@ from service.models import COORD_SYSTEMS, Case, Category, MeToo
 from service.parsing import INT64_MAX, finite_number, whole_number
 from service.placement import PlacementRules, open_cases_near
 from service.points import points_of
-from service.routing import grid_features
-from service.web import db_session, services
+from service.dispatch import grid_features
+from service.web.extensions import db_session, services
 from service.web.access import current_user, login_required
 from service.web.api import local_iso
 from service.web.errors import ApiError

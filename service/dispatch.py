@@ -38,7 +38,7 @@ def _local(instant: datetime, tz: str) -> str:
     return instant.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
 
 
-def route_case(session: Session, case: Case, index: GridIndex, now: datetime, tz: str,
+def dispatch_case(session: Session, case: Case, index: GridIndex, now: datetime, tz: str,
                staff_webhook: str | None) -> list[FollowUp]:
     """Dispatch the case to the grid its point is in (or within the snap distance of); else leave it to staff.
 

@@ -18,10 +18,10 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from config import Settings
 from service.community import load_community
 from service.db import Database, upgrade_schema
-from service.embedded_redis import EmbeddedRedis
+from service.runtime.embedded_redis import EmbeddedRedis
 
 BIN = Path(sys.executable).parent
-GUNICORN_CONF = Path(__file__).resolve().parent.parent / "config" / "gunicorn.conf.py"
+GUNICORN_CONF = Path(__file__).resolve().parents[2] / "config" / "gunicorn.conf.py"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # seconds the children get to stop after SIGTERM, then Redis after them, before SIGKILL: under 15 s in all
 CHILDREN_GRACE_S = 8
