@@ -21,6 +21,7 @@ from service.notifications import notify, staff_members
 from service.parsing import EARLIEST_INSTANT, LATEST_INSTANT, client_instant
 from service.pipeline import retry_processing
 from service.points import award_on_close
+from service.refusals import Refused
 
 STAFF, ASSIGNEE, REPORTER = "staff", "assignee", "reporter"
 
@@ -54,13 +55,8 @@ class Action:
     needs_note: bool = False
 
 
-class ActionRefused(Exception):
-    """An action that cannot be taken: `kind` is forbidden, conflict (the case's state) or invalid (the input)."""
-
-    def __init__(self, kind: str, code: str, message_zh: str, message_en: str, field: Optional[str] = None):
-        super().__init__(message_en)
-        self.kind, self.code, self.field = kind, code, field
-        self.message_zh, self.message_en = message_zh, message_en
+class ActionRefused(Refused):
+    """An action that cannot be taken: forbidden, conflict (the case's state) or invalid (the input)."""
 
 
 def _states(*names: str) -> frozenset[str]:
@@ -269,7 +265,7 @@ def perform(session: Session, case: Case, name: str, actor: User, params: dict, 
         session.rollback()
         raise ActionRefused("conflict", "changed_meanwhile", "案件刚被他人修改，请刷新后重试",
                             "the case changed meanwhile: reload and try again") from None
-    except ActionRefused:
+    except Refused:
         session.rollback()
         raise
     return follow_ups

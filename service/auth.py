@@ -15,6 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from service.db import utcnow
 from service.models import Case, User
 from service.parsing import INT32_MAX, whole_number
+from service.refusals import Refused
 
 STAFF_ROLES = frozenset({"staff", "admin"})
 MIN_PASSWORD_LENGTH = 8
@@ -24,12 +25,18 @@ TOKEN_SALT = "api-token"
 _ABSENT_USER_HASH = generate_password_hash(secrets.token_urlsafe(16))
 
 
-class PasswordRefused(ValueError):
-    """A new password that may not be set; the message is for the person."""
+class PasswordRefused(Refused):
+    """A new password that may not be set."""
+
+    def __init__(self, code: str, zh: str, en: str):
+        super().__init__("invalid", code, zh, en, "password")
 
 
-class WrongPassword(PasswordRefused):
-    """The current password given to change it is wrong: a failed guess, counted like a failed login."""
+class WrongPassword(Refused):
+    """The current password given to change it is wrong: a failed guess, answered and counted like a failed login."""
+
+    def __init__(self):
+        super().__init__("not_logged_in", "wrong_password", "当前密码不正确", "the current password is wrong", "current")
 
 
 def normalise_username(name: str) -> str:
@@ -46,13 +53,13 @@ def user_by_username(session: Session, name: str) -> Optional[User]:
 
 
 def new_username(session: Session, name: str) -> str:
-    """The normalised username for a new account; ValueError (a message for the person) when empty, too long or
-    taken."""
+    """The normalised username for a new account; refused when empty, too long or taken."""
     name = normalise_username(name)
     if not name or len(name) > USERNAME_MAX_LENGTH:
-        raise ValueError(f"用户名须为 1 到 {USERNAME_MAX_LENGTH} 个字符 / a username has 1 to {USERNAME_MAX_LENGTH} characters")
+        raise Refused("invalid", "bad_username", f"用户名须为 1 到 {USERNAME_MAX_LENGTH} 个字符",
+                      f"a username has 1 to {USERNAME_MAX_LENGTH} characters", "username")
     if session.scalar(sa.select(User.id).where(User.username == name)) is not None:
-        raise ValueError(f"用户名 {name} 已被使用 / username {name} is taken")
+        raise Refused("conflict", "username_taken", f"用户名 {name} 已被使用", f"username {name} is taken", "username")
     return name
 
 
@@ -98,7 +105,8 @@ def end_sessions(user: User) -> None:
 def _check_new_password(password: str) -> None:
     """PasswordRefused for a password shorter than MIN_PASSWORD_LENGTH."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise PasswordRefused(f"密码至少 {MIN_PASSWORD_LENGTH} 位 / at least {MIN_PASSWORD_LENGTH} characters")
+        raise PasswordRefused("password_too_short", f"密码至少 {MIN_PASSWORD_LENGTH} 位",
+                              f"at least {MIN_PASSWORD_LENGTH} characters")
 
 
 def set_password(user: User, password: str) -> None:
@@ -111,10 +119,10 @@ def set_password(user: User, password: str) -> None:
 def change_password(user: User, current: str, new: str, new_again: str) -> None:
     """The person's own change: the new password typed twice alike and long enough, then the current one."""
     if new != new_again:
-        raise PasswordRefused("两次输入的新密码不一致 / the new password was not typed twice alike")
+        raise PasswordRefused("passwords_differ", "两次输入的新密码不一致", "the new password was not typed twice alike")
     _check_new_password(new)
     if not user.password_hash or not check_password_hash(user.password_hash, current):
-        raise WrongPassword("当前密码不正确 / the current password is wrong")
+        raise WrongPassword()
     set_password(user, new)
 
 

@@ -19,25 +19,15 @@ from service.models import COORD_SYSTEMS, Case, CaseCounter, Category, MeToo, Ph
 from service.parsing import finite_number
 from service.photos import PhotoHeader, PhotoRefused, PhotoStore, StoredOriginal, inspect_photo, stream_size
 from service.placement import distance_m
+from service.refusals import Refused
 
 MAX_DESCRIPTION = 1000
 MAX_CLIENT_REPORT_ID = 64
 
 
-class ReportRefused(Exception):
-    """A report (or a me-too) we will not take, and why. `kind` is malformed, too_large, unsupported, invalid,
-    forbidden or conflict.
-
-    The web answers each kind with its status from errors.REFUSAL_STATUS (the desk's ActionRefused still has a
-    table of its own in web/casework.py, until the refusals become one)."""
-
-    def __init__(self, kind: str, code: str, field: Optional[str], message_zh: str, message_en: str):
-        super().__init__(f"{code}: {message_en}")
-        self.kind = kind
-        self.code = code
-        self.field = field
-        self.message_zh = message_zh
-        self.message_en = message_en
+class ReportRefused(Refused):
+    """A report (or a me-too) we will not take, and why: malformed, too_large, unsupported, invalid, forbidden or
+    conflict."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +75,7 @@ class Intake:
 
 
 def _invalid(field: str, code: str, zh: str, en: str) -> ReportRefused:
-    return ReportRefused("invalid", code, field, zh, en)
+    return ReportRefused("invalid", code, zh, en, field)
 
 
 def _number(raw: str, field: str) -> float:
@@ -153,10 +143,10 @@ def check_report(session: Session, form: ReportForm, area: ServiceArea) -> Check
 def check_photo_count(photos: list[BinaryIO], limits: IntakeLimits) -> None:
     """A report carries one photo at least and max_photos at most."""
     if not photos:
-        raise ReportRefused("malformed", "missing_photo", "photo", "请至少上传一张照片", "at least one photo is required")
+        raise ReportRefused("malformed", "missing_photo", "请至少上传一张照片", "at least one photo is required", "photo")
     if len(photos) > limits.max_photos:
-        raise ReportRefused("too_large", "too_many_photos", "photo", f"最多上传 {limits.max_photos} 张照片",
-                            f"at most {limits.max_photos} photos per report")
+        raise ReportRefused("too_large", "too_many_photos", f"最多上传 {limits.max_photos} 张照片",
+                            f"at most {limits.max_photos} photos per report", "photo")
 
 
 def check_photos(photos: list[BinaryIO], limits: IntakeLimits) -> list[PhotoHeader]:
@@ -166,14 +156,14 @@ def check_photos(photos: list[BinaryIO], limits: IntakeLimits) -> list[PhotoHead
         size = stream_size(stream)
         if size > limits.max_photo_bytes:
             mb = limits.max_photo_bytes // (1024 * 1024)
-            raise ReportRefused("too_large", "photo_too_large", "photo", f"每张照片不能超过 {mb} MB",
-                                f"each photo must be at most {mb} MB")
+            raise ReportRefused("too_large", "photo_too_large", f"每张照片不能超过 {mb} MB",
+                                f"each photo must be at most {mb} MB", "photo")
         if size == 0:
-            raise ReportRefused("unsupported", "not_an_image", "photo", "照片文件为空", "the photo file is empty")
+            raise ReportRefused("unsupported", "not_an_image", "照片文件为空", "the photo file is empty", "photo")
         try:
             headers.append(inspect_photo(stream, limits.max_photo_pixels))
         except PhotoRefused as refused:
-            raise ReportRefused("unsupported", refused.code, "photo", refused.message_zh, refused.message_en) from None
+            raise ReportRefused("unsupported", refused.code, refused.zh, refused.en, "photo") from None
     return headers
 
 
@@ -289,21 +279,21 @@ class MeTooRefused(ReportRefused):
     conflict (already counted, or the case no longer open: 409)."""
 
 
-ALREADY_JOINED = ("conflict", "me_too_already", None, "您已加入该案件，无需重复", "you have already joined this case")
+ALREADY_JOINED = ("conflict", "me_too_already", "您已加入该案件，无需重复", "you have already joined this case")
 
 
 def _check_joiner(session: Session, case: Case, user: User) -> None:
     """Only someone who met the problem may join: not staff, the case's assignee or its reporter; once, while open."""
     if user.role in STAFF_ROLES:
-        raise MeTooRefused("forbidden", "me_too_staff", None, "工作人员不能加入“我也遇到”",
+        raise MeTooRefused("forbidden", "me_too_staff", "工作人员不能加入“我也遇到”",
                            "staff cannot join a case as me too")
     if case.assignee_id == user.id:
-        raise MeTooRefused("forbidden", "me_too_assignee", None, "您是该案件的处置人，不能加入“我也遇到”",
+        raise MeTooRefused("forbidden", "me_too_assignee", "您是该案件的处置人，不能加入“我也遇到”",
                            "you are the case's assignee")
     if case.reporter_id == user.id:
-        raise MeTooRefused("forbidden", "me_too_own_report", None, "这是您自己上报的问题", "this is your own report")
+        raise MeTooRefused("forbidden", "me_too_own_report", "这是您自己上报的问题", "this is your own report")
     if case.state not in lifecycle.OPEN_STATES:
-        raise MeTooRefused("conflict", "case_not_open", None, f"该问题已{lifecycle.STATE_LABELS[case.state]}",
+        raise MeTooRefused("conflict", "case_not_open", f"该问题已{lifecycle.STATE_LABELS[case.state]}",
                            f"the case is {case.state}")
     if session.scalar(sa.select(MeToo.id).where(MeToo.case_id == case.id, MeToo.user_id == user.id)) is not None:
         raise MeTooRefused(*ALREADY_JOINED)
@@ -328,7 +318,7 @@ def _check_on_the_spot(case: Case, where: ReportForm, area: ServiceArea, radius_
         raise _invalid("accuracy_m", "location_too_coarse", f"定位精度 ±{accuracy:.0f} 米太差，请到开阔处稍候再试",
                        f"a fix of ±{accuracy:.0f} m is too coarse to tell you are within {radius_m:.0f} m")
     if case.lat is None:
-        raise MeTooRefused("conflict", "case_without_location", None, "该案件没有位置，无法确认您在现场",
+        raise MeTooRefused("conflict", "case_without_location", "该案件没有位置，无法确认您在现场",
                            "the case has no location to compare yours with")
     apart = distance_m((lat, lon), (case.lat, case.lon))
     if apart > radius_m:

@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from service.refusals import Refused
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -40,13 +42,14 @@ class UTCDateTime(sa.TypeDecorator):
         return None if value is None else value.replace(tzinfo=timezone.utc)
 
 
-class ValueTooLong(ValueError):
+class ValueTooLong(Refused):
     """Text longer than its column holds. PostgreSQL would refuse it at the commit (a 500 by then) and SQLite would
     keep it; both refuse it here, when it is set, with a message naming the field."""
 
     def __init__(self, field: str, limit: int):
-        super().__init__(f"{field} 不能超过 {limit} 个字符 / {field} must be at most {limit} characters")
-        self.field, self.limit = field, limit
+        super().__init__("invalid", "value_too_long", f"{field} 不能超过 {limit} 个字符",
+                         f"{field} must be at most {limit} characters", field)
+        self.limit = limit
 
 
 def bound_text_lengths(base: type[DeclarativeBase]) -> None:

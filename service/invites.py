@@ -29,7 +29,7 @@ def _serializer(secret: str) -> URLSafeTimedSerializer:
 
 def create_invite(session: Session, secret: str, display_name: str, phone: str, username: str,
                   role: str = "reporter") -> tuple[User, str]:
-    """Make the person (with no password yet) and the token of their invitation link; ValueError when the
+    """Make the person (with no password yet) and the token of their invitation link; refused when the
     username (normalised) is empty, too long or taken."""
     username = new_username(session, username)
     user = User(username=username, display_name=display_name, phone=phone or None, role=role, password_hash=None)

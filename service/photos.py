@@ -12,6 +12,7 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
 from service.image_headers import BrokenImage, NotAnImage, read_header, reaches_end_of_image
+from service.refusals import Refused
 
 register_heif_opener()
 # Pillow keeps a PNG's text chunks (tEXt, zTXt, iTXt) in memory as it reads the header, up to 64 MB by default
@@ -24,14 +25,11 @@ EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
 CHUNK = 1024 * 1024
 
 
-class PhotoRefused(Exception):
+class PhotoRefused(Refused):
     """An upload that is not an image we take; `code` names why, for the client."""
 
-    def __init__(self, code: str, message_zh: str, message_en: str):
-        super().__init__(message_en)
-        self.code = code
-        self.message_zh = message_zh
-        self.message_en = message_en
+    def __init__(self, code: str, zh: str, en: str):
+        super().__init__("unsupported", code, zh, en, "photo")
 
 
 @dataclass(frozen=True)

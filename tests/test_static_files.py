@@ -23,9 +23,9 @@ def static_urls(html: str) -> list[str]:
 def test_every_static_file_is_served_under_its_fingerprint_compressed_and_kept_a_year(app, client):
     manifest = app.extensions["assets"]
     assert set(manifest.files) == {p.relative_to(assets.SOURCE).as_posix() for p in assets.SOURCE.rglob("*")
-                                   if p.suffix in assets.WEB_TYPES}
+                                   if p.suffix in assets.WEB_TYPES} | {"js/states.js", "css/states.css"}
     for name in manifest.files:
-        source = (assets.SOURCE / name).read_bytes()
+        source = assets.source_content(name)
         url = manifest.url(name)
         assert re.search(r"\.[0-9a-f]{12}\.\w+$", url), url
         plain = client.get(url, headers={"Accept-Encoding": "identity"})
@@ -71,11 +71,11 @@ def test_the_import_map_resolves_every_page_script_to_its_fingerprinted_file(app
     html = client.get("/login").get_data(as_text=True)
     import_map = json.loads(re.search(r'<script type="importmap">(.*?)</script>', html).group(1))
     scripts = sorted(name for name in manifest.files if name.endswith(".js"))
-    assert scripts == ["js/maps.js", "rider/rider-map.js", "rider/rider-outbox.js", "rider/rider-photos.js",
+    assert scripts == ["js/maps.js", "js/states.js", "rider/rider-map.js", "rider/rider-outbox.js", "rider/rider-photos.js",
                        "rider/rider.js", "vendor/leaflet/leaflet.js"]
     assert import_map == {"imports": {f"/static/{name}": manifest.url(name) for name in scripts}}
     for plain, fingerprinted in import_map["imports"].items():
-        assert client.get(fingerprinted).data == (assets.SOURCE / plain.removeprefix("/static/")).read_bytes()
+        assert client.get(fingerprinted).data == assets.source_content(plain.removeprefix("/static/"))
 
 
 def test_the_service_worker_keeps_the_rider_pages_files_as_the_manifest_names_them(app, client):

@@ -9,7 +9,7 @@ from flask import abort, g, redirect, request, session, url_for
 from service.auth import end_sessions, user_by_token
 from service.models import User
 from service.web.extensions import db_session, services
-from service.web.errors import ApiError
+from service.refusals import Refused
 
 
 def current_user() -> Optional[User]:
@@ -57,7 +57,7 @@ def login_required(view):
     @wraps(view)
     def wrapped(*args, **kwargs):
         if current_user() is None:
-            raise ApiError(401, "not_logged_in", "请先登录", "not logged in")
+            raise Refused("not_logged_in", "not_logged_in", "请先登录", "not logged in")
         return view(*args, **kwargs)
 
     return wrapped

@@ -20,7 +20,7 @@ from service.models import Case, Category, Grid, Notification, Photo, PossibleDu
 from service.parsing import INT32_MAX, whole_number
 from service.web.extensions import db_session, services
 from service.web.access import current_user, log_in, log_out, login_required
-from service.web.errors import ApiError
+from service.refusals import Refused
 from service.web.links import external_url
 from service.web.throttle import limit_intake, limit_login_failures
 
@@ -101,9 +101,9 @@ def visible_case(case_no: str) -> Case:
         .options(joinedload(Case.category), joinedload(Case.grid).load_only(Grid.code, Grid.name),
                  selectinload(Case.photos), selectinload(Case.events)))
     if case is None:
-        raise ApiError(404, "unknown_case", f"找不到案件 {case_no}", f"no case {case_no}")
+        raise Refused("not_found", "unknown_case", f"找不到案件 {case_no}", f"no case {case_no}")
     if not can_view_case(current_user(), case):
-        raise ApiError(403, "forbidden", "无权查看此案件", "you may not see this case")
+        raise Refused("forbidden", "forbidden", "无权查看此案件", "you may not see this case")
     return case
 
 
@@ -114,11 +114,11 @@ def login():
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("username"), str) \
             or not isinstance(body.get("password"), str):
-        raise ApiError(400, "bad_request", "请提交 JSON：username 和 password",
+        raise Refused("malformed", "bad_request", "请提交 JSON：username 和 password",
                        'send JSON {"username": ..., "password": ...}')
     user = authenticate(db_session(), body["username"], body["password"])
     if user is None:
-        raise ApiError(401, "bad_credentials", "用户名或密码错误", "wrong username or password")
+        raise Refused("not_logged_in", "bad_credentials", "用户名或密码错误", "wrong username or password")
     token = issue_api_token(user, services().settings.secret_key)
     db_session().commit()
     log_in(user)
@@ -141,7 +141,7 @@ def create_report():
     """Take in a report: 201 once the case and its original photos are on disk; 200 for a repeated client id."""
     svc = services()
     if request.mimetype != "multipart/form-data":
-        raise ApiError(400, "bad_request", "请以 multipart/form-data 提交照片和表单",
+        raise Refused("malformed", "bad_request", "请以 multipart/form-data 提交照片和表单",
                        "send the photos and fields as multipart/form-data")
     form = ReportForm(**{name: request.form.get(name) for name in REPORT_FIELDS})
     # a file input left empty arrives as a part with no file name and no bytes: not a photo at all
@@ -174,7 +174,7 @@ def report_photo(case_no: str, photo_id: int, variant: str):
     photo = next((p for p in case.photos if p.id == photo_id), None)
     relpath = getattr(photo, PHOTO_VARIANTS.get(variant, ""), None) if photo else None
     if relpath is None:
-        raise ApiError(404, "unknown_photo", "找不到该照片", "no such photo")
+        raise Refused("not_found", "unknown_photo", "找不到该照片", "no such photo")
     return send_file(services().photos.path(relpath), mimetype="image/jpeg", max_age=86400)
 
 
@@ -186,7 +186,7 @@ def int_arg(name: str, default, low: int, high: int):
     try:
         return whole_number(raw, low, high)
     except ValueError:
-        raise ApiError(400, "bad_request", f"{name} 须为 {low} 到 {high} 之间的整数",
+        raise Refused("malformed", "bad_request", f"{name} 须为 {low} 到 {high} 之间的整数",
                        f"{name} must be an integer from {low} to {high}", field=name) from None
 
 

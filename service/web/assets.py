@@ -24,6 +24,8 @@ from markupsafe import Markup
 from whitenoise import WhiteNoise
 from whitenoise.compress import Compressor
 
+from service import states
+
 SOURCE = Path(__file__).with_name("static")
 BUILD = Path(__file__).with_name("static-build")  # git-ignored
 URL_PREFIX = "/static/"
@@ -34,6 +36,8 @@ CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)""")
 ONE_YEAR_S = 365 * 24 * 3600
 # what pages load; anything else under static/ (vendor/leaflet/LICENSE) stays in the source tree, unserved
 WEB_TYPES = (".js", ".css", ".png", ".svg", ".jpg", ".webp", ".ico", ".woff2")
+# files made from the core rather than kept under static/: the state vocabulary for the scripts and the styles
+GENERATED = {"js/states.js": states.script_module, "css/states.css": states.stylesheet}
 
 
 @dataclass(frozen=True)
@@ -74,16 +78,21 @@ def names_in_template(env: Environment, template: str) -> list[str]:
 
 
 def _sources(source: Path) -> list[str]:
-    return sorted(p.relative_to(source).as_posix() for p in source.rglob("*")
-                  if p.is_file() and p.suffix in WEB_TYPES
-                  and not any(part.startswith(".") for part in p.relative_to(source).parts))
+    return sorted({p.relative_to(source).as_posix() for p in source.rglob("*")
+                   if p.is_file() and p.suffix in WEB_TYPES
+                   and not any(part.startswith(".") for part in p.relative_to(source).parts)} | set(GENERATED))
+
+
+def source_content(name: str, source: Path = SOURCE) -> bytes:
+    """A source file's bytes, or what the core generates under that name."""
+    return GENERATED[name]().encode("utf-8") if name in GENERATED else (source / name).read_bytes()
 
 
 def sources_digest(source: Path = SOURCE) -> str:
-    """A digest of every source file and of this build code: a change to either calls for a new build."""
+    """A digest of every source file (generated ones too) and of this build code: a change calls for a new build."""
     h = hashlib.sha256(Path(__file__).read_bytes())
     for name in _sources(source):
-        h.update(name.encode() + b"\0" + (source / name).read_bytes() + b"\0")
+        h.update(name.encode() + b"\0" + source_content(name, source) + b"\0")
     return h.hexdigest()[:HASH_CHARS]
 
 
@@ -132,7 +141,7 @@ def build(source: Path = SOURCE, target: Path = BUILD, quiet: bool = True) -> Ma
         staged = Path(tmp)
         # style sheets last: they name the images and fonts they use by their fingerprinted names
         for name in sorted(names, key=lambda n: n.endswith(".css")):
-            data = (source / name).read_bytes()
+            data = source_content(name, source)
             if name.endswith(".css"):
                 data = _rewrite_css(name, data.decode("utf-8"), files).encode("utf-8")
             files[name] = fingerprinted(name, data)

@@ -7,7 +7,7 @@ from service.auth import PasswordRefused, WrongPassword, authenticate, change_pa
 from service.invites import InviteInvalid, accept_invite
 from service.web.extensions import db_session, services
 from service.web.access import current_user, log_in, log_out, page_login_required
-from service.web.errors import seconds_until_the_limit_resets
+from service.web.errors import REFUSAL_STATUS, seconds_until_the_limit_resets
 from service.web.links import safe_next
 from service.web.throttle import limit_login_failures, limit_password_guesses
 
@@ -70,9 +70,9 @@ def password():
     try:
         change_password(user, request.form.get("current", ""), request.form.get("password", ""),
                         request.form.get("password2", ""))
-    except PasswordRefused as refused:  # a wrong current password is 401, as at login, and counted with logins
-        status = 401 if isinstance(refused, WrongPassword) else 422
-        return render_template("auth/password.html", home=home_of(user), error=str(refused)), status
+    except (PasswordRefused, WrongPassword) as refused:  # a wrong current password: 401, as at login, and counted
+        return render_template("auth/password.html", home=home_of(user), error=refused.message), \
+            REFUSAL_STATUS[refused.kind]
     db_session().commit()
     log_in(user)
     flash("密码已修改，其他设备需重新登录 / password changed; other devices must log in again", "ok")

@@ -3,17 +3,16 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, jsonify, request
 
-from service.actions import ACTIONS, ActionRefused, perform
+from service.actions import ACTIONS, perform
 from service.cases import add_after_photos
 from service.web.extensions import db_session, services
 from service.web.access import current_user, login_required
 from service.web.api import report_detail, visible_case
-from service.web.errors import ApiError
+from service.refusals import Refused
 from service.web.links import redirect_back
 
 bp = Blueprint("casework", __name__)
 
-REFUSAL_STATUS = {"forbidden": 403, "conflict": 409, "invalid": 422}
 AFTER_PHOTO_STATES = ("dispatched", "in_progress")
 
 
@@ -30,9 +29,9 @@ def _store_after_photos(case) -> None:
     """Keep uploaded after photos (assignee or staff, while the case is being worked) and queue their copies."""
     user = current_user()
     if not (user.role in ("staff", "admin") or case.assignee_id == user.id):
-        raise ApiError(403, "forbidden", "只有处置人或工作人员可以上传处置照片", "only the assignee or staff may add after photos")
+        raise Refused("forbidden", "forbidden", "只有处置人或工作人员可以上传处置照片", "only the assignee or staff may add after photos")
     if case.state not in AFTER_PHOTO_STATES:
-        raise ApiError(409, "illegal_transition", "案件当前不在处置中，不能上传处置照片",
+        raise Refused("conflict", "illegal_transition", "案件当前不在处置中，不能上传处置照片",
                        f"case is {case.state}: after photos are taken while it is being worked")
     svc = services()
     follow_ups = add_after_photos(db_session(), svc.photos, case, _photos(), svc.limits)
@@ -58,20 +57,17 @@ def case_action(case_no: str):
     case = visible_case(case_no)
     body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
     if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "请提交 JSON 对象", "send a JSON object")
+        raise Refused("malformed", "bad_request", "请提交 JSON 对象", "send a JSON object")
     name = str(body.get("action") or "")
     svc = services()
     try:
         if name == "resolve" and _photos():
             _store_after_photos(case)
         follow_ups = perform(db_session(), case, name, current_user(), body, svc.desk_rules)
-    except (ActionRefused, ApiError) as refused:
+    except Refused as refused:
         if not _from_a_page():
-            if isinstance(refused, ApiError):
-                raise
-            raise ApiError(REFUSAL_STATUS[refused.kind], refused.code, refused.message_zh, refused.message_en,
-                           refused.field) from None
-        flash(refused.message_zh, "error")
+            raise
+        flash(refused.zh, "error")
         return redirect_back(f"/desk/cases/{case.case_no}")
     svc.jobs.enqueue_follow_ups(case.case_no, follow_ups)
     if _from_a_page():

@@ -23,7 +23,7 @@ from service.spreadsheets import CsvWriter
 from service.web.extensions import db_session, services
 from service.web.access import current_user, page_login_required
 from service.web.api import int_arg, visible_case
-from service.web.errors import ApiError
+from service.refusals import Refused
 from service.web.links import external_url, redirect_back
 
 bp = Blueprint("desk", __name__)
@@ -61,7 +61,7 @@ def queue():
     try:
         cases, next_cursor = queue_page(db_session(), f, now, request.args.get("after"))
     except BadCursor:
-        raise ApiError(400, "bad_cursor", "翻页链接无效，请从第一页重新打开",
+        raise Refused("malformed", "bad_cursor", "翻页链接无效，请从第一页重新打开",
                        "the page link is not valid: start from the first page", field="after") from None
     next_url = None
     if next_cursor:
@@ -88,7 +88,7 @@ def bulk_assign():
             services().jobs.enqueue_follow_ups(case.case_no, follow_ups)
             done.append(case_no)
         except ActionRefused as exc:
-            refused.append(f"{case_no}：{exc.message_zh}")
+            refused.append(f"{case_no}：{exc.zh}")
     if done:
         flash(f"已派遣 {len(done)} 件", "ok")
     for message in refused:
@@ -167,8 +167,8 @@ def invites():
         else:
             try:
                 _, token = create_invite(db_session(), services().settings.secret_key, name, phone, username)
-            except ValueError as exc:
-                flash(str(exc), "error")
+            except Refused as exc:
+                flash(exc.message, "error")
             else:
                 link = external_url("auth.invite", token=token)
                 qr = segno.make(link, error="m").svg_inline(scale=4, title="邀请二维码")
@@ -227,13 +227,13 @@ def _add_user(session) -> None:
     role = request.form.get("role")
     try:
         if role not in ROLES:
-            raise ValueError("请选择角色 / choose a role")
+            raise Refused("invalid", "unknown_role", "请选择角色", "choose a role", "role")
         username = new_username(session, request.form.get("username", ""))
         user = User(username=username, role=role, display_name=request.form.get("display_name", "").strip() or username,
                     phone=request.form.get("phone", "").strip() or None)
         set_password(user, request.form.get("password", ""))
-    except ValueError as refused:  # PasswordRefused too
-        flash(str(refused), "error")
+    except Refused as refused:  # a bad username or password, a value too long for its column
+        flash(refused.message, "error")
         return
     session.add(user)
     session.commit()
@@ -251,8 +251,8 @@ def _reset_password(session):
     password = typed or generated_password()
     try:
         set_password(user, password)
-    except ValueError as refused:
-        flash(str(refused), "error")
+    except Refused as refused:
+        flash(refused.message, "error")
         return None
     session.commit()
     flash(f"已重置 {user.username} 的密码，其所有登录已失效 / password reset; all their sessions ended", "ok")

@@ -11,15 +11,15 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import ClientDisconnected, HTTPException, default_exceptions
 
-from service.cases import ReportRefused
-from service.db import ValueTooLong
+from service.refusals import Refused
 from service.web.extensions import limiter
 
 log = logging.getLogger(__name__)
 
 DATABASE_RETRY_AFTER_S = 30
-REFUSAL_STATUS = {"malformed": 400, "forbidden": 403, "conflict": 409, "too_large": 413, "unsupported": 415,
-                  "invalid": 422}  # every kind of ReportRefused (MeTooRefused too), and its status
+# every kind of refusal the core and the face raise (service/refusals.py), and the status it is answered with
+REFUSAL_STATUS = {"malformed": 400, "not_logged_in": 401, "forbidden": 403, "not_found": 404, "conflict": 409,
+                  "too_large": 413, "unsupported": 415, "invalid": 422, "too_many": 429}
 
 # status -> (code, Chinese, English) for errors raised by Flask and werkzeug themselves
 HTTP_MESSAGES = {
@@ -34,15 +34,6 @@ HTTP_MESSAGES = {
     500: ("internal_error", "服务器内部错误，请稍后重试", "internal error, please try again later"),
     503: ("unavailable", "服务暂不可用，请稍后重试", "service unavailable, please try again later"),
 }
-
-
-class ApiError(Exception):
-    """An error a client caused, answered as JSON with this status."""
-
-    def __init__(self, status: int, code: str, message_zh: str, message_en: str, field: Optional[str] = None):
-        super().__init__(message_en)
-        self.status, self.code, self.field = status, code, field
-        self.message_zh, self.message_en = message_zh, message_en
 
 
 def error_response(status: int, code: str, message_zh: str, message_en: str, field: Optional[str] = None):
@@ -82,7 +73,7 @@ def refuse_nul_bytes():
     if request.is_json:
         values.append(request.get_json(silent=True))
     if _has_nul(values):
-        raise ApiError(400, "invalid_characters", "请求中含有非法字符（NUL）", "the request contains a NUL character")
+        raise Refused("malformed", "invalid_characters", "请求中含有非法字符（NUL）", "the request contains a NUL character")
 
 
 def seconds_until_the_limit_resets() -> int:
@@ -96,26 +87,17 @@ def init_app(app: Flask) -> None:
 
     app.before_request(refuse_nul_bytes)
 
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError):
-        if not _wants_json():  # a desk page asked (a bad filter, an unknown case): the page's error, same words
-            page = default_exceptions[exc.status](description=f"{exc.message_zh} / {exc.message_en}")
-            return page.get_response(), exc.status
-        return error_response(exc.status, exc.code, exc.message_zh, exc.message_en, exc.field)
-
-    @app.errorhandler(ReportRefused)
-    def _refused(exc: ReportRefused):
-        return error_response(REFUSAL_STATUS[exc.kind], exc.code, exc.message_zh, exc.message_en, exc.field)
-
-    @app.errorhandler(ValueTooLong)
-    def _too_long(exc: ValueTooLong):
-        """Text longer than its field holds: 422 naming the field on the API; a form's page shows it again with the
-        message, as it shows every refusal."""
-        zh, en = str(exc).split(" / ", 1)
-        if _wants_json() or request.method != "POST":
-            return error_response(422, "value_too_long", zh, en, exc.field)
-        flash(zh, "error")
-        return redirect(request.path, code=303)
+    @app.errorhandler(Refused)
+    def _refused(exc: Refused):
+        """The JSON error on the API. A page's form with a wrong value is shown again with the message (as every
+        form shows its refusals); any other refusal on a page is that status's page, with the same words."""
+        status = REFUSAL_STATUS[exc.kind]
+        if _wants_json():
+            return error_response(status, exc.code, exc.zh, exc.en, exc.field)
+        if exc.kind == "invalid" and request.method == "POST":
+            flash(exc.zh, "error")
+            return redirect(request.path, code=303)
+        return default_exceptions[status](description=exc.message).get_response(), status
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):

@@ -17,7 +17,7 @@ from flask import Flask, current_app, request
 
 from service.web.extensions import db_session, services
 from service.web.access import current_user
-from service.web.errors import ApiError
+from service.refusals import Refused
 
 MAX_DEPTH = 32  # our bodies nest two or three levels; json.loads fails with RecursionError near 1000
 LOGIN_ENDPOINTS = ("api.login", "auth.login")  # where a JSON body may come from someone not yet logged in
@@ -59,7 +59,7 @@ def guard_request_body() -> None:
 def _guard_json_body() -> None:
     """At most MAX_JSON_KB, from someone logged in (unless logging in), nested at most MAX_DEPTH deep."""
     kb = services().settings.max_json_kb
-    too_large = ApiError(413, "json_too_large", f"JSON 请求体不能超过 {kb} KB", f"a JSON body must be at most {kb} KB")
+    too_large = Refused("too_large", "json_too_large", f"JSON 请求体不能超过 {kb} KB", f"a JSON body must be at most {kb} KB")
     # werkzeug stops reading a body without Content-Length (chunked) at the cap, silently: a cap one byte past
     # the limit tells a body of exactly the limit from a longer one
     request.max_content_length = kb * 1024 + 1
@@ -67,7 +67,7 @@ def _guard_json_body() -> None:
         raise too_large
     if request.endpoint not in LOGIN_ENDPOINTS and request.routing_exception is None:
         if current_user() is None:
-            raise ApiError(401, "not_logged_in", "请先登录", "not logged in")
+            raise Refused("not_logged_in", "not_logged_in", "请先登录", "not logged in")
         # the body is read next: a slow sender must not hold a database connection meanwhile
         db_session().rollback()
     data = request.get_data(cache=True)
@@ -78,7 +78,7 @@ def _guard_json_body() -> None:
     except (UnicodeDecodeError, LookupError):
         return  # not text at all: the view's own parsing refuses it as malformed JSON
     if nesting_depth(text, MAX_DEPTH) > MAX_DEPTH:
-        raise ApiError(400, "json_too_deep", f"JSON 嵌套不能超过 {MAX_DEPTH} 层",
+        raise Refused("malformed", "json_too_deep", f"JSON 嵌套不能超过 {MAX_DEPTH} 层",
                        f"JSON may nest at most {MAX_DEPTH} levels deep")
 
 

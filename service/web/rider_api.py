@@ -23,7 +23,7 @@ from service.dispatch import grid_features
 from service.web.extensions import db_session, services
 from service.web.access import current_user, login_required
 from service.web.api import local_iso
-from service.web.errors import ApiError
+from service.refusals import Refused
 from service.web.throttle import limit_nearby
 
 bp = Blueprint("rider_api", __name__)
@@ -35,7 +35,7 @@ def _float_arg(name: str) -> float:
     try:
         return finite_number(request.args[name])
     except (KeyError, ValueError):
-        raise ApiError(400, "bad_request", f"缺少或无效的 {name}", f"{name} is missing or not a number",
+        raise Refused("malformed", "bad_request", f"缺少或无效的 {name}", f"{name} is missing or not a number",
                        field=name) from None
 
 
@@ -64,10 +64,10 @@ def _check_thumb_link(case_no: str) -> int:
         expires = None
     if expires is None or not hmac.compare_digest(
             given.encode(), _thumb_signature(case_no, current_user().id, expires).encode()):
-        raise ApiError(403, "bad_thumb_link", "缩略图链接无效", "the thumbnail link is not valid for you")
+        raise Refused("forbidden", "bad_thumb_link", "缩略图链接无效", "the thumbnail link is not valid for you")
     left = expires - int(time.time())
     if left < 0:
-        raise ApiError(403, "thumb_link_expired", "缩略图链接已过期，请刷新附近列表",
+        raise Refused("forbidden", "thumb_link_expired", "缩略图链接已过期，请刷新附近列表",
                        "the thumbnail link has expired: load the nearby list again")
     return left
 
@@ -76,7 +76,7 @@ def _open_case(case_no: str) -> Case:
     """The open case with this number, else 404."""
     case = db_session().scalar(sa.select(Case).where(Case.case_no == case_no))
     if case is None or case.state not in OPEN_STATES:
-        raise ApiError(404, "unknown_case", f"找不到未结案件 {case_no}", f"no open case {case_no}")
+        raise Refused("not_found", "unknown_case", f"找不到未结案件 {case_no}", f"no open case {case_no}")
     return case
 
 
@@ -88,11 +88,11 @@ def nearby():
     lat, lon = _float_arg("lat"), _float_arg("lon")
     system = request.args.get("coord_system", "wgs84")
     if system not in COORD_SYSTEMS or not is_plain_coordinate(lat, lon):
-        raise ApiError(400, "bad_request", "位置无效", "lat/lon out of range or unknown coord_system")
+        raise Refused("malformed", "bad_request", "位置无效", "lat/lon out of range or unknown coord_system")
     code = request.args.get("category", "")
     category = db_session().scalar(sa.select(Category).where(Category.code == code))
     if category is None:  # as the intake answers it: a well-formed request naming a category we do not have
-        raise ApiError(422, "unknown_category", f"未知的问题类别：{code[:40]}", f"unknown category: {code[:40]}",
+        raise Refused("invalid", "unknown_category", f"未知的问题类别：{code[:40]}", f"unknown category: {code[:40]}",
                        field="category")
     lat, lon = to_wgs84(lat, lon, system)
     s = services().settings
@@ -127,7 +127,7 @@ def nearby_thumb(case_no: str):
     left = _check_thumb_link(case_no)
     photo = next((p for p in _open_case(case_no).photos if p.kind == "before" and p.thumb_path), None)
     if photo is None:
-        raise ApiError(404, "unknown_photo", "暂无缩略图", "no thumbnail yet")
+        raise Refused("not_found", "unknown_photo", "暂无缩略图", "no thumbnail yet")
     # for as long as the link works; made private, as every photo is, by security._private_cache
     return send_file(services().photos.path(photo.thumb_path), mimetype="image/jpeg", max_age=max(left, 1))
 
@@ -153,7 +153,7 @@ def _point_sent() -> ReportForm:
         return ReportForm(**{name: request.form.get(name) for name in POINT_FIELDS})
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "请提交 JSON 对象", "send a JSON object")
+        raise Refused("malformed", "bad_request", "请提交 JSON 对象", "send a JSON object")
     return ReportForm(**{name: _json_field(body, name) for name in POINT_FIELDS})
 
 
@@ -165,7 +165,7 @@ def _json_field(body: dict, name: str):
     text_wanted = name == "coord_system"
     if isinstance(value, bool) or not isinstance(value, str if text_wanted else (int, float)):
         kind_zh, kind_en = ("文本", "a string") if text_wanted else ("数字", "a number")
-        raise ApiError(422, "invalid_type", f"{name} 须为{kind_zh}", f"{name} must be {kind_en}", field=name)
+        raise Refused("invalid", "invalid_type", f"{name} 须为{kind_zh}", f"{name} must be {kind_en}", field=name)
     return str(value)
 
 
