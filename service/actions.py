@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Optional
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -15,13 +14,16 @@ from sqlalchemy.orm.exc import StaleDataError
 from service import lifecycle
 from service.auth import STAFF_ROLES
 from service.db import utcnow
-from service.lifecycle import OPEN_STATES, STATE_LABELS, FollowUp
-from service.models import Case, Grid, MeToo, User
-from service.notifications import notify, staff_members
+from service.follow_ups import FollowUp
+from service.lifecycle import Outcome
+from service.local_time import local_time
+from service.models import Case, Grid, User
+from service.notifications import announce
 from service.parsing import EARLIEST_INSTANT, LATEST_INSTANT, client_instant
 from service.pipeline import retry_processing
 from service.points import award_on_close
 from service.refusals import Refused
+from service.states import WORKED, CaseState as S
 
 STAFF, ASSIGNEE, REPORTER = "staff", "assignee", "reporter"
 
@@ -50,7 +52,7 @@ class Action:
 
     name: str
     label: str
-    from_states: frozenset[str]
+    from_states: frozenset[S]
     who: frozenset[str]
     needs_note: bool = False
 
@@ -59,21 +61,19 @@ class ActionRefused(Refused):
     """An action that cannot be taken: forbidden, conflict (the case's state) or invalid (the input)."""
 
 
-def _states(*names: str) -> frozenset[str]:
-    return frozenset(names)
-
+NOT_YET_WORKED = frozenset({S.NEW, S.UNROUTED, S.DISPATCHED})  # still to be judged: rejected or merged
 
 ACTIONS = {a.name: a for a in (
-    Action("assign", "派遣", _states("new", "unrouted", "dispatched", "in_progress"), frozenset({STAFF})),
-    Action("start", "开始处置", _states("dispatched"), frozenset({STAFF, ASSIGNEE})),
-    Action("resolve", "处置完成", _states("dispatched", "in_progress"), frozenset({STAFF, ASSIGNEE})),
-    Action("close", "核查结案", _states("resolved"), frozenset({STAFF}), needs_note=True),
-    Action("rework", "返工", _states("resolved"), frozenset({STAFF}), needs_note=True),
-    Action("reject", "不予立案", _states("new", "unrouted", "dispatched"), frozenset({STAFF}), needs_note=True),
-    Action("merge", "合并为重复", _states("new", "unrouted", "dispatched"), frozenset({STAFF})),
-    Action("reopen", "重新打开", _states("closed"), frozenset({STAFF, REPORTER}), needs_note=True),
-    Action("extend", "延期", _states("dispatched", "in_progress"), frozenset({STAFF}), needs_note=True),
-    Action("retry_processing", "重新处理照片", _states("new"), frozenset({STAFF})),
+    Action("assign", "派遣", frozenset({S.NEW, S.UNROUTED, *WORKED}), frozenset({STAFF})),
+    Action("start", "开始处置", frozenset({S.DISPATCHED}), frozenset({STAFF, ASSIGNEE})),
+    Action("resolve", "处置完成", frozenset(WORKED), frozenset({STAFF, ASSIGNEE})),
+    Action("close", "核查结案", frozenset({S.RESOLVED}), frozenset({STAFF}), needs_note=True),
+    Action("rework", "返工", frozenset({S.RESOLVED}), frozenset({STAFF}), needs_note=True),
+    Action("reject", "不予立案", NOT_YET_WORKED, frozenset({STAFF}), needs_note=True),
+    Action("merge", "合并为重复", NOT_YET_WORKED, frozenset({STAFF})),
+    Action("reopen", "重新打开", frozenset({S.CLOSED}), frozenset({STAFF, REPORTER}), needs_note=True),
+    Action("extend", "延期", frozenset(WORKED), frozenset({STAFF}), needs_note=True),
+    Action("retry_processing", "重新处理照片", frozenset({S.NEW}), frozenset({STAFF})),
 )}
 
 
@@ -90,21 +90,45 @@ def available_actions(user: User, case: Case) -> list[Action]:
     return [a for a in ACTIONS.values() if case.state in a.from_states and may_take(user, a, case)]
 
 
+def check_after_photos_allowed(user: User, case: Case) -> None:
+    """After photos (处置后照片) come from the assignee or staff while the case is being worked; else refused."""
+    if not (user.role in STAFF_ROLES or case.assignee_id == user.id):
+        raise ActionRefused("forbidden", "forbidden", "只有处置人或工作人员可以上传处置照片",
+                            "only the assignee or staff may add after photos")
+    if not S(case.state).is_worked:
+        raise ActionRefused("conflict", "illegal_transition", "案件当前不在处置中，不能上传处置照片",
+                            f"case is {case.state}: after photos are taken while it is being worked")
+
+
 def _invalid(code: str, zh: str, en: str, field: Optional[str] = None) -> ActionRefused:
     return ActionRefused("invalid", code, zh, en, field)
 
 
-def _local(instant: datetime, tz: str) -> str:
-    return instant.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+@dataclass(frozen=True)
+class Act:
+    """One action being taken: on which case, by whom, with what fields and note, when, under which rules."""
+
+    session: Session
+    case: Case
+    actor: User
+    params: dict
+    note: str
+    now: datetime
+    rules: DeskRules
+
+    def transition(self, to_state: S, action: str, note: Optional[str] = None) -> Outcome:
+        """Move the case through the lifecycle as this act, with its note (or the one given)."""
+        return lifecycle.transition(self.session, self.case, to_state, self.actor,
+                                    self.note if note is None else note, self.now, action)
 
 
-def _assign(session: Session, case: Case, actor: User, params: dict, note: str, now: datetime,
-            rules: DeskRules) -> list[FollowUp]:
+def _assign(act: Act) -> Outcome:
     """Give the case to a grid worker (by username), a grid (its worker), or an external unit."""
+    session, case, params = act.session, act.case, act.params
     grid, worker, unit = None, None, None
     if params.get("unit"):
         unit = str(params["unit"])
-        if unit not in rules.units:
+        if unit not in act.rules.units:
             raise _invalid("unknown_unit", f"未知的处置单位：{unit}", f"unknown unit: {unit}", "unit")
     elif params.get("assignee"):
         worker = session.scalar(sa.select(User).where(User.username == str(params["assignee"]),
@@ -120,118 +144,105 @@ def _assign(session: Session, case: Case, actor: User, params: dict, note: str, 
     else:
         raise _invalid("missing_assignee", "请选择网格员、网格或处置单位", "choose an assignee, a grid or a unit",
                        "assignee")
-    deadline = case.deadline_at or now + timedelta(hours=case.category.deadline_hours)
-    to_whom = rules.units[unit] if unit else (worker.display_name if worker else grid.name)
-    lifecycle.dispatch(session, case, grid, worker, deadline, actor, f"派遣给{to_whom}" + (f"：{note}" if note else ""),
-                       now, unit=unit, action="assign")
-    if worker is not None:
-        notify(session, [worker], case, "work_order",
-               f"【随手拍】新工单 {case.case_no} {case.category.name} · 期限 {_local(deadline, rules.timezone)}")
-    return []
+    deadline = case.deadline_at or act.now + timedelta(hours=case.category.deadline_hours)
+    to_whom = act.rules.units[unit] if unit else (worker.display_name if worker else grid.name)
+    return lifecycle.dispatch(session, case, grid, worker, deadline, act.actor,
+                              f"派遣给{to_whom}" + (f"：{act.note}" if act.note else ""), act.now, unit=unit,
+                              action="assign")
 
 
-def _start(session, case, actor, params, note, now, rules):
-    lifecycle.transition(session, case, "in_progress", actor, note or "开始处置", now, "start")
-    return []
+def _start(act: Act) -> Outcome:
+    return act.transition(S.IN_PROGRESS, "start", act.note or "开始处置")
 
 
-def _resolve(session, case, actor, params, note, now, rules):
-    if not any(p.kind == "after" for p in case.photos):
+def _resolve(act: Act) -> Outcome:
+    if not any(p.kind == "after" for p in act.case.photos):
         raise _invalid("after_photo_required", "请先上传处置后的照片", "upload an after photo first", "photo")
-    lifecycle.transition(session, case, "resolved", actor, note or "处置完成", now, "resolve")
-    case.resolved_at = now
-    notify(session, staff_members(session), case, "resolved", f"【随手拍】{case.case_no} 已处置，待核查结案")
-    return []
+    outcome = act.transition(S.RESOLVED, "resolve", act.note or "处置完成")
+    act.case.resolved_at = act.now
+    return outcome
 
 
-def _close(session, case, actor, params, note, now, rules):
-    lifecycle.transition(session, case, "closed", actor, note, now, "close")
-    case.closed_at = now
-    award_on_close(session, case, rules.me_too_points, now)
-    told = [case.reporter] + [m.user for m in session.scalars(sa.select(MeToo).where(MeToo.case_id == case.id))]
-    notify(session, told, case, "closed", f"您上报的 {case.case_no} {case.category.name} 已结案，感谢参与！")
-    return []
+def _close(act: Act) -> Outcome:
+    outcome = act.transition(S.CLOSED, "close")
+    act.case.closed_at = act.now
+    award_on_close(act.session, act.case, act.rules.me_too_points, act.now)
+    return outcome
 
 
-def _rework(session, case, actor, params, note, now, rules):
-    lifecycle.transition(session, case, "in_progress", actor, note, now, "rework")
-    case.rework_count += 1
-    case.resolved_at = None
-    if case.assignee is not None:
-        notify(session, [case.assignee], case, "rework", f"【随手拍】{case.case_no} 核查未通过，需返工：{note}")
-    return []
+def _rework(act: Act) -> Outcome:
+    outcome = act.transition(S.IN_PROGRESS, "rework")
+    act.case.rework_count += 1
+    act.case.resolved_at = None
+    return outcome
 
 
-def _reject(session, case, actor, params, note, now, rules):
-    lifecycle.transition(session, case, "rejected", actor, note, now, "reject")
-    notify(session, [case.reporter], case, "rejected", f"您上报的 {case.case_no} 不予立案：{note}")
-    return []
+def _reject(act: Act) -> Outcome:
+    return act.transition(S.REJECTED, "reject")
 
 
-def _merge(session, case, actor, params, note, now, rules):
-    target_no = str(params.get("duplicate_of") or "").strip()
+def _merge(act: Act) -> Outcome:
+    session, case = act.session, act.case
+    target_no = str(act.params.get("duplicate_of") or "").strip()
     original = session.scalar(sa.select(Case).where(Case.case_no == target_no)) if target_no else None
     if original is None or original.id == case.id:
         raise _invalid("unknown_original", "请填写要合并到的另一个案件编号", "give the number of another case",
                        "duplicate_of")
-    if original.state not in OPEN_STATES:
-        raise ActionRefused("conflict", "original_not_open", f"{original.case_no} 已{STATE_LABELS[original.state]}，"
+    if not original.is_open:
+        raise ActionRefused("conflict", "original_not_open", f"{original.case_no} 已{S(original.state).zh}，"
                             "不能合并到它", f"{original.case_no} is {original.state}: merge into an open case")
-    lifecycle.mark_duplicate(session, case, original, actor, note or f"与 {original.case_no} 重复", now)
-    already = session.scalar(sa.select(MeToo.id).where(MeToo.case_id == original.id,
-                                                       MeToo.user_id == case.reporter_id))
-    if already is None and original.reporter_id != case.reporter_id:
-        session.add(MeToo(case_id=original.id, user_id=case.reporter_id, via_case_id=case.id, created_at=now))
-    notify(session, [case.reporter], case, "duplicate",
-           f"您的上报 {case.case_no} 与 {original.case_no} 为同一问题，已记为“我也遇到”")
-    return []
+    return lifecycle.mark_duplicate(session, case, original, act.actor,
+                                    act.note or f"与 {original.case_no} 重复", act.now)
 
 
 def may_reopen_now(user: User, case: Case, rules: DeskRules, now: datetime) -> bool:
     """Staff may reopen a closed case at any time; its reporter within reopen_days of the close."""
-    if case.state != "closed" or not may_take(user, ACTIONS["reopen"], case):
+    if case.state != S.CLOSED or not may_take(user, ACTIONS["reopen"], case):
         return False
     return user.role in STAFF_ROLES or case.closed_at >= now - timedelta(days=rules.reopen_days)
 
 
-def _reopen(session, case, actor, params, note, now, rules):
-    if not may_reopen_now(actor, case, rules, now):
-        raise ActionRefused("forbidden", "reopen_window_passed", f"结案已超过 {rules.reopen_days} 天，不能重新打开",
-                            f"closed more than {rules.reopen_days} days ago: it can no longer be reopened")
-    lifecycle.transition(session, case, "in_progress", actor, note, now, "reopen")
-    case.closed_at = case.resolved_at = None
-    told = ([case.assignee] if case.assignee else []) + staff_members(session)
-    notify(session, told, case, "reopened", f"【随手拍】{case.case_no} 被重新打开：{note}")
-    return []
+def _reopen(act: Act) -> Outcome:
+    if not may_reopen_now(act.actor, act.case, act.rules, act.now):
+        days = act.rules.reopen_days
+        raise ActionRefused("forbidden", "reopen_window_passed", f"结案已超过 {days} 天，不能重新打开",
+                            f"closed more than {days} days ago: it can no longer be reopened")
+    outcome = act.transition(S.IN_PROGRESS, "reopen")
+    act.case.closed_at = act.case.resolved_at = None
+    return outcome
 
 
-def _extend(session, case, actor, params, note, now, rules):
+def _extend(act: Act) -> Outcome:
+    tz = act.rules.timezone
     try:  # a time without an offset is the community's; one the calendar cannot hold is refused here, not a 500
-        new = client_instant(str(params.get("deadline") or ""), rules.timezone)
+        new = client_instant(str(act.params.get("deadline") or ""), tz)
     except ValueError:
         raise _invalid("invalid_deadline",
                        f"新期限格式应为 2026-03-01T18:00，年份在 {EARLIEST_INSTANT.year} 至 {LATEST_INSTANT.year} 之间",
                        f"deadline must look like 2026-03-01T18:00, in the years {EARLIEST_INSTANT.year} to "
                        f"{LATEST_INSTANT.year}", "deadline") from None
-    if new <= now:
+    if new <= act.now:
         raise _invalid("invalid_deadline", "新期限须晚于现在", "the new deadline must be in the future", "deadline")
-    old = case.deadline_at
-    lifecycle.note_event(session, case, actor, "extend",
-                         f"期限由 {_local(old, rules.timezone) if old else '无'} 延至 {_local(new, rules.timezone)}：{note}",
-                         now)
-    case.deadline_at = new
-    case.overdue_notified_on = None
-    return []
+    old = act.case.deadline_at
+    outcome = lifecycle.note_event(act.session, act.case, act.actor, "extend",
+                                   f"期限由 {local_time(old, tz) if old else '无'} 延至 {local_time(new, tz)}：{act.note}",
+                                   act.now)
+    act.case.deadline_at = new
+    act.case.overdue_notified_on = None
+    return outcome
 
 
-def _retry(session, case, actor, params, note, now, rules):
-    if not case.processing_error:
+def _retry(act: Act) -> Outcome:
+    if not act.case.processing_error:
         raise ActionRefused("conflict", "nothing_to_retry", "案件没有处理错误，无需重新处理",
                             "the case has no processing error: nothing to retry")
-    return retry_processing(session, case)
+    outcome = lifecycle.note_event(act.session, act.case, act.actor, "retry_processing", act.note or "重新处理照片",
+                                   act.now)
+    outcome.follow_ups.append(retry_processing(act.case))
+    return outcome
 
 
-HANDLERS: dict[str, Callable[..., list[FollowUp]]] = {
+HANDLERS: dict[str, Callable[[Act], Outcome]] = {
     "assign": _assign, "start": _start, "resolve": _resolve, "close": _close, "rework": _rework,
     "reject": _reject, "merge": _merge, "reopen": _reopen, "extend": _extend, "retry_processing": _retry,
 }
@@ -251,7 +262,7 @@ def perform(session: Session, case: Case, name: str, actor: User, params: dict, 
                             f"you may not {name} this case")
     if case.state not in action.from_states:
         raise ActionRefused("conflict", "illegal_transition",
-                            f"案件当前为“{STATE_LABELS[case.state]}”，不能{action.label}",
+                            f"案件当前为“{S(case.state).zh}”，不能{action.label}",
                             f"case {case.case_no} is {case.state}: it cannot be {name}")
     note = str(params.get("note") or "").strip()
     if action.needs_note and not note:
@@ -259,7 +270,8 @@ def perform(session: Session, case: Case, name: str, actor: User, params: dict, 
     if len(note) > 1000:
         raise _invalid("note_too_long", "说明不能超过 1000 字", "note is longer than 1000 characters", "note")
     try:
-        follow_ups = HANDLERS[name](session, case, actor, params, note, now or utcnow(), rules)
+        outcome = HANDLERS[name](Act(session, case, actor, params, note, now or utcnow(), rules))
+        follow_ups = outcome.follow_ups + announce(session, outcome.event, rules.timezone)
         session.commit()
     except StaleDataError:
         session.rollback()

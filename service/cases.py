@@ -14,12 +14,14 @@ from sqlalchemy.orm import Session
 from service import lifecycle
 from service.auth import STAFF_ROLES
 from service.db import utcnow
+from service.follow_ups import PROCESS_PHOTOS, FollowUp
 from service.geo import ServiceArea, is_plain_coordinate, to_wgs84
 from service.models import COORD_SYSTEMS, Case, CaseCounter, Category, MeToo, Photo, User
 from service.parsing import finite_number
 from service.photos import PhotoHeader, PhotoRefused, PhotoStore, StoredOriginal, inspect_photo, stream_size
 from service.placement import distance_m
 from service.refusals import Refused
+from service.states import CaseState
 
 MAX_DESCRIPTION = 1000
 MAX_CLIENT_REPORT_ID = 64
@@ -71,7 +73,7 @@ class Intake:
 
     case: Case
     created: bool
-    follow_ups: tuple[lifecycle.FollowUp, ...] = ()
+    follow_ups: tuple[FollowUp, ...] = ()
 
 
 def _invalid(field: str, code: str, zh: str, en: str) -> ReportRefused:
@@ -227,13 +229,18 @@ def _open_case(session: Session, reporter: User, checked: CheckedReport, headers
                 updated_at=now, priority=checked.category.priority)
     session.add(case)
     for header, original in zip(headers, stored):
-        session.add(Photo(case=case, kind="before", sha256=original.sha256, format=header.format,
-                          width=header.width, height=header.height, size_bytes=original.size_bytes,
-                          original_path=original.relpath, created_at=now))
+        session.add(_photo_row(case, "before", header, original, now))
     session.flush()
     outcome = lifecycle.open_case(session, case, reporter)
     session.flush()
     return Intake(case, created=True, follow_ups=tuple(outcome.follow_ups))
+
+
+def _photo_row(case: Case, kind: str, header: PhotoHeader, original: StoredOriginal, now: datetime) -> Photo:
+    """The row of a kept original, before (上报) or after (处置后); the pipeline fills in its copies."""
+    return Photo(case=case, kind=kind, sha256=original.sha256, format=header.format, width=header.width,
+                 height=header.height, size_bytes=original.size_bytes, original_path=original.relpath,
+                 created_at=now)
 
 
 def _discard_unreferenced(session: Session, store: PhotoStore, stored: list[StoredOriginal]) -> None:
@@ -248,12 +255,12 @@ def _discard_unreferenced(session: Session, store: PhotoStore, stored: list[Stor
 
 def stale_new_cases(session: Session, created_before: datetime) -> list[Case]:
     """The cases still `new`, without a processing error, reported before the given instant, oldest first."""
-    return list(session.scalars(sa.select(Case).where(Case.state == "new", Case.processing_error.is_(None),
+    return list(session.scalars(sa.select(Case).where(Case.state == CaseState.NEW, Case.processing_error.is_(None),
                                                       Case.created_at < created_before).order_by(Case.id)))
 
 
 def add_after_photos(session: Session, store: PhotoStore, case: Case, photos: list[BinaryIO],
-                     limits: IntakeLimits) -> list[lifecycle.FollowUp]:
+                     limits: IntakeLimits) -> list[FollowUp]:
     """Keep the after photos (处置后) of a case as intake keeps originals; the pipeline makes their copies."""
     check_photo_count(photos, limits)
     headers = check_photos(photos, limits)
@@ -263,15 +270,13 @@ def add_after_photos(session: Session, store: PhotoStore, case: Case, photos: li
         for stream, header in zip(photos, headers):
             original = store.put_original(stream, header.format)
             stored.append(original)
-            session.add(Photo(case=case, kind="after", sha256=original.sha256, format=header.format,
-                              width=header.width, height=header.height, size_bytes=original.size_bytes,
-                              original_path=original.relpath, created_at=now))
+            session.add(_photo_row(case, "after", header, original, now))
         session.commit()
     except BaseException:
         session.rollback()
         _discard_unreferenced(session, store, stored)
         raise
-    return [lifecycle.FollowUp("process_photos", case.id)]
+    return [FollowUp(PROCESS_PHOTOS, case.id)]
 
 
 class MeTooRefused(ReportRefused):
@@ -292,8 +297,8 @@ def _check_joiner(session: Session, case: Case, user: User) -> None:
                            "you are the case's assignee")
     if case.reporter_id == user.id:
         raise MeTooRefused("forbidden", "me_too_own_report", "这是您自己上报的问题", "this is your own report")
-    if case.state not in lifecycle.OPEN_STATES:
-        raise MeTooRefused("conflict", "case_not_open", f"该问题已{lifecycle.STATE_LABELS[case.state]}",
+    if not case.is_open:
+        raise MeTooRefused("conflict", "case_not_open", f"该问题已{CaseState(case.state).zh}",
                            f"the case is {case.state}")
     if session.scalar(sa.select(MeToo.id).where(MeToo.case_id == case.id, MeToo.user_id == user.id)) is not None:
         raise MeTooRefused(*ALREADY_JOINED)
@@ -335,7 +340,7 @@ def join_as_me_too(session: Session, case: Case, user: User, where: ReportForm, 
     """
     _check_joiner(session, case, user)
     _check_on_the_spot(case, where, area, radius_m)
-    session.add(MeToo(case_id=case.id, user_id=user.id, created_at=utcnow()))
+    lifecycle.count_me_too(session, case, user.id, utcnow())
     try:
         session.commit()
     except IntegrityError:  # the same person's second tap, a moment apart: counted once

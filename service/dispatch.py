@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from service import lifecycle
 from service.grids import GridIndex, GridShape
-from service.lifecycle import FollowUp
 from service.models import Case, Grid
-from service.notifications import notify, queue_webhook, staff_members
+from service.states import CaseState
 
 
 def grid_fingerprint(session: Session) -> tuple:
@@ -34,38 +32,20 @@ def fresh_grid_index(session: Session, current: GridIndex | None, snap_m: float)
     return build_grid_index(session, snap_m)
 
 
-def _local(instant: datetime, tz: str) -> str:
-    return instant.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
-
-
-def dispatch_case(session: Session, case: Case, index: GridIndex, now: datetime, tz: str,
-               staff_webhook: str | None) -> list[FollowUp]:
+def dispatch_case(session: Session, case: Case, index: GridIndex, now: datetime) -> lifecycle.Outcome:
     """Dispatch the case to the grid its point is in (or within the snap distance of); else leave it to staff.
 
-    Dispatch gives the case to the grid's worker with the category's deadline from now, and tells the worker
-    in the app and the grid's group robot; an unroutable case is told to staff.
+    Dispatch gives the case to the grid's worker with the category's deadline from now; the event says who is
+    told (service.notifications.announce): the worker and the grid's robot, or staff for an unroutable case.
     """
     located = index.locate(case.lat, case.lon) if case.lat is not None else None
-    follow_ups: list[FollowUp] = []
     if located is None:
         why = "无位置信息" if case.lat is None else "位置不在任何网格内"
-        lifecycle.transition(session, case, "unrouted", None, f"{why}，待人工派遣", at=now)
-        text = f"【随手拍】{case.case_no} {case.category.name}：{why}，请人工派遣"
-        notify(session, staff_members(session), case, "unrouted", text)
-        follow_ups.append(queue_webhook(session, staff_webhook, case, text))
-        return [f for f in follow_ups if f]
+        return lifecycle.transition(session, case, CaseState.UNROUTED, None, f"{why}，待人工派遣", at=now)
     grid = session.get(Grid, located.grid_id)
     deadline = now + timedelta(hours=case.category.deadline_hours)
     note = f"派遣至{grid.name}" + (f"（距网格边界 {located.distance_m:.0f} m）" if located.distance_m else "")
-    lifecycle.dispatch(session, case, grid, grid.worker, deadline, note=note, at=now)
-    text = (f"【随手拍】新工单 {case.case_no} {case.category.name} · {grid.name} · "
-            f"期限 {_local(deadline, tz)}" + (f" · 指派 {grid.worker.display_name}" if grid.worker else ""))
-    if grid.worker is not None:
-        notify(session, [grid.worker], case, "work_order", text)
-    else:
-        notify(session, staff_members(session), case, "work_order_unassigned", text + "（该网格未设网格员）")
-    follow_ups.append(queue_webhook(session, grid.webhook_url or staff_webhook, case, text))
-    return [f for f in follow_ups if f]
+    return lifecycle.dispatch(session, case, grid, grid.worker, deadline, note=note, at=now)
 
 
 def grid_features(session: Session) -> dict:

@@ -1,59 +1,44 @@
-"""The case lifecycle: its states, the allowed transitions, and the one place where a case changes state."""
+"""The case lifecycle: the allowed transitions, and the one place where a case changes state and its event is
+written."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from service.db import utcnow
-from service.models import OPEN_STATES, Case, CaseEvent, Grid, User  # noqa: F401  (OPEN_STATES: part of the law)
-
-STATE_LABELS = {
-    "new": "待处理",
-    "dispatched": "已派遣",
-    "unrouted": "待人工派遣",
-    "in_progress": "处置中",
-    "resolved": "已处置待核查",
-    "closed": "已结案",
-    "rejected": "不予立案",
-    "duplicate": "重复",
-}
+from service.follow_ups import PROCESS_CASE, FollowUp
+from service.models import Case, CaseEvent, Grid, MeToo, User
+from service.states import CaseState as S
 
 # After the national 数字城管 workflow (shared/DOMAIN.md): from -> the states it may go to.
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "new": frozenset({"dispatched", "unrouted", "rejected", "duplicate"}),
-    "unrouted": frozenset({"dispatched", "rejected", "duplicate"}),
-    "dispatched": frozenset({"dispatched", "in_progress", "resolved", "rejected", "duplicate"}),
-    "in_progress": frozenset({"dispatched", "resolved"}),
-    "resolved": frozenset({"closed", "in_progress"}),  # back to in_progress: rework (返工)
-    "closed": frozenset({"in_progress"}),  # reopened within 7 days
-    "rejected": frozenset(),
-    "duplicate": frozenset(),
+TRANSITIONS: dict[S, frozenset[S]] = {
+    S.NEW: frozenset({S.DISPATCHED, S.UNROUTED, S.REJECTED, S.DUPLICATE}),
+    S.UNROUTED: frozenset({S.DISPATCHED, S.REJECTED, S.DUPLICATE}),
+    S.DISPATCHED: frozenset({S.DISPATCHED, S.IN_PROGRESS, S.RESOLVED, S.REJECTED, S.DUPLICATE}),
+    S.IN_PROGRESS: frozenset({S.DISPATCHED, S.RESOLVED}),
+    S.RESOLVED: frozenset({S.CLOSED, S.IN_PROGRESS}),  # back to in_progress: rework (返工)
+    S.CLOSED: frozenset({S.IN_PROGRESS}),  # reopened within 7 days
+    S.REJECTED: frozenset(),
+    S.DUPLICATE: frozenset(),
 }
 
 
 class IllegalTransition(Exception):
     """A change of state the lifecycle does not allow from the case's current state."""
 
-    def __init__(self, case: Case, to_state: str):
-        super().__init__(f"case {case.case_no} is {case.state} ({STATE_LABELS[case.state]}); "
-                         f"it cannot go to {to_state}")
-        self.case_no, self.current, self.to_state = case.case_no, case.state, to_state
-
-
-@dataclass(frozen=True)
-class FollowUp:
-    """A job to queue once the change is committed: its name and the id it works on."""
-
-    job: str
-    target_id: int
+    def __init__(self, case: Case, to_state: S):
+        current = S(case.state)
+        super().__init__(f"case {case.case_no} is {current} ({current.zh}); it cannot go to {to_state}")
+        self.case_no, self.current, self.to_state = case.case_no, current, to_state
 
 
 @dataclass
 class Outcome:
-    """What a change of state wrote, and which follow-up jobs to queue once it is committed."""
+    """What a change wrote (its event, which the notifications read) and the jobs to queue once committed."""
 
     event: CaseEvent
     follow_ups: list[FollowUp] = field(default_factory=list)
@@ -64,25 +49,25 @@ def open_case(session: Session, case: Case, actor: User) -> Outcome:
 
     The case must have been flushed (it has an id) so the follow-up can name it.
     """
-    case.state = "new"
-    event = CaseEvent(case=case, actor=actor, from_state=None, to_state="new", action="report", note="上报",
+    case.state = S.NEW
+    event = CaseEvent(case=case, actor=actor, from_state=None, to_state=S.NEW, action="report", note="上报",
                       created_at=case.created_at)
     session.add(event)
-    return Outcome(event=event, follow_ups=[FollowUp("process_case", case.id)])
+    return Outcome(event=event, follow_ups=[FollowUp(PROCESS_CASE, case.id)])
 
 
-def transition(session: Session, case: Case, to_state: str, actor: Optional[User], note: str = "",
+def transition(session: Session, case: Case, to_state: S, actor: Optional[User], note: str = "",
                at: Optional[datetime] = None, action: str = "") -> Outcome:
     """Move a case to another state and write the event row; raises IllegalTransition when not allowed.
 
     The case row carries a version: if anyone else moved the case meanwhile, the commit fails (StaleDataError)
     and nothing of this change is kept.
     """
-    if to_state not in TRANSITIONS[case.state]:
+    if to_state not in TRANSITIONS[S(case.state)]:
         raise IllegalTransition(case, to_state)
     at = at or utcnow()
-    event = CaseEvent(case=case, actor=actor, from_state=case.state, to_state=to_state, action=action or to_state,
-                      note=note, created_at=at)
+    event = CaseEvent(case=case, actor=actor, from_state=case.state, to_state=to_state,
+                      action=action or str(to_state), note=note, created_at=at)
     case.state = to_state
     session.add(event)
     return Outcome(event=event)
@@ -93,7 +78,7 @@ def dispatch(session: Session, case: Case, grid: Optional[Grid], assignee: Optio
              unit: Optional[str] = None, action: str = "dispatch") -> Outcome:
     """Give the case to a grid worker (or an external unit). The deadline clock starts at the first dispatch."""
     at = at or utcnow()
-    outcome = transition(session, case, "dispatched", actor, note, at, action)
+    outcome = transition(session, case, S.DISPATCHED, actor, note, at, action)
     case.grid = grid or case.grid
     case.assignee, case.assignee_unit = assignee, unit
     case.dispatched_at = case.dispatched_at or at
@@ -111,9 +96,28 @@ def note_event(session: Session, case: Case, actor: Optional[User], action: str,
     return Outcome(event=event)
 
 
+def count_me_too(session: Session, case: Case, user_id: int, at: datetime, via: Optional[Case] = None) -> bool:
+    """Count a person as having met the case's problem (我也遇到), once; False if they reported it or already were.
+
+    `via` is their own report of it, when that is how they came to be counted (a merged duplicate).
+    """
+    if user_id == case.reporter_id or session.scalar(
+            sa.select(MeToo.id).where(MeToo.case_id == case.id, MeToo.user_id == user_id)) is not None:
+        return False
+    session.add(MeToo(case_id=case.id, user_id=user_id, via_case_id=via.id if via else None, created_at=at))
+    return True
+
+
 def mark_duplicate(session: Session, case: Case, original: Case, actor: Optional[User] = None,
                    note: str = "", at: Optional[datetime] = None) -> Outcome:
-    """Link the case to the open case it repeats; it is closed to work from here on."""
-    outcome = transition(session, case, "duplicate", actor, note, at, "merge" if actor else "duplicate")
+    """Link the case to the open case it repeats, whose "me too" its reporter becomes; it is closed to work."""
+    at = at or utcnow()
+    outcome = transition(session, case, S.DUPLICATE, actor, note, at, "merge" if actor else "")
     case.duplicate_of = original
+    case.grid_id = case.grid_id or original.grid_id
+    count_me_too(session, original, case.reporter_id, at, via=case)
     return outcome
+
+
+STATE_LABELS = {s.value: s.zh for s in S}  # TEMPORARY: until the faces read CaseState (issue 12 merge)
+OPEN_STATES = tuple(s.value for s in S if s.is_open)  # TEMPORARY

@@ -8,17 +8,30 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from service.db import Base, UTCDateTime, bound_text_lengths, utcnow
+from service.states import OPEN, CaseState
 
 ROLES = ("reporter", "grid_worker", "staff", "admin")
-STATES = ("new", "dispatched", "unrouted", "in_progress", "resolved", "closed", "rejected", "duplicate")
-OPEN_STATES = ("new", "dispatched", "unrouted", "in_progress", "resolved")
+STATES, OPEN_STATES = tuple(CaseState), OPEN  # TEMPORARY: until the faces read service.states (issue 12 merge)
 COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
 PHOTO_KINDS = ("before", "after")
 
 
+class StateColumn(sa.TypeDecorator):
+    """A case state as stored (its value, up to 16 characters), read back as a CaseState."""
+
+    impl = sa.String(16)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else CaseState(value).value
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else CaseState(value)
+
+
 def _one_of(column: str, values: tuple[str, ...]) -> str:
     """A CHECK expression limiting the column to the given values."""
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 class User(Base):
@@ -82,7 +95,7 @@ class Case(Base):
 
     __tablename__ = "cases"
     __table_args__ = (
-        sa.CheckConstraint(_one_of("state", STATES), name="state"),
+        sa.CheckConstraint(_one_of("state", tuple(CaseState)), name="state"),
         sa.CheckConstraint(_one_of("coord_system", COORD_SYSTEMS), name="coord_system"),
         sa.UniqueConstraint("reporter_id", "client_report_id"),
         # the desk queue: by state, sorted by deadline; per grid; per assignee
@@ -100,8 +113,8 @@ class Case(Base):
         # the desk queue of open cases: most urgent first, then by deadline (none last), then id (service.queue)
         sa.Index("ix_cases_open_queue", sa.text("(-priority)"),
                  sa.text("(COALESCE(deadline_at, '9999-12-31 00:00:00.000000'))"), "id",
-                 postgresql_where=sa.text(_one_of("state", OPEN_STATES)),
-                 sqlite_where=sa.text(_one_of("state", OPEN_STATES))),
+                 postgresql_where=sa.text(_one_of("state", OPEN)),
+                 sqlite_where=sa.text(_one_of("state", OPEN))),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -113,7 +126,7 @@ class Case(Base):
     coord_system: so.Mapped[str] = so.mapped_column(sa.String(8), default="wgs84")  # what the client sent
     accuracy_m: so.Mapped[Optional[float]]
     description: so.Mapped[str] = so.mapped_column(sa.Text, default="")
-    state: so.Mapped[str] = so.mapped_column(sa.String(16), default="new")
+    state: so.Mapped[CaseState] = so.mapped_column(StateColumn, default=CaseState.NEW)
     grid_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("grids.id"))
     assignee_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("users.id"))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
@@ -148,6 +161,11 @@ class Case(Base):
     duplicate_of: so.Mapped[Optional["Case"]] = so.relationship(remote_side=[id])
 
     __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def is_open(self) -> bool:
+        """Still being dealt with (service.states.OPEN): counted in the queue, open to "me too" and to merges."""
+        return CaseState(self.state).is_open
 
 
 class Photo(Base):
@@ -190,8 +208,8 @@ class CaseEvent(Base):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     case_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"))
     actor_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("users.id"))  # None: the pipeline
-    from_state: so.Mapped[Optional[str]] = so.mapped_column(sa.String(16))
-    to_state: so.Mapped[str] = so.mapped_column(sa.String(16))
+    from_state: so.Mapped[Optional[CaseState]] = so.mapped_column(StateColumn)
+    to_state: so.Mapped[CaseState] = so.mapped_column(StateColumn)
     action: so.Mapped[str] = so.mapped_column(sa.String(16), default="")  # report, dispatch, assign, extend, ...
     note: so.Mapped[str] = so.mapped_column(sa.Text, default="")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)

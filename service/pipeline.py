@@ -12,14 +12,15 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from service import lifecycle
 from service.db import utcnow
+from service.dispatch import dispatch_case
+from service.follow_ups import PROCESS_CASE, FollowUp
 from service.grids import GridIndex
 from service.imaging import UnreadablePhoto, process_photo
-from service.lifecycle import FollowUp
-from service.models import Case, MeToo, Photo, PossibleDuplicate
-from service.notifications import notify, staff_members
+from service.models import Case, Photo, PossibleDuplicate
+from service.notifications import announce, announce_processing_error
 from service.photos import PhotoStore
 from service.placement import Neighbour, PlacementRules, neighbours, same_problem, settle_location, to_signed64
-from service.dispatch import dispatch_case
+from service.states import CaseState
 
 log = logging.getLogger(__name__)
 
@@ -61,24 +62,17 @@ def _record_unreadable(session: Session, case: Case, error: UnreadablePhoto) -> 
     """Leave the case `new` with the error for staff to see and retry; retrying by itself would not help."""
     session.rollback()
     case.processing_error = f"照片无法解码 / photo cannot be decoded: {error}"[:1000]
-    notify(session, staff_members(session), case, "processing_error", f"【随手拍】{case.case_no} 照片无法处理，请查看")
+    announce_processing_error(session, case, "照片无法处理")
     session.commit()
     log.warning("case %s: photo cannot be decoded (%s); left for staff", case.case_no, error)
     return Processed(case.case_no, case.state)
 
 
-def _merge_as_duplicate(session: Session, case: Case, original: Neighbour, now: datetime) -> None:
-    """The new case repeats an open one: link it, count its reporter as a "me too" there, tell them."""
+def _merge_as_duplicate(session: Session, case: Case, original: Neighbour, now: datetime) -> lifecycle.Outcome:
+    """The new case repeats an open one: link it; its reporter counts as a "me too" there."""
     note = (f"与 {original.case.case_no} 为同一问题（相距 {original.distance_m:.0f} m，"
             f"照片相似度差 {original.hash_distance} 位），已记为“我也遇到”")
-    lifecycle.mark_duplicate(session, case, original.case, note=note, at=now)
-    case.grid_id = original.case.grid_id
-    already = session.scalar(sa.select(MeToo.id).where(MeToo.case_id == original.case.id,
-                                                       MeToo.user_id == case.reporter_id))
-    if already is None and original.case.reporter_id != case.reporter_id:
-        session.add(MeToo(case_id=original.case.id, user_id=case.reporter_id, via_case_id=case.id, created_at=now))
-    notify(session, [case.reporter], case, "duplicate",
-           f"您的上报 {case.case_no} 与 {original.case.case_no} 为同一问题，已记为“我也遇到”，结案时一并通知您")
+    return lifecycle.mark_duplicate(session, case, original.case, note=note, at=now)
 
 
 def process_case(session: Session, store: PhotoStore, grids: GridIndex, rules: PipelineRules, case_id: int,
@@ -90,7 +84,7 @@ def process_case(session: Session, store: PhotoStore, grids: GridIndex, rules: P
     """
     now = now or utcnow()
     case = session.get(Case, case_id)
-    if case is None or case.state != "new" or case.processing_error:
+    if case is None or case.state != CaseState.NEW or case.processing_error:
         return None
     photos = [p for p in case.photos if p.kind == "before"]
     try:
@@ -101,14 +95,14 @@ def process_case(session: Session, store: PhotoStore, grids: GridIndex, rules: P
     session.flush()
     nearby = neighbours(session, case, now, rules.placement)
     original = same_problem(nearby, rules.placement)
-    follow_ups: list[FollowUp] = []
     if original is not None:
-        _merge_as_duplicate(session, case, original, now)
+        outcome = _merge_as_duplicate(session, case, original, now)
     else:
         for n in nearby:
             session.add(PossibleDuplicate(case_id=case.id, other_case_id=n.case.id, distance_m=n.distance_m,
                                           hash_distance=n.hash_distance))
-        follow_ups = dispatch_case(session, case, grids, now, rules.timezone, rules.staff_webhook)
+        outcome = dispatch_case(session, case, grids, now)
+    follow_ups = outcome.follow_ups + announce(session, outcome.event, rules.timezone, rules.staff_webhook)
     case.processed_at = now
     try:
         session.commit()
@@ -132,10 +126,9 @@ def process_unprocessed_photos(session: Session, store: PhotoStore, rules: Pipel
     return len(photos)
 
 
-def retry_processing(session: Session, case: Case) -> list[FollowUp]:
-    """Staff's retry of a case whose photos could not be processed: clear the error and queue it again."""
+def retry_processing(case: Case) -> FollowUp:
+    """Staff's retry of a case whose photos could not be processed: clear the error; queue it once committed."""
     case.processing_error = None
     case.processing_attempts = 0
-    session.commit()
-    return [FollowUp("process_case", case.id)]
+    return FollowUp(PROCESS_CASE, case.id)
 

@@ -11,7 +11,7 @@ from geopy.distance import geodesic
 from sqlalchemy.orm import Session
 
 from service.imaging import hash_distance
-from service.lifecycle import OPEN_STATES
+from service.states import OPEN
 from service.models import Case, Photo
 
 METRES_PER_DEGREE_LAT = 110_574.0
@@ -88,7 +88,7 @@ def open_cases_near(session: Session, category_id: int, lat: float, lon: float, 
     dlat = rules.duplicate_radius_m / METRES_PER_DEGREE_LAT
     dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
     query = (sa.select(Case).where(
-        Case.category_id == category_id, Case.state.in_(OPEN_STATES),
+        Case.category_id == category_id, Case.state.in_(OPEN),
         Case.lat.between(lat - dlat, lat + dlat), Case.lon.between(lon - dlon, lon + dlon),
         Case.created_at >= now - timedelta(days=rules.duplicate_days))
         .order_by(Case.created_at, Case.id))

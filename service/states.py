@@ -24,8 +24,8 @@ class CaseState(StrEnum):
         return member
 
     NEW = "new", "待处理", "Received", "#f0ad4e", "#000"
-    UNROUTED = "unrouted", "待人工派遣", "Awaiting dispatch", "#e8590c", "#fff"
     DISPATCHED = "dispatched", "已派遣", "Dispatched", "#5bc0de", "#000"
+    UNROUTED = "unrouted", "待人工派遣", "Awaiting dispatch", "#e8590c", "#fff"
     IN_PROGRESS = "in_progress", "处置中", "In progress", "#1c6fb8", "#fff"
     RESOLVED = "resolved", "已处置待核查", "Fixed, being checked", "#9b59b6", "#fff"
     CLOSED = "closed", "已结案", "Closed", "#2f8a3b", "#fff"

@@ -10,13 +10,15 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from service.models import OPEN_STATES, Case, CaseEvent, Category, Grid, PointsEntry, User, WeeklyReport
+from service.models import Case, CaseEvent, Category, Grid, PointsEntry, User, WeeklyReport
 from service.parsing import EARLIEST_INSTANT, LATEST_INSTANT, whole_number
+from service.states import NOT_VALID, OPEN, CaseState
 
-NOT_VALID = ("rejected", "duplicate")
 # the years a report can be built for: its week, the week before and the 8-week trend, in any zone, stay
 # among the instants we take (year 9999-W52's end, or 0001-W01's trend, would leave the calendar)
 FIRST_YEAR, LAST_YEAR = EARLIEST_INSTANT.year + 1, LATEST_INSTANT.year - 1
+# the counted indicators of a week (受理, 立案, 应结, 结案, 按期): "closed" counts closures, it is not a state
+COUNTS = ("received", "valid", "due", "closed", "on_time")  # not a state
 GROUPS = {"grid": Case.grid_id, "category": Case.category_id, "assignee": Case.assignee_id}
 
 
@@ -111,8 +113,7 @@ def _case_counts(session: Session, spans: list[Span], group) -> dict:
     first, last = min(a for a, _ in spans), max(b for _, b in spans)
     query = sa.select(_key(group), *columns).where(sa.or_(
         _in(Case.created_at, first, last), _in(Case.deadline_at, first, last), _in(Case.closed_at, first, last)))
-    return _per_week(session.execute(_grouped(query, group)), len(spans),
-                     ("received", "valid", "due", "closed", "on_time"))
+    return _per_week(session.execute(_grouped(query, group)), len(spans), COUNTS)
 
 
 def _per_week(rows, weeks: int, names: tuple[str, ...]) -> dict:
@@ -176,11 +177,11 @@ def figures_of_weeks(session: Session, weeks: list[Week], tz: str, by: Optional[
         week = {}
         for key in keys:
             c = counts.get((i, key), {})
-            f = {name: int(c.get(name) or 0) for name in ("received", "valid", "due", "closed", "on_time")}
+            f = {name: int(c.get(name) or 0) for name in COUNTS}
             f.update({name: int(events.get((i, key), {}).get(name) or 0) for name in ("rework", "extended")})
             if by is not None and not any(f.values()) and (i, key) not in hours:
                 continue  # a group with nothing that week
-            f["closure_rate"] = _rate(f["closed"], f["due"])
+            f["closure_rate"] = _rate(f["closed"], f["due"])  # the indicator "closed", not a state
             f["on_time_rate"] = _rate(f["on_time"], f["due"])
             f["rework_rate"] = _rate(f["rework"], f["due"])
             h = hours.get((i, key), {})
@@ -210,7 +211,7 @@ def overdue_open(session: Session, week: Week, tz: str) -> list[dict]:
         .outerjoin(User, User.id == Case.assignee_id)
         # open now, or closed only after the week ended: two index ranges, not a scan of every past deadline
         .where(Case.deadline_at < end, Case.created_at < end,
-               sa.or_(Case.state.in_(OPEN_STATES), sa.and_(Case.state == "closed", Case.closed_at >= end)))
+               sa.or_(Case.state.in_(OPEN), sa.and_(Case.state == CaseState.CLOSED, Case.closed_at >= end)))
         .order_by(Case.deadline_at, Case.id))
     return [{"case_no": r.case_no, "category": r.category, "grid": r.grid, "assignee": r.assignee or r.assignee_unit,
              "deadline_at": r.deadline_at.isoformat(), "hours_overdue": round((end - r.deadline_at).total_seconds() / 3600),
@@ -256,8 +257,7 @@ def _named_rows(session: Session, by: str, current: dict, previous: dict) -> lis
 
 def figures_of_nothing() -> dict:
     """The figures of a group with no cases: zeros, and rates shown as —."""
-    return {"received": 0, "valid": 0, "due": 0, "closed": 0, "on_time": 0, "rework": 0, "extended": 0,
-            "closure_rate": None, "on_time_rate": None, "rework_rate": None, "median_hours": None, "p90_hours": None}
+    return {**dict.fromkeys(COUNTS, 0), "rework": 0, "extended": 0, "closure_rate": None, "on_time_rate": None, "rework_rate": None, "median_hours": None, "p90_hours": None}
 
 
 def weekly_closure(session: Session, week: Week, tz: str, now: datetime) -> dict:
@@ -292,7 +292,7 @@ def percent(rate: Optional[float]) -> str:
 def headline(data: dict) -> str:
     """The report's headline for the staff group: received, valid, closed, the two rates, the overdue count."""
     f = data["overall"]
-    return (f"【随手拍周报 {data['week']}】受理 {f['received']}，立案 {f['valid']}，应结 {f['due']}，结案 {f['closed']}，"
+    return (f"【随手拍周报 {data['week']}】受理 {f['received']}，立案 {f['valid']}，应结 {f['due']}，结案 {f['closed']}，"  # not a state
             f"结案率 {percent(f['closure_rate'])}，按期结案率 {percent(f['on_time_rate'])}，"
             f"超期未结 {len(data['overdue'])} 件")
 

@@ -39,7 +39,7 @@ def _chart(kind, **options):
     chart.add_xml_filter(_without_style_or_script)
     return chart
 
-INDICATORS = (("received", "受理数"), ("valid", "立案数"), ("due", "应结案数"), ("closed", "结案数"),
+INDICATORS = (("received", "受理数"), ("valid", "立案数"), ("due", "应结案数"), ("closed", "结案数"),  # not a state
               ("closure_rate", "结案率"), ("on_time", "按期结案数"), ("on_time_rate", "按期结案率"),
               ("rework", "返工数"), ("rework_rate", "返工率"), ("extended", "延期数"),
               ("median_hours", "结案用时中位数(小时)"), ("p90_hours", "结案用时90%分位(小时)"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, jsonify, request
 
-from service.actions import ACTIONS, perform
+from service.actions import ACTIONS, check_after_photos_allowed, perform
 from service.cases import add_after_photos
 from service.web.extensions import db_session, services
 from service.web.access import current_user, login_required
@@ -13,7 +13,6 @@ from service.web.links import redirect_back
 
 bp = Blueprint("casework", __name__)
 
-AFTER_PHOTO_STATES = ("dispatched", "in_progress")
 
 
 def _from_a_page() -> bool:
@@ -27,12 +26,7 @@ def _photos() -> list:
 
 def _store_after_photos(case) -> None:
     """Keep uploaded after photos (assignee or staff, while the case is being worked) and queue their copies."""
-    user = current_user()
-    if not (user.role in ("staff", "admin") or case.assignee_id == user.id):
-        raise Refused("forbidden", "forbidden", "只有处置人或工作人员可以上传处置照片", "only the assignee or staff may add after photos")
-    if case.state not in AFTER_PHOTO_STATES:
-        raise Refused("conflict", "illegal_transition", "案件当前不在处置中，不能上传处置照片",
-                       f"case is {case.state}: after photos are taken while it is being worked")
+    check_after_photos_allowed(current_user(), case)
     svc = services()
     follow_ups = add_after_photos(db_session(), svc.photos, case, _photos(), svc.limits)
     svc.jobs.enqueue_follow_ups(case.case_no, follow_ups)

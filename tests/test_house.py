@@ -1,0 +1,94 @@
+"""The rules of the house that a grep can check: the core imports no Flask, RQ or workers, and no state name is
+typed outside service/states.py (Python, templates and page scripts alike)."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from service.states import CaseState
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICE = ROOT / "service"
+STATE_NAMES = {s.value for s in CaseState}
+# a line may use one of these words in another sense (an indicator named "closed"), if it says so
+NOT_A_STATE = "not a state"
+
+
+def _python_files(*folders: Path) -> list[Path]:
+    return sorted(p for folder in folders for p in folder.rglob("*.py"))
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module the file imports, at the top or inside a function."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def _imports_of(path: Path, *roots: str) -> set[str]:
+    return {m for m in _imported_modules(path) if m.split(".")[0] in roots}
+
+
+def test_the_core_imports_no_flask_and_only_the_runtime_imports_rq():
+    flask_outside_web, rq_outside_runtime, workers_in_service = [], [], []
+    for path in _python_files(SERVICE):
+        where = path.relative_to(ROOT).as_posix()
+        if not where.startswith("service/web/") and _imports_of(path, "flask", "flask_wtf", "flask_limiter",
+                                                                 "flask_compress", "flask_talisman", "werkzeug"):
+            if _imports_of(path, "flask", "flask_wtf", "flask_limiter", "flask_compress", "flask_talisman") or \
+                    any(not m.startswith("werkzeug.security") for m in _imports_of(path, "werkzeug")):
+                flask_outside_web.append(where)
+        if not where.startswith("service/runtime/") and _imports_of(path, "rq"):
+            rq_outside_runtime.append(where)
+        if _imports_of(path, "workers"):
+            workers_in_service.append(where)
+    assert flask_outside_web == [], "the core imports Flask"
+    assert rq_outside_runtime == [], "only service/runtime/ may import RQ"
+    assert workers_in_service == [], "service/ never imports workers/"
+
+
+def _string_literals(path: Path) -> list[tuple[int, str]]:
+    """(line, text) of every string constant in a Python file, docstrings included."""
+    return [(node.lineno, node.value) for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+
+
+def _marked(path: Path, line: int) -> bool:
+    return NOT_A_STATE in path.read_text(encoding="utf-8").splitlines()[line - 1]
+
+
+def test_no_state_name_is_typed_outside_the_states_module_in_python():
+    found = [f"{p.relative_to(ROOT)}:{line} {text!r}"
+             for p in _python_files(SERVICE, ROOT / "workers") if p != SERVICE / "states.py"
+             for line, text in _string_literals(p) if text in STATE_NAMES and not _marked(p, line)]
+    assert found == []
+
+
+# a quoted word in a script or template ("closed", 'closed'), or a state's class name (state-closed, s-closed)
+QUOTED = re.compile(r"""(["'])([a-z_]+)\1""")
+STATE_CLASS = re.compile(r"\b(?:state|s)-([a-z_]+)")
+
+
+def _state_words(text: str) -> list[str]:
+    words = {m.group(2) for m in QUOTED.finditer(text)} | set(STATE_CLASS.findall(text))
+    return sorted(words & STATE_NAMES)
+
+
+def page_sources() -> list[Path]:
+    """Templates, and our own scripts and style sheets (not the vendored ones)."""
+    static = SERVICE / "web" / "static"
+    return sorted([p for p in (SERVICE / "web" / "templates").rglob("*") if p.is_file()] +
+                  [p for p in static.rglob("*") if p.suffix in (".js", ".css") and "vendor" not in p.parts])
+
+
+def test_no_state_name_is_typed_in_a_template_or_page_script():
+    found = [f"{path.relative_to(ROOT)}:{number} {_state_words(text)}"
+             for path in page_sources()
+             for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if _state_words(text) and NOT_A_STATE not in text]
+    assert found == []
