@@ -36,10 +36,11 @@ from bench.slowloris import slowloris
 from bench.stack import PASSWORD, Stack
 from service.db import Database
 from service.models import Case, CaseEvent
+from service.states import CaseState
 
 GRIDS_BOUNDS = (32.001, 120.841, 32.029, 120.879)  # inside the demo grids (south, west, north, east)
 CATEGORIES = ("B0101", "B0118", "E0301", "B0203")
-OUTCOMES = ("dispatched", "unrouted", "duplicate")  # how the pipeline leaves a case
+OUTCOMES = (CaseState.DISPATCHED, CaseState.UNROUTED, CaseState.DUPLICATE)  # how the pipeline leaves a case
 OUT = Path(__file__).resolve().parent / "out"
 LOGINS_AT_ONCE = 4
 
@@ -142,7 +143,7 @@ class Harness:
         """Cases the pipeline finished (left `new` for an outcome) in [start, end)."""
         with self.db.session() as session:
             return session.scalar(sa.select(sa.func.count()).select_from(CaseEvent).where(
-                CaseEvent.from_state == "new", CaseEvent.to_state.in_(OUTCOMES),
+                CaseEvent.from_state == CaseState.NEW, CaseEvent.to_state.in_(OUTCOMES),
                 CaseEvent.created_at >= start, CaseEvent.created_at < end))
 
     def unfinished(self) -> int:
@@ -162,7 +163,7 @@ class Harness:
         with self.db.session() as session:
             states = dict(session.execute(sa.select(Case.state, sa.func.count()).group_by(Case.state)).all())
             per_case = sa.select(CaseEvent.case_id, sa.func.count().label("n")).where(
-                CaseEvent.from_state == "new", CaseEvent.to_state.in_(OUTCOMES)).group_by(CaseEvent.case_id).subquery()
+                CaseEvent.from_state == CaseState.NEW, CaseEvent.to_state.in_(OUTCOMES)).group_by(CaseEvent.case_id).subquery()
             processed_counts = dict(session.execute(sa.select(per_case.c.n, sa.func.count()).group_by(per_case.c.n)).all())
             case_nos = set(session.scalars(sa.select(Case.case_no)))
         told = {o.case_no for o in self.taken.values()}

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import io
 from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
 
 import pygal
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from pygal.style import Style
 
+from service.local_time import local_time
 from service.spreadsheets import CsvWriter, append_row
 from service.weekly import percent
 
@@ -57,7 +57,7 @@ def local_minute(iso: str, tz: str) -> str:
     """An instant kept in the report (ISO 8601) as its readers write it: 2026-12-02 11:10, in the report's zone."""
     instant = datetime.fromisoformat(iso)
     instant = instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc)  # the database keeps UTC
-    return instant.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    return local_time(instant, tz)
 
 
 def _pct(rate):
