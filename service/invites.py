@@ -7,8 +7,10 @@ from typing import Optional
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
-from service.auth import new_username, set_password
+from service.auth import USERNAME_MAX_LENGTH, normalise_username, set_password
 from service.models import User
+from service.refusals import Refused
+from service.users import new_person
 
 INVITE_DAYS = 7
 SALT = "rider-invite"
@@ -29,11 +31,17 @@ def _serializer(secret: str) -> URLSafeTimedSerializer:
 
 def create_invite(session: Session, secret: str, display_name: str, phone: str, username: str,
                   role: str = "reporter") -> tuple[User, str]:
-    """Make the person (with no password yet) and the token of their invitation link; refused when the
-    username (normalised) is empty, too long or taken."""
-    username = new_username(session, username)
-    user = User(username=username, display_name=display_name, phone=phone or None, role=role, password_hash=None)
-    session.add(user)
+    """Make the person (with no password yet) and the token of their invitation link; refused without a name,
+    or when the username (normalised) is not letters and digits a phone keyboard types, too long or taken."""
+    display_name, name = display_name.strip(), normalise_username(username)
+    if not display_name or not name or not name.isascii() or len(name) > USERNAME_MAX_LENGTH:
+        raise Refused("invalid", "invite_fields", "请填写姓名和用户名（字母或数字）",
+                      "give a name and a username (letters or digits)", "username" if display_name else "display_name")
+    try:
+        user = new_person(session, name, role, display_name, phone)
+    except Refused:
+        session.rollback()
+        raise
     session.commit()
     return user, invite_token(secret, user)
 
