@@ -40,7 +40,8 @@ def requeue_stale_cases(session: Session, now: datetime, stale_minutes: int, max
 def _give_up(session: Session, case: Case, attempts: int) -> None:
     """Leave the case to staff with the reason, and tell them."""
     case.processing_error = f"处理 {attempts} 次仍未完成 / not processed after {attempts} attempts"
-    notify(session, staff_members(session), case, "processing_error", f"【随手拍】{case.case_no} 多次处理未完成，请查看")
+    notify(session, staff_members(session), case, "processing_error",
+           f"【随手拍】{case.case_no} 多次处理未完成，请查看")
     session.commit()
 
 

@@ -8,7 +8,7 @@ from typing import Optional
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from service.auth import generated_password, new_username, set_active, set_password
+from service.auth import change_password, generated_password, new_username, set_active, set_password
 from service.models import ROLES, Grid, User
 from service.refusals import Refused
 
@@ -71,7 +71,8 @@ def _someone_else(session: Session, admin: User, username: str, zh: str, en: str
 def set_person_active(session: Session, admin: User, username: str, active: bool) -> User:
     """Activate or deactivate someone (deactivating ends their sessions), committed; an admin cannot deactivate
     themselves here."""
-    user = _someone_else(session, admin, username, "找不到该用户（不能停用自己）", "no such user (you cannot deactivate yourself)")
+    user = _someone_else(session, admin, username, "找不到该用户（不能停用自己）",
+                         "no such user (you cannot deactivate yourself)")
     set_active(user, active)
     session.commit()
     return user
@@ -100,3 +101,10 @@ def name_grid_worker(session: Session, grid_code: str, worker_username: str) -> 
     grid.worker = worker
     session.commit()
     return grid
+
+
+def change_own_password(session: Session, user: User, current: str, new: str, new_again: str) -> None:
+    """The person's own change of password (service.auth.change_password: the new one twice alike and long
+    enough, then the current one), committed; their other sessions end."""
+    change_password(user, current, new, new_again)
+    session.commit()

@@ -231,3 +231,23 @@ def test_an_admin_names_a_grids_worker_and_sees_it_or_sees_why_not(app, db):
     _answer(admin, admin.post("/desk/users/grid-worker", grid="HQ01", worker=before))  # the demo community back
     db.expire_all()
     assert db.scalar(sa.select(Grid).where(Grid.code == "HQ01")).worker.username == before
+
+
+def test_an_invitation_says_what_is_missing_and_its_link_says_what_is_wrong(app, db):
+    staff = Browser(app.test_client())
+    staff.login("staff1")
+    for fields in ({"display_name": "", "username": "rider6"}, {"display_name": "骑手 六", "username": "骑手六"}):
+        page = staff.post("/desk/invites", **fields).get_data(as_text=True)
+        assert "请填写姓名和用户名（字母或数字）" in page and 'id="invite-link"' not in page
+    assert db.scalar(sa.select(User.id).where(User.username.in_(("rider6", "骑手六")))) is None
+    page = staff.post("/desk/invites", display_name="骑手 六", username="rider6").get_data(as_text=True)
+    path = re.search(r'id="invite-link">([^<]+)<', page).group(1).split("localhost", 1)[1]
+    phone = Browser(app.test_client())
+    phone.token_from(phone.get(path).get_data(as_text=True))
+    differ = phone.post(path, password="ride-safe-2026", password2="ride-safe-2027")
+    assert differ.status_code == 422 and "密码至少 8 位，且两次输入一致" in differ.get_data(as_text=True)
+    assert phone.post(path, password="ride-safe-2026", password2="ride-safe-2026").status_code == 302
+    used = Browser(app.test_client()).get(path)
+    assert used.status_code == 410 and "邀请链接已使用或已失效 / the invitation was already used" in used.get_data(
+        as_text=True)
+    _forget(db, "rider6")

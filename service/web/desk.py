@@ -7,7 +7,7 @@ import segno
 from flask import (Blueprint, Response, flash, jsonify, make_response, redirect, render_template, request,
                    stream_with_context, url_for)
 
-from service.actions import ActionRefused, available_actions, perform
+from service.actions import available_actions, perform
 from service.auth import STAFF_ROLES
 from service.case_lookup import case_by_number, possible_duplicates
 from service.db import utcnow
@@ -77,11 +77,11 @@ def bulk_assign():
         case = case_by_number(db_session(), case_no)
         try:
             if case is None:
-                raise ActionRefused("invalid", "unknown_case", "找不到案件", "no such case")
+                raise Refused("invalid", "unknown_case", "找不到案件", "no such case")
             follow_ups = perform(db_session(), case, "assign", current_user(), params, services().desk_rules)
             services().jobs.enqueue_follow_ups(case.case_no, follow_ups)
             done.append(case_no)
-        except ActionRefused as exc:
+        except Refused as exc:
             refused.append(f"{case_no}：{exc.zh}")
     if done:
         flash(f"已派遣 {len(done)} 件", "ok")
