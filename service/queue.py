@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session, selectinload
 from service.categories import active_categories
 from service.db import UTCDateTime
 from service.dispatch import grids_by_code
-from service.models import OPEN_STATES, STATES, Case, Category, Grid, User
+from service.models import STATES, Case, Category, Grid, User
 from service.parsing import INT32_MAX, whole_number
-from service.states import WORKED
+from service.states import OPEN, WORKED
 from service.users import grid_workers
 
 PAGE_SIZE = 50
@@ -41,7 +41,7 @@ class QueueFilter:
 def _conditions(f: QueueFilter, now: datetime, with_states: bool = True) -> list:
     conds = []
     if with_states:
-        conds.append(Case.state.in_(f.states or OPEN_STATES))
+        conds.append(Case.state.in_(f.states or OPEN))
     if f.grid:
         conds.append(Case.grid_id == sa.select(Grid.id).where(Grid.code == f.grid).scalar_subquery())
     if f.category:
