@@ -231,8 +231,8 @@ def fuzz(stack: FuzzStack, seconds: float, seed: int) -> Tally:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         admin = visitors["admin"]  # grid HQ01 back to gw01 (a fuzzed form may have handed it on): its new cases
-        admin.session.post(f"{stack.base}/desk/users", data={"csrf_token": admin.token, "what": "grid_worker",
-                                                              "grid": "HQ01", "worker": "gw01"})
+        admin.session.post(f"{stack.base}/desk/users/grid-worker",
+                           data={"csrf_token": admin.token, "grid": "HQ01", "worker": "gw01"})
         for name, fresh in seed_states(stack, visitors["staff1"]).items():
             values[name] = values.get(name, []) + fresh
         hostile.known = [v for vs in values.values() for v in vs] + list(ROLES) + ["rider1"]

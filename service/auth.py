@@ -168,6 +168,17 @@ def token_expired(issued_at: Optional[datetime], days: int, now: datetime) -> bo
     return issued_at is None or now - issued_at > timedelta(days=days)
 
 
+def user_by_session(session: Session, uid: object, version: object) -> Optional[User]:
+    """The active user a session cookie names, if the cookie is of their current session version: a cookie from
+    before the user's last logout, password change or deactivation names an older one."""
+    if not isinstance(uid, int):
+        return None
+    user = session.get(User, uid)
+    if user is not None and user.active and version == user.session_version:
+        return user
+    return None
+
+
 def user_by_token(session: Session, token: str, secret: str, days: int,
                   now: Optional[datetime] = None) -> Optional[User]:
     """The active user holding this bearer token, signed with this secret and issued less than `days` days ago,

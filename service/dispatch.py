@@ -53,3 +53,8 @@ def grid_features(session: Session) -> dict:
     return {"type": "FeatureCollection", "features": [
         {"type": "Feature", "geometry": g.polygon, "properties": {"code": g.code, "name": g.name}}
         for g in session.scalars(sa.select(Grid).order_by(Grid.code))]}
+
+
+def grids_by_code(session: Session) -> list[Grid]:
+    """Every grid, by code, as the desk's forms list them."""
+    return list(session.scalars(sa.select(Grid).order_by(Grid.code)))

@@ -7,15 +7,20 @@ from typing import Optional
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
-from service.auth import new_username, set_password
+from service.auth import MIN_PASSWORD_LENGTH, USERNAME_MAX_LENGTH, normalise_username, set_password
 from service.models import User
+from service.refusals import Refused
+from service.users import new_person
 
 INVITE_DAYS = 7
 SALT = "rider-invite"
 
 
-class InviteInvalid(Exception):
+class InviteInvalid(Refused):
     """The link is unknown, expired, or already used."""
+
+    def __init__(self, code: str, zh: str, en: str):
+        super().__init__("not_found", code, zh, en)
 
 
 def _fingerprint(user: User) -> str:
@@ -29,11 +34,17 @@ def _serializer(secret: str) -> URLSafeTimedSerializer:
 
 def create_invite(session: Session, secret: str, display_name: str, phone: str, username: str,
                   role: str = "reporter") -> tuple[User, str]:
-    """Make the person (with no password yet) and the token of their invitation link; refused when the
-    username (normalised) is empty, too long or taken."""
-    username = new_username(session, username)
-    user = User(username=username, display_name=display_name, phone=phone or None, role=role, password_hash=None)
-    session.add(user)
+    """Make the person (with no password yet) and the token of their invitation link; refused without a name,
+    or when the username (normalised) is not letters and digits a phone keyboard types, too long or taken."""
+    display_name, name = display_name.strip(), normalise_username(username)
+    if not display_name or not name or not name.isascii() or len(name) > USERNAME_MAX_LENGTH:
+        raise Refused("invalid", "invite_fields", "请填写姓名和用户名（字母或数字）",
+                      "give a name and a username (letters or digits)", "username" if display_name else "display_name")
+    try:
+        user = new_person(session, name, role, display_name, phone)
+    except Refused:
+        session.rollback()
+        raise
     session.commit()
     return user, invite_token(secret, user)
 
@@ -43,18 +54,24 @@ def invite_token(secret: str, user: User) -> str:
     return _serializer(secret).dumps({"uid": user.id, "fp": _fingerprint(user)})
 
 
-def accept_invite(session: Session, secret: str, token: str, password: Optional[str]) -> User:
-    """The invited person; with a password, it is set (and the link stops working). Raises InviteInvalid."""
+def accept_invite(session: Session, secret: str, token: str, password: Optional[str] = None,
+                  password_again: Optional[str] = None) -> User:
+    """The invited person; with a password (typed twice alike, long enough), it is set, committed, and the link
+    stops working. Raises InviteInvalid for the link, Refused for the password."""
     try:
         data = _serializer(secret).loads(token, max_age=INVITE_DAYS * 86400)
     except SignatureExpired:
-        raise InviteInvalid("邀请链接已过期，请联系社区工作人员重新邀请 / the invitation has expired") from None
+        raise InviteInvalid("invite_expired", "邀请链接已过期，请联系社区工作人员重新邀请",
+                            "the invitation has expired") from None
     except BadSignature:
-        raise InviteInvalid("邀请链接无效 / not a valid invitation") from None
+        raise InviteInvalid("invite_invalid", "邀请链接无效", "not a valid invitation") from None
     user = session.get(User, data.get("uid")) if isinstance(data, dict) else None
     if user is None or not user.active or data.get("fp") != _fingerprint(user):
-        raise InviteInvalid("邀请链接已使用或已失效 / the invitation was already used")
+        raise InviteInvalid("invite_used", "邀请链接已使用或已失效", "the invitation was already used")
     if password is not None:
+        if len(password) < MIN_PASSWORD_LENGTH or password != password_again:
+            raise Refused("invalid", "bad_new_password", f"密码至少 {MIN_PASSWORD_LENGTH} 位，且两次输入一致",
+                          f"at least {MIN_PASSWORD_LENGTH} characters, typed twice alike", "password")
         set_password(user, password)
         session.commit()
     return user

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from datetime import datetime
 from typing import Callable, Iterable, Optional
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from service.auth import STAFF_ROLES
 from service.db import utcnow
@@ -154,3 +155,23 @@ def deliver_webhook(session: Session, message_id: int,
     message.last_error = None
     session.commit()
     return True
+
+
+def latest_notifications(session: Session, user: User, limit: int) -> list[Notification]:
+    """The person's latest notifications, newest first, with their cases."""
+    return list(session.scalars(sa.select(Notification).where(Notification.user_id == user.id)
+                                .options(selectinload(Notification.case))
+                                .order_by(Notification.id.desc()).limit(limit)))
+
+
+def unread_count(session: Session, user: User) -> int:
+    """How many of the person's notifications are unread."""
+    return session.scalar(sa.select(sa.func.count()).select_from(Notification)
+                          .where(Notification.user_id == user.id, Notification.read_at.is_(None)))
+
+
+def mark_all_read(session: Session, user: User, now: datetime) -> None:
+    """Mark every unread notification of the person read as of now, committed."""
+    session.execute(sa.update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+                    .values(read_at=now))
+    session.commit()

@@ -9,16 +9,20 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
+from service.categories import active_categories
 from service.db import UTCDateTime
-from service.models import OPEN_STATES, STATES, Case, Category, Grid, User
+from service.dispatch import grids_by_code
+from service.models import STATES, Case, Category, Grid, User
 from service.parsing import INT32_MAX, whole_number
+from service.states import OPEN, WORKED
+from service.users import grid_workers
 
 PAGE_SIZE = 50
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=timezone.utc)
 # the same expressions as the ix_cases_open_queue index, so the database walks the index in order
 DEADLINE_KEY = sa.func.coalesce(Case.deadline_at, sa.literal_column("'9999-12-31 00:00:00.000000'", UTCDateTime))
 QUEUE_ORDER = (-Case.priority, DEADLINE_KEY, Case.id)
-WORKED_STATES = ("dispatched", "in_progress")
+WORKED_STATES = WORKED  # the name service/overdue.py imports
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class QueueFilter:
 def _conditions(f: QueueFilter, now: datetime, with_states: bool = True) -> list:
     conds = []
     if with_states:
-        conds.append(Case.state.in_(f.states or OPEN_STATES))
+        conds.append(Case.state.in_(f.states or OPEN))
     if f.grid:
         conds.append(Case.grid_id == sa.select(Grid.id).where(Grid.code == f.grid).scalar_subquery())
     if f.category:
@@ -100,6 +104,19 @@ def state_counts(session: Session, f: QueueFilter, now: datetime) -> dict[str, i
     counts = dict.fromkeys(STATES, 0)
     counts.update({state: n for state, n in rows})
     return counts
+
+
+def desk_choices(session: Session) -> dict[str, list]:
+    """What the desk's filter and assign forms offer: the grids, the active categories and grid workers."""
+    return {"grids": grids_by_code(session), "categories": active_categories(session),
+            "workers": grid_workers(session, active_only=True)}
+
+
+def work_orders(session: Session, worker: User) -> list[Case]:
+    """The worker's cases being worked (dispatched or in progress), soonest due first."""
+    return list(session.scalars(
+        sa.select(Case).where(Case.assignee_id == worker.id, Case.state.in_(WORKED))
+        .order_by(DEADLINE_KEY, Case.id).options(selectinload(Case.category), selectinload(Case.photos))))
 
 
 def mask_phone(phone: Optional[str]) -> str:

@@ -305,3 +305,17 @@ def build_weekly_report(session: Session, week: Week, tz: str, now: datetime) ->
     session.add(report)
     session.commit()
     return report
+
+
+def kept_report(session: Session, week_name: str) -> Optional[WeeklyReport]:
+    """The report built for the week so named (2026-W09), or None when none was built or it names no week."""
+    try:
+        week = Week.parse(week_name)
+    except ValueError:
+        return None
+    return session.get(WeeklyReport, week.name)
+
+
+def kept_reports(session: Session, limit: int = 104) -> list[WeeklyReport]:
+    """The reports built so far, newest week first (two years of them by default)."""
+    return list(session.scalars(sa.select(WeeklyReport).order_by(WeeklyReport.week.desc()).limit(limit)))

@@ -53,9 +53,9 @@ def test_community_load_gives_only_the_accounts_it_makes_a_password_and_one_spel
 def test_usernames_made_at_the_desk_have_one_spelling(app, db):
     admin = Browser(app.test_client())
     admin.login("admin")
-    admin.post("/desk/users", what="add", username="\u3000ｇｗ１４\u00a0", display_name="网格员 14",
+    admin.post("/desk/users/add", username="\u3000ｇｗ１４\u00a0", display_name="网格员 14",
                role="grid_worker", password="worker-pass-14")
-    again = admin.post("/desk/users", what="add", username=" gw14\t", role="reporter", password="another-pass")
+    again = admin.post("/desk/users/add", username=" gw14\t", role="reporter", password="another-pass")
     assert "已被使用" in admin.get(again.headers["Location"]).get_data(as_text=True)
     staff = Browser(app.test_client())
     staff.login("staff1")
@@ -125,24 +125,24 @@ def test_an_admin_resets_a_password_shown_once_or_typed(app):
     rider2.login("rider2")
     admin = Browser(app.test_client())
     admin.login("admin")
-    assert 'value="reset"' in admin.get("/desk/users").get_data(as_text=True)
-    shown = admin.post("/desk/users", what="reset", username="rider2")
+    assert 'action="/desk/users/reset"' in admin.get("/desk/users").get_data(as_text=True)
+    shown = admin.post("/desk/users/reset", username="rider2")
     assert shown.status_code == 200 and shown.headers["Cache-Control"] == "no-store"
     generated = re.search(r'id="new-password">([^<]+)<', shown.get_data(as_text=True)).group(1)
     assert len(generated) >= 12 and _logs_in(app, "rider2", generated) and not _logs_in(app, "rider2", DEMO_PASSWORD)
     assert rider2.get("/api/v1/me/reports").status_code == 401
     assert generated not in admin.get("/desk/users").get_data(as_text=True)  # shown once
-    typed = admin.post("/desk/users", what="reset", username="rider2", password="typed-pass-1")
+    typed = admin.post("/desk/users/reset", username="rider2", password="typed-pass-1")
     assert typed.status_code == 303 and _logs_in(app, "rider2", "typed-pass-1")
-    short = admin.post("/desk/users", what="reset", username="rider2", password="short")
+    short = admin.post("/desk/users/reset", username="rider2", password="short")
     assert "至少 8 位" in admin.get(short.headers["Location"]).get_data(as_text=True)
     assert _logs_in(app, "rider2", "typed-pass-1")
-    own = admin.post("/desk/users", what="reset", username="admin", password="admins-new-1")
+    own = admin.post("/desk/users/reset", username="admin", password="admins-new-1")
     assert own.status_code == 303 and admin.get("/desk/users").status_code == 200  # not here: on the password page
     assert _logs_in(app, "admin", DEMO_PASSWORD)
     staff = Browser(app.test_client())
     staff.login("staff1")
-    assert staff.post("/desk/users", what="reset", username="rider2", password="staff-pass-1").status_code == 403
+    assert staff.post("/desk/users/reset", username="rider2", password="staff-pass-1").status_code == 403
 
 
 def test_the_migration_gives_existing_usernames_their_one_spelling_and_ends_old_tokens(tmp_path):
@@ -166,3 +166,88 @@ def test_the_migration_gives_existing_usernames_their_one_spelling_and_ends_old_
     with db.engine.connect() as conn:
         assert "session_version" not in [c["name"] for c in sa.inspect(conn).get_columns("users")]
     db.dispose()
+
+
+def _answer(browser, response) -> str:
+    """The page a form's redirect lands on, as the admin sees it."""
+    assert response.status_code == 303 and response.headers["Location"].endswith("/desk/users")
+    return browser.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_each_form_of_the_users_page_posts_to_its_own_address(app):
+    admin = Browser(app.test_client())
+    admin.login("admin")
+    page = admin.get("/desk/users").get_data(as_text=True)
+    for address in ("/desk/users/add", "/desk/users/active", "/desk/users/reset", "/desk/users/grid-worker"):
+        assert f'action="{address}"' in page
+    assert 'name="what"' not in page
+
+
+def test_an_admin_adds_a_person_and_sees_them_listed_or_sees_why_not(app, db):
+    admin = Browser(app.test_client())
+    admin.login("admin")
+    page = _answer(admin, admin.post("/desk/users/add", username="gw15", display_name="网格员 15",
+                                     role="grid_worker", password="worker-pass-15"))
+    assert "已添加 gw15" in page and "<td>gw15</td><td>网格员 15</td><td>grid_worker</td>" in page
+    assert "请选择角色" in _answer(admin, admin.post("/desk/users/add", username="gw16", role="mayor",
+                                                   password="worker-pass-16"))
+    assert "至少 8 位" in _answer(admin, admin.post("/desk/users/add", username="gw16", role="reporter",
+                                                 password="short"))
+    assert db.scalar(sa.select(User.id).where(User.username == "gw16")) is None
+    _forget(db, "gw15")
+
+
+def test_an_admin_deactivates_and_reactivates_someone_but_never_themselves(app, db):
+    admin = Browser(app.test_client())
+    admin.login("admin")
+    page = _answer(admin, admin.post("/desk/users/active", username="rider2", active="0"))
+    assert "rider2 已停用" in page and not _logs_in(app, "rider2", DEMO_PASSWORD)
+    page = _answer(admin, admin.post("/desk/users/active", username="rider2", active="1"))
+    assert "rider2 已启用" in page and _logs_in(app, "rider2", DEMO_PASSWORD)
+    page = _answer(admin, admin.post("/desk/users/active", username="admin", active="0"))
+    assert "不能停用自己" in page and admin.get("/desk/users").status_code == 200  # still logged in, still active
+    assert "找不到该用户" in _answer(admin, admin.post("/desk/users/active", username="nobody", active="0"))
+
+
+def test_an_admin_resetting_an_unknown_person_is_told_so(app):
+    admin = Browser(app.test_client())
+    admin.login("admin")
+    assert "找不到该用户" in _answer(admin, admin.post("/desk/users/reset", username="nobody"))
+
+
+def test_an_admin_names_a_grids_worker_and_sees_it_or_sees_why_not(app, db):
+    from service.models import Grid
+
+    admin = Browser(app.test_client())
+    admin.login("admin")
+    grid = db.scalar(sa.select(Grid).where(Grid.code == "HQ01"))
+    before = grid.worker.username
+    page = _answer(admin, admin.post("/desk/users/grid-worker", grid="HQ01", worker="gw02"))
+    assert f"{grid.name} 的网格员改为 " in page
+    db.expire_all()
+    assert db.scalar(sa.select(Grid).where(Grid.code == "HQ01")).worker.username == "gw02"
+    assert "找不到该网格员" in _answer(admin, admin.post("/desk/users/grid-worker", grid="HQ01", worker="rider2"))
+    assert "找不到该网格" in _answer(admin, admin.post("/desk/users/grid-worker", grid="XX99", worker="gw02"))
+    _answer(admin, admin.post("/desk/users/grid-worker", grid="HQ01", worker=before))  # the demo community back
+    db.expire_all()
+    assert db.scalar(sa.select(Grid).where(Grid.code == "HQ01")).worker.username == before
+
+
+def test_an_invitation_says_what_is_missing_and_its_link_says_what_is_wrong(app, db):
+    staff = Browser(app.test_client())
+    staff.login("staff1")
+    for fields in ({"display_name": "", "username": "rider6"}, {"display_name": "骑手 六", "username": "骑手六"}):
+        page = staff.post("/desk/invites", **fields).get_data(as_text=True)
+        assert "请填写姓名和用户名（字母或数字）" in page and 'id="invite-link"' not in page
+    assert db.scalar(sa.select(User.id).where(User.username.in_(("rider6", "骑手六")))) is None
+    page = staff.post("/desk/invites", display_name="骑手 六", username="rider6").get_data(as_text=True)
+    path = re.search(r'id="invite-link">([^<]+)<', page).group(1).split("localhost", 1)[1]
+    phone = Browser(app.test_client())
+    phone.token_from(phone.get(path).get_data(as_text=True))
+    differ = phone.post(path, password="ride-safe-2026", password2="ride-safe-2027")
+    assert differ.status_code == 422 and "密码至少 8 位，且两次输入一致" in differ.get_data(as_text=True)
+    assert phone.post(path, password="ride-safe-2026", password2="ride-safe-2026").status_code == 302
+    used = Browser(app.test_client()).get(path)
+    assert used.status_code == 410 and "邀请链接已使用或已失效 / the invitation was already used" in used.get_data(
+        as_text=True)
+    _forget(db, "rider6")

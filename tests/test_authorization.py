@@ -52,7 +52,10 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/desk/reports/<week>.xlsx"): STAFF,
     ("GET", "/desk/reports/<week>.csv"): STAFF,
     ("GET", "/desk/users"): {"admin"},
-    ("POST", "/desk/users"): {"admin"},
+    ("POST", "/desk/users/add"): {"admin"},
+    ("POST", "/desk/users/active"): {"admin"},
+    ("POST", "/desk/users/reset"): {"admin"},
+    ("POST", "/desk/users/grid-worker"): {"admin"},
     ("GET", "/field"): {"gw06", "gw01"},
     ("POST", "/api/v1/auth/login"): ALL,
     ("POST", "/api/v1/auth/logout"): LOGGED_IN,
@@ -78,7 +81,9 @@ BODIES = {
     ("POST", "/api/v1/auth/login"): {"username": "rider2", "password": DEMO_PASSWORD},
     ("POST", "/api/v1/cases/<case_no>/actions"): {"action": "start"},
     ("POST", "/desk/bulk-assign"): {"case_no": "nothing"},
-    ("POST", "/desk/users"): {"what": "nothing"},
+    ("POST", "/desk/users/active"): {"username": "nobody", "active": "1"},
+    ("POST", "/desk/users/reset"): {"username": "nobody"},
+    ("POST", "/desk/users/grid-worker"): {"grid": "nothing", "worker": "nobody"},
     ("POST", "/desk/reports"): {"week": "2026-W09"},
     ("POST", "/api/v1/reports/<case_no>/me-too"): {"lat": 32.015, "lon": 120.855, "accuracy_m": 10},
 }
@@ -156,8 +161,8 @@ def _stale_clients(app, db, admin) -> dict:
     gone = _api_login(app, "stale-gone")
     gone_token, gone_cookie = _token_only(app, gone.token), _cookie_only(app, gone)
     assert _works(gone_token) and _works(gone_cookie)
-    deactivate = {"what": "active", "username": "stale-gone", "active": "0"}
-    assert admin.post("/desk/users", data=deactivate).status_code == 303
+    deactivate = {"username": "stale-gone", "active": "0"}
+    assert admin.post("/desk/users/active", data=deactivate).status_code == 303
 
     expired = _token_only(app, _api_login(app, "stale-old").token)
     assert _works(expired)

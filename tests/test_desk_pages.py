@@ -198,10 +198,10 @@ def test_an_invited_rider_sets_a_password_once_and_lands_logged_in(app, db):
 def test_an_admin_adds_a_person_deactivates_one_and_names_a_grid_worker(app, db):
     browser = Browser(app.test_client())
     browser.login("admin")
-    browser.post("/desk/users", what="add", username="gw13", display_name="网格员 13", role="grid_worker",
+    browser.post("/desk/users/add", username="gw13", display_name="网格员 13", role="grid_worker",
                  password="worker-pass-13")
-    browser.post("/desk/users", what="grid_worker", grid="HQ01", worker="gw13")
-    browser.post("/desk/users", what="active", username="rider2", active="0")
+    browser.post("/desk/users/grid-worker", grid="HQ01", worker="gw13")
+    browser.post("/desk/users/active", username="rider2", active="0")
     db.expire_all()
     assert db.scalar(sa.select(Grid).where(Grid.code == "HQ01")).worker.username == "gw13"
     assert db.scalar(sa.select(User.active).where(User.username == "rider2")) is False

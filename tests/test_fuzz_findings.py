@@ -83,9 +83,9 @@ def _admin_page(client):
                                                   ("phone", "1" * 21, "phone 不能超过")])
 def test_a_person_added_with_a_name_or_phone_too_long_for_its_column_is_refused_on_the_page(client, db, field, value,
                                                                                             reason):
-    fields = {"what": "add", "username": "newperson", "role": "reporter", "password": "long-enough-1",
+    fields = {"username": "newperson", "role": "reporter", "password": "long-enough-1",
               "display_name": "新人", "phone": "13800000000", field: value}
-    answer = client.post("/desk/users", data={"csrf_token": _admin_page(client), **fields})
+    answer = client.post("/desk/users/add", data={"csrf_token": _admin_page(client), **fields})
     assert answer.status_code == 303 and answer.headers["Location"].endswith("/desk/users")
     assert reason in client.get("/desk/users").get_data(as_text=True)
     assert db.scalar(sa.select(sa.func.count()).select_from(User).where(User.role == "reporter",

@@ -159,7 +159,7 @@ def test_the_same_job_run_twice_gives_one_event_and_one_notification(rider, db, 
     workers()
     files = sorted(p.name for p in settings.media_dir.rglob("*.jpg"))
     rq_queue(PHOTO_QUEUE, redis_connection(settings.redis_url)).enqueue(
-        "workers.jobs.process_case", case_id, job_id="process_case-again")
+        "workers.jobs.process_new_case", case_id, job_id="process_case-again")
     workers()
     case = case_of(db, case_no)
     assert case.state == "dispatched"

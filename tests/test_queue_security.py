@@ -30,7 +30,7 @@ class MakesADirectory:
 def _plant_pickled_job(connection, mark, job_id: str) -> None:
     """Put a pickled job on the photo queue as anyone who can write to Redis could, its data and meta booby-trapped."""
     Queue(PHOTO_QUEUE, connection=connection, serializer=PickleSerializer).enqueue(
-        "workers.jobs.process_photos", MakesADirectory(str(mark)), job_id=job_id,
+        "workers.jobs.process_after_photos", MakesADirectory(str(mark)), job_id=job_id,
         meta={"note": MakesADirectory(str(mark))})
 
 
@@ -61,7 +61,7 @@ def test_queued_follow_ups_are_plain_json(rider, settings):
     connection = redis_connection(settings.redis_url)
     job_id = rq_queue(PHOTO_QUEUE, connection).job_ids[0]
     func, instance, args, kwargs = json.loads(zlib.decompress(connection.hget(f"rq:job:{job_id}", "data")))
-    assert (func, instance, kwargs) == ("workers.jobs.process_case", None, {}) and len(args) == 1, case_no
+    assert (func, instance, kwargs) == ("workers.jobs.process_new_case", None, {}) and len(args) == 1, case_no
     assert Job.fetch(job_id, connection=connection, serializer=SERIALIZER).args == [int(job_id.split("-")[1])]
 
 
@@ -72,7 +72,8 @@ def test_the_scheduler_queues_its_periodic_jobs_as_json_and_the_worker_runs_them
     worker_env()
     connection = redis_connection(settings.redis_url)
     queued = scheduler(connection).enqueue_jobs()  # the interval jobs are due at once
-    assert sorted(job.func_name for job in queued) == ["workers.jobs.chase_overdue", "workers.jobs.sweep_stale_reports"]
+    assert sorted(job.func_name for job in queued) == ["workers.jobs.chase_overdue_cases",
+                                                       "workers.jobs.sweep_stale_reports"]
     default = rq_queue("default", connection)
     for job_id in default.job_ids:
         assert json.loads(zlib.decompress(connection.hget(f"rq:job:{job_id}", "data")))[0].startswith("workers.jobs.")

@@ -85,9 +85,9 @@ def test_a_deactivated_person_stays_out_when_reactivated(app):
     copy = _copy(app, rider.client)
     admin = Browser(app.test_client())
     admin.login("admin")
-    admin.post("/desk/users", what="active", username="rider2", active="0")
+    admin.post("/desk/users/active", username="rider2", active="0")
     assert _logged_out(rider.get("/")) and _logged_out(copy.get("/"))
-    admin.post("/desk/users", what="active", username="rider2", active="1")
+    admin.post("/desk/users/active", username="rider2", active="1")
     assert _logged_out(rider.get("/")) and _logged_out(copy.get("/"))  # old sessions do not come back
     assert Browser(app.test_client()).login("rider2").status_code == 302
 

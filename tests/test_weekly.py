@@ -164,7 +164,7 @@ def test_the_monday_job_builds_last_week_and_posts_the_headline(db, worker_env, 
 
     worker_env(WEBHOOK_URL="http://127.0.0.1:9/robot")
     rq_queue("default", redis_connection(settings.redis_url)).enqueue(
-        "workers.jobs.build_weekly_report", "2026-W09")
+        "workers.jobs.announce_weekly_report", "2026-W09")
     run_jobs(settings)
     db.expire_all()
     assert db.get(WeeklyReport, "2026-W09").data["overall"]["received"] == 7

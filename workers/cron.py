@@ -11,9 +11,8 @@ from rq.cron import CronJob, CronScheduler
 from rq.defaults import DEFAULT_CRON_JOB_HISTORY_LIMIT, DEFAULT_CRON_JOB_HISTORY_TTL
 from rq.job import Job
 
-from service.runtime.jobqueue import SERIALIZER, redis_connection, rq_queue
+from service.runtime.jobqueue import JOB_SPECS, SERIALIZER, redis_connection, rq_queue
 from workers.context import settings
-from workers.jobs import build_weekly_report, chase_overdue, sweep_stale_reports
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +30,15 @@ class JSONCronJob(CronJob):
 
     rq 2.12's CronJob.enqueue always builds a pickling queue, and `rq cron` takes no serializer, while our workers
     read JSON only. This is RQ's own enqueue (the job, its history and the cron registry in one round trip) on a
-    JSON queue.
+    JSON queue, of a job named by its dotted path (JOB_SPECS), so the scheduler need not import the jobs.
     """
 
     def enqueue(self, connection: redis.Redis) -> Job:
         """Queue this job now, and record it as RQ's cron monitoring expects."""
         queue = rq_queue(self.queue_name, connection)
         with connection.pipeline() as pipeline:
-            job = queue.enqueue(self.func, *self.args, **self.kwargs, **self.job_options, pipeline=pipeline)
+            job = queue.enqueue(self.func or self.func_name, *self.args, **self.kwargs, **self.job_options,
+                                pipeline=pipeline)
             enqueued_at = job.enqueued_at.timestamp()
             pipeline.zadd(self.job_history_key, {job.id: enqueued_at})
             pipeline.zremrangebyrank(self.job_history_key, 0, -(DEFAULT_CRON_JOB_HISTORY_LIMIT + 1))
@@ -56,9 +56,11 @@ class JSONCronScheduler(CronScheduler):
         super().__init__(connection, **kwargs)
         self.serializer = SERIALIZER
 
-    def register(self, func, queue_name: str, **options) -> CronJob:
-        """Add a periodic job: `interval` seconds or a `cron` line (UTC), and RQ's job options."""
-        job = JSONCronJob(queue_name=queue_name, func=func, **options)
+    def register_job(self, name: str, **when) -> CronJob:
+        """Add the periodic job of this name in JOB_SPECS (its function, queue and time limit), every `interval`
+        seconds or on a `cron` line (UTC)."""
+        spec = JOB_SPECS[name]
+        job = JSONCronJob(queue_name=spec.queue, func_name=spec.path, job_timeout=spec.timeout, name=name, **when)
         self._cron_jobs.append(job)
         return job
 
@@ -66,9 +68,9 @@ class JSONCronScheduler(CronScheduler):
 def scheduler(connection: redis.Redis) -> JSONCronScheduler:
     """The scheduler with our periodic jobs: the sweeper every minute, overdue chasing, the Monday report."""
     jobs = JSONCronScheduler(connection)
-    jobs.register(sweep_stale_reports, "default", interval=60, job_timeout=120)
-    jobs.register(chase_overdue, "default", interval=600, job_timeout=300)
-    jobs.register(build_weekly_report, "default", cron=monday_8am_as_utc_cron(settings().timezone), job_timeout=1800)
+    jobs.register_job("sweep_stale_reports", interval=60)
+    jobs.register_job("chase_overdue", interval=600)
+    jobs.register_job("weekly_report", cron=monday_8am_as_utc_cron(settings().timezone))
     return jobs
 
 

@@ -1,17 +1,19 @@
-"""The RQ jobs: each turns a job into a call of the core, and queues what the core says to do next."""
+"""The RQ jobs: each turns a job into a call of the core, and queues what the core says to do next.
+
+Their names are not the core's (the core's `process_case` takes a session, this `process_new_case` a case id):
+service/runtime/jobqueue.py JOB_SPECS says which job does which follow-up.
+"""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from rq import get_current_job
 
-from service import overdue, pipeline, weekly
-from service.cases import stale_new_cases
+from service import overdue, periodic, pipeline
 from service.db import utcnow
+from service.notifications import deliver_webhook
 from service.runtime.jobqueue import JobQueue
-from service.lifecycle import FollowUp
-from service.notifications import deliver_webhook as deliver, notify, queue_webhook, staff_members
 from workers.context import database, grid_index, photo_store, pipeline_rules, settings
 
 log = logging.getLogger(__name__)
@@ -21,8 +23,14 @@ def _queue() -> JobQueue:
     return JobQueue(get_current_job().connection)
 
 
-def process_case(case_id: int) -> str | None:
-    """Process a new case's photos, place it and route it; then queue its robot messages."""
+def _as_of(as_of: str | None) -> datetime:
+    """The instant a test asked to look from (ISO time), else now; the scheduler never passes one."""
+    return datetime.fromisoformat(as_of).astimezone(timezone.utc) if as_of else utcnow()
+
+
+def process_new_case(case_id: int) -> str | None:
+    """The `process_case` follow-up: process a new case's photos, place it and route it; then queue its robot
+    messages."""
     with database().session() as session:
         try:
             done = pipeline.process_case(session, photo_store(), grid_index(session), pipeline_rules(), case_id)
@@ -36,62 +44,44 @@ def process_case(case_id: int) -> str | None:
     return done.state
 
 
-def process_photos(case_id: int) -> int:
-    """Make the web copies and thumbnails of a case's photos that have none yet (the after photos)."""
+def process_after_photos(case_id: int) -> int:
+    """The `process_photos` follow-up: make the web copies and thumbnails of a case's photos that have none yet
+    (the after photos)."""
     with database().session() as session:
         return pipeline.process_unprocessed_photos(session, photo_store(), pipeline_rules(), case_id)
 
 
-def deliver_webhook(message_id: int) -> bool:
-    """Send one group-robot message; a failure raises so RQ retries it with backoff."""
+def send_robot_message(message_id: int) -> bool:
+    """The `deliver_webhook` follow-up: send one group-robot message; a failure raises so RQ retries it."""
     with database().session() as session:
-        return deliver(session, message_id)
+        return deliver_webhook(session, message_id)
 
 
-def build_weekly_report(week: str | None = None) -> str:
+def announce_weekly_report(week: str | None = None) -> str:
     """Build a week's closure report (last week by default) and post its headline to the staff group's robot."""
-    now = utcnow()
-    tz = settings().timezone
-    target = weekly.Week.parse(week) if week else weekly.last_week(now, tz)
     with database().session() as session:
-        report = weekly.build_weekly_report(session, target, tz, now)
-        follow_up = queue_webhook(session, settings().webhook_url, None, weekly.headline(report.data))
-        session.commit()
+        built, follow_up = periodic.build_and_announce_week(session, week, settings().timezone, utcnow(),
+                                                            settings().webhook_url)
     if follow_up:
-        _queue().enqueue_follow_ups(target.name, [follow_up])
-    return target.name
+        _queue().enqueue_follow_ups(built.name, [follow_up])
+    return built.name
 
 
-def chase_overdue(as_of: str | None = None) -> int:
+def chase_overdue_cases(as_of: str | None = None) -> int:
     """Notify the assignee and staff of each overdue case, once per case per local day."""
-    now = datetime.fromisoformat(as_of).astimezone(timezone.utc) if as_of else utcnow()
     with database().session() as session:
-        return overdue.chase_overdue(session, now, settings().timezone)
+        return overdue.chase_overdue(session, _as_of(as_of), settings().timezone)
 
 
 def sweep_stale_reports(as_of: str | None = None) -> int:
-    """Re-queue cases left `new` too long whose job was lost (Redis down at intake or restarted, a killed worker).
-
-    After max_processing_attempts re-queues the case is handed to staff with a processing error.
-    `as_of` (ISO time) lets a test look at the queue from a later moment; the scheduler never passes it.
-    """
-    now = datetime.fromisoformat(as_of).astimezone(timezone.utc) if as_of else utcnow()
-    jobs, limit = _queue(), settings().max_processing_attempts
-    requeued = 0
+    """Queue again the new cases whose processing job was lost (service.periodic.requeue_stale_cases says which,
+    and gives up after max_processing_attempts); how many were queued."""
+    now, jobs = _as_of(as_of), _queue()
     with database().session() as session:
-        for case in stale_new_cases(session, now - timedelta(minutes=settings().stale_new_minutes)):
-            follow_up = FollowUp("process_case", case.id)
-            if jobs.in_flight(follow_up, as_of=now.timestamp()):
-                continue
-            if case.processing_attempts >= limit:
-                case.processing_error = f"处理 {limit} 次仍未完成 / not processed after {limit} attempts"
-                notify(session, staff_members(session), case, "processing_error",
-                       f"【随手拍】{case.case_no} 多次处理未完成，请查看")
-                session.commit()
-                continue
-            case.processing_attempts += 1
-            session.commit()
-            requeued += jobs.enqueue_follow_ups(case.case_no, [follow_up])
+        again = periodic.requeue_stale_cases(session, now, settings().stale_new_minutes,
+                                             settings().max_processing_attempts,
+                                             lambda follow_up: jobs.in_flight(follow_up, as_of=now.timestamp()))
+    requeued = sum(jobs.enqueue_follow_ups(case_no, [follow_up]) for case_no, follow_up in again)
     if requeued:
         log.info("sweeper: re-queued %d stale new case(s)", requeued)
     return requeued

@@ -11,7 +11,7 @@ from rq.worker.base import BaseWorker
 from sqlalchemy.orm import configure_mappers
 
 import workers.jobs  # noqa: F401  (imported here, once)
-from service.runtime.jobqueue import PHOTO_QUEUE, SERIALIZER, redis_connection
+from service.runtime.jobqueue import QUEUES, SERIALIZER, redis_connection
 from workers import context
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     configure_mappers()
     connection = redis_connection(context.settings().redis_url)
-    worker = PipelineWorker([PHOTO_QUEUE, "default"], connection=connection,
+    worker = PipelineWorker(list(QUEUES), connection=connection,
                             job_monitoring_interval=JOB_MONITORING_INTERVAL, maintenance_interval=MAINTENANCE_INTERVAL)
     worker.work(with_scheduler=True)
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Iterable
+from dataclasses import dataclass
+from typing import Iterable, Optional
 
 import redis
 from rq import Queue, Retry
@@ -17,6 +18,8 @@ from service.lifecycle import FollowUp
 log = logging.getLogger(__name__)
 
 PHOTO_QUEUE = "photos"
+DEFAULT_QUEUE = "default"
+QUEUES = (PHOTO_QUEUE, DEFAULT_QUEUE)  # in the order a worker takes their jobs: a rider waits on the photos
 # Jobs carry ids and plain values, so they travel as JSON. RQ's default, pickle, runs whatever code a payload names:
 # anyone who could write to Redis would run code in the workers. Every queue, worker and job lookup uses this.
 SERIALIZER = JSONSerializer
@@ -24,18 +27,31 @@ SERIALIZER = JSONSerializer
 IN_FLIGHT = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
 # a retry this many seconds past its time was not moved by any scheduler: the sweeper takes it over
 OVERDUE_RETRY_S = 120
-# follow-up name (as the lifecycle says it) -> the job function that does it
-JOBS = {
-    "process_case": "workers.jobs.process_case",
-    "deliver_webhook": "workers.jobs.deliver_webhook",
-    "process_photos": "workers.jobs.process_photos",
-}
-# queue and time limit of each job
-JOB_OPTIONS = {
-    "process_case": dict(queue=PHOTO_QUEUE, timeout=300, retry=Retry(max=3, interval=[10, 30, 60])),
-    "deliver_webhook": dict(queue="default", timeout=30, retry=Retry(max=5, interval=[10, 30, 60, 300, 900])),
-    "process_photos": dict(queue=PHOTO_QUEUE, timeout=300, retry=Retry(max=3, interval=[10, 30, 60])),
-}
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One kind of job: its name (a follow-up's, as the core says it), the dotted path of the function in
+    workers/jobs.py that does it, its queue, its time limit in seconds, and how it is retried."""
+
+    name: str
+    path: str
+    queue: str
+    timeout: int
+    retry: Optional[Retry] = None
+
+
+# every job the workers run, by name: the follow-ups the core returns, then the periodic jobs (workers/cron.py)
+JOB_SPECS = {spec.name: spec for spec in (
+    JobSpec("process_case", "workers.jobs.process_new_case", PHOTO_QUEUE, 300, Retry(max=3, interval=[10, 30, 60])),
+    JobSpec("process_photos", "workers.jobs.process_after_photos", PHOTO_QUEUE, 300,
+            Retry(max=3, interval=[10, 30, 60])),
+    JobSpec("deliver_webhook", "workers.jobs.send_robot_message", DEFAULT_QUEUE, 30,
+            Retry(max=5, interval=[10, 30, 60, 300, 900])),
+    JobSpec("sweep_stale_reports", "workers.jobs.sweep_stale_reports", DEFAULT_QUEUE, 120),
+    JobSpec("chase_overdue", "workers.jobs.chase_overdue_cases", DEFAULT_QUEUE, 300),
+    JobSpec("weekly_report", "workers.jobs.announce_weekly_report", DEFAULT_QUEUE, 1800),
+)}
 
 
 def job_id(follow_up: FollowUp) -> str:
@@ -63,13 +79,12 @@ class JobQueue:
         """Queue each follow-up of a committed change; False when Redis could not take them (the sweeper will)."""
         ok = True
         for follow_up in follow_ups:
-            options = JOB_OPTIONS[follow_up.job]
+            spec = JOB_SPECS[follow_up.job]
             try:
                 # A fixed job id: the sweeper re-enqueueing a case replaces, never doubles, its job.
-                rq_queue(options["queue"], self.connection).enqueue(
-                    JOBS[follow_up.job], follow_up.target_id, job_id=job_id(follow_up),
-                    job_timeout=options["timeout"], retry=options["retry"],
-                    description=f"{follow_up.job} {case_no}")
+                rq_queue(spec.queue, self.connection).enqueue(
+                    spec.path, follow_up.target_id, job_id=job_id(follow_up), job_timeout=spec.timeout,
+                    retry=spec.retry, description=f"{follow_up.job} {case_no}")
             except redis.RedisError as exc:
                 log.warning("case %s: could not queue %s (%s); the sweeper will pick it up",
                             case_no, follow_up.job, exc)
@@ -84,7 +99,7 @@ class JobQueue:
         scheduler to move it (the dead worker held the scheduler's lock): it is taken off the schedule and
         counts as lost, so the sweeper queues it again.
         """
-        queue = JOB_OPTIONS[follow_up.job]["queue"]
+        queue = JOB_SPECS[follow_up.job].queue
         StartedJobRegistry(queue, connection=self.connection, serializer=SERIALIZER).cleanup(as_of)
         try:
             job = Job.fetch(job_id(follow_up), connection=self.connection, serializer=SERIALIZER)

@@ -6,7 +6,7 @@ from typing import Optional
 
 from flask import abort, g, redirect, request, session, url_for
 
-from service.auth import end_sessions, user_by_token
+from service.auth import end_sessions, user_by_session, user_by_token
 from service.models import User
 from service.web.extensions import db_session, services
 from service.refusals import Refused
@@ -23,13 +23,7 @@ def _user_from_request() -> Optional[User]:
     if uses_bearer_token():
         settings = services().settings
         return user_by_token(db_session(), bearer_token(), settings.secret_key, settings.token_days)
-    uid = session.get("uid")
-    if isinstance(uid, int):
-        user = db_session().get(User, uid)
-        # a cookie from before the user's last logout, password change or deactivation names an older version
-        if user is not None and user.active and session.get("sv") == user.session_version:
-            return user
-    return None
+    return user_by_session(db_session(), session.get("uid"), session.get("sv"))
 
 
 def log_in(user: User) -> None:

@@ -6,17 +6,18 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from flask import Blueprint, jsonify, request, send_file, url_for
-from sqlalchemy.orm import joinedload, selectinload
 
+from service import case_lookup
 from service.actions import may_reopen_now
-from service.auth import STAFF_ROLES, authenticate, can_view_case, issue_api_token
+from service.auth import STAFF_ROLES, authenticate, issue_api_token
 from service.cases import ReportForm, take_report
+from service.categories import active_categories, active_codes, reports_per_category
 from service.lifecycle import STATE_LABELS
 from service.db import utcnow
 from service.geo import ServiceArea
-from service.models import Case, Category, Grid, Notification, Photo, PossibleDuplicate
+from service.models import Case, Photo
+from service.notifications import latest_notifications, mark_all_read, unread_count
 from service.parsing import INT32_MAX, whole_number
 from service.web.extensions import db_session, services
 from service.web.access import current_user, log_in, log_out, login_required
@@ -89,22 +90,13 @@ def report_detail(case: Case) -> dict:
                            "old_photo": case.old_photo, "processing_error": case.processing_error}
         detail["possible_duplicates"] = [
             {"case_no": d.other_case.case_no, "distance_m": d.distance_m, "hash_distance": d.hash_distance}
-            for d in db_session().scalars(sa.select(PossibleDuplicate).where(PossibleDuplicate.case_id == case.id))]
+            for d in case_lookup.possible_duplicates(db_session(), case)]
     return detail
 
 
 def visible_case(case_no: str) -> Case:
     """The case with this number if the current user may see it: 404 when there is none, 403 when not theirs."""
-    case = db_session().scalar(
-        sa.select(Case).where(Case.case_no == case_no)
-        # one round trip for the case with its category and grid (not the grid's polygon), one each for lists
-        .options(joinedload(Case.category), joinedload(Case.grid).load_only(Grid.code, Grid.name),
-                 selectinload(Case.photos), selectinload(Case.events)))
-    if case is None:
-        raise Refused("not_found", "unknown_case", f"找不到案件 {case_no}", f"no case {case_no}")
-    if not can_view_case(current_user(), case):
-        raise Refused("forbidden", "forbidden", "无权查看此案件", "you may not see this case")
-    return case
+    return case_lookup.visible_case(db_session(), current_user(), case_no)
 
 
 @bp.post("/auth/login")
@@ -196,15 +188,9 @@ def my_reports():
     """My reports, newest first, a page at a time: pass `before` from the last page's `next`."""
     limit = int_arg("limit", PAGE_SIZE, 1, MAX_PAGE_SIZE)
     before = int_arg("before", None, 1, INT32_MAX)  # an id: INTEGER on PostgreSQL
-    query = (sa.select(Case).where(Case.reporter_id == current_user().id)
-             .options(selectinload(Case.category), selectinload(Case.photos)).order_by(Case.id.desc()).limit(limit + 1))
-    if before is not None:
-        query = query.where(Case.id < before)
-    cases = list(db_session().scalars(query))
-    more = len(cases) > limit
-    cases = cases[:limit]
+    cases, after = case_lookup.reports_of(db_session(), current_user(), limit, before)
     return jsonify({"items": [{**report_summary(c), "thumb_url": _first_thumb(c)} for c in cases],
-                    "next": str(cases[-1].id) if more else None})
+                    "next": str(after) if after is not None else None})
 
 
 @bp.get("/me/notifications")
@@ -212,11 +198,8 @@ def my_reports():
 def my_notifications():
     """My latest notifications, newest first, with how many are unread."""
     user = current_user()
-    rows = db_session().scalars(sa.select(Notification).where(Notification.user_id == user.id)
-                                .options(selectinload(Notification.case))
-                                .order_by(Notification.id.desc()).limit(PAGE_SIZE * 2))
-    unread = db_session().scalar(sa.select(sa.func.count()).select_from(Notification)
-                                 .where(Notification.user_id == user.id, Notification.read_at.is_(None)))
+    rows = latest_notifications(db_session(), user, PAGE_SIZE * 2)
+    unread = unread_count(db_session(), user)
     return jsonify({"unread": unread, "items": [
         {"id": n.id, "kind": n.kind, "message": n.message, "created_at": local_iso(n.created_at),
          "read": n.read_at is not None, "case_no": n.case.case_no if n.case else None} for n in rows]})
@@ -226,21 +209,15 @@ def my_notifications():
 @login_required
 def read_notifications():
     """Mark all my notifications read."""
-    db_session().execute(sa.update(Notification).where(Notification.user_id == current_user().id,
-                                                       Notification.read_at.is_(None)).values(read_at=utcnow()))
-    db_session().commit()
+    mark_all_read(db_session(), current_user(), utcnow())
     return jsonify({"unread": 0})
 
 
 @bp.get("/categories")
 def categories():
     """The active categories, by kind and code; for a logged-in person, `used` counts their reports of each."""
-    rows = db_session().scalars(sa.select(Category).where(Category.active.is_(True))
-                                .order_by(Category.kind, Category.code))
-    used: dict[int, int] = {}
-    if current_user() is not None:
-        used = dict(db_session().execute(sa.select(Case.category_id, sa.func.count())
-                                         .where(Case.reporter_id == current_user().id).group_by(Case.category_id)).all())
+    rows = active_categories(db_session(), by_kind=True)
+    used = reports_per_category(db_session(), current_user()) if current_user() is not None else {}
     return jsonify({"categories": [{"code": c.code, "name": c.name, "kind": c.kind, "major_class": c.major_class,
                                     "deadline_hours": c.deadline_hours, "priority": c.priority, "points": c.points,
                                     "used": used.get(c.id, 0)} for c in rows]})
@@ -250,9 +227,8 @@ def categories():
 def openapi():
     """The OpenAPI document describing this API, with this server's photo limits, categories and service area."""
     svc = services()
-    codes = tuple(db_session().scalars(sa.select(Category.code).where(Category.active.is_(True))
-                                       .order_by(Category.code)))
-    return jsonify(_openapi_document(svc.limits.max_photos, svc.limits.max_photo_bytes, codes, svc.area))
+    return jsonify(_openapi_document(svc.limits.max_photos, svc.limits.max_photo_bytes, active_codes(db_session()),
+                                     svc.area))
 
 
 @cache

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 
-from service.auth import PasswordRefused, WrongPassword, authenticate, change_password
+from service.auth import PasswordRefused, WrongPassword, authenticate
 from service.invites import InviteInvalid, accept_invite
+from service.refusals import Refused
+from service.users import change_own_password
 from service.web.extensions import db_session, services
 from service.web.access import current_user, log_in, log_out, page_login_required
 from service.web.errors import REFUSAL_STATUS, seconds_until_the_limit_resets
@@ -68,12 +70,11 @@ def password():
     if request.method == "GET":
         return render_template("auth/password.html", home=home_of(user))
     try:
-        change_password(user, request.form.get("current", ""), request.form.get("password", ""),
-                        request.form.get("password2", ""))
+        change_own_password(db_session(), user, request.form.get("current", ""), request.form.get("password", ""),
+                            request.form.get("password2", ""))
     except (PasswordRefused, WrongPassword) as refused:  # a wrong current password: 401, as at login, and counted
         return render_template("auth/password.html", home=home_of(user), error=refused.message), \
             REFUSAL_STATUS[refused.kind]
-    db_session().commit()
     log_in(user)
     flash("密码已修改，其他设备需重新登录 / password changed; other devices must log in again", "ok")
     return redirect(url_for("auth.password"), code=303)  # the rider page shows no messages: say it here
@@ -86,13 +87,14 @@ def invite(token: str):
     try:
         user = accept_invite(db_session(), secret, token, password=None)
     except InviteInvalid as exc:
-        return render_template("auth/invite.html", error=str(exc)), 410
+        return render_template("auth/invite.html", error=exc.message), 410
     if request.method == "GET":
         return render_template("auth/invite.html", user=user)
-    password = request.form.get("password", "")
-    if len(password) < 8 or password != request.form.get("password2", ""):
-        return render_template("auth/invite.html", user=user,
-                               error="密码至少 8 位，且两次输入一致 / at least 8 characters, typed twice alike"), 422
-    accept_invite(db_session(), secret, token, password=password)
+    try:
+        accept_invite(db_session(), secret, token, request.form.get("password", ""), request.form.get("password2", ""))
+    except InviteInvalid as exc:  # used up in the meantime, from another tab
+        return render_template("auth/invite.html", error=exc.message), 410
+    except Refused as refused:
+        return render_template("auth/invite.html", user=user, error=refused.message), 422
     log_in(user)
     return redirect(home_of(user))

@@ -1,7 +1,6 @@
 """The weekly closure report on the desk: past weeks, (re)building a week, the printable page, Excel and CSV."""
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
 from service.auth import STAFF_ROLES
@@ -9,18 +8,15 @@ from service.db import utcnow
 from service.models import WeeklyReport
 from service.web.extensions import db_session, services
 from service.web.access import page_login_required
-from service.weekly import FIRST_YEAR, LAST_YEAR, Week, build_weekly_report, last_week
+from service.weekly import FIRST_YEAR, LAST_YEAR, Week, build_weekly_report, kept_report, kept_reports, last_week
 from service.weekly_output import INDICATORS, csv_text, grid_rates_chart, shown, tables, trend_chart, workbook
 
 bp = Blueprint("reports", __name__)
 
 
 def _kept(week_name: str) -> WeeklyReport:
-    try:
-        week = Week.parse(week_name)
-    except ValueError:
-        abort(404)
-    report = db_session().get(WeeklyReport, week.name)
+    """The week's built report, else 404."""
+    report = kept_report(db_session(), week_name)
     if report is None:
         abort(404)
     return report
@@ -30,8 +26,7 @@ def _kept(week_name: str) -> WeeklyReport:
 @page_login_required(*STAFF_ROLES)
 def index():
     """The weeks built so far, newest first, and a form to build any week."""
-    kept = db_session().scalars(sa.select(WeeklyReport).order_by(WeeklyReport.week.desc()).limit(104))
-    return render_template("desk/reports.html", reports=list(kept),
+    return render_template("desk/reports.html", reports=kept_reports(db_session()),
                            suggested=last_week(utcnow(), services().settings.timezone).name)
 
 

@@ -1,0 +1,54 @@
+"""Finding cases for a person: a case by its number as they may see it, their own reports, a case's possible
+duplicates."""
+from __future__ import annotations
+
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from service.auth import can_view_case
+from service.models import Case, Grid, PossibleDuplicate, User
+from service.refusals import Refused
+
+
+def case_by_number(session: Session, case_no: str) -> Optional[Case]:
+    """The case with this number, or None."""
+    return session.scalar(sa.select(Case).where(Case.case_no == case_no))
+
+
+def visible_case(session: Session, user: User, case_no: str) -> Case:
+    """The case with this number if the user may see it (service.auth.can_view_case), with its category, grid,
+    photos and timeline; refused as not found when there is none, as forbidden when it is not theirs to see."""
+    case = session.scalar(
+        sa.select(Case).where(Case.case_no == case_no)
+        # one round trip for the case with its category and grid (not the grid's polygon), one each for lists
+        .options(joinedload(Case.category), joinedload(Case.grid).load_only(Grid.code, Grid.name),
+                 selectinload(Case.photos), selectinload(Case.events)))
+    if case is None:
+        raise Refused("not_found", "unknown_case", f"找不到案件 {case_no}", f"no case {case_no}")
+    if not can_view_case(user, case):
+        raise Refused("forbidden", "forbidden", "无权查看此案件", "you may not see this case")
+    return case
+
+
+def possible_duplicates(session: Session, case: Case, with_photos: bool = False) -> list[PossibleDuplicate]:
+    """The cases the pipeline found near this one and alike, for staff to judge (with their photos if asked)."""
+    query = sa.select(PossibleDuplicate).where(PossibleDuplicate.case_id == case.id)
+    if with_photos:
+        query = query.options(selectinload(PossibleDuplicate.other_case).selectinload(Case.photos))
+    return list(session.scalars(query))
+
+
+def reports_of(session: Session, reporter: User, limit: int,
+               before: Optional[int] = None) -> tuple[list[Case], Optional[int]]:
+    """A page of the person's reports, newest first, from before the case id `before`; and the `before` of the
+    next page (None on the last)."""
+    query = (sa.select(Case).where(Case.reporter_id == reporter.id)
+             .options(selectinload(Case.category), selectinload(Case.photos)).order_by(Case.id.desc()).limit(limit + 1))
+    if before is not None:
+        query = query.where(Case.id < before)
+    cases = list(session.scalars(query))
+    more = len(cases) > limit
+    cases = cases[:limit]
+    return cases, (cases[-1].id if more else None)

@@ -1,0 +1,24 @@
+"""The community's case categories as people are offered them: the active ones, and how often one has used each."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from service.models import Case, Category, User
+
+
+def active_categories(session: Session, by_kind: bool = False) -> list[Category]:
+    """The categories in use, by code (by kind first, if asked)."""
+    order = (Category.kind, Category.code) if by_kind else (Category.code,)
+    return list(session.scalars(sa.select(Category).where(Category.active.is_(True)).order_by(*order)))
+
+
+def active_codes(session: Session) -> tuple[str, ...]:
+    """The codes of the categories in use, sorted."""
+    return tuple(session.scalars(sa.select(Category.code).where(Category.active.is_(True)).order_by(Category.code)))
+
+
+def reports_per_category(session: Session, reporter: User) -> dict[int, int]:
+    """How many reports the person has made of each category, by category id (absent when none)."""
+    return dict(session.execute(sa.select(Case.category_id, sa.func.count())
+                                .where(Case.reporter_id == reporter.id).group_by(Case.category_id)).all())
