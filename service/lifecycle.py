@@ -118,6 +118,3 @@ def mark_duplicate(session: Session, case: Case, original: Case, actor: Optional
     count_me_too(session, original, case.reporter_id, at, via=case)
     return outcome
 
-
-STATE_LABELS = {s.value: s.zh for s in S}  # TEMPORARY: until the faces read CaseState (issue 12 merge)
-OPEN_STATES = tuple(s.value for s in S if s.is_open)  # TEMPORARY

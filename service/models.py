@@ -11,7 +11,6 @@ from service.db import Base, UTCDateTime, bound_text_lengths, utcnow
 from service.states import OPEN, CaseState
 
 ROLES = ("reporter", "grid_worker", "staff", "admin")
-STATES, OPEN_STATES = tuple(CaseState), OPEN  # TEMPORARY: until the faces read service.states (issue 12 merge)
 COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
 PHOTO_KINDS = ("before", "after")
 

@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 
 from service import weekly
 from service.cases import stale_new_cases
-from service.lifecycle import FollowUp
+from service.follow_ups import PROCESS_CASE, FollowUp
 from service.models import Case
-from service.notifications import notify, queue_webhook, staff_members
+from service.notifications import announce_processing_error, queue_webhook
 
 
 def requeue_stale_cases(session: Session, now: datetime, stale_minutes: int, max_attempts: int,
@@ -25,7 +25,7 @@ def requeue_stale_cases(session: Session, now: datetime, stale_minutes: int, max
     """
     again = []
     for case in stale_new_cases(session, now - timedelta(minutes=stale_minutes)):
-        follow_up = FollowUp("process_case", case.id)
+        follow_up = FollowUp(PROCESS_CASE, case.id)
         if in_flight(follow_up):
             continue
         if case.processing_attempts >= max_attempts:
@@ -40,8 +40,7 @@ def requeue_stale_cases(session: Session, now: datetime, stale_minutes: int, max
 def _give_up(session: Session, case: Case, attempts: int) -> None:
     """Leave the case to staff with the reason, and tell them."""
     case.processing_error = f"处理 {attempts} 次仍未完成 / not processed after {attempts} attempts"
-    notify(session, staff_members(session), case, "processing_error",
-           f"【随手拍】{case.case_no} 多次处理未完成，请查看")
+    announce_processing_error(session, case, "多次处理未完成")
     session.commit()
 
 

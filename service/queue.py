@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterator, Optional
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
@@ -12,9 +11,10 @@ from sqlalchemy.orm import Session, selectinload
 from service.categories import active_categories
 from service.db import UTCDateTime
 from service.dispatch import grids_by_code
-from service.models import STATES, Case, Category, Grid, User
+from service.models import Case, Category, Grid, User
 from service.parsing import INT32_MAX, whole_number
-from service.states import OPEN, WORKED
+from service.local_time import local_time
+from service.states import OPEN, WORKED, CaseState
 from service.users import grid_workers
 
 PAGE_SIZE = 50
@@ -22,7 +22,6 @@ NO_DEADLINE = datetime(9999, 12, 31, tzinfo=timezone.utc)
 # the same expressions as the ix_cases_open_queue index, so the database walks the index in order
 DEADLINE_KEY = sa.func.coalesce(Case.deadline_at, sa.literal_column("'9999-12-31 00:00:00.000000'", UTCDateTime))
 QUEUE_ORDER = (-Case.priority, DEADLINE_KEY, Case.id)
-WORKED_STATES = WORKED  # the name service/overdue.py imports
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ def _conditions(f: QueueFilter, now: datetime, with_states: bool = True) -> list
         worker = sa.select(User.id).where(User.username == f.assignee).scalar_subquery()
         conds.append(sa.or_(Case.assignee_id == worker, Case.assignee_unit == f.assignee))
     if f.overdue:
-        conds += [Case.state.in_(WORKED_STATES), Case.deadline_at < now]
+        conds += [Case.state.in_(WORKED), Case.deadline_at < now]
     if f.priority is not None:
         conds.append(Case.priority >= f.priority)
     if f.text:
@@ -101,7 +100,7 @@ def state_counts(session: Session, f: QueueFilter, now: datetime) -> dict[str, i
     """How many cases of each state match the other filters."""
     rows = session.execute(sa.select(Case.state, sa.func.count()).where(*_conditions(f, now, with_states=False))
                            .group_by(Case.state))
-    counts = dict.fromkeys(STATES, 0)
+    counts = dict.fromkeys(CaseState, 0)
     counts.update({state: n for state, n in rows})
     return counts
 
@@ -133,11 +132,6 @@ CSV_HEADER = ("案件编号 case", "类别 category", "网格 grid", "上报 cre
 def export_rows(session: Session, f: QueueFilter, now: datetime, tz: str,
                 units: dict[str, str]) -> Iterator[tuple]:
     """Every case the filter matches, in queue order, as CSV rows (phone numbers masked), read in batches."""
-    zone = ZoneInfo(tz)
-
-    def local(t):
-        return t.astimezone(zone).strftime("%Y-%m-%d %H:%M") if t else ""
-
     query = (sa.select(Case).where(*_conditions(f, now)).order_by(*QUEUE_ORDER)
              .options(selectinload(Case.category), selectinload(Case.grid), selectinload(Case.assignee),
                       selectinload(Case.reporter)).execution_options(yield_per=500))
@@ -145,7 +139,7 @@ def export_rows(session: Session, f: QueueFilter, now: datetime, tz: str,
         on_time = "" if case.closed_at is None or case.deadline_at is None else \
             ("是" if case.closed_at <= case.deadline_at else "否")
         assignee = case.assignee.display_name if case.assignee else units.get(case.assignee_unit or "", "")
-        yield (case.case_no, case.category.name, case.grid.name if case.grid else "", local(case.created_at),
-               local(case.dispatched_at), local(case.resolved_at), local(case.closed_at), case.state,
+        yield (case.case_no, case.category.name, case.grid.name if case.grid else "", local_time(case.created_at, tz),
+               local_time(case.dispatched_at, tz), local_time(case.resolved_at, tz), local_time(case.closed_at, tz), case.state,
                case.lat if case.lat is not None else "", case.lon if case.lon is not None else "",
                f"{case.reporter.display_name} {mask_phone(case.reporter.phone)}", assignee, on_time)

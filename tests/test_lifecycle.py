@@ -10,6 +10,7 @@ from images import photo_jpeg
 from service.actions import ACTIONS
 from service.lifecycle import TRANSITIONS
 from service.models import Case, PointsEntry, User
+from service.states import CaseState
 
 HQ06 = {"lat": "32.015", "lon": "120.855"}
 OUTSIDE_GRIDS = {"lat": "32.05", "lon": "120.90"}
@@ -118,8 +119,7 @@ def test_each_action_from_each_state_is_allowed_or_answered_409(desk, db, state,
         assert response.status_code == 409
         error = response.get_json()["error"]
         assert error["code"] == "illegal_transition"
-        from service.lifecycle import STATE_LABELS
-        assert STATE_LABELS[state] in error["message"] and state in error["message"]
+        assert CaseState(state).zh in error["message"] and state in error["message"]
         assert len(state_of(db, case_no).events) == events_before
 
 

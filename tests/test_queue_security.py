@@ -14,7 +14,7 @@ from rq.job import Job
 from rq.serializers import PickleSerializer
 
 from service.runtime.jobqueue import PHOTO_QUEUE, SERIALIZER, JobQueue, redis_connection, rq_queue
-from service.lifecycle import FollowUp
+from service.follow_ups import FollowUp
 
 
 class MakesADirectory:

@@ -13,7 +13,7 @@ from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
-from service.lifecycle import FollowUp
+from service.follow_ups import DELIVER_WEBHOOK, PROCESS_CASE, PROCESS_PHOTOS, FollowUp
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,10 @@ class JobSpec:
 
 # every job the workers run, by name: the follow-ups the core returns, then the periodic jobs (workers/cron.py)
 JOB_SPECS = {spec.name: spec for spec in (
-    JobSpec("process_case", "workers.jobs.process_new_case", PHOTO_QUEUE, 300, Retry(max=3, interval=[10, 30, 60])),
-    JobSpec("process_photos", "workers.jobs.process_after_photos", PHOTO_QUEUE, 300,
+    JobSpec(PROCESS_CASE, "workers.jobs.process_new_case", PHOTO_QUEUE, 300, Retry(max=3, interval=[10, 30, 60])),
+    JobSpec(PROCESS_PHOTOS, "workers.jobs.process_after_photos", PHOTO_QUEUE, 300,
             Retry(max=3, interval=[10, 30, 60])),
-    JobSpec("deliver_webhook", "workers.jobs.send_robot_message", DEFAULT_QUEUE, 30,
+    JobSpec(DELIVER_WEBHOOK, "workers.jobs.send_robot_message", DEFAULT_QUEUE, 30,
             Retry(max=5, interval=[10, 30, 60, 300, 900])),
     JobSpec("sweep_stale_reports", "workers.jobs.sweep_stale_reports", DEFAULT_QUEUE, 120),
     JobSpec("chase_overdue", "workers.jobs.chase_overdue_cases", DEFAULT_QUEUE, 300),

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, request, session
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -12,6 +11,7 @@ from service.actions import DeskRules
 from service.cases import IntakeLimits
 from service.db import Database
 from service.geo import ServiceArea
+from service.local_time import SHORT, local_time
 from service.photos import PhotoStore
 from service.runtime.jobqueue import JobQueue, redis_connection
 from service.states import FINAL, OPEN, WORKED, CaseState
@@ -69,10 +69,9 @@ def register_blueprints(app: Flask) -> None:
 def register_template_helpers(app: Flask, settings: Settings) -> None:
     """`current_user()` and the states (`CaseState`, the groups `OPEN`, `WORKED`, `FINAL`) in every template, and
     the `local` filter for times in the community's zone."""
-    zone = ZoneInfo(settings.timezone)
     app.context_processor(lambda: {"current_user": current_user})
     app.context_processor(lambda: {"CaseState": CaseState, "OPEN": OPEN, "WORKED": WORKED, "FINAL": FINAL})
-    app.add_template_filter(lambda t: t.astimezone(zone).strftime("%m-%d %H:%M") if t else "", "local")
+    app.add_template_filter(lambda t: local_time(t, settings.timezone, SHORT), "local")
 
 
 def register_static(app: Flask) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, jsonify, request, send_file, url_for
 
@@ -13,8 +12,8 @@ from service.actions import may_reopen_now
 from service.auth import STAFF_ROLES, authenticate, issue_api_token
 from service.cases import ReportForm, take_report
 from service.categories import active_categories, active_codes, reports_per_category
-from service.lifecycle import STATE_LABELS
 from service.db import utcnow
+from service.local_time import local_iso as local_time_iso
 from service.geo import ServiceArea
 from service.models import Case, Photo
 from service.notifications import latest_notifications, mark_all_read, unread_count
@@ -35,9 +34,7 @@ PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 
 def local_iso(instant):
     """An instant as ISO 8601 in the community's time zone, or None."""
-    if instant is None:
-        return None
-    return instant.astimezone(ZoneInfo(services().settings.timezone)).isoformat(timespec="seconds")
+    return local_time_iso(instant, services().settings.timezone)
 
 
 def _photo_url(case: Case, photo: Photo, variant: str):
@@ -51,7 +48,7 @@ def report_summary(case: Case) -> dict:
     return {
         "case_no": case.case_no,
         "state": case.state,
-        "state_label": STATE_LABELS[case.state],
+        "state_label": case.state.zh,
         "category": {"code": case.category.code, "name": case.category.name},
         "created_at": local_iso(case.created_at),
         "url": url_for("api.get_report", case_no=case.case_no),
@@ -79,7 +76,7 @@ def report_detail(case: Case) -> dict:
         "photos": [{"id": p.id, "kind": p.kind, "web_url": _photo_url(case, p, "web"),
                     "thumb_url": _photo_url(case, p, "thumb")} for p in case.photos],
         "timeline": [{"at": local_iso(e.created_at), "from": e.from_state, "to": e.to_state,
-                      "label": STATE_LABELS[e.to_state], "actor": e.actor.display_name if e.actor else "系统",
+                      "label": e.to_state.zh, "actor": e.actor.display_name if e.actor else "系统",
                       "note": e.note} for e in case.events],
         "duplicate_of": case.duplicate_of.case_no if case.duplicate_of else None,
         "can_reopen": may_reopen_now(current_user(), case, services().desk_rules, utcnow()),

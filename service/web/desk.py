@@ -13,7 +13,6 @@ from service.case_lookup import case_by_number, possible_duplicates
 from service.db import utcnow
 from service.dispatch import grid_features, grids_by_code
 from service.invites import create_invite
-from service.lifecycle import STATE_LABELS
 from service.models import ROLES
 from service.parsing import INT32_MAX
 from service.queue import (CSV_HEADER, BadCursor, QueueFilter, desk_choices, export_rows, mask_phone, queue_page,
@@ -44,7 +43,7 @@ def _filter_from_args() -> QueueFilter:
 
 def _choices() -> dict:
     """The lists the filter and assign forms offer."""
-    return {**desk_choices(db_session()), "units": services().desk_rules.units, "state_labels": STATE_LABELS}
+    return {**desk_choices(db_session()), "units": services().desk_rules.units}
 
 
 @bp.get("/desk")
@@ -115,7 +114,7 @@ def map_data():
     session, now = db_session(), utcnow()
     cases, _ = queue_page(session, QueueFilter(), now, limit=2000)
     points = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [c.lon, c.lat]},
-               "properties": {"case_no": c.case_no, "state": c.state, "label": STATE_LABELS[c.state],
+               "properties": {"case_no": c.case_no, "state": c.state, "label": c.state.zh,
                               "category": c.category.name, "url": url_for("desk.case_page", case_no=c.case_no),
                               "overdue": bool(c.deadline_at and c.deadline_at < now
                                               and c.state in WORKED)}}

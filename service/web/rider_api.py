@@ -14,7 +14,6 @@ from flask import Blueprint, jsonify, request, send_file, url_for
 from service.cases import ReportForm, join_as_me_too
 from service.db import utcnow
 from service.geo import is_plain_coordinate, to_wgs84
-from service.lifecycle import OPEN_STATES, STATE_LABELS
 from service.models import COORD_SYSTEMS, Case, Category, MeToo
 from service.parsing import INT64_MAX, finite_number, whole_number
 from service.placement import PlacementRules, open_cases_near
@@ -75,7 +74,7 @@ def _check_thumb_link(case_no: str) -> int:
 def _open_case(case_no: str) -> Case:
     """The open case with this number, else 404."""
     case = db_session().scalar(sa.select(Case).where(Case.case_no == case_no))
-    if case is None or case.state not in OPEN_STATES:
+    if case is None or not case.is_open:
         raise Refused("not_found", "unknown_case", f"找不到未结案件 {case_no}", f"no open case {case_no}")
     return case
 
@@ -103,7 +102,7 @@ def nearby():
                                                                       MeToo.case_id.in_([c.id for c, _ in found]))))
     return jsonify({"cases": [{
         "case_no": case.case_no, "category": category.name, "state": case.state,
-        "state_label": STATE_LABELS[case.state], "distance_m": round(apart), "created_at": local_iso(case.created_at),
+        "state_label": case.state.zh, "distance_m": round(apart), "created_at": local_iso(case.created_at),
         "mine": case.reporter_id == me.id, "me_too": case.id in joined,
         "thumb_url": signed_thumb_url(case.case_no, me.id, now)
         if any(p.kind == "before" and p.thumb_path for p in case.photos) else None} for case, apart in found]})
