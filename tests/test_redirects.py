@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import DEMO_PASSWORD
+from support import DEMO_PASSWORD
 from images import photo_jpeg
-from test_desk_pages import Browser, staff_browser
+from support import Browser, staff_browser
 
 # what an attacker puts in `next`; each is read by a browser as another site (or a script)
 HOSTILE = ["////evil.example", "//evil.example", "/\\evil.example", "\\\\evil.example", "/%2F%2Fevil.example",

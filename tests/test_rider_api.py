@@ -227,7 +227,7 @@ def test_a_thumb_link_opens_only_its_own_case_for_its_own_user_until_it_expires(
 
 def test_the_me_too_radius_and_the_thumb_link_life_are_settings(tmp_path, database_url, redis_url, rider, workers):
     from config import Settings
-    from conftest import Api, make_settings
+    from support import Api, make_settings
     from service.web import create_app
 
     read = Settings.from_env(env={"INSTANCE_DIR": str(tmp_path), "ME_TOO_RADIUS_M": "250",

@@ -9,11 +9,11 @@ import uuid
 
 import pytest
 
-from conftest import HONGQIAO, make_settings
+from support import HONGQIAO, make_settings
 from images import photo_jpeg
 from service.web import create_app
 from service.web.security import tiles_origin
-from test_desk_pages import Browser
+from support import Browser
 
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)([^>]*)>(.*?)</script>", re.S)
 
