@@ -1,4 +1,5 @@
-"""Fixtures: a real database (SQLite, or PostgreSQL with DATABASE_URL), a real Redis, the app and its clients.
+"""Fixtures: a real database (SQLite, or PostgreSQL with DATABASE_URL), a real Redis, the app, its clients and
+the case factory. Plain helpers shared by test files live in support.py (import them from there, not from here).
 
 With nothing set, the tests start their own embedded redis-server and use a SQLite file; `.ci/run` runs them a
 second time with DATABASE_URL and REDIS_URL pointing at the machine's PostgreSQL and Redis.
@@ -67,6 +68,7 @@ def clean_state(database_url: str, redis_url: str) -> None:
 
 @pytest.fixture
 def settings(tmp_path, database_url, redis_url):
+    """This test's settings, on a database and Redis emptied of what earlier tests left."""
     clean_state(database_url, redis_url)
     return make_settings(tmp_path, database_url, redis_url)
 
@@ -101,6 +103,7 @@ def workers(worker_env, settings):
 
 @pytest.fixture
 def app(settings):
+    """The app on this test's settings."""
     app = create_app(settings)
     app.config["TESTING"] = True
     yield app
@@ -109,11 +112,13 @@ def app(settings):
 
 @pytest.fixture
 def client(app):
+    """A client of the app, logged in as nobody."""
     return app.test_client()
 
 
 @pytest.fixture
 def rider(client):
+    """The API as rider1, logged in."""
     api = Api(client)
     assert api.login("rider1").status_code == 200
     return api

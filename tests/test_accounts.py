@@ -7,11 +7,10 @@ import re
 
 import sqlalchemy as sa
 
-from support import DEMO_PASSWORD, Api
+from support import DEMO_PASSWORD, Api, Browser
 from service.auth import set_password
 from service.community import load_users
 from service.models import User
-from support import Browser
 
 
 def _logs_in(app, username: str, password: str) -> bool:

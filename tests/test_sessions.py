@@ -8,11 +8,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from support import DEMO_PASSWORD, Api, make_settings
+from support import DEMO_PASSWORD, Api, Browser, make_settings, staff_browser
 from service.db import utcnow
 from service.models import User
 from service.web import create_app
-from support import Browser, staff_browser
 
 
 def _copy(app, client):
