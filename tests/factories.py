@@ -35,6 +35,11 @@ class Factory:
         self.session = services.db.session()
         self.seeds = count(10_000)  # every photo its own picture: alike photos at one spot would be merged
 
+    def _now_held(self) -> None:
+        """Begin from what the database holds now: the test may have changed it over HTTP since the last step (and
+        an old snapshot could neither see that nor, on SQLite, write after it)."""
+        self.session.rollback()
+
     def close(self) -> None:
         """End the factory's session."""
         self.session.close()
@@ -46,6 +51,7 @@ class Factory:
     def report(self, reporter: str = "rider1", category: str = "B0118", where: Optional[dict] = None,
                description: str = "", seed: Optional[int] = None) -> Case:
         """A rider's report taken in as the API takes it (one photo, kept in the media folder): a `new` case."""
+        self._now_held()
         point = {**HQ06, **(where or {})}
         form = ReportForm(category=category, lat=point.get("lat"), lon=point.get("lon"), description=description)
         photo = BytesIO(photo_jpeg(seed=next(self.seeds) if seed is None else seed))
@@ -55,16 +61,19 @@ class Factory:
 
     def process(self, case: Case) -> Case:
         """Run the pipeline on a new case as the process_case job does: photos, place, duplicates, dispatch."""
+        self._now_held()
         process_case(self.session, context.photo_store(), context.grid_index(self.session), context.pipeline_rules(),
                      case.id)
         return case
 
     def act(self, case: Case, action: str, by: str = STAFF, **params) -> list[FollowUp]:
         """Take an action on the case as the desk and field pages do."""
+        self._now_held()
         return perform(self.session, case, action, self.user(by), params, self.services.desk_rules)
 
     def after_photo(self, case: Case, seed: Optional[int] = None) -> None:
         """Add an after photo (处置后) and make its copies, as the upload and the process_photos job do."""
+        self._now_held()
         photo = BytesIO(photo_jpeg(seed=next(self.seeds) if seed is None else seed))
         add_after_photos(self.session, self.services.photos, case, [photo], self.services.limits)
         process_unprocessed_photos(self.session, context.photo_store(), context.pipeline_rules(), case.id)
