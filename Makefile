@@ -6,9 +6,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test bench load load-smoke fuzz venv clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+# the pinned requirements, then the project itself, editable (pyproject.toml): its packages import from here
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 venv: $(STAMP)

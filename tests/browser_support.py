@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
-from conftest import DEMO_PASSWORD
+from support import DEMO_PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package `chromium`; .ci/run installs it
 # without the background-networking flags Chromium keeps calling out to a network that is not there

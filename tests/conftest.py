@@ -1,4 +1,5 @@
-"""Fixtures: a real database (SQLite, or PostgreSQL with DATABASE_URL), a real Redis, the app and its clients.
+"""Fixtures: a real database (SQLite, or PostgreSQL with DATABASE_URL), a real Redis, the app, its clients and
+the case factory. Plain helpers shared by test files live in support.py (import them from there, not from here).
 
 With nothing set, the tests start their own embedded redis-server and use a SQLite file; `.ci/run` runs them a
 second time with DATABASE_URL and REDIS_URL pointing at the machine's PostgreSQL and Redis.
@@ -7,29 +8,19 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
-from functools import cache
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from config import Settings  # noqa: E402
-from service.auth import hash_password  # noqa: E402
-from service.community import load_community  # noqa: E402
-from service.db import Database, upgrade_schema  # noqa: E402
-from service.runtime.embedded_redis import EmbeddedRedis  # noqa: E402
-from service.runtime.jobqueue import redis_connection  # noqa: E402
-from service.web import create_app  # noqa: E402
-from images import photo_jpeg  # noqa: E402
-
-DEMO_PASSWORD = "demo-pass-123"
-# rows the tests make; the community (users, grids, categories) is loaded once per session and kept
-PER_TEST_TABLES = ("points_ledger", "notifications", "webhook_messages", "possible_duplicates", "me_toos", "case_events", "photos",
-                   "cases", "case_counters")
-HONGQIAO = {"lat": "32.015", "lon": "120.855"}  # inside the demo grids, WGS-84
+from config import Settings
+from factories import Factory
+from service.community import load_community
+from service.db import Database, upgrade_schema
+from service.runtime.embedded_redis import EmbeddedRedis
+from service.runtime.jobqueue import redis_connection
+from service.web import create_app
+from support import DEMO_PASSWORD, PER_TEST_TABLES, Api, demo_password_hash, make_settings, run_jobs
+from support import HONGQIAO  # noqa: F401  (test_static_browser still imports it from here)
 
 
 @pytest.fixture(scope="session")
@@ -60,12 +51,6 @@ def database_url(tmp_path_factory):
     return url
 
 
-@cache
-def demo_password_hash() -> str:
-    """One hash of the demo password for the whole run: scrypt is deliberately slow."""
-    return hash_password(DEMO_PASSWORD)
-
-
 def clean_state(database_url: str, redis_url: str) -> None:
     """Empty the per-test tables and the Redis database; every user active, logged out, with a password set
     back to the demo one (tests change passwords, and `community load` never resets one)."""
@@ -81,17 +66,9 @@ def clean_state(database_url: str, redis_url: str) -> None:
     redis_connection(redis_url).flushdb()
 
 
-def make_settings(tmp_path: Path, database_url: str, redis_url: str, **overrides) -> Settings:
-    """Settings for one test: its own media and instance folders."""
-    values = dict(instance_dir=tmp_path / "instance", database_url=database_url, redis_url=redis_url,
-                  embedded_redis=False, media_dir=tmp_path / "media", secret_key="test-secret",
-                  demo_password=DEMO_PASSWORD)
-    values.update(overrides)
-    return Settings.from_env(env={}, **values)
-
-
 @pytest.fixture
 def settings(tmp_path, database_url, redis_url):
+    """This test's settings, on a database and Redis emptied of what earlier tests left."""
     clean_state(database_url, redis_url)
     return make_settings(tmp_path, database_url, redis_url)
 
@@ -117,17 +94,6 @@ def worker_env(monkeypatch, settings):
     context.reset()
 
 
-def run_jobs(settings) -> None:
-    """Work every queued job to the end on a real RQ worker (in this process, for speed)."""
-    from rq import SimpleWorker
-
-    from service.runtime.jobqueue import PHOTO_QUEUE, SERIALIZER, rq_queue
-
-    connection = redis_connection(settings.redis_url)
-    SimpleWorker([rq_queue(PHOTO_QUEUE, connection), rq_queue("default", connection)],
-                 connection=connection, serializer=SERIALIZER).work(burst=True)
-
-
 @pytest.fixture
 def workers(worker_env, settings):
     """Run the queued jobs: workers() after posting reports."""
@@ -137,6 +103,7 @@ def workers(worker_env, settings):
 
 @pytest.fixture
 def app(settings):
+    """The app on this test's settings."""
     app = create_app(settings)
     app.config["TESTING"] = True
     yield app
@@ -145,48 +112,13 @@ def app(settings):
 
 @pytest.fixture
 def client(app):
+    """A client of the app, logged in as nobody."""
     return app.test_client()
-
-
-class Api:
-    """A client of the JSON API, logged in as one user: the AuthActions of the flaskr tutorial, for the API."""
-
-    def __init__(self, client):
-        self.client = client
-        self.token = None
-
-    def login(self, username: str, password: str = DEMO_PASSWORD):
-        response = self.client.post("/api/v1/auth/login", json={"username": username, "password": password})
-        if response.status_code == 200:
-            self.token = response.get_json()["token"]
-        return response
-
-    @property
-    def headers(self) -> dict:
-        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
-
-    def report(self, photos=None, **fields):
-        """POST a report: photos as bytes (or (bytes, filename) pairs), fields as form values."""
-        from io import BytesIO
-
-        photos = [photo_jpeg()] if photos is None else photos
-        data = {**HONGQIAO, "category": "B0118", **fields}
-        data = {k: v for k, v in data.items() if v is not None}
-        files = []
-        for i, photo in enumerate(photos):
-            content, name = photo if isinstance(photo, tuple) else (photo, f"photo{i}.jpg")
-            files.append((BytesIO(content), name))
-        if files:
-            data["photo"] = files
-        return self.client.post("/api/v1/reports", data=data, headers=self.headers,
-                                content_type="multipart/form-data")
-
-    def get(self, path: str):
-        return self.client.get(path, headers=self.headers)
 
 
 @pytest.fixture
 def rider(client):
+    """The API as rider1, logged in."""
     api = Api(client)
     assert api.login("rider1").status_code == 200
     return api
@@ -212,7 +144,11 @@ def db(app):
     session.close()
 
 
-def originals_on_disk(settings: Settings) -> list[Path]:
-    """Every original photo file under the media folder (temporary files included)."""
-    root = settings.media_dir / "originals"
-    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+@pytest.fixture
+def factory(app, worker_env):
+    """Cases in any state, made through the core as the app and the workers make them:
+    factory.case_in(CaseState.RESOLVED, reporter="rider2")."""
+    worker_env()
+    made = Factory(app.extensions["snap"])
+    yield made
+    made.close()

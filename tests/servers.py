@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from conftest import DEMO_PASSWORD
+from support import DEMO_PASSWORD
 from service.runtime.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

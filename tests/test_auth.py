@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from conftest import DEMO_PASSWORD, Api
+from support import DEMO_PASSWORD, Api
 from service.models import User
 
 

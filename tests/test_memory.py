@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from bench.riders import multipart_body
-from conftest import DEMO_PASSWORD, HONGQIAO
+from support import DEMO_PASSWORD, HONGQIAO
 from images import decompression_bomb, encode, flat_png, flat_webp, heic_declaring, photo_jpeg
 from servers import gunicorn, rq_worker
 from service.models import Case

@@ -18,7 +18,7 @@ import pytest
 from bench.nginx import CONFIG, Nginx, nginx_binary
 from bench.riders import multipart_body
 from browser_support import in_ci
-from conftest import HONGQIAO
+from support import HONGQIAO
 from images import noisy_jpeg
 from servers import gunicorn, login_token
 from service.runtime.embedded_redis import free_port

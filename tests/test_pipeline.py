@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-from conftest import Api, run_jobs
+from support import Api, run_jobs
 from images import photo_jpeg
 from service.runtime.jobqueue import PHOTO_QUEUE, SERIALIZER, redis_connection, rq_queue
 from service.models import Case, CaseEvent, Grid, MeToo, Notification, PossibleDuplicate, WebhookMessage

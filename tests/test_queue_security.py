@@ -66,7 +66,7 @@ def test_queued_follow_ups_are_plain_json(rider, settings):
 
 
 def test_the_scheduler_queues_its_periodic_jobs_as_json_and_the_worker_runs_them(settings, worker_env):
-    from conftest import run_jobs
+    from support import run_jobs
     from workers.cron import scheduler
 
     worker_env()

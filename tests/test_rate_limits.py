@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from conftest import Api, DEMO_PASSWORD, make_settings, originals_on_disk
+from support import Api, DEMO_PASSWORD, make_settings, originals_on_disk
 from images import photo_jpeg
 from service.models import Case
 from service.web import create_app

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import DEMO_PASSWORD
-from images import photo_jpeg
-from test_desk_pages import Browser, staff_browser
+from support import DEMO_PASSWORD, Browser, staff_browser
+from service.states import CaseState
 
 # what an attacker puts in `next`; each is read by a browser as another site (or a script)
 HOSTILE = ["////evil.example", "//evil.example", "/\\evil.example", "\\\\evil.example", "/%2F%2Fevil.example",
@@ -42,9 +41,8 @@ def test_the_login_page_follows_a_path_on_this_site(app):
     assert _location(sent) == "/desk?state=new&q=%E4%B8%AD"
 
 
-def test_case_action_forms_come_back_only_to_this_site(app, rider, workers):
-    case_no = rider.report(photos=[photo_jpeg(seed=31)]).get_json()["case_no"]
-    workers()
+def test_case_action_forms_come_back_only_to_this_site(app, factory):
+    case_no = factory.case_in(CaseState.DISPATCHED, seed=31).case_no
     desk = staff_browser(app)
     for target in HOSTILE:  # refused actions come back too: the page says why
         refused = desk.post(f"/api/v1/cases/{case_no}/actions", action="close", note="x", next=target)

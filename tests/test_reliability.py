@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from rq import SimpleWorker
 from werkzeug.test import EnvironBuilder
 
-from conftest import Api, make_settings, originals_on_disk
+from support import Api, make_settings, originals_on_disk
 from images import noisy_jpeg, photo_jpeg
 from service.auth import issue_api_token
 from service.runtime.embedded_redis import EmbeddedRedis

@@ -7,10 +7,9 @@ import json
 import pytest
 
 from config import Settings
-from conftest import Api, make_settings
+from support import Api, assert_refused, make_settings
 from service.web import create_app
 from service.web.request_bodies import MAX_DEPTH, nesting_depth
-from test_bad_input import assert_refused
 
 ACTION = "/api/v1/cases/20260101-0001/actions"  # no such case: a body that gets past the checks is answered 404
 

@@ -7,26 +7,20 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from images import photo_jpeg
 from service.db import utcnow
 from service.models import Case, MeToo
-
-HQ06 = {"lat": "32.015", "lon": "120.855"}
-
-
-def report(api, seed, **fields):
-    return api.report(photos=[photo_jpeg(seed=seed)], **{**HQ06, **fields}).get_json()["case_no"]
+from service.states import CaseState
 
 
-def act(api, case_no, action, **fields):
-    return api.client.post(f"/api/v1/cases/{case_no}/actions", json={"action": action, **fields}, headers=api.headers)
+def dispatched(factory, seed: int, **report) -> str:
+    """The number of a case of rider1's dispatched (at HQ06, to gw06 unless told), its photo made from the seed."""
+    return factory.case_in(CaseState.DISPATCHED, seed=seed, **report).case_no
 
 
-def test_nearby_lists_open_cases_of_the_category_within_50_m(rider, make_api, workers):
-    near = report(rider, 1)
-    far = report(rider, 2, lat="32.0160")  # 111 m north
-    other_kind = report(rider, 3, category="E0301")
-    workers()
+def test_nearby_lists_open_cases_of_the_category_within_50_m(rider, make_api, factory):
+    near = dispatched(factory, 1)
+    far = dispatched(factory, 2, where={"lat": "32.0160"})  # 111 m north
+    other_kind = dispatched(factory, 3, category="E0301")
     rider2 = make_api("rider2")
     found = rider2.get("/api/v1/nearby?lat=32.01520&lon=120.855&category=B0118").get_json()["cases"]
     assert [(c["case_no"], c["mine"], c["me_too"]) for c in found] == [(near, False, False)]
@@ -47,9 +41,8 @@ def me_too(api, case_no, **point):
                            json={k: v for k, v in body.items() if v is not None})
 
 
-def test_a_rider_joins_an_open_case_as_me_too_once(rider, make_api, workers, db):
-    case_no = report(rider, 10)
-    workers()
+def test_a_rider_joins_an_open_case_as_me_too_once(rider, make_api, factory, db):
+    case_no = dispatched(factory, 10)
     rider2 = make_api("rider2")
     first = me_too(rider2, case_no)
     again = me_too(rider2, case_no)
@@ -63,27 +56,20 @@ def test_a_rider_joins_an_open_case_as_me_too_once(rider, make_api, workers, db)
     assert listed[0]["me_too"] is True
 
 
-def test_closed_cases_are_neither_nearby_nor_joinable(rider, make_api, workers, db):
-    case_no = report(rider, 20)
-    workers()
+def test_closed_cases_are_neither_nearby_nor_joinable(rider, make_api, factory, db):
+    case = factory.case_in(CaseState.DISPATCHED, seed=20)
+    case_no = case.case_no
     thumb_url = make_api("rider2").get("/api/v1/nearby?lat=32.015&lon=120.855&category=B0118").get_json()[
         "cases"][0]["thumb_url"]
-    staff = make_api("staff1")
-    assert act(staff, case_no, "reject", note="非公共设施").status_code == 200
+    factory.act(case, "reject", note="非公共设施")
     rider2 = make_api("rider2")
     assert rider2.get("/api/v1/nearby?lat=32.015&lon=120.855&category=B0118").get_json()["cases"] == []
     assert me_too(rider2, case_no).status_code == 404
     assert rider2.get(thumb_url).status_code == 404  # its link, handed out while it was open, shows nothing now
 
 
-def test_points_this_week_and_in_total_and_reopen_within_seven_days(rider, make_api, workers, db):
-    case_no = report(rider, 30)
-    workers()
-    staff, gw06 = make_api("staff1"), make_api("gw06")
-    gw06.client.post(f"/api/v1/cases/{case_no}/photos", headers=gw06.headers, content_type="multipart/form-data",
-                     data={"photo": [(__import__("io").BytesIO(photo_jpeg(seed=31)), "after.jpg")]})
-    assert act(gw06, case_no, "resolve").status_code == 200
-    assert act(staff, case_no, "close", note="核查通过").status_code == 200
+def test_points_this_week_and_in_total_and_reopen_within_seven_days(rider, make_api, factory, db):
+    case_no = factory.case_in(CaseState.CLOSED, seed=30).case_no
     assert rider.get("/api/v1/me/points").get_json() == {"week": 5, "total": 5}
     assert rider.get(f"/api/v1/reports/{case_no}").get_json()["can_reopen"] is True
     assert make_api("rider2").get("/api/v1/me/points").get_json() == {"week": 0, "total": 0}
@@ -93,9 +79,9 @@ def test_points_this_week_and_in_total_and_reopen_within_seven_days(rider, make_
     assert rider.get(f"/api/v1/reports/{case_no}").get_json()["can_reopen"] is False
 
 
-def test_categories_count_my_reports_of_each(rider, app):
-    report(rider, 40, category="E0301")
-    report(rider, 41, category="E0301", lat="32.0170")
+def test_categories_count_my_reports_of_each(rider, app, factory):
+    factory.report(category="E0301", seed=40)
+    factory.report(category="E0301", where={"lat": "32.0170"}, seed=41)
     used = {c["code"]: c["used"] for c in rider.get("/api/v1/categories").get_json()["categories"]}
     assert used["E0301"] == 2 and used["B0118"] == 0
     anonymous = app.test_client().get("/api/v1/categories").get_json()["categories"]
@@ -124,9 +110,8 @@ def test_the_grids_are_there_for_the_map(rider):
     ({"lat": 31.0}, 422, "outside_service_area", "lat"),
 ], ids=["no-location", "no-accuracy", "text-for-a-number", "number-for-text", "overflow", "lat-alone", "unknown-system", "negative-accuracy",
         "coarse-fix", "111-m-away", "5-km-away", "outside-the-area"])
-def test_a_me_too_needs_the_callers_own_point_near_the_case(rider, make_api, workers, db, point, status, code, field):
-    case_no = report(rider, 50)
-    workers()
+def test_a_me_too_needs_the_callers_own_point_near_the_case(rider, make_api, factory, db, point, status, code, field):
+    case_no = dispatched(factory, 50)
     response = me_too(make_api("rider2"), case_no, **point)
     assert response.status_code == status, response.get_json()
     error = response.get_json()["error"]
@@ -134,17 +119,15 @@ def test_a_me_too_needs_the_callers_own_point_near_the_case(rider, make_api, wor
     assert db.scalar(sa.select(sa.func.count()).select_from(MeToo)) == 0
 
 
-def test_a_me_too_from_88_m_with_a_100_m_fix_counts(rider, make_api, workers, db):
-    case_no = report(rider, 51)
-    workers()
+def test_a_me_too_from_88_m_with_a_100_m_fix_counts(rider, make_api, factory, db):
+    case_no = dispatched(factory, 51)
     assert me_too(make_api("rider2"), case_no, lat=32.0158, accuracy_m=100).get_json()["me_too_count"] == 1
 
 
-def test_a_me_too_point_is_converted_from_the_system_it_was_sent_in(rider, make_api, workers):
+def test_a_me_too_point_is_converted_from_the_system_it_was_sent_in(rider, make_api, factory):
     import prcoords
 
-    case_no = report(rider, 52)
-    workers()
+    case_no = dispatched(factory, 52)
     rider2 = make_api("rider2")
     amap = prcoords.wgs_gcj(prcoords.Coords(32.015, 120.855))  # the same spot as Amap's map shows it
     # the Amap numbers taken for WGS-84 would be ~470 m off
@@ -153,9 +136,8 @@ def test_a_me_too_point_is_converted_from_the_system_it_was_sent_in(rider, make_
     assert joined.status_code == 200, joined.get_json()
 
 
-def test_a_me_too_may_come_as_a_form_too(rider, make_api, workers):
-    case_no = report(rider, 53)
-    workers()
+def test_a_me_too_may_come_as_a_form_too(rider, make_api, factory):
+    case_no = dispatched(factory, 53)
     rider2 = make_api("rider2")
     bad = rider2.client.post(f"/api/v1/reports/{case_no}/me-too", headers=rider2.headers,
                              data={"lat": "north", "lon": "120.855", "accuracy_m": "8"})
@@ -167,18 +149,16 @@ def test_a_me_too_may_come_as_a_form_too(rider, make_api, workers):
 
 @pytest.mark.parametrize("who, code", [("staff1", "me_too_staff"), ("admin", "me_too_staff"),
                                        ("gw06", "me_too_assignee"), ("rider1", "me_too_own_report")])
-def test_staff_the_assignee_and_the_reporter_cannot_farm_me_too_points(rider, make_api, workers, db, who, code):
-    case_no = report(rider, 54)
-    workers()
+def test_staff_the_assignee_and_the_reporter_cannot_farm_me_too_points(rider, make_api, factory, db, who, code):
+    case_no = dispatched(factory, 54)
     assert db.scalar(sa.select(Case.assignee_id).where(Case.case_no == case_no)) is not None  # gw06's order
     response = me_too(make_api(who), case_no)
     assert response.status_code == 403 and response.get_json()["error"]["code"] == code
     assert db.scalar(sa.select(sa.func.count()).select_from(MeToo)) == 0
 
 
-def test_another_grid_worker_passing_by_may_say_me_too(rider, make_api, workers):
-    case_no = report(rider, 55)
-    workers()
+def test_another_grid_worker_passing_by_may_say_me_too(rider, make_api, factory):
+    case_no = dispatched(factory, 55)
     assert me_too(make_api("gw01"), case_no).status_code == 200
 
 
@@ -188,9 +168,8 @@ def nearby_thumb(api) -> str:
     return api.get("/api/v1/nearby?lat=32.015&lon=120.855&category=B0118").get_json()["cases"][0]["thumb_url"]
 
 
-def test_thumbnails_cannot_be_had_by_walking_the_case_numbers(rider, make_api, workers):
-    made = [report(rider, 60 + i, lat=f"{32.0100 + i * 0.002:.4f}") for i in range(3)]
-    workers()
+def test_thumbnails_cannot_be_had_by_walking_the_case_numbers(rider, make_api, factory):
+    made = [dispatched(factory, 60 + i, where={"lat": f"{32.0100 + i * 0.002:.4f}"}) for i in range(3)]
     rider2 = make_api("rider2")
     day = made[0].split("-")[0]
     for n in range(1, 6):
@@ -199,15 +178,14 @@ def test_thumbnails_cannot_be_had_by_walking_the_case_numbers(rider, make_api, w
         assert walked.get_json()["error"]["code"] == "bad_thumb_link"
 
 
-def test_a_thumb_link_opens_only_its_own_case_for_its_own_user_until_it_expires(app, rider, make_api, workers, db):
+def test_a_thumb_link_opens_only_its_own_case_for_its_own_user_until_it_expires(app, rider, make_api, factory, db):
     from urllib.parse import parse_qs, urlsplit
 
     from service.models import User
     from service.web.rider_api import signed_thumb_url
 
-    a = report(rider, 70)
-    b = report(rider, 71, category="E0301")
-    workers()
+    a = dispatched(factory, 70)
+    b = dispatched(factory, 71, category="E0301")
     rider2, gw01 = make_api("rider2"), make_api("gw01")
     link = nearby_thumb(rider2)
     assert rider2.get(link).status_code == 200
@@ -225,16 +203,15 @@ def test_a_thumb_link_opens_only_its_own_case_for_its_own_user_until_it_expires(
     assert expired.status_code == 403 and expired.get_json()["error"]["code"] == "thumb_link_expired"
 
 
-def test_the_me_too_radius_and_the_thumb_link_life_are_settings(tmp_path, database_url, redis_url, rider, workers):
+def test_the_me_too_radius_and_the_thumb_link_life_are_settings(tmp_path, database_url, redis_url, rider, factory):
     from config import Settings
-    from conftest import Api, make_settings
+    from support import Api, make_settings
     from service.web import create_app
 
     read = Settings.from_env(env={"INSTANCE_DIR": str(tmp_path), "ME_TOO_RADIUS_M": "250",
                                   "NEARBY_THUMB_MINUTES": "3"})
     assert (read.me_too_radius_m, read.nearby_thumb_minutes) == (250, 3)
-    case_no = report(rider, 80)
-    workers()
+    case_no = dispatched(factory, 80)
     wide = create_app(make_settings(tmp_path, database_url, redis_url, me_too_radius_m=250, nearby_thumb_minutes=3))
     try:
         rider2 = Api(wide.test_client())

@@ -9,11 +9,10 @@ import uuid
 
 import pytest
 
-from conftest import HONGQIAO, make_settings
-from images import photo_jpeg
+from support import HONGQIAO, Browser, make_settings
 from service.web import create_app
 from service.web.security import tiles_origin
-from test_desk_pages import Browser
+from service.states import CaseState
 
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)([^>]*)>(.*?)</script>", re.S)
 
@@ -23,10 +22,9 @@ def directives(response) -> dict[str, list[str]]:
     return {part.split()[0]: part.split()[1:] for part in policy.split(";") if part.strip()}
 
 
-def pages_of_every_kind(app, rider, workers) -> dict[str, str]:
+def pages_of_every_kind(app, factory) -> dict[str, str]:
     """Each kind of page, logged in as whoever uses it: path -> HTML."""
-    case_no = rider.report(photos=[photo_jpeg(seed=91)], **HONGQIAO).get_json()["case_no"]
-    workers()  # dispatched to gw06, with its thumbnail
+    case_no = factory.case_in(CaseState.DISPATCHED, seed=91).case_no  # gw06's, with its thumbnail
     staff = Browser(app.test_client())
     staff.login("staff1")
     staff.post("/desk/reports", week="2026-W09")
@@ -49,8 +47,8 @@ def pages_of_every_kind(app, rider, workers) -> dict[str, str]:
     return {path: response.get_data(as_text=True) for path, response in pages.items()}
 
 
-def test_every_page_has_no_inline_script_but_the_import_map_and_no_inline_style(app, rider, workers):
-    pages = pages_of_every_kind(app, rider, workers)
+def test_every_page_has_no_inline_script_but_the_import_map_and_no_inline_style(app, factory):
+    pages = pages_of_every_kind(app, factory)
     assert "<svg" in pages["/desk/invites (a QR code)"] and pages["/desk/reports/2026-W09"].count("<svg") == 2
     for path, html in pages.items():
         scripts = INLINE_SCRIPT.findall(html)
@@ -107,9 +105,8 @@ def test_the_operators_map_tiles_may_be_shown(tmp_path, database_url, redis_url)
         create_app(make_settings(tmp_path, database_url, redis_url, map_tiles_url="tiles.example/{z}/{x}/{y}.png"))
 
 
-def test_photos_are_kept_by_the_viewers_browser_only(rider, make_api, workers):
-    case_no = rider.report(photos=[photo_jpeg(seed=92)], **HONGQIAO).get_json()["case_no"]
-    workers()
+def test_photos_are_kept_by_the_viewers_browser_only(rider, make_api, factory):
+    case_no = factory.case_in(CaseState.DISPATCHED, seed=92).case_no
     photo = rider.get(f"/api/v1/reports/{case_no}").get_json()["photos"][0]
     for variant in ("web", "thumb"):
         answer = rider.get(f"/api/v1/reports/{case_no}/photos/{photo['id']}/{variant}")

@@ -8,11 +8,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from conftest import DEMO_PASSWORD, Api, make_settings
+from support import DEMO_PASSWORD, Api, Browser, make_settings, staff_browser
 from service.db import utcnow
 from service.models import User
 from service.web import create_app
-from test_desk_pages import Browser, staff_browser
 
 
 def _copy(app, client):

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from bench.riders import multipart_body
-from conftest import HONGQIAO, originals_on_disk
+from support import HONGQIAO, originals_on_disk
 from images import noisy_jpeg
 from servers import gunicorn, login_token
 from service.db import Database

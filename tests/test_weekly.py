@@ -158,7 +158,7 @@ def test_building_a_week_again_replaces_it_and_the_command_line_builds_any_week(
 
 def test_the_monday_job_builds_last_week_and_posts_the_headline(db, worker_env, settings, week_of_cases):
 
-    from conftest import run_jobs
+    from support import run_jobs
     from service.runtime.jobqueue import redis_connection, rq_queue
     from service.models import WebhookMessage, WeeklyReport
 
@@ -178,7 +178,7 @@ def test_the_report_page_prints_with_charts_tables_and_downloads(app, db, week_o
 
     from openpyxl import load_workbook
 
-    from test_desk_pages import Browser
+    from support import Browser
 
     browser = Browser(app.test_client())
     browser.login("staff1")
@@ -209,7 +209,7 @@ def test_the_report_page_prints_with_charts_tables_and_downloads(app, db, week_o
 
 
 def test_an_empty_week_shows_dashes_not_errors(app, db, settings):
-    from test_desk_pages import Browser
+    from support import Browser
 
     browser = Browser(app.test_client())
     browser.login("staff1")
