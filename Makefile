@@ -1,10 +1,10 @@
-# 随手拍 — `make run` starts everything, `make test` runs the tests. Needs only Python 3.11+ and make.
+# 随手拍 — `make run` starts everything, `make test` runs the tests, `make lint` checks the style. Needs only Python 3.11+ and make.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench load load-smoke fuzz venv clean
+.PHONY: run test lint bench load load-smoke fuzz venv clean
 
 # the pinned requirements, then the project itself, editable (pyproject.toml): its packages import from here
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -22,6 +22,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff, with the rules in pyproject.toml (`$(BIN)/ruff check --fix .` mends what it can)
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 # benchmarks (photo pipeline, grid index, desk queue at 10^6): `figure: name = value (target op x) ok|short` lines
 bench: $(STAMP)
@@ -46,4 +50,4 @@ fuzz: $(STAMP)
 	$(BIN)/python -m bench.fuzz_pages $(FUZZ_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-artifacts service/web/static-build
+	rm -rf $(VENV) .pytest_cache test-artifacts service/web/static-build *.egg-info
