@@ -14,6 +14,7 @@ from service.db import Database
 from service.geo import ServiceArea
 from service.photos import PhotoStore
 from service.runtime.jobqueue import JobQueue, redis_connection
+from service.states import FINAL, OPEN, WORKED, CaseState
 from service.web import (api, assets, auth_pages, casework, commands, desk, errors, field, main, reports,
                          request_bodies, rider_api, security)
 from service.web.access import current_user, uses_bearer_token
@@ -65,10 +66,14 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(rider_api.bp, url_prefix="/api/v1")
 
 
+STATE_CONTEXT = {"CaseState": CaseState, "OPEN": OPEN, "WORKED": WORKED, "FINAL": FINAL}
+
+
 def register_template_helpers(app: Flask, settings: Settings) -> None:
-    """`current_user()` in every template, and the `local` filter for times in the community's zone."""
+    """`current_user()` and the case states (`CaseState`, the groups `OPEN`, `WORKED`, `FINAL`) in every template,
+    and the `local` filter for times in the community's zone."""
     zone = ZoneInfo(settings.timezone)
-    app.context_processor(lambda: {"current_user": current_user})
+    app.context_processor(lambda: {"current_user": current_user, **STATE_CONTEXT})
     app.add_template_filter(lambda t: t.astimezone(zone).strftime("%m-%d %H:%M") if t else "", "local")
 
 

@@ -1,11 +1,11 @@
 {#- Rendered by main.service_worker from the static manifest: the kept files and the cache's name follow each build. -#}
-/* 随手拍 service worker: keeps the rider page's shell (page, scripts, styles, categories, grids) so it opens with no signal. */
+/* 随手拍 service worker: keeps the rider page's shell (page, modules, styles, the community, grids) so it opens with no signal. */
 "use strict";
 
 var CACHE = "suishoupai-shell-{{ version }}";  // a new build, a new cache: the old one goes on activate
 var NETWORK_WAIT_MS = 4000;  // a signal that answers nothing for this long counts as none: the kept copy is shown
 // network first (fresh whenever there is signal), the kept copy when there is none
-var FRESH_FIRST = ["/", "/manifest.webmanifest", "/api/v1/categories", "/api/v1/grids"];
+var FRESH_FIRST = ["/", "/manifest.webmanifest", "/api/v1/community", "/api/v1/grids"];
 // the kept copy first: the static files, whose fingerprinted names never change content
 var KEPT_FIRST = {{ shell | tojson }};
 
