@@ -95,14 +95,11 @@ def _looks(categories_file: Path) -> tuple[dict, dict]:
 
 def _category_as_shown(category: Category, used: int, looks: dict, classes: dict) -> dict:
     """One category as a client shows it: its names in both languages, its icon (and a one-character stand-in)
-    and its major class's colour, with how often I reported it."""
-    look, major = looks.get(category.code, {}), classes.get(category.major_class, {})
+    and its major class's colour, with how often I reported it (its rules are in /api/v1/categories)."""
+    look = looks.get(category.code, {})
     return {"code": category.code, "name": category.name, "name_en": look.get("name_en") or category.name,
-            "kind": category.kind, "major_class": category.major_class,
-            "major_class_en": major.get("name_en") or category.major_class,
-            "icon": look.get("icon", ""), "glyph": look.get("glyph") or category.name[:1],
-            "colour": major.get("colour", CLASS_COLOUR), "deadline_hours": category.deadline_hours,
-            "priority": category.priority, "points": category.points, "used": used}
+            "kind": category.kind, "icon": look.get("icon", ""), "glyph": look.get("glyph") or category.name[:1],
+            "colour": classes.get(category.major_class, {}).get("colour", CLASS_COLOUR), "used": used}
 
 
 @bp.get("/community")
