@@ -411,8 +411,8 @@ OUTBOX_CONTENTS = """() => new Promise((resolve, reject) => {
   open.onerror = () => reject(open.error);
   open.onsuccess = () => {
     const request = open.result.transaction("outbox").objectStore("outbox").getAll();
-    request.onsuccess = () => resolve(request.result.map((r) => ({ id: r.id, client_report_id: r.fields.client_report_id,
-                                                                   owner: r.owner, photos: r.photos.length })));
+    request.onsuccess = () => resolve(request.result.map((r) => ({
+      id: r.id, client_report_id: r.fields.client_report_id, owner: r.owner, photos: r.photos.length })));
   };
 })"""
 
