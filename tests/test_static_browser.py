@@ -34,7 +34,7 @@ document.addEventListener("securitypolicyviolation", function (e) {
   window.__refused.push(e.violatedDirective + " " + (e.blockedURI || "") + " " + (e.sample || ""));
 });
 """
-PUBLIC_UTILITIES = "rgb(11, 79, 163)"  # 公用设施's colour (rider.css), which 路灯 shows
+PUBLIC_UTILITIES = "rgb(11, 79, 163)"  # 公用设施's colour (categories.json), which 路灯 shows
 # the rider's page as ES modules (13 small files, each with its ~400 bytes of HTTP/1.1 headers, each named in the
 # import map and preloaded by the page) weighs ~8 KB more on a first visit than as 4 scripts did (76.6 KB)
 FIRST_LOAD_KB, REPEAT_LOAD_KB, GZIP_ONLY_FIRST_LOAD_KB = 88, 5.5, 100

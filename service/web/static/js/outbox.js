@@ -6,7 +6,7 @@ const RETRY_FIRST_MS = 5000, RETRY_LAST_MS = 10 * 60 * 1000, UPLOAD_TIMEOUT_MS =
 const DATABASE = "suishoupai", STORE = "outbox";
 
 /** A fresh id for a report: the server takes a report with the same client_report_id only once. */
-export function newReportId() {
+function newReportId() {
   if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   bytes[6] = (bytes[6] & 15) | 64;
