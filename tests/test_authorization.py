@@ -68,6 +68,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/me/notifications"): LOGGED_IN,
     ("POST", "/api/v1/me/notifications/read"): LOGGED_IN,
     ("GET", "/api/v1/categories"): ALL,
+    ("GET", "/api/v1/community"): LOGGED_IN,
     ("GET", "/api/v1/nearby"): LOGGED_IN,
     ("GET", "/api/v1/grids"): LOGGED_IN,
     ("GET", "/api/v1/nearby/<case_no>/thumb"): LOGGED_IN,

@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 
 from browser_support import Person, chromium, live_server, people, wire  # noqa: F401  (fixtures)
 from images import photo_jpeg
+from service.states import CaseState
 
 OUTSIDE_GRIDS = {"lat": "32.05", "lon": "120.90"}  # in the service area, outside every grid: unrouted
 HQ06 = {"lat": "32.015", "lon": "120.855"}  # inside grid HQ06: dispatched to gw06
@@ -41,7 +42,7 @@ def test_staff_assign_an_unrouted_case_the_grid_worker_resolves_it_on_a_phone_an
     assert report.status_code == 201, report.get_json()
     case_no = report.get_json()["case_no"]
     workers()  # the pipeline finds no grid for it
-    assert rider.get(f"/api/v1/reports/{case_no}").get_json()["state"] == "unrouted"
+    assert rider.get(f"/api/v1/reports/{case_no}").get_json()["state"] == CaseState.UNROUTED
     after_photo = tmp_path / "after.jpg"
     after_photo.write_bytes(photo_jpeg(seed=42))
     staff, worker = people(**DESKTOP), people(**PHONE)
@@ -146,11 +147,13 @@ def test_the_case_map_draws_a_case_above_its_grids_name(people, rider, workers):
     expect(page.locator("#casemap")).to_have_attribute("data-loaded", re.compile(r"[1-9]"))
     label = page.locator(".grid-label", has_text="虹桥第06网格").bounding_box()
     middle = (label["x"] + label["width"] / 2, label["y"] + label["height"] / 2)
-    marks = [m.bounding_box() for m in page.locator("#casemap path.case-mark.state-dispatched:not(.late)").all()]
+    dispatched = page.locator(f"#casemap path.case-mark.state-{CaseState.DISPATCHED}:not(.late)")
+    marks = [m.bounding_box() for m in dispatched.all()]
     ours = min(marks, key=lambda b: abs(b["x"] + b["width"] / 2 - middle[0]) + abs(b["y"] + b["height"] / 2 - middle[1]))
     x, y = round(ours["x"] + ours["width"] / 2), round(ours["y"] + ours["height"] / 2)
     with Image.open(io.BytesIO(page.screenshot(clip={"x": x, "y": y, "width": 1, "height": 1}))) as dot:
         seen = dot.convert("RGB").getpixel((0, 0))
     staff.shot("case-map-labels")
-    assert all(abs(a - b) < 40 for a, b in zip(seen, (91, 192, 222))), f"the mark shows {seen}, not its blue"
+    blue = tuple(int(CaseState.DISPATCHED.colour[i:i + 2], 16) for i in (1, 3, 5))
+    assert all(abs(a - b) < 40 for a, b in zip(seen, blue)), f"the mark shows {seen}, not its blue {blue}"
     staff.all_went_well()

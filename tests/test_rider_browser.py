@@ -308,6 +308,7 @@ def test_the_page_is_light_fits_a_small_phone_speaks_english_and_forgets_itself_
     rider.all_went_well()
 
     rider.log_out()  # the kept copy of this person's page goes with them
+    page.wait_for_load_state("networkidle")  # the login page shares a style sheet with it: that is not kept again
     assert page.evaluate("caches.keys()") == []
 
 
@@ -404,3 +405,70 @@ def test_a_page_left_open_across_a_new_login_still_gets_its_report_through(peopl
     assert cases_on_the_server(db) == 1
     assert rider.failed == [f"400 POST {rider.base_url}/api/v1/reports"], rider.failed  # then a fresh token
     assert page.locator("meta[name=csrf-token]").get_attribute("content") != old_token
+
+
+OUTBOX_CONTENTS = """() => new Promise((resolve, reject) => {
+  const open = indexedDB.open("suishoupai", 1);
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const request = open.result.transaction("outbox").objectStore("outbox").getAll();
+    request.onsuccess = () => resolve(request.result.map((r) => ({
+      id: r.id, client_report_id: r.fields.client_report_id, owner: r.owner, photos: r.photos.length })));
+  };
+})"""
+
+
+def test_the_page_adds_no_name_to_window_and_a_report_waits_in_the_outbox_under_its_client_report_id(people, db):
+    rider = people(**RIDER_PHONE)
+    page = rider.page
+    page.goto("/login")  # a page with no script of ours: what the browser itself puts on window
+    bare = set(page.evaluate("() => Object.keys(window)"))
+    rider.log_in("rider1")
+    page_is_ready(page)
+    assert page.evaluate("() => window.Snap === undefined")
+    added = set(page.evaluate("() => Object.keys(window)")) - bare
+    assert added == {"L", "leaflet", "_leaflet_events"}, "only Leaflet, a classic script, adds names (its own)"
+
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    take_photos(page, photo_jpeg(seed=91))
+    choose(page, "路灯")
+    rider.context.set_offline(True)
+    send(page)
+    expect(page.locator("#outbox")).to_have_text(re.compile(r"待上传\s*1"))
+    [waiting] = page.evaluate(OUTBOX_CONTENTS)
+    assert waiting["id"] == waiting["client_report_id"] and (waiting["owner"], waiting["photos"]) == ("rider1", 1)
+    rider.context.set_offline(False)
+    case_no = reported_case_no(page)
+    assert page.evaluate(OUTBOX_CONTENTS) == []
+    db.expire_all()
+    case = db.scalar(sa.select(Case).where(Case.case_no == case_no))
+    assert case.client_report_id == waiting["id"]
+    rider.all_went_well()
+
+
+SEND_FROM_ANOTHER_PAGE = """async (jpeg) => {
+  const { Outbox } = await import("/static/js/outbox.js");
+  const { PhotoSet } = await import("/static/js/capture.js");
+  const photos = new PhotoSet({ max: 4 });
+  photos.add([new File([new Uint8Array(jpeg)], "IMG_0001.jpg", { type: "image/jpeg" })]);
+  const outbox = new Outbox({ owner: "gw06" });
+  const sent = new Promise((resolve) => outbox.addEventListener("sent", (e) => resolve(e.detail.body.case_no)));
+  await outbox.add({ fields: { lat: "32.0150000", lon: "120.8550000", coord_system: "wgs84", category: "B0118",
+                               description: "from the orders page" },
+                     photos: await photos.blobs(), category: "B0118", label: "路灯" });
+  await outbox.flush(true);
+  return [await sent, (await outbox.waiting()).length];
+}"""
+
+
+def test_the_capture_and_outbox_modules_send_a_report_from_a_page_that_is_not_the_riders(people, db):
+    worker = people(**RIDER_PHONE)
+    worker.log_in("gw06")
+    page = worker.page
+    expect(page).to_have_url(re.compile(r"/field$"))  # the grid worker's orders: no rider DOM, no rider words
+    case_no, left = page.evaluate(SEND_FROM_ANOTHER_PAGE, list(photo_jpeg(seed=92)))
+    assert CASE_NO.fullmatch(case_no) and left == 0
+    db.expire_all()
+    case = db.scalar(sa.select(Case).where(Case.case_no == case_no))
+    assert (case.reporter.username, case.description, len(case.photos)) == ("gw06", "from the orders page", 1)
+    worker.all_went_well()

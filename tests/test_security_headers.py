@@ -75,7 +75,7 @@ def test_the_policy_allows_our_origin_and_the_import_map_only(app, client):
                                   "/sw.js", "/manifest.webmanifest", "STATIC"])
 def test_every_answer_is_not_sniffed_framed_or_leaking_its_address(app, client, path):
     if path == "STATIC":
-        path = app.extensions["assets"].url("rider/rider.js")
+        path = app.extensions["assets"].url("rider/main.js")
     response = client.get(path)
     assert response.headers["X-Content-Type-Options"] == "nosniff", path
     assert response.headers["Referrer-Policy"] == "same-origin", path

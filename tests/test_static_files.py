@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import posixpath
 import re
 
 import brotli
@@ -45,7 +46,7 @@ def test_every_static_file_is_served_under_its_fingerprint_compressed_and_kept_a
 
 def test_a_plain_name_is_not_served_and_a_style_sheets_images_are_found(app, client):
     manifest = app.extensions["assets"]
-    assert client.get("/static/rider/rider.js").status_code == 404
+    assert client.get("/static/rider/main.js").status_code == 404
     css = client.get(manifest.url("vendor/leaflet/leaflet.css")).get_data(as_text=True)
     images = re.findall(r"url\((images/[^)]+)\)", css)
     assert len(images) == 3
@@ -71,11 +72,50 @@ def test_the_import_map_resolves_every_page_script_to_its_fingerprinted_file(app
     html = client.get("/login").get_data(as_text=True)
     import_map = json.loads(re.search(r'<script type="importmap">(.*?)</script>', html).group(1))
     scripts = sorted(name for name in manifest.files if name.endswith(".js"))
-    assert scripts == ["js/maps.js", "js/states.js", "rider/rider-map.js", "rider/rider-outbox.js", "rider/rider-photos.js",
-                       "rider/rider.js", "vendor/leaflet/leaflet.js"]
+    assert scripts == ["js/capture.js", "js/http.js", "js/maps.js", "js/outbox.js", "js/states.js",
+                       "rider/categories.js", "rider/main.js", "rider/mine.js", "rider/nearby.js", "rider/photos.js",
+                       "rider/place.js", "rider/report.js", "rider/ui.js", "rider/words.js", "vendor/leaflet/leaflet.js"]
     assert import_map == {"imports": {f"/static/{name}": manifest.url(name) for name in scripts}}
     for plain, fingerprinted in import_map["imports"].items():
         assert client.get(fingerprinted).data == assets.source_content(plain.removeprefix("/static/"))
+
+
+IMPORT = re.compile(r'^import [^"]*"([^"]+)";$', re.M)
+
+
+def imported(name: str) -> set[str]:
+    """The static files a module imports, by their logical names, and theirs in turn."""
+    found, todo = set(), [name]
+    while todo:
+        module = todo.pop()
+        for specifier in IMPORT.findall(assets.source_content(module).decode("utf-8")):
+            target = specifier.removeprefix("/static/") if specifier.startswith("/static/") \
+                else posixpath.normpath(posixpath.join(posixpath.dirname(module), specifier))
+            if target not in found:
+                found.add(target)
+                todo.append(target)
+    return found
+
+
+def test_the_rider_page_names_every_module_its_entry_point_imports_so_they_are_kept_offline(app):
+    manifest = app.extensions["assets"]
+    rider = Browser(app.test_client())
+    rider.login("rider1")
+    html = rider.get("/").get_data(as_text=True)
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="([^"]+)">', html))
+    modules = imported("rider/main.js") | {"rider/main.js"}
+    assert {"js/outbox.js", "js/capture.js", "js/states.js", "rider/words.js"} <= modules
+    assert preloaded == {manifest.url(name) for name in modules}
+    assert re.findall(r'<script[^>]*src="([^"]+)"', html) == [manifest.url("vendor/leaflet/leaflet.js"),
+                                                               manifest.url("rider/main.js")]
+    assert '<script type="module" src="' + manifest.url("rider/main.js") in html, "one entry point, a module"
+
+
+def test_the_shared_capture_and_outbox_modules_need_nothing_of_the_rider_page(app):
+    for name in ("js/capture.js", "js/outbox.js"):
+        assert not any(target.startswith("rider/") for target in imported(name)), name
+        text = assets.source_content(name).decode("utf-8")
+        assert "getElementById" not in text and "data-i18n" not in text and "localStorage" not in text, name
 
 
 def test_the_service_worker_keeps_the_rider_pages_files_as_the_manifest_names_them(app, client):
@@ -88,7 +128,7 @@ def test_the_service_worker_keeps_the_rider_pages_files_as_the_manifest_names_th
     rider = Browser(app.test_client())
     rider.login("rider1")
     assert set(kept) == set(static_urls(rider.get("/").get_data(as_text=True))), "the page's files, no more"
-    assert manifest.url("rider/rider.js") in kept
+    assert manifest.url("rider/main.js") in kept
     assert f'var CACHE = "suishoupai-shell-{manifest.version}";' in text
     again = client.get("/sw.js", headers={"If-None-Match": worker.headers["ETag"]})
     assert again.status_code == 304, "a visit checks the worker for a few bytes"

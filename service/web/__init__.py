@@ -66,11 +66,13 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(rider_api.bp, url_prefix="/api/v1")
 
 
+STATE_CONTEXT = {"CaseState": CaseState, "OPEN": OPEN, "WORKED": WORKED, "FINAL": FINAL}
+
+
 def register_template_helpers(app: Flask, settings: Settings) -> None:
-    """`current_user()` and the states (`CaseState`, the groups `OPEN`, `WORKED`, `FINAL`) in every template, and
-    the `local` filter for times in the community's zone."""
-    app.context_processor(lambda: {"current_user": current_user})
-    app.context_processor(lambda: {"CaseState": CaseState, "OPEN": OPEN, "WORKED": WORKED, "FINAL": FINAL})
+    """`current_user()` and the case states (`CaseState`, the groups `OPEN`, `WORKED`, `FINAL`) in every template,
+    and the `local` filter for times in the community's zone."""
+    app.context_processor(lambda: {"current_user": current_user, **STATE_CONTEXT})
     app.add_template_filter(lambda t: local_time(t, settings.timezone, SHORT), "local")
 
 

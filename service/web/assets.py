@@ -2,7 +2,7 @@
 
 `python -m service.web.build_static` (run by `make run`, the Procfile's release and `.ci/run`; create_app runs it too
 when the sources changed since) copies every file of service/web/static/ to static-build/files/ under a name
-carrying its content's hash (`rider/rider.js` -> `rider/rider.3f2a9c1b7d4e.js`), with `.gz` and `.br` copies
+carrying its content's hash (`rider/main.js` -> `rider/main.3f2a9c1b7d4e.js`), with `.gz` and `.br` copies
 beside it, and writes static-build/manifest.json. From that one manifest come the templates' URLs
 (`static_url`), the import map of the page scripts, and the service worker's list of files to keep offline
 (the files the rider's page names).
@@ -48,7 +48,7 @@ class Manifest:
     files: dict[str, str]
 
     def url(self, name: str) -> str:
-        """The URL of a static file by its logical name, e.g. static_url('rider/rider.js')."""
+        """The URL of a static file by its logical name, e.g. static_url('rider/main.js')."""
         try:
             return URL_PREFIX + self.files[name]
         except KeyError:

@@ -1,11 +1,15 @@
-"""The rider page's own API: open cases nearby (附近已有人上报), "me too" (我也遇到), and my points."""
+"""The rider page's own API: the community (categories as shown, limits, area), open cases nearby (附近已有人上报),
+"me too" (我也遇到), and my points."""
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import math
 import time
 from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -27,6 +31,7 @@ from service.web.throttle import limit_nearby
 
 bp = Blueprint("rider_api", __name__)
 POINT_FIELDS = ("lat", "lon", "accuracy_m", "coord_system")
+CLASS_COLOUR = "#333"  # a category whose major class the community file gives no colour
 
 
 def _float_arg(name: str) -> float:
@@ -77,6 +82,42 @@ def _open_case(case_no: str) -> Case:
     if case is None or not case.is_open:
         raise Refused("not_found", "unknown_case", f"找不到未结案件 {case_no}", f"no open case {case_no}")
     return case
+
+
+@cache
+def _looks(categories_file: Path) -> tuple[dict, dict]:
+    """How the community's categories file says each category (code -> name_en, icon, glyph) and each major class
+    (name -> name_en, colour) are shown; data the database does not keep."""
+    data = json.loads(Path(categories_file).read_text(encoding="utf-8"))
+    return ({row["code"]: row for row in data["categories"]}, data.get("major_classes", {}))
+
+
+def _category_as_shown(category: Category, used: int, looks: dict, classes: dict) -> dict:
+    """One category as a client shows it: its names in both languages, its icon (and a one-character stand-in)
+    and its major class's colour, with how often I reported it (its rules are in /api/v1/categories)."""
+    look = looks.get(category.code, {})
+    return {"code": category.code, "name": category.name, "name_en": look.get("name_en") or category.name,
+            "kind": category.kind, "icon": look.get("icon", ""), "glyph": look.get("glyph") or category.name[:1],
+            "colour": classes.get(category.major_class, {}).get("colour", CLASS_COLOUR), "used": used}
+
+
+@bp.get("/community")
+@login_required
+def community():
+    """What a client shows of this community: its active categories as shown (by kind and code, `used` counting
+    my reports of each), the photo limits, the service area (a box, and its centre) and the time zone."""
+    svc, session = services(), db_session()
+    looks, classes = _looks(svc.settings.categories_file)
+    rows = session.scalars(sa.select(Category).where(Category.active.is_(True)).order_by(Category.kind, Category.code))
+    used = dict(session.execute(sa.select(Case.category_id, sa.func.count())
+                                .where(Case.reporter_id == current_user().id).group_by(Case.category_id)).all())
+    area = svc.area
+    return jsonify({
+        "categories": [_category_as_shown(c, used.get(c.id, 0), looks, classes) for c in rows],
+        "max_photos": svc.limits.max_photos, "max_photo_bytes": svc.limits.max_photo_bytes,
+        "area": {"south": area.south, "north": area.north, "west": area.west, "east": area.east,
+                 "centre": {"lat": (area.south + area.north) / 2, "lon": (area.west + area.east) / 2}},
+        "timezone": svc.settings.timezone})
 
 
 @bp.get("/nearby")

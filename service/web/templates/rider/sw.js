@@ -1,11 +1,11 @@
 {#- Rendered by main.service_worker from the static manifest: the kept files and the cache's name follow each build. -#}
-/* 随手拍 service worker: keeps the rider page's shell (page, scripts, styles, categories, grids) so it opens with no signal. */
+/* 随手拍 service worker: keeps the rider page's shell (page, modules, styles, the community, grids) so it opens with no signal. */
 "use strict";
 
 var CACHE = "suishoupai-shell-{{ version }}";  // a new build, a new cache: the old one goes on activate
 var NETWORK_WAIT_MS = 4000;  // a signal that answers nothing for this long counts as none: the kept copy is shown
 // network first (fresh whenever there is signal), the kept copy when there is none
-var FRESH_FIRST = ["/", "/manifest.webmanifest", "/api/v1/categories", "/api/v1/grids"];
+var FRESH_FIRST = ["/", "/manifest.webmanifest", "/api/v1/community", "/api/v1/grids"];
 // the kept copy first: the static files, whose fingerprinted names never change content
 var KEPT_FIRST = {{ shell | tojson }};
 
@@ -36,7 +36,7 @@ self.addEventListener("fetch", function (event) {
   var request = event.request, url = new URL(request.url);
   if (request.method !== "GET" || url.origin !== self.location.origin) { return; }
   if (FRESH_FIRST.indexOf(url.pathname) >= 0) { event.respondWith(freshFirst(event, request, url.pathname)); }
-  else if (KEPT_FIRST.indexOf(url.pathname) >= 0) { event.respondWith(keptFirst(request, url.pathname)); }
+  else if (KEPT_FIRST.indexOf(url.pathname) >= 0) { event.respondWith(keptFirst(event, request, url.pathname)); }
 });
 
 function freshFirst(event, request, key) {
@@ -54,12 +54,23 @@ function freshFirst(event, request, key) {
   return Promise.race([fromNetwork, slow]).catch(kept);
 }
 
-function keptFirst(request, key) {
+function keptFirst(event, request, key) {
   return caches.match(key).then(function (hit) {
     return hit || fetch(request).then(function (response) {
       if (!keepable(response)) { return response; }
       var copy = response.clone();
-      return caches.open(CACHE).then(function (cache) { return cache.put(key, copy); }).then(function () { return response; });
+      return fromRiderPage(event).then(function (rider) {
+        return rider ? caches.open(CACHE).then(function (cache) { return cache.put(key, copy); }) : null;
+      }).catch(noop).then(function () { return response; });
     });
+  });
+}
+
+/** Asked for by the rider's page: other pages share some of its files (the login page its style sheet of the
+    states), and must not fill again the cache the person who just logged out emptied. */
+function fromRiderPage(event) {
+  if (!event.clientId) { return Promise.resolve(false); }
+  return self.clients.get(event.clientId).then(function (client) {
+    return !!client && new URL(client.url).pathname === "/";
   });
 }
