@@ -182,3 +182,24 @@ def people(chromium, live_server, request):
         one.context.close()
 
 
+# the rider page, as the rider and static-file browser tests find it
+HQ06_SPOT = {"latitude": 32.015, "longitude": 120.855, "accuracy": 12}  # inside grid HQ06
+
+
+def page_is_ready(page: Page) -> None:
+    """The rider page has its category tiles and the fix (±12 m) shown."""
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(page.locator("#tiles .tile").first).to_be_visible()
+    expect(page.locator("#where-text")).to_contain_text("±12 米")
+
+
+def choose(page: Page, category: str) -> None:
+    """Tap the category's tile on the rider page."""
+    page.locator("#tiles .tile", has_text=category).click()
+    expect(page.locator("#chosen .tile")).to_have_text(re.compile(category))
+
+
+def wait_until_loaded(page: Page, image) -> None:
+    """The image is shown and decoded."""
+    expect(image).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())

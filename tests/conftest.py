@@ -20,7 +20,10 @@ from service.runtime.embedded_redis import EmbeddedRedis
 from service.runtime.jobqueue import redis_connection
 from service.web import create_app
 from support import DEMO_PASSWORD, PER_TEST_TABLES, Api, demo_password_hash, make_settings, run_jobs
-from support import HONGQIAO  # noqa: F401  (test_static_browser still imports it from here)
+
+# fixtures of their own modules, for every test file: the browser (Chromium, the live server, people at phones)
+# and the synthetic week of the weekly report
+pytest_plugins = ("browser_support", "synthetic_week")
 
 
 @pytest.fixture(scope="session")

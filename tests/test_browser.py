@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from browser_support import Person, chromium, live_server, people, wire  # noqa: F401  (fixtures)
+from browser_support import Person
 from images import photo_jpeg
 from service.states import CaseState
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from support import DEMO_PASSWORD, Api, Browser, staff_browser  # Browser: test_static_files imports it from here
+from support import DEMO_PASSWORD, Api, Browser, staff_browser
 from service.db import utcnow
 from service.models import Case, Grid, Notification, User
 from service.overdue import chase_overdue

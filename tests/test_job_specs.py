@@ -9,6 +9,7 @@ from pathlib import Path
 
 import service
 import workers.jobs
+from service import follow_ups
 from service.runtime.jobqueue import JOB_SPECS, QUEUES
 
 SERVICE = Path(service.__file__).parent
@@ -26,21 +27,27 @@ def _core_function_names() -> set[str]:
     return names
 
 
-def _follow_ups_named_by_the_core() -> set[str]:
-    """Every job name written as FollowUp("<name>", ...) in the core."""
-    names = set()
-    for path in SERVICE.glob("*.py"):
+def _follow_up_names() -> set[str]:
+    """The job names the core may ask for: the constants of service/follow_ups.py."""
+    return {value for name, value in vars(follow_ups).items() if name.isupper() and isinstance(value, str)}
+
+
+def _literal_follow_ups() -> list[str]:
+    """Every FollowUp("<name>", ...) in the core that types the name instead of using follow_ups' constant."""
+    found = []
+    for path in SERVICE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "FollowUp" \
                     and node.args and isinstance(node.args[0], ast.Constant):
-                names.add(node.args[0].value)
-    return names
+                found.append(f"{path.relative_to(SERVICE)}:{node.lineno}")
+    return found
 
 
 def test_every_follow_up_the_core_names_has_a_job():
-    follow_ups = _follow_ups_named_by_the_core()
-    assert {"process_case", "process_photos", "deliver_webhook"} <= follow_ups
-    assert follow_ups <= set(JOB_SPECS)
+    names = _follow_up_names()
+    assert {"process_case", "process_photos", "deliver_webhook"} <= names
+    assert names <= set(JOB_SPECS)
+    assert _literal_follow_ups() == []
 
 
 def test_each_job_is_a_function_of_workers_jobs_on_a_worked_queue_and_named_unlike_any_core_function():

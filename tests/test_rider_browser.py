@@ -9,13 +9,12 @@ import sqlalchemy as sa
 from PIL import Image, ImageChops, ImageStat
 from playwright.sync_api import Page, expect
 
-from browser_support import ARTIFACTS, Person, chromium, live_server, people, wire  # noqa: F401  (fixtures)
-from conftest import DEMO_PASSWORD
+from browser_support import ARTIFACTS, HQ06_SPOT, Person, choose, page_is_ready, wait_until_loaded
+from support import DEMO_PASSWORD
 from images import ASCII, SHORT, exif_block, field, jpeg_bytes, photo_jpeg
 from service.models import Case, MeToo, Photo, User
 
 SCREENSHOT_FOLDER, STRETCHED_SCREENSHOTS = "rider", True  # test-artifacts/rider/, sticky bars in place
-HQ06_SPOT = {"latitude": 32.015, "longitude": 120.855, "accuracy": 12}  # inside grid HQ06
 HQ06_NAME = "虹桥第06网格·虹桥南路片"
 RIDER_PHONE = {"viewport": {"width": 360, "height": 640}, "device_scale_factor": 2, "is_mobile": True,
                "has_touch": True, "permissions": ["geolocation"], "geolocation": HQ06_SPOT}
@@ -32,12 +31,6 @@ def rider_at_the_page(people, username: str) -> Person:
     return rider
 
 
-def page_is_ready(page: Page) -> None:
-    expect(page).to_have_url(re.compile(r"/$"))
-    expect(page.locator("#tiles .tile").first).to_be_visible()
-    expect(page.locator("#where-text")).to_contain_text("±12 米")
-
-
 def take_photos(page: Page, *photos: bytes) -> None:
     """Shoot them one after another with the camera button."""
     before = page.locator("#previews li").count()
@@ -45,11 +38,6 @@ def take_photos(page: Page, *photos: bytes) -> None:
         shot = {"name": f"IMG_{i:04d}.jpg", "mimeType": "image/jpeg", "buffer": data}
         page.locator("#photo-input").set_input_files(shot)
     expect(page.locator("#previews img")).to_have_count(before + len(photos), timeout=20_000)
-
-
-def choose(page: Page, category: str) -> None:
-    page.locator("#tiles .tile", has_text=category).click()
-    expect(page.locator("#chosen .tile")).to_have_text(re.compile(category))
 
 
 def send(page: Page) -> None:
@@ -71,11 +59,6 @@ def the_form_is_clear(page: Page) -> None:
 def cases_on_the_server(db) -> int:
     db.expire_all()
     return db.scalar(sa.select(sa.func.count()).select_from(Case))
-
-
-def wait_until_loaded(page: Page, image) -> None:
-    expect(image).to_be_visible()
-    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
 
 
 def twelve_megapixel_photo() -> bytes:

@@ -15,12 +15,10 @@ from PIL import Image
 from playwright.sync_api import Page, expect
 
 from bench.figures import figure
-from browser_support import ARTIFACTS, Person, chromium, in_ci, live_server, people, wire  # noqa: F401  (fixtures)
-from conftest import DEMO_PASSWORD, HONGQIAO
+from browser_support import ARTIFACTS, HQ06_SPOT, Person, choose, in_ci, page_is_ready, wait_until_loaded
+from support import DEMO_PASSWORD, HONGQIAO
 from images import photo_jpeg
 from service.states import OPEN, CaseState
-from test_rider_browser import HQ06_SPOT, choose, page_is_ready, wait_until_loaded
-from test_weekly import week_of_cases  # noqa: F401  (fixture)
 
 SCREENSHOT_FOLDER, STRETCHED_SCREENSHOTS = "static", True  # test-artifacts/static/, sticky bars in place
 FOLDER = ARTIFACTS / SCREENSHOT_FOLDER

@@ -10,7 +10,7 @@ import re
 import brotli
 
 from service.web import assets
-from test_desk_pages import Browser
+from support import Browser
 
 CHROMIUM_ENCODINGS = "gzip, deflate, br, zstd"
 OLD_WEBVIEW = "gzip"  # an older Android WebView: gzip only
