@@ -4,7 +4,8 @@ from __future__ import annotations
 import operator
 import statistics
 import time
-from typing import Callable, Hashable, Optional, TypeVar
+from collections.abc import Callable, Hashable
+from typing import TypeVar
 
 COMPARISONS = {">=": operator.ge, "<=": operator.le, "=": operator.eq}
 Key = TypeVar("Key", bound=Hashable)
@@ -21,7 +22,7 @@ def shown(value: float) -> str:
     return f"{value:.3f}"
 
 
-def figure(name: str, value: Optional[float], op: str, target: float) -> bool:
+def figure(name: str, value: float | None, op: str, target: float) -> bool:
     """Print `figure: name = value (target op target) ok|short` and return whether the target holds.
 
     A value of None is a figure that could not be measured: it prints as `missing` and is short.

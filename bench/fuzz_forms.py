@@ -5,7 +5,6 @@ import random
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Optional
 from urllib.parse import urljoin, urlsplit
 
 from bench.fuzz_stack import small_jpeg
@@ -62,8 +61,8 @@ class PageParser(HTMLParser):
     def __init__(self, url: str):
         super().__init__(convert_charrefs=True)
         self.url, self.forms, self.links = url, [], []
-        self._form: Optional[Form] = None
-        self._select: Optional[list] = None
+        self._form: Form | None = None
+        self._select: list | None = None
 
     def handle_starttag(self, tag, attrs):
         """A form opens, or a field, an option or a link of the page."""

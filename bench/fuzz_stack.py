@@ -15,7 +15,6 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 import psutil
 
@@ -42,7 +41,7 @@ class Answer:
         return json.loads(self.body)
 
 
-def http(method: str, url: str, body: Optional[bytes] = None, headers: Optional[dict] = None,
+def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None,
          timeout: float = 30) -> Answer:
     """Send one request, following no redirect; 4xx and 5xx are answers, not exceptions."""
     request = urllib.request.Request(url, method=method, data=body, headers=headers or {})
@@ -108,7 +107,7 @@ class FuzzStack:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = self.folder / "run.log"
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: subprocess.Popen | None = None
         self.started: list[psutil.Process] = []  # the runner's processes once up: none may outlive the run
 
     def env(self) -> dict[str, str]:
@@ -124,7 +123,7 @@ class FuzzStack:
         env.update(self.env_overrides)
         return env
 
-    def start(self, timeout: float = 90) -> "FuzzStack":
+    def start(self, timeout: float = 90) -> FuzzStack:
         """Start the service and wait for its welcome."""
         if self.database_url:
             _empty(self.database_url)
@@ -161,7 +160,7 @@ class FuzzStack:
         if not keep_files:
             shutil.rmtree(self.folder, ignore_errors=True)
 
-    def __enter__(self) -> "FuzzStack":
+    def __enter__(self) -> FuzzStack:
         """Start; on failure keep the folder for its log."""
         try:
             return self.start()

@@ -1,9 +1,9 @@
 """Grid benchmark: GridIndex.locate against a linear scan of the same polygons, for 100 to 10,000 square grids."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable
 
 import numpy as np
 from shapely.geometry import Point

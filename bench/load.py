@@ -24,7 +24,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -218,10 +218,10 @@ async def throughput(harness: Harness, http: aiohttp.ClientSession) -> dict:
     stack.start_workers()
 
     riders = await harness.riders(http, plan.throughput_riders)
-    start_at = datetime.now(timezone.utc)
+    start_at = datetime.now(UTC)
     until = time.monotonic() + plan.throughput_s
     outcomes = sum(await asyncio.gather(*(harness.keep_sending(r, until) for r in riders)), [])
-    end_at = datetime.now(timezone.utc)
+    end_at = datetime.now(UTC)
     seconds = (end_at - start_at).total_seconds()
     dispatched = harness.finished_between(start_at, end_at)
     accepted = sum(1 for o in outcomes if o.status == 201)
@@ -389,7 +389,7 @@ def main() -> int:
         stack.stop(keep_files=args.keep)
     figures["run"] = {"smoke": args.smoke, "proxy": stack.proxy, "seconds": round(time.monotonic() - began), "cpus": os.cpu_count(),
                       "front_cpus": sorted(stack.front_cpus), "back_cpus": sorted(stack.back_cpus),
-                      "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "plan": plan.__dict__}
+                      "at": datetime.now(UTC).isoformat(timespec="seconds"), "plan": plan.__dict__}
     path = args.json or OUT / ("load-smoke.json" if args.smoke else "load.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(figures, indent=2, ensure_ascii=False, default=str), encoding="utf-8")

@@ -95,7 +95,7 @@ class Nginx:
                                        f"{log.read_text()[-2000:] if log.exists() else ''}")
                 time.sleep(0.05)
 
-    def start(self) -> "Nginx":
+    def start(self) -> Nginx:
         """Write the config and run nginx until stop()."""
         self.write_config()
         self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,

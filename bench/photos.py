@@ -10,7 +10,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import fmean
-from typing import Optional
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
@@ -37,12 +36,12 @@ class Result:
 
     ours: float
     recipe: float
-    magick: Optional[float]
+    magick: float | None
     mad: float
     ssim: float
 
 
-def imagemagick_version() -> Optional[str]:
+def imagemagick_version() -> str | None:
     """The `Version: ImageMagick ...` line of `convert -version`, or None when convert is not ImageMagick."""
     try:
         done = subprocess.run(["convert", "-version"], capture_output=True, text=True, timeout=30)
@@ -182,7 +181,7 @@ def dims(size: tuple[int, int]) -> str:
     return f"{size[0]}x{size[1]}"
 
 
-def ms(seconds: Optional[float]) -> str:
+def ms(seconds: float | None) -> str:
     """A time in milliseconds, or `missing`."""
     return "missing" if seconds is None else f"{seconds * 1000:.1f} ms"
 

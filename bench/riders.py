@@ -9,8 +9,8 @@ import random
 import struct
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator, Optional
 
 import aiohttp
 import numpy as np
@@ -62,8 +62,8 @@ class Outcome:
     """How one report went: its final status, case number, attempts, and seconds from first try to answer."""
 
     client_id: str
-    status: Optional[int]
-    case_no: Optional[str]
+    status: int | None
+    case_no: str | None
     attempts: int
     seconds: float
     errors: list[str]
@@ -87,7 +87,7 @@ class Rider:
         self.http, self.base, self.username, self.password = http, base, username, password
         self.headers: dict[str, str] = {}
 
-    async def login(self) -> "Rider":
+    async def login(self) -> Rider:
         async with self.http.post(f"{self.base}/api/v1/auth/login",
                                   json={"username": self.username, "password": self.password}) as response:
             body = await response.json()
@@ -97,7 +97,7 @@ class Rider:
         return self
 
     async def report(self, photo: bytes, lat: float, lon: float, category: str, client_id: str,
-                     bytes_per_s: Optional[float] = None, give_up_after_s: float = 120) -> Outcome:
+                     bytes_per_s: float | None = None, give_up_after_s: float = 120) -> Outcome:
         """Send one report until it is taken (201, or 200 for a retry of one already taken) or refused."""
         fields = {"lat": f"{lat:.6f}", "lon": f"{lon:.6f}", "category": category, "client_report_id": client_id,
                   "coord_system": "wgs84"}
@@ -112,7 +112,7 @@ class Rider:
                 async with self.http.post(f"{self.base}/api/v1/reports", data=data, headers=headers) as response:
                     status = response.status
                     answer = await response.json(content_type=None)
-            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
                 errors.append(type(exc).__name__)
             if status in (200, 201):
                 return Outcome(client_id, status, answer["case_no"], attempts, time.monotonic() - started, errors)
@@ -133,7 +133,7 @@ class Rider:
                                      timeout=aiohttp.ClientTimeout(total=READ_GIVE_UP_S)) as response:
                 await response.read()
                 return response.status, time.perf_counter() - started
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             return type(exc).__name__, time.perf_counter() - started
 
 

@@ -40,7 +40,7 @@ async def trickle(host: str, port: int, line_every_s: float, until: float, rng: 
             while (left := until - time.monotonic()) > 0:
                 try:
                     await asyncio.wait_for(reader.read(4096), timeout=min(left, rng.uniform(0.8, 1.2) * line_every_s))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     lines += 1
                     writer.write(f"X-Trickle-{lines}: {rng.randrange(10 ** 6)}\r\n".encode())
                     await writer.drain()

@@ -60,7 +60,7 @@ class PrivatePostgres:
         if done.returncode:
             raise RuntimeError(f"{' '.join(args[:1])} failed ({done.returncode}): {done.stdout}{done.stderr}")
 
-    def create(self) -> "PrivatePostgres":
+    def create(self) -> PrivatePostgres:
         self.folder.mkdir(parents=True)
         if self.as_postgres:
             self.folder.parent.chmod(0o755)  # the postgres user must reach its folder
@@ -70,7 +70,7 @@ class PrivatePostgres:
                   "-E", "UTF8", "--locale", "C.UTF-8", "--no-sync")
         return self.start()
 
-    def start(self) -> "PrivatePostgres":
+    def start(self) -> PrivatePostgres:
         options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c max_connections=300 "
                    "-c shared_buffers=256MB")
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-l", str(self.folder / "server.log"),
@@ -139,7 +139,7 @@ class Stack:
                     STALE_NEW_MINUTES="1", INTAKE_LIMIT_PER_USER=unlimited, INTAKE_LIMIT_PER_ADDRESS=unlimited,
                     TRUSTED_PROXIES="1" if self.nginx else "0", PYTHONUNBUFFERED="1")
 
-    def start(self, riders: int) -> "Stack":
+    def start(self, riders: int) -> Stack:
         """Create the database and Redis, the community and `riders` rider accounts, then every process."""
         self.postgres.create()
         self._start_redis()

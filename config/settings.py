@@ -121,7 +121,7 @@ class Settings:
         return self.max_photo_mb * 1024 * 1024
 
     @classmethod
-    def from_env(cls, env: dict | None = None, **overrides) -> "Settings":
+    def from_env(cls, env: dict | None = None, **overrides) -> Settings:
         """Build settings from os.environ (or the given mapping); keyword overrides win."""
         env = dict(os.environ if env is None else env)
         instance_dir = Path(overrides.pop("instance_dir", None) or env.get("INSTANCE_DIR") or ROOT / "instance")

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -23,7 +23,8 @@ from service.parsing import EARLIEST_INSTANT, LATEST_INSTANT, client_instant
 from service.pipeline import retry_processing
 from service.points import award_on_close
 from service.refusals import Refused
-from service.states import WORKED, CaseState as S
+from service.states import WORKED
+from service.states import CaseState as S
 
 STAFF, ASSIGNEE, REPORTER = "staff", "assignee", "reporter"
 
@@ -38,7 +39,7 @@ class DeskRules:
     reopen_days: int = 7
 
     @classmethod
-    def from_files(cls, units_file: Path, points_file: Path, timezone: str) -> "DeskRules":
+    def from_files(cls, units_file: Path, points_file: Path, timezone: str) -> DeskRules:
         """The rules of the community's units.json and points.json."""
         units = json.loads(Path(units_file).read_text(encoding="utf-8"))["units"]
         points = json.loads(Path(points_file).read_text(encoding="utf-8"))
@@ -100,7 +101,7 @@ def check_after_photos_allowed(user: User, case: Case) -> None:
                             f"case is {case.state}: after photos are taken while it is being worked")
 
 
-def _invalid(code: str, zh: str, en: str, field: Optional[str] = None) -> ActionRefused:
+def _invalid(code: str, zh: str, en: str, field: str | None = None) -> ActionRefused:
     return ActionRefused("invalid", code, zh, en, field)
 
 
@@ -116,7 +117,7 @@ class Act:
     now: datetime
     rules: DeskRules
 
-    def transition(self, to_state: S, action: str, note: Optional[str] = None) -> Outcome:
+    def transition(self, to_state: S, action: str, note: str | None = None) -> Outcome:
         """Move the case through the lifecycle as this act, with its note (or the one given)."""
         return lifecycle.transition(self.session, self.case, to_state, self.actor,
                                     self.note if note is None else note, self.now, action)
@@ -249,7 +250,7 @@ HANDLERS: dict[str, Callable[[Act], Outcome]] = {
 
 
 def perform(session: Session, case: Case, name: str, actor: User, params: dict, rules: DeskRules,
-            now: Optional[datetime] = None) -> list[FollowUp]:
+            now: datetime | None = None) -> list[FollowUp]:
     """Take an action on a case and commit it; returns the jobs to queue. Raises ActionRefused.
 
     Checks, in order: the action exists, this person may take it, the case's state allows it, the note is there.

@@ -5,7 +5,6 @@ import hashlib
 import secrets
 import unicodedata
 from datetime import datetime, timedelta
-from typing import Optional
 
 import sqlalchemy as sa
 from itsdangerous import BadSignature, Signer
@@ -46,7 +45,7 @@ def normalise_username(name: str) -> str:
     return "".join(c for c in name if unicodedata.category(c) != "Cf").strip()
 
 
-def user_by_username(session: Session, name: str) -> Optional[User]:
+def user_by_username(session: Session, name: str) -> User | None:
     """The user with this username, however it was typed, or None."""
     name = normalise_username(name)
     return session.scalar(sa.select(User).where(User.username == name)) if name else None
@@ -80,7 +79,7 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password)
 
 
-def authenticate(session: Session, username: str, password: str) -> Optional[User]:
+def authenticate(session: Session, username: str, password: str) -> User | None:
     """The active user with this username (however typed) and password, or None."""
     user = user_by_username(session, username)
     stored, active = (user.password_hash, user.active) if user is not None else (None, False)
@@ -155,7 +154,7 @@ def issue_api_token(user: User, secret: str) -> str:
     return token
 
 
-def token_user_id(token: str, secret: str) -> Optional[int]:
+def token_user_id(token: str, secret: str) -> int | None:
     """The user id a genuinely signed token names (whether or not it is still valid), or None."""
     try:
         return whole_number(Signer(secret, salt=TOKEN_SALT).unsign(token).decode().split(".", 1)[0], 1, INT32_MAX)
@@ -163,12 +162,12 @@ def token_user_id(token: str, secret: str) -> Optional[int]:
         return None
 
 
-def token_expired(issued_at: Optional[datetime], days: int, now: datetime) -> bool:
+def token_expired(issued_at: datetime | None, days: int, now: datetime) -> bool:
     """True for a token issued more than `days` days ago (or at no known time)."""
     return issued_at is None or now - issued_at > timedelta(days=days)
 
 
-def user_by_session(session: Session, uid: object, version: object) -> Optional[User]:
+def user_by_session(session: Session, uid: object, version: object) -> User | None:
     """The active user a session cookie names, if the cookie is of their current session version: a cookie from
     before the user's last logout, password change or deactivation names an older one."""
     if not isinstance(uid, int):
@@ -180,7 +179,7 @@ def user_by_session(session: Session, uid: object, version: object) -> Optional[
 
 
 def user_by_token(session: Session, token: str, secret: str, days: int,
-                  now: Optional[datetime] = None) -> Optional[User]:
+                  now: datetime | None = None) -> User | None:
     """The active user holding this bearer token, signed with this secret and issued less than `days` days ago,
     or None."""
     uid = token_user_id(token, secret) if token else None

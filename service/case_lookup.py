@@ -2,8 +2,6 @@
 duplicates."""
 from __future__ import annotations
 
-from typing import Optional
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -12,7 +10,7 @@ from service.models import Case, Grid, PossibleDuplicate, User
 from service.refusals import Refused
 
 
-def case_by_number(session: Session, case_no: str) -> Optional[Case]:
+def case_by_number(session: Session, case_no: str) -> Case | None:
     """The case with this number, or None."""
     return session.scalar(sa.select(Case).where(Case.case_no == case_no))
 
@@ -41,7 +39,7 @@ def possible_duplicates(session: Session, case: Case, with_photos: bool = False)
 
 
 def reports_of(session: Session, reporter: User, limit: int,
-               before: Optional[int] = None) -> tuple[list[Case], Optional[int]]:
+               before: int | None = None) -> tuple[list[Case], int | None]:
     """A page of the person's reports, newest first, from before the case id `before`; and the `before` of the
     next page (None on the last)."""
     query = (sa.select(Case).where(Case.reporter_id == reporter.id)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Optional
+from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -36,13 +36,13 @@ class ReportRefused(Refused):
 class ReportForm:
     """The text fields of a report exactly as the client sent them (None when absent)."""
 
-    category: Optional[str] = None
-    lat: Optional[str] = None
-    lon: Optional[str] = None
-    coord_system: Optional[str] = None
-    accuracy_m: Optional[str] = None
-    description: Optional[str] = None
-    client_report_id: Optional[str] = None
+    category: str | None = None
+    lat: str | None = None
+    lon: str | None = None
+    coord_system: str | None = None
+    accuracy_m: str | None = None
+    description: str | None = None
+    client_report_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,12 @@ class CheckedReport:
     """A report's fields once checked: a known category, and a WGS-84 point inside the service area (or none)."""
 
     category: Category
-    lat: Optional[float]
-    lon: Optional[float]
+    lat: float | None
+    lon: float | None
     coord_system: str
-    accuracy_m: Optional[float]
+    accuracy_m: float | None
     description: str
-    client_report_id: Optional[str]
+    client_report_id: str | None
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def _number(raw: str, field: str) -> float:
         raise _invalid(field, "invalid_number", f"{field} 须为有限的数字", f"{field} must be a finite number") from None
 
 
-def _location(form: ReportForm, area: ServiceArea) -> tuple[Optional[float], Optional[float], str]:
+def _location(form: ReportForm, area: ServiceArea) -> tuple[float | None, float | None, str]:
     """The WGS-84 point of the report, converted from the system the client used; None, None when absent."""
     system = (form.coord_system or "wgs84").strip().lower()
     if system not in COORD_SYSTEMS:
@@ -110,7 +110,7 @@ def _location(form: ReportForm, area: ServiceArea) -> tuple[Optional[float], Opt
     return lat, lon, system
 
 
-def _accuracy(form: ReportForm) -> Optional[float]:
+def _accuracy(form: ReportForm) -> float | None:
     """The fix's accuracy in metres as the phone reported it (None when not sent)."""
     if form.accuracy_m in (None, ""):
         return None
@@ -169,7 +169,7 @@ def check_photos(photos: list[BinaryIO], limits: IntakeLimits) -> list[PhotoHead
     return headers
 
 
-def find_by_client_id(session: Session, reporter: User, client_report_id: Optional[str]) -> Optional[Case]:
+def find_by_client_id(session: Session, reporter: User, client_report_id: str | None) -> Case | None:
     """The case this reporter already made with this client_report_id, if any."""
     if client_report_id is None:
         return None

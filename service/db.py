@@ -1,7 +1,7 @@
 """The database engine, sessions and schema migrations, for SQLite (embedded) and PostgreSQL alike."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -36,10 +36,10 @@ class UTCDateTime(sa.TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given for a UTC column")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value, dialect):
-        return None if value is None else value.replace(tzinfo=timezone.utc)
+        return None if value is None else value.replace(tzinfo=UTC)
 
 
 class ValueTooLong(Refused):
@@ -72,7 +72,7 @@ def _length_check(field: str, limit: int):
 
 def utcnow() -> datetime:
     """The current instant, timezone-aware in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -22,7 +22,7 @@ class ServiceArea:
         return self.south <= lat <= self.north and self.west <= lon <= self.east
 
     @classmethod
-    def from_file(cls, path: Path) -> "ServiceArea":
+    def from_file(cls, path: Path) -> ServiceArea:
         box = json.loads(Path(path).read_text(encoding="utf-8"))["service_area"]
         return cls(south=box["south"], north=box["north"], west=box["west"], east=box["east"])
 

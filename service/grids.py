@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Optional
 
 import shapely
 from shapely.geometry import Point, shape
@@ -74,7 +74,7 @@ class GridIndex:
     def __len__(self) -> int:
         return len(self.grid_ids)
 
-    def locate(self, lat: float, lon: float) -> Optional[Located]:
+    def locate(self, lat: float, lon: float) -> Located | None:
         """The grid containing the point; else the nearest grid within snap_m metres; else None.
 
         A point on a shared border belongs to the grid with the lowest id, so the answer never depends on

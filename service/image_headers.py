@@ -11,7 +11,7 @@ import io
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO, Optional
+from typing import BinaryIO
 
 BLOCK = 1 << 20
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -37,7 +37,7 @@ class HeaderFacts:
     """What the header says: the format (Pillow's name for it) and, when the header gives them, the dimensions."""
 
     format: str
-    size: Optional[tuple[int, int]]  # None: a HEIF without `ispe`; Pillow's reading of the header gives it
+    size: tuple[int, int] | None  # None: a HEIF without `ispe`; Pillow's reading of the header gives it
 
 
 def sniff_format(stream: BinaryIO) -> str:
@@ -201,7 +201,7 @@ def _inside(stream: BinaryIO, spans: list[tuple[int, int]], kind: bytes, flags: 
             if found == kind]
 
 
-def _heif_size(stream: BinaryIO, file_size: int) -> Optional[tuple[int, int]]:
+def _heif_size(stream: BinaryIO, file_size: int) -> tuple[int, int] | None:
     """The largest `ispe` (image spatial extent) among the file's images, once every top-level box fits the file.
 
     The primary image's own size, after rotation, comes from libheif's reading of the header; the largest

@@ -4,9 +4,8 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Optional
 from zoneinfo import ZoneInfo
 
 from PIL import ExifTags, Image
@@ -43,15 +42,15 @@ class ProcessedPhoto:
     thumb: bytes
     web_size: tuple[int, int]
     dhash: int  # 64-bit difference hash of the upright picture, unsigned
-    taken_at: Optional[datetime]  # UTC
-    gps: Optional[tuple[float, float]]  # (lat, lon) WGS-84
+    taken_at: datetime | None  # UTC
+    gps: tuple[float, float] | None  # (lat, lon) WGS-84
 
 
 def _rational(value) -> float:
     return float(value[0]) / float(value[1]) if isinstance(value, tuple) else float(value)
 
 
-def exif_gps(exif: Image.Exif) -> Optional[tuple[float, float]]:
+def exif_gps(exif: Image.Exif) -> tuple[float, float] | None:
     """(lat, lon) from the EXIF GPS block, or None when it is missing, partial or nonsense."""
     try:
         gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
@@ -73,7 +72,7 @@ def exif_gps(exif: Image.Exif) -> Optional[tuple[float, float]]:
     return lat, lon
 
 
-def exif_taken_at(exif: Image.Exif, tz: str) -> Optional[datetime]:
+def exif_taken_at(exif: Image.Exif, tz: str) -> datetime | None:
     """When the photo was taken, in UTC; EXIF local time without an offset is read in the community's zone."""
     try:
         sub = exif.get_ifd(ExifTags.IFD.Exif)
@@ -85,8 +84,8 @@ def exif_taken_at(exif: Image.Exif, tz: str) -> Optional[datetime]:
         if len(offset) == 6 and offset[0] in "+-":
             sign = 1 if offset[0] == "+" else -1
             delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
-            return local.replace(tzinfo=timezone(sign * delta)).astimezone(timezone.utc)
-        return local.replace(tzinfo=ZoneInfo(tz)).astimezone(timezone.utc)
+            return local.replace(tzinfo=timezone(sign * delta)).astimezone(UTC)
+        return local.replace(tzinfo=ZoneInfo(tz)).astimezone(UTC)
     except (KeyError, TypeError, ValueError, SyntaxError, OSError, OverflowError):  # overflow: years 1 and 9999
         return None
 
@@ -126,7 +125,7 @@ def _shrink_to(image: Image.Image, long_side: int) -> Image.Image:
     return small
 
 
-def _jpeg(image: Image.Image, quality: int, icc: Optional[bytes]) -> bytes:
+def _jpeg(image: Image.Image, quality: int, icc: bytes | None) -> bytes:
     """Encode as JPEG with the colour profile and nothing else: no EXIF, no XMP, no comment, no GPS.
 
     Pillow copies a decoded JPEG's comment into what it saves unless told otherwise; the empty one stops it.
@@ -157,7 +156,7 @@ def process_photo(source: Path, max_pixels: int, tz: str, decode_budget: int) ->
                           gps=exif_gps(exif))
 
 
-def _decode(source: Path, max_pixels: int, decode_budget: int) -> tuple[Image.Image, Image.Exif, Optional[bytes]]:
+def _decode(source: Path, max_pixels: int, decode_budget: int) -> tuple[Image.Image, Image.Exif, bytes | None]:
     """The picture decoded for the web copy, its EXIF and its colour profile; the full-size decoded picture (and
     what its decoder held) is let go when this returns, before the copies are made from the small one."""
     try:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Optional
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
@@ -54,8 +53,8 @@ def invite_token(secret: str, user: User) -> str:
     return _serializer(secret).dumps({"uid": user.id, "fp": _fingerprint(user)})
 
 
-def accept_invite(session: Session, secret: str, token: str, password: Optional[str] = None,
-                  password_again: Optional[str] = None) -> User:
+def accept_invite(session: Session, secret: str, token: str, password: str | None = None,
+                  password_again: str | None = None) -> User:
     """The invited person; with a password (typed twice alike, long enough), it is set, committed, and the link
     stops working. Raises InviteInvalid for the link, Refused for the password."""
     try:

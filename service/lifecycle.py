@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -56,8 +55,8 @@ def open_case(session: Session, case: Case, actor: User) -> Outcome:
     return Outcome(event=event, follow_ups=[FollowUp(PROCESS_CASE, case.id)])
 
 
-def transition(session: Session, case: Case, to_state: S, actor: Optional[User], note: str = "",
-               at: Optional[datetime] = None, action: str = "") -> Outcome:
+def transition(session: Session, case: Case, to_state: S, actor: User | None, note: str = "",
+               at: datetime | None = None, action: str = "") -> Outcome:
     """Move a case to another state and write the event row; raises IllegalTransition when not allowed.
 
     The case row carries a version: if anyone else moved the case meanwhile, the commit fails (StaleDataError)
@@ -73,9 +72,9 @@ def transition(session: Session, case: Case, to_state: S, actor: Optional[User],
     return Outcome(event=event)
 
 
-def dispatch(session: Session, case: Case, grid: Optional[Grid], assignee: Optional[User], deadline: datetime,
-             actor: Optional[User] = None, note: str = "", at: Optional[datetime] = None,
-             unit: Optional[str] = None, action: str = "dispatch") -> Outcome:
+def dispatch(session: Session, case: Case, grid: Grid | None, assignee: User | None, deadline: datetime,
+             actor: User | None = None, note: str = "", at: datetime | None = None,
+             unit: str | None = None, action: str = "dispatch") -> Outcome:
     """Give the case to a grid worker (or an external unit). The deadline clock starts at the first dispatch."""
     at = at or utcnow()
     outcome = transition(session, case, S.DISPATCHED, actor, note, at, action)
@@ -86,8 +85,8 @@ def dispatch(session: Session, case: Case, grid: Optional[Grid], assignee: Optio
     return outcome
 
 
-def note_event(session: Session, case: Case, actor: Optional[User], action: str, note: str,
-               at: Optional[datetime] = None) -> Outcome:
+def note_event(session: Session, case: Case, actor: User | None, action: str, note: str,
+               at: datetime | None = None) -> Outcome:
     """An event that changes no state (a deadline extension): still one row, still versioned with the case."""
     event = CaseEvent(case=case, actor=actor, from_state=case.state, to_state=case.state, action=action, note=note,
                       created_at=at or utcnow())
@@ -96,7 +95,7 @@ def note_event(session: Session, case: Case, actor: Optional[User], action: str,
     return Outcome(event=event)
 
 
-def count_me_too(session: Session, case: Case, user_id: int, at: datetime, via: Optional[Case] = None) -> bool:
+def count_me_too(session: Session, case: Case, user_id: int, at: datetime, via: Case | None = None) -> bool:
     """Count a person as having met the case's problem (我也遇到), once; False if they reported it or already were.
 
     `via` is their own report of it, when that is how they came to be counted (a merged duplicate).
@@ -108,8 +107,8 @@ def count_me_too(session: Session, case: Case, user_id: int, at: datetime, via: 
     return True
 
 
-def mark_duplicate(session: Session, case: Case, original: Case, actor: Optional[User] = None,
-                   note: str = "", at: Optional[datetime] = None) -> Outcome:
+def mark_duplicate(session: Session, case: Case, original: Case, actor: User | None = None,
+                   note: str = "", at: datetime | None = None) -> Outcome:
     """Link the case to the open case it repeats, whose "me too" its reporter becomes; it is closed to work."""
     at = at or utcnow()
     outcome = transition(session, case, S.DUPLICATE, actor, note, at, "merge" if actor else "")

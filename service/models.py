@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -42,11 +41,11 @@ class User(Base):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     username: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
     display_name: so.Mapped[str] = so.mapped_column(sa.String(100))
-    phone: so.Mapped[Optional[str]] = so.mapped_column(sa.String(20))
+    phone: so.Mapped[str | None] = so.mapped_column(sa.String(20))
     role: so.Mapped[str] = so.mapped_column(sa.String(16))
-    password_hash: so.Mapped[Optional[str]] = so.mapped_column(sa.String(256))
-    api_token_hash: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64), unique=True)
-    api_token_issued_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)  # tokens expire
+    password_hash: so.Mapped[str | None] = so.mapped_column(sa.String(256))
+    api_token_hash: so.Mapped[str | None] = so.mapped_column(sa.String(64), unique=True)
+    api_token_issued_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)  # tokens expire
     # in every session cookie; bumped by logout, a password change and deactivation, which ends older sessions
     session_version: so.Mapped[int] = so.mapped_column(default=0)
     active: so.Mapped[bool] = so.mapped_column(default=True)
@@ -65,11 +64,11 @@ class Grid(Base):
     code: so.Mapped[str] = so.mapped_column(sa.String(32), unique=True)
     name: so.Mapped[str] = so.mapped_column(sa.String(100))
     polygon: so.Mapped[dict] = so.mapped_column(sa.JSON)  # GeoJSON geometry, WGS-84
-    worker_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("users.id"))
-    webhook_url: so.Mapped[Optional[str]] = so.mapped_column(sa.String(500))  # the grid's group robot, if any
+    worker_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    webhook_url: so.Mapped[str | None] = so.mapped_column(sa.String(500))  # the grid's group robot, if any
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    worker: so.Mapped[Optional[User]] = so.relationship()
+    worker: so.Mapped[User | None] = so.relationship()
 
 
 class Category(Base):
@@ -120,44 +119,44 @@ class Case(Base):
     case_no: so.Mapped[str] = so.mapped_column(sa.String(20), unique=True)
     reporter_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
     category_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("categories.id"))
-    lat: so.Mapped[Optional[float]]  # WGS-84; None when the phone sent no location
-    lon: so.Mapped[Optional[float]]
+    lat: so.Mapped[float | None]  # WGS-84; None when the phone sent no location
+    lon: so.Mapped[float | None]
     coord_system: so.Mapped[str] = so.mapped_column(sa.String(8), default="wgs84")  # what the client sent
-    accuracy_m: so.Mapped[Optional[float]]
+    accuracy_m: so.Mapped[float | None]
     description: so.Mapped[str] = so.mapped_column(sa.Text, default="")
     state: so.Mapped[CaseState] = so.mapped_column(StateColumn, default=CaseState.NEW)
-    grid_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("grids.id"))
-    assignee_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("users.id"))
+    grid_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("grids.id"))
+    assignee_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    dispatched_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
-    deadline_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
-    resolved_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
-    closed_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
-    duplicate_of_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("cases.id"))
-    client_report_id: so.Mapped[Optional[str]] = so.mapped_column(sa.String(64))
+    dispatched_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    deadline_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    resolved_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    closed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    duplicate_of_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("cases.id"))
+    client_report_id: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     # what the pipeline found: where the point came from, and what staff should look at
-    location_source: so.Mapped[Optional[str]] = so.mapped_column(sa.String(8))  # device, photo, or None
-    location_mismatch_m: so.Mapped[Optional[float]]  # set when device and photo GPS disagree by > 200 m
+    location_source: so.Mapped[str | None] = so.mapped_column(sa.String(8))  # device, photo, or None
+    location_mismatch_m: so.Mapped[float | None]  # set when device and photo GPS disagree by > 200 m
     old_photo: so.Mapped[bool] = so.mapped_column(default=False)  # taken > 24 h before the upload
-    processing_error: so.Mapped[Optional[str]] = so.mapped_column(sa.Text)
+    processing_error: so.Mapped[str | None] = so.mapped_column(sa.Text)
     processing_attempts: so.Mapped[int] = so.mapped_column(default=0)  # times the sweeper re-queued it
-    processed_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    processed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     # the desk: copied from the category at intake so the queue sorts without a join
     priority: so.Mapped[int] = so.mapped_column(default=0)
-    assignee_unit: so.Mapped[Optional[str]] = so.mapped_column(sa.String(32))  # an external unit (物业, 市政)
+    assignee_unit: so.Mapped[str | None] = so.mapped_column(sa.String(32))  # an external unit (物业, 市政)
     rework_count: so.Mapped[int] = so.mapped_column(default=0)
-    overdue_notified_on: so.Mapped[Optional[str]] = so.mapped_column(sa.String(10))  # local date, YYYY-MM-DD
+    overdue_notified_on: so.Mapped[str | None] = so.mapped_column(sa.String(10))  # local date, YYYY-MM-DD
     # optimistic locking: two runs of a job (or a job and a person) cannot both move the case
     version: so.Mapped[int] = so.mapped_column(default=1)
 
     reporter: so.Mapped[User] = so.relationship(foreign_keys=[reporter_id])
-    assignee: so.Mapped[Optional[User]] = so.relationship(foreign_keys=[assignee_id])
+    assignee: so.Mapped[User | None] = so.relationship(foreign_keys=[assignee_id])
     category: so.Mapped[Category] = so.relationship()
-    grid: so.Mapped[Optional[Grid]] = so.relationship()
-    photos: so.Mapped[list["Photo"]] = so.relationship(back_populates="case", order_by="Photo.id")
-    events: so.Mapped[list["CaseEvent"]] = so.relationship(back_populates="case", order_by="CaseEvent.id")
-    duplicate_of: so.Mapped[Optional["Case"]] = so.relationship(remote_side=[id])
+    grid: so.Mapped[Grid | None] = so.relationship()
+    photos: so.Mapped[list[Photo]] = so.relationship(back_populates="case", order_by="Photo.id")
+    events: so.Mapped[list[CaseEvent]] = so.relationship(back_populates="case", order_by="CaseEvent.id")
+    duplicate_of: so.Mapped[Case | None] = so.relationship(remote_side=[id])
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -182,13 +181,13 @@ class Photo(Base):
     height: so.Mapped[int]
     size_bytes: so.Mapped[int]
     original_path: so.Mapped[str] = so.mapped_column(sa.String(200))  # relative to MEDIA_DIR
-    web_path: so.Mapped[Optional[str]] = so.mapped_column(sa.String(200))
-    thumb_path: so.Mapped[Optional[str]] = so.mapped_column(sa.String(200))
-    exif_taken_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
-    exif_lat: so.Mapped[Optional[float]]
-    exif_lon: so.Mapped[Optional[float]]
-    dhash: so.Mapped[Optional[int]] = so.mapped_column(sa.BigInteger)  # 64-bit perceptual hash, stored signed
-    processed_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    web_path: so.Mapped[str | None] = so.mapped_column(sa.String(200))
+    thumb_path: so.Mapped[str | None] = so.mapped_column(sa.String(200))
+    exif_taken_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    exif_lat: so.Mapped[float | None]
+    exif_lon: so.Mapped[float | None]
+    dhash: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)  # 64-bit perceptual hash, stored signed
+    processed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
     case: so.Mapped[Case] = so.relationship(back_populates="photos")
@@ -206,15 +205,15 @@ class CaseEvent(Base):
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     case_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"))
-    actor_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("users.id"))  # None: the pipeline
-    from_state: so.Mapped[Optional[CaseState]] = so.mapped_column(StateColumn)
+    actor_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))  # None: the pipeline
+    from_state: so.Mapped[CaseState | None] = so.mapped_column(StateColumn)
     to_state: so.Mapped[CaseState] = so.mapped_column(StateColumn)
     action: so.Mapped[str] = so.mapped_column(sa.String(16), default="")  # report, dispatch, assign, extend, ...
     note: so.Mapped[str] = so.mapped_column(sa.Text, default="")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
     case: so.Mapped[Case] = so.relationship(back_populates="events")
-    actor: so.Mapped[Optional[User]] = so.relationship()
+    actor: so.Mapped[User | None] = so.relationship()
 
 
 class CaseCounter(Base):
@@ -236,7 +235,7 @@ class PossibleDuplicate(Base):
     case_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     other_case_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"))
     distance_m: so.Mapped[float]
-    hash_distance: so.Mapped[Optional[int]]  # bits apart of the closest pair of photos
+    hash_distance: so.Mapped[int | None]  # bits apart of the closest pair of photos
 
     other_case: so.Mapped[Case] = so.relationship(foreign_keys=[other_case_id])
 
@@ -250,7 +249,7 @@ class MeToo(Base):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     case_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
-    via_case_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("cases.id"))  # their own duplicate
+    via_case_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("cases.id"))  # their own duplicate
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
     user: so.Mapped[User] = so.relationship()
@@ -264,13 +263,13 @@ class Notification(Base):
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
-    case_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"))
+    case_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"))
     kind: so.Mapped[str] = so.mapped_column(sa.String(32))
     message: so.Mapped[str] = so.mapped_column(sa.Text)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
-    read_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    read_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
-    case: so.Mapped[Optional[Case]] = so.relationship()
+    case: so.Mapped[Case | None] = so.relationship()
     user: so.Mapped[User] = so.relationship()
 
 
@@ -280,15 +279,15 @@ class WebhookMessage(Base):
     __tablename__ = "webhook_messages"
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
-    case_id: so.Mapped[Optional[int]] = so.mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    case_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     url: so.Mapped[str] = so.mapped_column(sa.String(500))
     content: so.Mapped[str] = so.mapped_column(sa.Text)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
-    sent_at: so.Mapped[Optional[datetime]] = so.mapped_column(UTCDateTime)
+    sent_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     attempts: so.Mapped[int] = so.mapped_column(default=0)
-    last_error: so.Mapped[Optional[str]] = so.mapped_column(sa.Text)
+    last_error: so.Mapped[str | None] = so.mapped_column(sa.Text)
 
-    case: so.Mapped[Optional[Case]] = so.relationship()
+    case: so.Mapped[Case | None] = so.relationship()
 
 
 class PointsEntry(Base):

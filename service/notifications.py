@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Callable, Iterable, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
@@ -23,7 +23,7 @@ class WebhookFailed(Exception):
     """The robot did not take the message; the job retries with backoff."""
 
 
-def notify(session: Session, users: Iterable[User], case: Optional[Case], kind: str, message: str) -> None:
+def notify(session: Session, users: Iterable[User], case: Case | None, kind: str, message: str) -> None:
     """Leave the same in-app message for each of the users (each once)."""
     seen: set[int] = set()
     for user in users:
@@ -37,7 +37,7 @@ def staff_members(session: Session) -> list[User]:
     return list(session.scalars(sa.select(User).where(User.role.in_(STAFF_ROLES), User.active.is_(True))))
 
 
-def queue_webhook(session: Session, url: Optional[str], case: Optional[Case], content: str) -> Optional[FollowUp]:
+def queue_webhook(session: Session, url: str | None, case: Case | None, content: str) -> FollowUp | None:
     """Keep a robot message for delivery after the commit; nothing when no robot is configured."""
     if not url:
         return None
@@ -60,7 +60,7 @@ def _reporters(session: Session, case: Case) -> list[User]:
     return [case.reporter] + [m.user for m in session.scalars(sa.select(MeToo).where(MeToo.case_id == case.id))]
 
 
-def announce(session: Session, event: CaseEvent, tz: str, robot_url: Optional[str] = None) -> list[FollowUp]:
+def announce(session: Session, event: CaseEvent, tz: str, robot_url: str | None = None) -> list[FollowUp]:
     """Tell the people an event concerns, in its words; robot messages (the grid's robot, else `robot_url`, the
     staff group's) for what the pipeline did unattended. Returns their delivery follow-ups."""
     case, note, told = event.case, event.note, []

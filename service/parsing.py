@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 INT32_MAX = 2**31 - 1  # an INTEGER column on PostgreSQL: every id and priority (SQLAlchemy casts to it)
 INT64_MAX = 2**63 - 1  # a BIGINT column, and the largest integer SQLite binds
 # the instants we take: far enough from year 1 and 9999 that showing one in any zone, or adding a week or
 # a deadline's hours to it, never leaves the calendar
-EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=timezone.utc)
-LATEST_INSTANT = datetime(9000, 1, 1, tzinfo=timezone.utc)
+EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(9000, 1, 1, tzinfo=UTC)
 
 # ASCII digits only: int() and float() also take '٣', '²'-like digits, '1_0' and 'infinity'
 _INTEGER = re.compile(r"-?[0-9]{1,30}")
@@ -56,7 +56,7 @@ def client_instant(text: str, tz: str) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(tz))
     try:
-        instant = value.astimezone(timezone.utc)
+        instant = value.astimezone(UTC)
     except OverflowError:
         raise ValueError(f"{text!r} is outside the calendar") from None
     if not EARLIEST_INSTANT <= instant <= LATEST_INSTANT:

@@ -2,8 +2,8 @@
 and build last week's closure report and announce it to the staff group."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Callable, Optional
 
 from sqlalchemy.orm import Session
 
@@ -44,8 +44,8 @@ def _give_up(session: Session, case: Case, attempts: int) -> None:
     session.commit()
 
 
-def build_and_announce_week(session: Session, week_name: Optional[str], tz: str, now: datetime,
-                            staff_webhook: Optional[str]) -> tuple[weekly.Week, Optional[FollowUp]]:
+def build_and_announce_week(session: Session, week_name: str | None, tz: str, now: datetime,
+                            staff_webhook: str | None) -> tuple[weekly.Week, FollowUp | None]:
     """Build the named week's closure report (last week when none is named), replacing an earlier build, and keep
     its headline for the staff group's robot; the week, and the robot message to send (None without a robot)."""
     week = weekly.Week.parse(week_name) if week_name else weekly.last_week(now, tz)

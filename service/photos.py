@@ -11,7 +11,7 @@ from typing import BinaryIO
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
-from service.image_headers import BrokenImage, NotAnImage, read_header, reaches_end_of_image
+from service.image_headers import BrokenImage, NotAnImage, reaches_end_of_image, read_header
 from service.refusals import Refused
 
 register_heif_opener()

@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -33,7 +32,7 @@ class PipelineRules:
     max_pixels: int
     timezone: str
     decode_budget: int  # bytes one photo's decoding may take (MAX_DECODE_MB)
-    staff_webhook: Optional[str] = None
+    staff_webhook: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,7 @@ def _merge_as_duplicate(session: Session, case: Case, original: Neighbour, now: 
 
 
 def process_case(session: Session, store: PhotoStore, grids: GridIndex, rules: PipelineRules, case_id: int,
-                 now: Optional[datetime] = None) -> Optional[Processed]:
+                 now: datetime | None = None) -> Processed | None:
     """Run the whole pipeline for one case, once: a case that is no longer `new` is left as it is.
 
     Safe to run twice, or twice at once: the photo copies are named by content, and the case's version

@@ -4,15 +4,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Optional
 
 import sqlalchemy as sa
 from geopy.distance import geodesic
 from sqlalchemy.orm import Session
 
 from service.imaging import hash_distance
-from service.states import OPEN
 from service.models import Case, Photo
+from service.states import OPEN
 
 METRES_PER_DEGREE_LAT = 110_574.0
 
@@ -34,7 +33,7 @@ class Neighbour:
 
     case: Case
     distance_m: float
-    hash_distance: Optional[int]  # None when either side has no hashed photo yet
+    hash_distance: int | None  # None when either side has no hashed photo yet
 
 
 def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -62,7 +61,7 @@ def settle_location(case: Case, photos: list[Photo], rules: PlacementRules) -> N
     case.old_photo = any(p.exif_taken_at is not None and p.exif_taken_at < limit for p in photos)
 
 
-def _closest_hash(a: list[Photo], b: list[Photo]) -> Optional[int]:
+def _closest_hash(a: list[Photo], b: list[Photo]) -> int | None:
     pairs = [hash_distance(_unsigned(x.dhash), _unsigned(y.dhash))
              for x in a if x.dhash is not None for y in b if y.dhash is not None]
     return min(pairs) if pairs else None
@@ -78,8 +77,8 @@ def to_signed64(value: int) -> int:
 
 
 def open_cases_near(session: Session, category_id: int, lat: float, lon: float, now: datetime,
-                    rules: PlacementRules, reported_before: Optional[datetime] = None,
-                    other_than: Optional[int] = None) -> list[tuple[Case, float]]:
+                    rules: PlacementRules, reported_before: datetime | None = None,
+                    other_than: int | None = None) -> list[tuple[Case, float]]:
     """(case, metres) of the open cases of a category reported in the last days within the radius, oldest first.
 
     A bounding box on the (category, lat) index narrows the search to a handful of rows; only those are
@@ -114,7 +113,7 @@ def neighbours(session: Session, case: Case, now: datetime, rules: PlacementRule
                                                 reported_before=case.created_at, other_than=case.id)]
 
 
-def same_problem(found: list[Neighbour], rules: PlacementRules) -> Optional[Neighbour]:
+def same_problem(found: list[Neighbour], rules: PlacementRules) -> Neighbour | None:
     """The oldest neighbour whose photos look the same (hashes within the bit limit), if any."""
     return next((n for n in found if n.hash_distance is not None and n.hash_distance <= rules.duplicate_hash_bits),
                 None)

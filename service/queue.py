@@ -1,9 +1,9 @@
 """The desk's queue: filtered cases, most urgent and soonest due first, a page at a time by keyset; counts; CSV rows."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Iterator, Optional
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
@@ -11,14 +11,14 @@ from sqlalchemy.orm import Session, selectinload
 from service.categories import active_categories
 from service.db import UTCDateTime
 from service.dispatch import grids_by_code
+from service.local_time import local_time
 from service.models import Case, Category, Grid, User
 from service.parsing import INT32_MAX, whole_number
-from service.local_time import local_time
 from service.states import OPEN, WORKED, CaseState
 from service.users import grid_workers
 
 PAGE_SIZE = 50
-NO_DEADLINE = datetime(9999, 12, 31, tzinfo=timezone.utc)
+NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
 # the same expressions as the ix_cases_open_queue index, so the database walks the index in order
 DEADLINE_KEY = sa.func.coalesce(Case.deadline_at, sa.literal_column("'9999-12-31 00:00:00.000000'", UTCDateTime))
 QUEUE_ORDER = (-Case.priority, DEADLINE_KEY, Case.id)
@@ -29,12 +29,12 @@ class QueueFilter:
     """What the desk asked to see; empty fields do not filter. No states means the open ones."""
 
     states: tuple[str, ...] = ()
-    grid: Optional[str] = None  # grid code
-    category: Optional[str] = None  # category code
-    assignee: Optional[str] = None  # a grid worker's username, or an external unit's code
+    grid: str | None = None  # grid code
+    category: str | None = None  # category code
+    assignee: str | None = None  # a grid worker's username, or an external unit's code
     overdue: bool = False
-    priority: Optional[int] = None  # at least this priority
-    text: Optional[str] = None  # in the case number or the description
+    priority: int | None = None  # at least this priority
+    text: str | None = None  # in the case number or the description
 
 
 def _conditions(f: QueueFilter, now: datetime, with_states: bool = True) -> list:
@@ -61,7 +61,7 @@ def _conditions(f: QueueFilter, now: datetime, with_states: bool = True) -> list
 def cursor_of(case: Case) -> str:
     """The keyset position after this case, as text for a link."""
     deadline = case.deadline_at or NO_DEADLINE
-    return f"{-case.priority}~{deadline.astimezone(timezone.utc).strftime('%Y%m%dT%H%M%S%f')}~{case.id}"
+    return f"{-case.priority}~{deadline.astimezone(UTC).strftime('%Y%m%dT%H%M%S%f')}~{case.id}"
 
 
 class BadCursor(ValueError):
@@ -73,14 +73,14 @@ def parse_cursor(text: str) -> tuple[int, datetime, int]:
     try:
         urgency, deadline, case_id = text.split("~")
         return (whole_number(urgency, -INT32_MAX, INT32_MAX),
-                datetime.strptime(deadline, "%Y%m%dT%H%M%S%f").replace(tzinfo=timezone.utc),
+                datetime.strptime(deadline, "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC),
                 whole_number(case_id, 0, INT32_MAX))
     except (ValueError, AttributeError):
         raise BadCursor(f"not a queue position: {str(text)[:60]!r}") from None
 
 
-def queue_page(session: Session, f: QueueFilter, now: datetime, after: Optional[str] = None,
-               limit: int = PAGE_SIZE) -> tuple[list[Case], Optional[str]]:
+def queue_page(session: Session, f: QueueFilter, now: datetime, after: str | None = None,
+               limit: int = PAGE_SIZE) -> tuple[list[Case], str | None]:
     """One page of the queue and the cursor of the next page (None on the last); BadCursor for a bad `after`."""
     query = (sa.select(Case).where(*_conditions(f, now)).order_by(*QUEUE_ORDER).limit(limit + 1)
              .options(selectinload(Case.category), selectinload(Case.grid), selectinload(Case.assignee),
@@ -118,7 +118,7 @@ def work_orders(session: Session, worker: User) -> list[Case]:
         .order_by(DEADLINE_KEY, Case.id).options(selectinload(Case.category), selectinload(Case.photos))))
 
 
-def mask_phone(phone: Optional[str]) -> str:
+def mask_phone(phone: str | None) -> str:
     """A phone number as staff may see it: 138****0001."""
     if not phone:
         return ""

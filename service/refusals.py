@@ -1,8 +1,6 @@
 """Refusals, one way: what the core will not do for a person, of which kind, with a message in Chinese and English."""
 from __future__ import annotations
 
-from typing import Optional
-
 # Every kind of refusal. The web answers each with its status code (service/web/errors.py, the one table).
 KINDS = (
     "malformed",  # the request itself is not what the interface takes
@@ -21,7 +19,7 @@ class Refused(Exception):
     """Something we will not do, and why: `kind` (one of KINDS), a `code` for scripts, the words for people
     (`zh`, then `en`), and the `field` at fault when there is one."""
 
-    def __init__(self, kind: str, code: str, zh: str, en: str, field: Optional[str] = None):
+    def __init__(self, kind: str, code: str, zh: str, en: str, field: str | None = None):
         if kind not in KINDS:
             raise ValueError(f"unknown kind of refusal: {kind!r}")
         super().__init__(f"{code}: {en}")

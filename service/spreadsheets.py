@@ -6,7 +6,8 @@ WPS when staff open the weekly report or the desk's export. Every export writes 
 from __future__ import annotations
 
 import csv
-from typing import Any, Iterable, TextIO
+from collections.abc import Iterable
+from typing import Any, TextIO
 
 # what makes Excel, LibreOffice or WPS read a cell as a formula (OWASP, "CSV Injection")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

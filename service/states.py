@@ -17,7 +17,7 @@ class CaseState(StrEnum):
     colour: str
     ink: str
 
-    def __new__(cls, value: str, zh: str, en: str, colour: str, ink: str) -> "CaseState":
+    def __new__(cls, value: str, zh: str, en: str, colour: str, ink: str) -> CaseState:
         member = str.__new__(cls, value)
         member._value_ = value
         member.zh, member.en, member.colour, member.ink = zh, en, colour, ink

@@ -3,7 +3,6 @@ naming a grid's worker; and the lists of people the desk's pages offer."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -18,7 +17,7 @@ class PasswordReset:
     """A password set by an admin; `password` is the generated one, to be shown this once (None when typed)."""
 
     username: str
-    password: Optional[str]
+    password: str | None
 
 
 def people(session: Session) -> list[User]:

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
-from typing import Optional
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -30,7 +29,7 @@ class Week:
     number: int
 
     @classmethod
-    def parse(cls, text: str) -> "Week":
+    def parse(cls, text: str) -> Week:
         """A week from its name, like 2026-W09, from FIRST_YEAR to LAST_YEAR; ValueError when it is not one."""
         year, _, number = text.strip().upper().partition("-W")
         week = cls(whole_number(year, FIRST_YEAR, LAST_YEAR), whole_number(number, 1, 53))
@@ -38,7 +37,7 @@ class Week:
         return week
 
     @classmethod
-    def containing(cls, instant: datetime, tz: str) -> "Week":
+    def containing(cls, instant: datetime, tz: str) -> Week:
         """The week an instant falls in, as the community's clocks read it."""
         year, number, _ = instant.astimezone(ZoneInfo(tz)).isocalendar()
         return cls(year, number)
@@ -50,13 +49,13 @@ class Week:
     def start(self, tz: str) -> datetime:
         """Monday 00:00 local, as a UTC instant."""
         monday = date.fromisocalendar(self.year, self.number, 1)
-        return datetime(monday.year, monday.month, monday.day, tzinfo=ZoneInfo(tz)).astimezone(timezone.utc)
+        return datetime(monday.year, monday.month, monday.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
     def end(self, tz: str) -> datetime:
         """The next Monday 00:00 local (Sunday 24:00), as a UTC instant; the week is [start, end)."""
         return self.shifted(1).start(tz)
 
-    def shifted(self, weeks: int) -> "Week":
+    def shifted(self, weeks: int) -> Week:
         """The week so many weeks later (earlier when negative)."""
         monday = date.fromisocalendar(self.year, self.number, 1) + timedelta(weeks=weeks)
         year, number, _ = monday.isocalendar()
@@ -71,12 +70,12 @@ def _count_if(condition):
     return sa.func.sum(sa.case((condition, 1), else_=0))
 
 
-def _rate(part: int, whole: int) -> Optional[float]:
+def _rate(part: int, whole: int) -> float | None:
     """A share as a fraction, None when there is nothing to divide by (shown as —)."""
     return None if not whole else part / whole
 
 
-def _percentile(values: list[float], q: float) -> Optional[float]:
+def _percentile(values: list[float], q: float) -> float | None:
     """The q-quantile by linear interpolation, as PostgreSQL's percentile_cont computes it."""
     if not values:
         return None
@@ -161,7 +160,7 @@ def _close_hours(session: Session, spans: list[Span], group) -> dict:
     return {k: {"median_hours": _percentile(v, 0.5), "p90_hours": _percentile(v, 0.9)} for k, v in spans_of.items()}
 
 
-def figures_of_weeks(session: Session, weeks: list[Week], tz: str, by: Optional[str] = None,
+def figures_of_weeks(session: Session, weeks: list[Week], tz: str, by: str | None = None,
                      with_hours: bool = True) -> list[dict]:
     """The indicators of several weeks at once, one dict per week: {group key: figures} ({None: ...} overall)."""
     spans = [(w.start(tz), w.end(tz)) for w in weeks]
@@ -192,12 +191,12 @@ def figures_of_weeks(session: Session, weeks: list[Week], tz: str, by: Optional[
     return result
 
 
-def figures(session: Session, week: Week, tz: str, by: Optional[str] = None) -> dict:
+def figures(session: Session, week: Week, tz: str, by: str | None = None) -> dict:
     """The indicators of one week: {group key: figures}, or {None: figures} for the whole community."""
     return figures_of_weeks(session, [week], tz, by)[0]
 
 
-def _round(value) -> Optional[float]:
+def _round(value) -> float | None:
     return None if value is None else round(float(value), 1)
 
 
@@ -284,7 +283,7 @@ def last_week(now: datetime, tz: str) -> Week:
     return Week.containing(now, tz).shifted(-1)
 
 
-def percent(rate: Optional[float]) -> str:
+def percent(rate: float | None) -> str:
     """A rate as people read it: 93.7%, or — when there was nothing due."""
     return "—" if rate is None else f"{rate * 100:.1f}%"
 
@@ -307,7 +306,7 @@ def build_weekly_report(session: Session, week: Week, tz: str, now: datetime) ->
     return report
 
 
-def kept_report(session: Session, week_name: str) -> Optional[WeeklyReport]:
+def kept_report(session: Session, week_name: str) -> WeeklyReport | None:
     """The report built for the week so named (2026-W09), or None when none was built or it names no week."""
     try:
         week = Week.parse(week_name)

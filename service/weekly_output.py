@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pygal
 from openpyxl import Workbook
@@ -56,7 +56,7 @@ def shown(key: str, value) -> str:
 def local_minute(iso: str, tz: str) -> str:
     """An instant kept in the report (ISO 8601) as its readers write it: 2026-12-02 11:10, in the report's zone."""
     instant = datetime.fromisoformat(iso)
-    instant = instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc)  # the database keeps UTC
+    instant = instant if instant.tzinfo else instant.replace(tzinfo=UTC)  # the database keeps UTC
     return local_time(instant, tz)
 
 

@@ -14,9 +14,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from werkzeug.serving import make_server
-
 from support import DEMO_PASSWORD
+from werkzeug.serving import make_server
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package `chromium`; .ci/run installs it
 # without the background-networking flags Chromium keeps calling out to a network that is not there

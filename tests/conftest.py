@@ -11,15 +11,15 @@ import secrets
 
 import pytest
 import sqlalchemy as sa
+from factories import Factory
+from support import DEMO_PASSWORD, PER_TEST_TABLES, Api, demo_password_hash, make_settings, run_jobs
 
 from config import Settings
-from factories import Factory
 from service.community import load_community
 from service.db import Database, upgrade_schema
 from service.runtime.embedded_redis import EmbeddedRedis
 from service.runtime.jobqueue import redis_connection
 from service.web import create_app
-from support import DEMO_PASSWORD, PER_TEST_TABLES, Api, demo_password_hash, make_settings, run_jobs
 
 # fixtures of their own modules, for every test file: the browser (Chromium, the live server, people at phones)
 # and the synthetic week of the weekly report

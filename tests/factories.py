@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from io import BytesIO
 from itertools import count
-from typing import Optional
 
 import sqlalchemy as sa
-
 from images import photo_jpeg
+from support import HQ06, OUTSIDE_GRIDS
+
 from service.actions import perform
 from service.cases import ReportForm, add_after_photos, take_report
 from service.lifecycle import FollowUp
 from service.models import Case, User
 from service.pipeline import process_case, process_unprocessed_photos
 from service.states import CaseState
-from support import HQ06, OUTSIDE_GRIDS
 from workers import context
 
 STAFF = "staff1"
@@ -48,8 +47,8 @@ class Factory:
         """A demo person by username."""
         return self.session.scalar(sa.select(User).where(User.username == username))
 
-    def report(self, reporter: str = "rider1", category: str = "B0118", where: Optional[dict] = None,
-               description: str = "", seed: Optional[int] = None) -> Case:
+    def report(self, reporter: str = "rider1", category: str = "B0118", where: dict | None = None,
+               description: str = "", seed: int | None = None) -> Case:
         """A rider's report taken in as the API takes it (one photo, kept in the media folder): a `new` case."""
         self._now_held()
         point = {**HQ06, **(where or {})}
@@ -71,7 +70,7 @@ class Factory:
         self._now_held()
         return perform(self.session, case, action, self.user(by), params, self.services.desk_rules)
 
-    def after_photo(self, case: Case, seed: Optional[int] = None) -> None:
+    def after_photo(self, case: Case, seed: int | None = None) -> None:
         """Add an after photo (处置后) and make its copies, as the upload and the process_photos job do."""
         self._now_held()
         photo = BytesIO(photo_jpeg(seed=next(self.seeds) if seed is None else seed))
@@ -79,7 +78,7 @@ class Factory:
         process_unprocessed_photos(self.session, context.photo_store(), context.pipeline_rules(), case.id)
 
     def case_in(self, state: CaseState, reporter: str = "rider1", category: str = "B0118",
-                where: Optional[dict] = None, description: str = "", seed: Optional[int] = None) -> Case:
+                where: dict | None = None, description: str = "", seed: int | None = None) -> Case:
         """A case of the reporter's in the given state, reached step by step through the lifecycle.
 
         `where` (lat, lon) overrides the spot: HQ06, dispatched to gw06, or for `unrouted` a spot in no grid.

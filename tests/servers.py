@@ -10,11 +10,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from support import DEMO_PASSWORD
+
 from service.runtime.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,8 +7,9 @@ from functools import cache
 from io import BytesIO
 from pathlib import Path
 
-from config import Settings
 from images import photo_jpeg
+
+from config import Settings
 from service.auth import hash_password
 from service.models import Base
 from service.runtime.jobqueue import PHOTO_QUEUE, SERIALIZER, redis_connection, rq_queue

@@ -2,7 +2,7 @@
 exports built from it: registered in conftest.py (pytest_plugins), so a test only names `week_of_cases`."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,7 +17,7 @@ W09 = Week(2026, 9)  # Monday 2026-02-23 00:00 to Sunday 2026-03-01 24:00, Shang
 
 def local(month, day, hour=12, minute=0, second=0) -> datetime:
     """A Shanghai wall-clock time in 2026, as the UTC instant the database stores."""
-    return datetime(2026, month, day, hour, minute, second, tzinfo=ZoneInfo(TZ)).astimezone(timezone.utc)
+    return datetime(2026, month, day, hour, minute, second, tzinfo=ZoneInfo(TZ)).astimezone(UTC)
 
 
 @pytest.fixture

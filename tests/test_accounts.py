@@ -6,8 +6,8 @@ import json
 import re
 
 import sqlalchemy as sa
-
 from support import DEMO_PASSWORD, Api, Browser
+
 from service.auth import set_password
 from service.community import load_users
 from service.models import User
@@ -93,6 +93,7 @@ def test_a_person_changes_their_own_password_and_other_sessions_end(app):
 
 def test_wrong_current_passwords_count_with_failed_logins(tmp_path, settings):
     from support import make_settings
+
     from service.web import create_app
 
     app = create_app(make_settings(tmp_path, settings.database_url, settings.redis_url,

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-
 from support import DEMO_PASSWORD, Api
+
 from service.models import User
 
 

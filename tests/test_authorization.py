@@ -11,8 +11,8 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-
 from support import DEMO_PASSWORD, demo_password_hash
+
 from service.db import utcnow
 from service.models import Notification, User
 from service.states import CaseState

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-
-from support import Api, assert_refused, make_settings, originals_on_disk
 from images import decompression_bomb, encode, noisy_jpeg, photo_jpeg, truncated_jpeg
+from support import Api, assert_refused, make_settings, originals_on_disk
+
 from service.models import Case, CaseCounter
 from service.web import create_app
 

@@ -6,11 +6,11 @@ import json
 import re
 from pathlib import Path
 
+from browser_support import Person
+from images import photo_jpeg
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from browser_support import Person
-from images import photo_jpeg
 from service.states import CaseState
 
 OUTSIDE_GRIDS = {"lat": "32.05", "lon": "120.90"}  # in the service area, outside every grid: unrouted

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-
-from service.states import CaseState
 from images import photo_jpeg
 from support import staff_browser
+
+from service.states import CaseState
 
 
 def assert_page_error(response, status: int = 400):
@@ -138,9 +138,9 @@ def test_a_report_with_numbers_that_overflow_is_422(rider, lat, lon, accuracy):
 def test_a_photo_taken_at_the_calendars_edge_has_no_time_rather_than_failing_its_processing(taken, offset):
     import io
 
+    from images import ASCII, exif_block, field, jpeg_bytes
     from PIL import Image
 
-    from images import ASCII, exif_block, field, jpeg_bytes
     from service.imaging import exif_taken_at
 
     tags = [field(0x9003, ASCII, taken)] + ([field(0x9011, ASCII, offset)] if offset else [])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
-
 from images import photo_jpeg
+
 from service.models import Category
 
 

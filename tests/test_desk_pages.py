@@ -7,8 +7,8 @@ import re
 from datetime import timedelta
 
 import sqlalchemy as sa
-
 from support import DEMO_PASSWORD, Api, Browser, staff_browser
+
 from service.db import utcnow
 from service.models import Case, Grid, Notification, User
 from service.overdue import chase_overdue

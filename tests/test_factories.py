@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from support import COMMUNITY_TABLES, PER_TEST_TABLES
 
 from service.lifecycle import TRANSITIONS
 from service.models import Case, CaseEvent, Photo
 from service.states import CaseState
-from support import COMMUNITY_TABLES, PER_TEST_TABLES
 
 
 @pytest.mark.parametrize("state", list(CaseState))

@@ -8,12 +8,11 @@ import zlib
 
 import pytest
 import sqlalchemy as sa
+from images import flat_png, flat_webp, heic_declaring, jpeg_bytes, mpo_jpeg, photo_jpeg, png_declaring, png_with_text
 from PIL import Image
+from support import assert_refused, originals_on_disk
 
 from config import Settings
-from support import assert_refused, originals_on_disk
-from images import (flat_png, flat_webp, heic_declaring, jpeg_bytes, mpo_jpeg, photo_jpeg, png_declaring,
-                    png_with_text)
 from service.decoding import MIB, plan_decode
 from service.image_headers import BrokenImage, NotAnImage, read_header
 from service.models import Case, Photo

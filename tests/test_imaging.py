@@ -5,14 +5,27 @@ import io
 import os
 import random
 import struct
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from images import (
+    ASCII,
+    BACKGROUND,
+    RATIONAL,
+    SHORT,
+    TOP_LEFT,
+    TOP_RIGHT,
+    as_camera_stores,
+    corner_picture,
+    decompression_bomb,
+    exif_block,
+    field,
+    jpeg_bytes,
+    photo_jpeg,
+)
 from PIL import ExifTags, Image, ImageCms
 
 from config import Settings
-from images import (ASCII, BACKGROUND, RATIONAL, SHORT, TOP_LEFT, TOP_RIGHT, as_camera_stores, corner_picture,
-                    decompression_bomb, exif_block, field, jpeg_bytes, photo_jpeg)
 from service.imaging import UnreadablePhoto, dhash, exif_gps, exif_taken_at, hash_distance, process_photo
 
 TZ = "Asia/Shanghai"
@@ -266,20 +279,20 @@ def exif_of(block: bytes) -> Image.Exif:
 def test_taken_at_without_offset_is_read_as_shanghai_time_and_returned_in_utc(tmp_path):
     block = exif_block([], exif_ifd=[field(DATETIME_ORIGINAL, ASCII, "2026:03:01 08:00:00")])
     result = process(tmp_path, jpeg_bytes(corner_picture(), exif=block))
-    assert result.taken_at == datetime(2026, 3, 1, 0, 0, tzinfo=timezone.utc)
+    assert result.taken_at == datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
     assert result.taken_at.utcoffset() == timedelta(0)
 
 
 def test_taken_at_uses_the_community_time_zone_it_is_given():
     exif = exif_of(exif_block([], exif_ifd=[field(DATETIME_ORIGINAL, ASCII, "2026:03:01 08:00:00")]))
-    assert exif_taken_at(exif, "UTC") == datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)
-    assert exif_taken_at(exif, "Asia/Shanghai") == datetime(2026, 3, 1, 0, 0, tzinfo=timezone.utc)
+    assert exif_taken_at(exif, "UTC") == datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+    assert exif_taken_at(exif, "Asia/Shanghai") == datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("offset, expected", [
-    ("+09:00", datetime(2026, 2, 28, 23, 0, tzinfo=timezone.utc)),
-    ("-05:30", datetime(2026, 3, 1, 13, 30, tzinfo=timezone.utc)),
-    ("+08:00", datetime(2026, 3, 1, 0, 0, tzinfo=timezone.utc)),
+    ("+09:00", datetime(2026, 2, 28, 23, 0, tzinfo=UTC)),
+    ("-05:30", datetime(2026, 3, 1, 13, 30, tzinfo=UTC)),
+    ("+08:00", datetime(2026, 3, 1, 0, 0, tzinfo=UTC)),
 ])
 def test_taken_at_with_offset_time_original_uses_that_offset(tmp_path, offset, expected):
     block = exif_block([], exif_ifd=[field(DATETIME_ORIGINAL, ASCII, "2026:03:01 08:00:00"),
@@ -290,7 +303,7 @@ def test_taken_at_with_offset_time_original_uses_that_offset(tmp_path, offset, e
 
 def test_taken_at_falls_back_to_the_plain_datetime_tag():
     exif = exif_of(exif_block([field(DATETIME, ASCII, "2025:12:31 23:30:00")]))
-    assert exif_taken_at(exif, TZ) == datetime(2025, 12, 31, 15, 30, tzinfo=timezone.utc)
+    assert exif_taken_at(exif, TZ) == datetime(2025, 12, 31, 15, 30, tzinfo=UTC)
 
 
 def test_photo_without_exif_has_no_taken_at(tmp_path):

@@ -7,11 +7,11 @@ import threading
 
 import prcoords
 import sqlalchemy as sa
-
-from support import Api, originals_on_disk
 from images import encode, photo_jpeg
-from service.runtime.jobqueue import PHOTO_QUEUE, redis_connection, rq_queue
+from support import Api, originals_on_disk
+
 from service.models import Case, CaseEvent, Photo
+from service.runtime.jobqueue import PHOTO_QUEUE, redis_connection, rq_queue
 
 
 def test_report_is_taken_in_with_its_photos_on_disk(rider, db, settings):

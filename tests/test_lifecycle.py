@@ -1,7 +1,7 @@
 """The lifecycle over the actions API: every allowed transition, every illegal one answered 409, who may act, points."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -155,7 +155,7 @@ def test_a_deadline_extension_needs_a_reason_and_is_an_event(desk, db):
     assert desk.act(desk.staff, case_no, "extend", deadline="yesterday", note="x").status_code == 422
     assert desk.act(desk.staff, case_no, "extend", deadline="2099-01-01T18:00", note="等待配件").status_code == 200
     case = state_of(db, case_no)
-    assert case.deadline_at == datetime(2099, 1, 1, 10, 0, tzinfo=timezone.utc) != old
+    assert case.deadline_at == datetime(2099, 1, 1, 10, 0, tzinfo=UTC) != old
     event = case.events[-1]
     assert (event.action, event.from_state, event.to_state) == ("extend", "dispatched", "dispatched")
     assert "等待配件" in event.note and "2099-01-01 18:00" in event.note
@@ -181,7 +181,7 @@ def test_a_case_handed_to_an_external_unit_keeps_its_grid(desk, db):
 def test_a_reporter_may_reopen_only_within_seven_days(desk, db):
     case_no = desk.case_in("closed")
     case = state_of(db, case_no)
-    case.closed_at = datetime.now(timezone.utc) - timedelta(days=8)
+    case.closed_at = datetime.now(UTC) - timedelta(days=8)
     db.commit()
     late = desk.act(desk.rider, case_no, "reopen", note="还是坏的")
     assert late.status_code == 403 and late.get_json()["error"]["code"] == "reopen_window_passed"

@@ -13,11 +13,11 @@ from pathlib import Path
 import psutil
 import pytest
 import sqlalchemy as sa
-
-from bench.riders import multipart_body
-from support import DEMO_PASSWORD, HONGQIAO
 from images import decompression_bomb, encode, flat_png, flat_webp, heic_declaring, photo_jpeg
 from servers import gunicorn, rq_worker
+from support import DEMO_PASSWORD, HONGQIAO
+
+from bench.riders import multipart_body
 from service.models import Case
 
 WEB_LIMIT_MB = 64  # above idle, per hostile request

@@ -14,13 +14,13 @@ import time
 import urllib.request
 
 import pytest
+from browser_support import in_ci
+from images import noisy_jpeg
+from servers import gunicorn, login_token
+from support import HONGQIAO
 
 from bench.nginx import CONFIG, Nginx, nginx_binary
 from bench.riders import multipart_body
-from browser_support import in_ci
-from support import HONGQIAO
-from images import noisy_jpeg
-from servers import gunicorn, login_token
 from service.runtime.embedded_redis import free_port
 
 SLOW_CONNECTIONS = 70  # the finding: this many made /healthz time out on gunicorn alone (here it has 4 threads)

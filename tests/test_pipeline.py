@@ -4,17 +4,17 @@ from __future__ import annotations
 import io
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import sqlalchemy as sa
-from PIL import Image
-
-from support import Api, run_jobs
 from images import photo_jpeg
-from service.runtime.jobqueue import PHOTO_QUEUE, SERIALIZER, redis_connection, rq_queue
+from PIL import Image
+from support import Api, run_jobs
+
 from service.models import Case, CaseEvent, Grid, MeToo, Notification, PossibleDuplicate, WebhookMessage
+from service.runtime.jobqueue import PHOTO_QUEUE, SERIALIZER, redis_connection, rq_queue
 
 HQ06 = {"lat": "32.015", "lon": "120.855"}  # inside grid HQ06, worker gw06
 OUTSIDE_GRIDS = {"lat": "32.05", "lon": "120.90"}  # in the service area, far from every grid
@@ -319,7 +319,7 @@ def test_a_worker_killed_mid_job_is_finished_exactly_once(rider, db, worker_env,
 
         # a new worker, and the scheduler's sweep seen from ten minutes on
         worker = start_worker()
-        later = (datetime.now(timezone.utc) + timedelta(minutes=10)).isoformat()
+        later = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
         rq_queue("default", connection).enqueue("workers.jobs.sweep_stale_reports", later)
         while case_of(db, case_no).state == "new":
             assert time.monotonic() < deadline + 60, "the case was never finished"

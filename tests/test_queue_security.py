@@ -13,8 +13,8 @@ from rq import Queue
 from rq.job import Job
 from rq.serializers import PickleSerializer
 
-from service.runtime.jobqueue import PHOTO_QUEUE, SERIALIZER, JobQueue, redis_connection, rq_queue
 from service.follow_ups import FollowUp
+from service.runtime.jobqueue import PHOTO_QUEUE, SERIALIZER, JobQueue, redis_connection, rq_queue
 
 
 class MakesADirectory:
@@ -67,6 +67,7 @@ def test_queued_follow_ups_are_plain_json(rider, settings):
 
 def test_the_scheduler_queues_its_periodic_jobs_as_json_and_the_worker_runs_them(settings, worker_env):
     from support import run_jobs
+
     from workers.cron import scheduler
 
     worker_env()

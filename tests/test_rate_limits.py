@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-
-from support import Api, DEMO_PASSWORD, make_settings, originals_on_disk
 from images import photo_jpeg
+from support import DEMO_PASSWORD, Api, make_settings, originals_on_disk
+
 from service.models import Case
 from service.web import create_app
 

@@ -3,8 +3,8 @@ the desk and the field page, and bulk assign; anything else lands on the default
 from __future__ import annotations
 
 import pytest
-
 from support import DEMO_PASSWORD, Browser, staff_browser
+
 from service.states import CaseState
 
 # what an attacker puts in `next`; each is read by a browser as another site (or a script)

@@ -6,15 +6,15 @@ import tracemalloc
 
 import pytest
 import sqlalchemy as sa
+from images import noisy_jpeg, photo_jpeg
 from rq import SimpleWorker
+from support import Api, make_settings, originals_on_disk
 from werkzeug.test import EnvironBuilder
 
-from support import Api, make_settings, originals_on_disk
-from images import noisy_jpeg, photo_jpeg
 from service.auth import issue_api_token
+from service.models import Case, User
 from service.runtime.embedded_redis import EmbeddedRedis
 from service.runtime.jobqueue import PHOTO_QUEUE, SERIALIZER, redis_connection, rq_queue
-from service.models import Case, User
 from service.web import create_app
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from support import Api, assert_refused, make_settings
 
 from config import Settings
-from support import Api, assert_refused, make_settings
 from service.web import create_app
 from service.web.request_bodies import MAX_DEPTH, nesting_depth
 

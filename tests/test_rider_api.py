@@ -204,8 +204,9 @@ def test_a_thumb_link_opens_only_its_own_case_for_its_own_user_until_it_expires(
 
 
 def test_the_me_too_radius_and_the_thumb_link_life_are_settings(tmp_path, database_url, redis_url, rider, factory):
-    from config import Settings
     from support import Api, make_settings
+
+    from config import Settings
     from service.web import create_app
 
     read = Settings.from_env(env={"INSTANCE_DIR": str(tmp_path), "ME_TOO_RADIUS_M": "250",

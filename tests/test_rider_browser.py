@@ -6,12 +6,12 @@ import random
 import re
 
 import sqlalchemy as sa
+from browser_support import ARTIFACTS, HQ06_SPOT, Person, choose, page_is_ready, wait_until_loaded
+from images import ASCII, SHORT, exif_block, field, jpeg_bytes, photo_jpeg
 from PIL import Image, ImageChops, ImageStat
 from playwright.sync_api import Page, expect
-
-from browser_support import ARTIFACTS, HQ06_SPOT, Person, choose, page_is_ready, wait_until_loaded
 from support import DEMO_PASSWORD
-from images import ASCII, SHORT, exif_block, field, jpeg_bytes, photo_jpeg
+
 from service.models import Case, MeToo, Photo, User
 
 SCREENSHOT_FOLDER, STRETCHED_SCREENSHOTS = "rider", True  # test-artifacts/rider/, sticky bars in place

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import psutil
 import pytest
+from images import photo_jpeg
 
 from bench.riders import multipart_body
-from images import photo_jpeg
 from service.runtime.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,11 +8,11 @@ import re
 import uuid
 
 import pytest
-
 from support import HONGQIAO, Browser, make_settings
+
+from service.states import CaseState
 from service.web import create_app
 from service.web.security import tiles_origin
-from service.states import CaseState
 
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)([^>]*)>(.*?)</script>", re.S)
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-
 from support import DEMO_PASSWORD, Api, Browser, make_settings, staff_browser
+
 from service.db import utcnow
 from service.models import User
 from service.web import create_app

@@ -11,13 +11,13 @@ from urllib.parse import urlsplit
 
 import numpy
 import pytest
+from browser_support import ARTIFACTS, HQ06_SPOT, Person, choose, in_ci, page_is_ready, wait_until_loaded
+from images import photo_jpeg
 from PIL import Image
 from playwright.sync_api import Page, expect
+from support import DEMO_PASSWORD, HONGQIAO
 
 from bench.figures import figure
-from browser_support import ARTIFACTS, HQ06_SPOT, Person, choose, in_ci, page_is_ready, wait_until_loaded
-from support import DEMO_PASSWORD, HONGQIAO
-from images import photo_jpeg
 from service.states import OPEN, CaseState
 
 SCREENSHOT_FOLDER, STRETCHED_SCREENSHOTS = "static", True  # test-artifacts/static/, sticky bars in place

@@ -8,9 +8,9 @@ import posixpath
 import re
 
 import brotli
+from support import Browser
 
 from service.web import assets
-from support import Browser
 
 CHROMIUM_ENCODINGS = "gzip, deflate, br, zstd"
 OLD_WEBVIEW = "gzip"  # an older Android WebView: gzip only

@@ -9,11 +9,11 @@ import urllib.request
 
 import pytest
 import sqlalchemy as sa
-
-from bench.riders import multipart_body
-from support import HONGQIAO, originals_on_disk
 from images import noisy_jpeg
 from servers import gunicorn, login_token
+from support import HONGQIAO, originals_on_disk
+
+from bench.riders import multipart_body
 from service.db import Database
 from service.models import Case
 

@@ -1,16 +1,14 @@
 """The weekly closure report on a fixed synthetic week, every indicator computed by hand (2026-W09, Asia/Shanghai)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
-
-from service.models import Case, CaseEvent, Category, Grid, PointsEntry, User
-from service.weekly import Week, _percentile, figures, weekly_closure
 from synthetic_week import TZ, W09, local
 
+from service.models import Case
+from service.weekly import Week, _percentile, figures, weekly_closure
 
 
 def hours(case: Case) -> float:
@@ -18,8 +16,8 @@ def hours(case: Case) -> float:
 
 
 def test_the_week_runs_monday_to_sunday_in_shanghai_time():
-    assert W09.start(TZ) == datetime(2026, 2, 22, 16, tzinfo=timezone.utc)
-    assert W09.end(TZ) == datetime(2026, 3, 1, 16, tzinfo=timezone.utc)
+    assert W09.start(TZ) == datetime(2026, 2, 22, 16, tzinfo=UTC)
+    assert W09.end(TZ) == datetime(2026, 3, 1, 16, tzinfo=UTC)
     assert Week.parse("2026-W09") == W09 and W09.name == "2026-W09"
     assert Week.containing(local(3, 1, 23, 59, 59), TZ) == W09
     assert Week.containing(local(3, 2, 0, 0, 0), TZ) == W09.shifted(1)
@@ -45,7 +43,7 @@ def test_every_indicator_of_the_week_as_computed_by_hand(db, week_of_cases):
 
 
 def test_the_week_before_stands_beside_it(db, week_of_cases, settings):
-    report = weekly_closure(db, W09, TZ, datetime.now(timezone.utc))
+    report = weekly_closure(db, W09, TZ, datetime.now(UTC))
     before = report["previous"]
     assert (before["received"], before["valid"], before["due"], before["closed"]) == (1, 1, 1, 0)  # A
     assert before["closure_rate"] == 0.0 and before["rework"] == 1
@@ -54,7 +52,7 @@ def test_the_week_before_stands_beside_it(db, week_of_cases, settings):
 
 
 def test_per_grid_per_category_and_per_assignee(db, week_of_cases):
-    report = weekly_closure(db, W09, TZ, datetime.now(timezone.utc))
+    report = weekly_closure(db, W09, TZ, datetime.now(UTC))
     grids = {row["name"]: row["figures"] for row in report["by_grid"]}
     hq01 = next(v for k, v in grids.items() if k.startswith("虹桥第01网格"))
     hq02 = next(v for k, v in grids.items() if k.startswith("虹桥第02网格"))
@@ -66,7 +64,7 @@ def test_per_grid_per_category_and_per_assignee(db, week_of_cases):
 
 
 def test_the_overdue_open_list_and_the_reporters_ranking(db, week_of_cases):
-    report = weekly_closure(db, W09, TZ, datetime.now(timezone.utc))
+    report = weekly_closure(db, W09, TZ, datetime.now(UTC))
     assert [(o["case_no"], o["hours_overdue"]) for o in report["overdue"]] == [
         (week_of_cases["C"].case_no, (3 - 1) * 24 + 12 + 24 * 0)]  # Fri 12:00 -> Mon 00:00 is 60 h
     ranking = [(r["username"], r["reports"], r["valid"], r["points"]) for r in report["reporters"]]
@@ -105,8 +103,9 @@ def test_building_a_week_again_replaces_it_and_the_command_line_builds_any_week(
 def test_the_monday_job_builds_last_week_and_posts_the_headline(db, worker_env, settings, week_of_cases):
 
     from support import run_jobs
-    from service.runtime.jobqueue import redis_connection, rq_queue
+
     from service.models import WebhookMessage, WeeklyReport
+    from service.runtime.jobqueue import redis_connection, rq_queue
 
     worker_env(WEBHOOK_URL="http://127.0.0.1:9/robot")
     rq_queue("default", redis_connection(settings.redis_url)).enqueue(
@@ -123,7 +122,6 @@ def test_the_report_page_prints_with_charts_tables_and_downloads(app, db, week_o
     import re
 
     from openpyxl import load_workbook
-
     from support import Browser
 
     browser = Browser(app.test_client())

@@ -7,11 +7,11 @@ from functools import cache
 
 from config import Settings
 from service.db import Database
+from service.dispatch import fresh_grid_index
 from service.grids import GridIndex
 from service.photos import PhotoStore
 from service.pipeline import PipelineRules
 from service.placement import PlacementRules
-from service.dispatch import fresh_grid_index
 
 _databases: dict[int, Database] = {}
 _grid_index: list[GridIndex] = []

@@ -6,7 +6,7 @@ service/runtime/jobqueue.py JOB_SPECS says which job does which follow-up.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from rq import get_current_job
 
@@ -25,7 +25,7 @@ def _queue() -> JobQueue:
 
 def _as_of(as_of: str | None) -> datetime:
     """The instant a test asked to look from (ISO time), else now; the scheduler never passes one."""
-    return datetime.fromisoformat(as_of).astimezone(timezone.utc) if as_of else utcnow()
+    return datetime.fromisoformat(as_of).astimezone(UTC) if as_of else utcnow()
 
 
 def process_new_case(case_id: int) -> str | None:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Optional
 
 import redis
 from rq import Queue, Retry
@@ -38,7 +38,7 @@ class JobSpec:
     path: str
     queue: str
     timeout: int
-    retry: Optional[Retry] = None
+    retry: Retry | None = None
 
 
 # every job the workers run, by name: the follow-ups the core returns, then the periodic jobs (workers/cron.py)

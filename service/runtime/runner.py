@@ -39,7 +39,7 @@ class StopRequest:
     def __init__(self):
         self.signum: int | None = None
 
-    def install(self) -> "StopRequest":
+    def install(self) -> StopRequest:
         """Take over SIGINT and SIGTERM for this process."""
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._note)

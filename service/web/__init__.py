@@ -15,8 +15,21 @@ from service.local_time import SHORT, local_time
 from service.photos import PhotoStore
 from service.runtime.jobqueue import JobQueue, redis_connection
 from service.states import FINAL, OPEN, WORKED, CaseState
-from service.web import (api, assets, auth_pages, casework, commands, desk, errors, field, main, reports,
-                         request_bodies, rider_api, security)
+from service.web import (
+    api,
+    assets,
+    auth_pages,
+    casework,
+    commands,
+    desk,
+    errors,
+    field,
+    main,
+    reports,
+    request_bodies,
+    rider_api,
+    security,
+)
 from service.web.access import current_user, uses_bearer_token
 from service.web.extensions import Services, close_db_session, compress, csrf, limiter
 

@@ -2,24 +2,23 @@
 from __future__ import annotations
 
 from functools import wraps
-from typing import Optional
 
 from flask import abort, g, redirect, request, session, url_for
 
 from service.auth import end_sessions, user_by_session, user_by_token
 from service.models import User
-from service.web.extensions import db_session, services
 from service.refusals import Refused
+from service.web.extensions import db_session, services
 
 
-def current_user() -> Optional[User]:
+def current_user() -> User | None:
     """The logged-in user of this request, or None."""
     if "user" not in g:
         g.user = _user_from_request()
     return g.user
 
 
-def _user_from_request() -> Optional[User]:
+def _user_from_request() -> User | None:
     if uses_bearer_token():
         settings = services().settings
         return user_by_token(db_session(), bearer_token(), settings.secret_key, settings.token_days)

@@ -13,14 +13,14 @@ from service.auth import STAFF_ROLES, authenticate, issue_api_token
 from service.cases import ReportForm, take_report
 from service.categories import active_categories, active_codes, reports_per_category
 from service.db import utcnow
-from service.local_time import local_iso as local_time_iso
 from service.geo import ServiceArea
+from service.local_time import local_iso as local_time_iso
 from service.models import Case, Photo
 from service.notifications import latest_notifications, mark_all_read, unread_count
 from service.parsing import INT32_MAX, whole_number
-from service.web.extensions import db_session, services
-from service.web.access import current_user, log_in, log_out, login_required
 from service.refusals import Refused
+from service.web.access import current_user, log_in, log_out, login_required
+from service.web.extensions import db_session, services
 from service.web.links import external_url
 from service.web.throttle import limit_intake, limit_login_failures
 

@@ -7,9 +7,9 @@ from service.auth import PasswordRefused, WrongPassword, authenticate
 from service.invites import InviteInvalid, accept_invite
 from service.refusals import Refused
 from service.users import change_own_password
-from service.web.extensions import db_session, services
 from service.web.access import current_user, log_in, log_out, page_login_required
 from service.web.errors import REFUSAL_STATUS, seconds_until_the_limit_resets
+from service.web.extensions import db_session, services
 from service.web.links import safe_next
 from service.web.throttle import limit_login_failures, limit_password_guesses
 

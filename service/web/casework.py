@@ -5,10 +5,10 @@ from flask import Blueprint, flash, jsonify, request
 
 from service.actions import ACTIONS, check_after_photos_allowed, perform
 from service.cases import add_after_photos
-from service.web.extensions import db_session, services
+from service.refusals import Refused
 from service.web.access import current_user, login_required
 from service.web.api import report_detail, visible_case
-from service.refusals import Refused
+from service.web.extensions import db_session, services
 from service.web.links import redirect_back
 
 bp = Blueprint("casework", __name__)

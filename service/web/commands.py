@@ -4,8 +4,8 @@ from flask import Flask
 
 from service.community import load_community
 from service.db import upgrade_schema, utcnow
-from service.weekly import FIRST_YEAR, LAST_YEAR, Week, build_weekly_report, headline, last_week
 from service.web.extensions import services
+from service.weekly import FIRST_YEAR, LAST_YEAR, Week, build_weekly_report, headline, last_week
 
 
 def init_app(app: Flask) -> None:

@@ -4,8 +4,18 @@ from __future__ import annotations
 import io
 
 import segno
-from flask import (Blueprint, Response, flash, jsonify, make_response, redirect, render_template, request,
-                   stream_with_context, url_for)
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 
 from service.actions import available_actions, perform
 from service.auth import STAFF_ROLES
@@ -15,16 +25,31 @@ from service.dispatch import grid_features, grids_by_code
 from service.invites import create_invite
 from service.models import ROLES
 from service.parsing import INT32_MAX
-from service.queue import (CSV_HEADER, BadCursor, QueueFilter, desk_choices, export_rows, mask_phone, queue_page,
-                           state_counts)
-from service.states import WORKED, CaseState
-from service.users import (PasswordReset, add_person, grid_workers, name_grid_worker, people, reset_password,
-                           set_person_active)
+from service.queue import (
+    CSV_HEADER,
+    BadCursor,
+    QueueFilter,
+    desk_choices,
+    export_rows,
+    mask_phone,
+    queue_page,
+    state_counts,
+)
+from service.refusals import Refused
 from service.spreadsheets import CsvWriter
-from service.web.extensions import db_session, services
+from service.states import WORKED, CaseState
+from service.users import (
+    PasswordReset,
+    add_person,
+    grid_workers,
+    name_grid_worker,
+    people,
+    reset_password,
+    set_person_active,
+)
 from service.web.access import current_user, page_login_required
 from service.web.api import int_arg, visible_case
-from service.refusals import Refused
+from service.web.extensions import db_session, services
 from service.web.links import external_url, redirect_back
 
 bp = Blueprint("desk", __name__)

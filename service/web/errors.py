@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import time
 from itertools import chain
-from typing import Optional
 
 from flask import Flask, flash, jsonify, redirect, request
 from flask_wtf.csrf import CSRFError
@@ -36,7 +35,7 @@ HTTP_MESSAGES = {
 }
 
 
-def error_response(status: int, code: str, message_zh: str, message_en: str, field: Optional[str] = None):
+def error_response(status: int, code: str, message_zh: str, message_en: str, field: str | None = None):
     """The JSON error body: {"error": {"code", "message", "field"}}."""
     body = {"error": {"code": code, "message": f"{message_zh} / {message_en}", "field": field}}
     return jsonify(body), status

@@ -5,8 +5,8 @@ from flask import Blueprint, render_template
 
 from service.db import utcnow
 from service.queue import work_orders
-from service.web.extensions import db_session
 from service.web.access import current_user, page_login_required
+from service.web.extensions import db_session
 
 bp = Blueprint("field", __name__)
 

@@ -2,9 +2,9 @@
 import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify, render_template, request
 
-from service.web.extensions import db_session, services
 from service.web.access import page_login_required
 from service.web.assets import names_in_template
+from service.web.extensions import db_session, services
 
 bp = Blueprint("main", __name__)
 

@@ -6,8 +6,8 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from service.auth import STAFF_ROLES
 from service.db import utcnow
 from service.models import WeeklyReport
-from service.web.extensions import db_session, services
 from service.web.access import page_login_required
+from service.web.extensions import db_session, services
 from service.weekly import FIRST_YEAR, LAST_YEAR, Week, build_weekly_report, kept_report, kept_reports, last_week
 from service.weekly_output import INDICATORS, csv_text, grid_rates_chart, shown, tables, trend_chart, workbook
 

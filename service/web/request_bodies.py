@@ -15,9 +15,9 @@ import re
 
 from flask import Flask, current_app, request
 
-from service.web.extensions import db_session, services
-from service.web.access import current_user
 from service.refusals import Refused
+from service.web.access import current_user
+from service.web.extensions import db_session, services
 
 MAX_DEPTH = 32  # our bodies nest two or three levels; json.loads fails with RecursionError near 1000
 LOGIN_ENDPOINTS = ("api.login", "auth.login")  # where a JSON body may come from someone not yet logged in

@@ -17,16 +17,16 @@ from flask import Blueprint, jsonify, request, send_file, url_for
 
 from service.cases import ReportForm, join_as_me_too
 from service.db import utcnow
+from service.dispatch import grid_features
 from service.geo import is_plain_coordinate, to_wgs84
 from service.models import COORD_SYSTEMS, Case, Category, MeToo
 from service.parsing import INT64_MAX, finite_number, whole_number
 from service.placement import PlacementRules, open_cases_near
 from service.points import points_of
-from service.dispatch import grid_features
-from service.web.extensions import db_session, services
+from service.refusals import Refused
 from service.web.access import current_user, login_required
 from service.web.api import local_iso
-from service.refusals import Refused
+from service.web.extensions import db_session, services
 from service.web.throttle import limit_nearby
 
 bp = Blueprint("rider_api", __name__)

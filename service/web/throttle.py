@@ -10,8 +10,8 @@ from flask import request, session
 from flask_limiter.util import get_remote_address
 
 from service.auth import account_key, login_account_key, token_user_id
-from service.web.extensions import db_session, limiter, services
 from service.web.access import bearer_token, current_user
+from service.web.extensions import db_session, limiter, services
 
 
 def _account() -> str:
