@@ -115,7 +115,8 @@ def seed_states(stack: FuzzStack, staff: Visitor) -> dict[str, list[str]]:
     token = staff.csrf_token()
     staff.session.post(f"{stack.base}/desk/reports", data={"csrf_token": token, "week": week})
     invite = staff.session.post(f"{stack.base}/desk/invites", data={
-        "csrf_token": token, "display_name": "骑手 模糊", "phone": "13800009999", "username": f"fuzz{len(cases)}{week}"})
+        "csrf_token": token, "display_name": "骑手 模糊", "phone": "13800009999",
+        "username": f"fuzz{len(cases)}{week}"})
     found = re.search(r"/invite/([A-Za-z0-9_.-]+)", invite.text)
     return {"case_no": cases, "week": [week], "token": [found.group(1)] if found else []}
 
@@ -275,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     with FuzzStack(keep=args.keep) as stack:
         tally = fuzz(stack, args.seconds, args.seed)
         report(stack, tally)
-        print(f"fuzz_pages: {time.monotonic() - started:.0f} s in all" + (f"; files in {stack.folder}" if args.keep else ""))
+        kept = f"; files in {stack.folder}" if args.keep else ""
+        print(f"fuzz_pages: {time.monotonic() - started:.0f} s in all{kept}")
         ok = figure("fuzz_pages_server_errors", len(tally.server_errors), "=", 0)
     return 0 if ok else 1
 

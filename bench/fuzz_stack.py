@@ -1,4 +1,5 @@
-"""The service the fuzzers attack: `make run` itself (service.runtime.runner) on free ports with a folder of its own, a few
+"""The service the fuzzers attack: `make run` itself (service.runtime.runner) on free ports with a folder of its own,
+a few
 real cases in it, and logged-in demo accounts; its log is read afterwards for the tracebacks of any 500."""
 from __future__ import annotations
 
@@ -92,7 +93,8 @@ def _empty(url: str) -> None:
 
 @dataclass
 class FuzzStack:
-    """`python -m service.runtime.runner` in a temporary folder; `tokens` holds a bearer token for each logged-in user."""
+    """`python -m service.runtime.runner` in a temporary folder; `tokens` holds a bearer token for each logged-in
+    user."""
 
     env_overrides: dict = field(default_factory=dict)
     keep: bool = False  # keep the folder (its log, the fuzzers' reports) when done

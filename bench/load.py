@@ -162,9 +162,11 @@ class Harness:
         """Every case against the ledger: states, outcome events per case, cases nobody was told about."""
         with self.db.session() as session:
             states = dict(session.execute(sa.select(Case.state, sa.func.count()).group_by(Case.state)).all())
-            per_case = sa.select(CaseEvent.case_id, sa.func.count().label("n")).where(
-                CaseEvent.from_state == CaseState.NEW, CaseEvent.to_state.in_(OUTCOMES)).group_by(CaseEvent.case_id).subquery()
-            processed_counts = dict(session.execute(sa.select(per_case.c.n, sa.func.count()).group_by(per_case.c.n)).all())
+            per_case = (sa.select(CaseEvent.case_id, sa.func.count().label("n"))
+                        .where(CaseEvent.from_state == CaseState.NEW, CaseEvent.to_state.in_(OUTCOMES))
+                        .group_by(CaseEvent.case_id).subquery())
+            processed_counts = dict(session.execute(
+                sa.select(per_case.c.n, sa.func.count()).group_by(per_case.c.n)).all())
             case_nos = set(session.scalars(sa.select(Case.case_no)))
         told = {o.case_no for o in self.taken.values()}
         created = sum(1 for o in self.taken.values() if o.status == 201)
@@ -380,14 +382,16 @@ def main() -> int:
     photos = phone_photos(plan.photos)
     riders = plan.throughput_riders + plan.readers + plan.trickle_phones + plan.fault_riders
     stack = Stack(workers=args.workers, proxied=not args.direct).start(riders)
-    print(f"load: service up at {stack.base} ({stack.proxy} in front): gunicorn and the phones on cores {sorted(stack.front_cpus)}, "
+    print(f"load: service up at {stack.base} ({stack.proxy} in front): gunicorn and the phones on cores "
+          f"{sorted(stack.front_cpus)}, "
           f"{stack.workers} worker(s) with PostgreSQL and Redis on {sorted(stack.back_cpus)}; files in {stack.folder}",
           flush=True)
     try:
         figures = asyncio.run(run(stack, plan, photos, args.only or list(PHASES)))
     finally:
         stack.stop(keep_files=args.keep)
-    figures["run"] = {"smoke": args.smoke, "proxy": stack.proxy, "seconds": round(time.monotonic() - began), "cpus": os.cpu_count(),
+    figures["run"] = {"smoke": args.smoke, "proxy": stack.proxy, "seconds": round(time.monotonic() - began),
+                      "cpus": os.cpu_count(),
                       "front_cpus": sorted(stack.front_cpus), "back_cpus": sorted(stack.back_cpus),
                       "at": datetime.now(UTC).isoformat(timespec="seconds"), "plan": plan.__dict__}
     path = args.json or OUT / ("load-smoke.json" if args.smoke else "load.json")

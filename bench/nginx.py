@@ -92,7 +92,7 @@ class Nginx:
                 if process.poll() is not None or time.monotonic() > deadline:
                     log = self.folder / "error.log"
                     raise RuntimeError(f"nginx did not start on port {self.port}: "
-                                       f"{log.read_text()[-2000:] if log.exists() else ''}")
+                                       f"{log.read_text()[-2000:] if log.exists() else ''}") from None
                 time.sleep(0.05)
 
     def start(self) -> Nginx:

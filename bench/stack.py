@@ -35,7 +35,8 @@ def _postgres_bin() -> Path:
     """The folder of the newest PostgreSQL server binaries on this machine."""
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name))
     if not found:
-        raise SystemExit("load: PostgreSQL server binaries not found under /usr/lib/postgresql (apt-get install postgresql)")
+        raise SystemExit("load: PostgreSQL server binaries not found under /usr/lib/postgresql "
+                         "(apt-get install postgresql)")
     return found[-1].parent
 
 

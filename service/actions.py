@@ -225,9 +225,9 @@ def _extend(act: Act) -> Outcome:
     if new <= act.now:
         raise _invalid("invalid_deadline", "新期限须晚于现在", "the new deadline must be in the future", "deadline")
     old = act.case.deadline_at
+    was = local_time(old, tz) if old else "无"
     outcome = lifecycle.note_event(act.session, act.case, act.actor, "extend",
-                                   f"期限由 {local_time(old, tz) if old else '无'} 延至 {local_time(new, tz)}：{act.note}",
-                                   act.now)
+                                   f"期限由 {was} 延至 {local_time(new, tz)}：{act.note}", act.now)
     act.case.deadline_at = new
     act.case.overdue_notified_on = None
     return outcome

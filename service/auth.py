@@ -35,7 +35,8 @@ class WrongPassword(Refused):
     """The current password given to change it is wrong: a failed guess, answered and counted like a failed login."""
 
     def __init__(self):
-        super().__init__("not_logged_in", "wrong_password", "当前密码不正确", "the current password is wrong", "current")
+        super().__init__("not_logged_in", "wrong_password", "当前密码不正确", "the current password is wrong",
+                         "current")
 
 
 def normalise_username(name: str) -> str:
@@ -118,7 +119,8 @@ def set_password(user: User, password: str) -> None:
 def change_password(user: User, current: str, new: str, new_again: str) -> None:
     """The person's own change: the new password typed twice alike and long enough, then the current one."""
     if new != new_again:
-        raise PasswordRefused("passwords_differ", "两次输入的新密码不一致", "the new password was not typed twice alike")
+        raise PasswordRefused("passwords_differ", "两次输入的新密码不一致",
+                              "the new password was not typed twice alike")
     _check_new_password(new)
     if not user.password_hash or not check_password_hash(user.password_hash, current):
         raise WrongPassword()

@@ -145,7 +145,8 @@ def check_report(session: Session, form: ReportForm, area: ServiceArea) -> Check
 def check_photo_count(photos: list[BinaryIO], limits: IntakeLimits) -> None:
     """A report carries one photo at least and max_photos at most."""
     if not photos:
-        raise ReportRefused("malformed", "missing_photo", "请至少上传一张照片", "at least one photo is required", "photo")
+        raise ReportRefused("malformed", "missing_photo", "请至少上传一张照片", "at least one photo is required",
+                            "photo")
     if len(photos) > limits.max_photos:
         raise ReportRefused("too_large", "too_many_photos", f"最多上传 {limits.max_photos} 张照片",
                             f"at most {limits.max_photos} photos per report", "photo")

@@ -101,7 +101,7 @@ def state_counts(session: Session, f: QueueFilter, now: datetime) -> dict[str, i
     rows = session.execute(sa.select(Case.state, sa.func.count()).where(*_conditions(f, now, with_states=False))
                            .group_by(Case.state))
     counts = dict.fromkeys(CaseState, 0)
-    counts.update({state: n for state, n in rows})
+    counts.update(rows.all())
     return counts
 
 
@@ -139,7 +139,7 @@ def export_rows(session: Session, f: QueueFilter, now: datetime, tz: str,
         on_time = "" if case.closed_at is None or case.deadline_at is None else \
             ("是" if case.closed_at <= case.deadline_at else "否")
         assignee = case.assignee.display_name if case.assignee else units.get(case.assignee_unit or "", "")
-        yield (case.case_no, case.category.name, case.grid.name if case.grid else "", local_time(case.created_at, tz),
-               local_time(case.dispatched_at, tz), local_time(case.resolved_at, tz), local_time(case.closed_at, tz), case.state,
+        times = [local_time(t, tz) for t in (case.created_at, case.dispatched_at, case.resolved_at, case.closed_at)]
+        yield (case.case_no, case.category.name, case.grid.name if case.grid else "", *times, case.state,
                case.lat if case.lat is not None else "", case.lon if case.lon is not None else "",
                f"{case.reporter.display_name} {mask_phone(case.reporter.phone)}", assignee, on_time)

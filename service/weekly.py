@@ -1,4 +1,5 @@
-"""The weekly closure report (周报): the standard indicators per week, grid, category and assignee, from SQL aggregates."""
+"""The weekly closure report (周报): the standard indicators per week, grid, category and assignee, from SQL
+aggregates."""
 from __future__ import annotations
 
 import math
@@ -213,7 +214,8 @@ def overdue_open(session: Session, week: Week, tz: str) -> list[dict]:
                sa.or_(Case.state.in_(OPEN), sa.and_(Case.state == CaseState.CLOSED, Case.closed_at >= end)))
         .order_by(Case.deadline_at, Case.id))
     return [{"case_no": r.case_no, "category": r.category, "grid": r.grid, "assignee": r.assignee or r.assignee_unit,
-             "deadline_at": r.deadline_at.isoformat(), "hours_overdue": round((end - r.deadline_at).total_seconds() / 3600),
+             "deadline_at": r.deadline_at.isoformat(),
+             "hours_overdue": round((end - r.deadline_at).total_seconds() / 3600),
              "state": r.state} for r in rows]
 
 
@@ -256,7 +258,8 @@ def _named_rows(session: Session, by: str, current: dict, previous: dict) -> lis
 
 def figures_of_nothing() -> dict:
     """The figures of a group with no cases: zeros, and rates shown as —."""
-    return {**dict.fromkeys(COUNTS, 0), "rework": 0, "extended": 0, "closure_rate": None, "on_time_rate": None, "rework_rate": None, "median_hours": None, "p90_hours": None}
+    return {**dict.fromkeys(COUNTS, 0), "rework": 0, "extended": 0, "closure_rate": None, "on_time_rate": None,
+            "rework_rate": None, "median_hours": None, "p90_hours": None}
 
 
 def weekly_closure(session: Session, week: Week, tz: str, now: datetime) -> dict:
@@ -291,7 +294,8 @@ def percent(rate: float | None) -> str:
 def headline(data: dict) -> str:
     """The report's headline for the staff group: received, valid, closed, the two rates, the overdue count."""
     f = data["overall"]
-    return (f"【随手拍周报 {data['week']}】受理 {f['received']}，立案 {f['valid']}，应结 {f['due']}，结案 {f['closed']}，"  # not a state
+    closed = f["closed"]  # the indicator, not a state
+    return (f"【随手拍周报 {data['week']}】受理 {f['received']}，立案 {f['valid']}，应结 {f['due']}，结案 {closed}，"
             f"结案率 {percent(f['closure_rate'])}，按期结案率 {percent(f['on_time_rate'])}，"
             f"超期未结 {len(data['overdue'])} 件")
 

@@ -141,7 +141,7 @@ def exif_block(ifd0: list[tuple], exif_ifd: list[tuple] = (), gps_ifd: list[tupl
     for entries in ifds:
         entries.sort(key=lambda e: e[0])
     out = bytearray(b"II*\x00" + struct.pack("<I", 8))
-    for n, entries in enumerate(ifds):
+    for entries in ifds:
         out += struct.pack("<H", len(entries))
         for tag, kind, count, payload in entries:
             if payload is None:  # a pointer to a sub-IFD

@@ -65,6 +65,7 @@ def rq_worker(env: dict, log_path: Path):
 
 def login_token(base: str, username: str = "rider1") -> str:
     """A bearer token for a demo user, from the API's login."""
-    request = urllib.request.Request(f"{base}/api/v1/auth/login", method="POST", headers={
-        "Content-Type": "application/json"}, data=json.dumps({"username": username, "password": DEMO_PASSWORD}).encode())
+    body = json.dumps({"username": username, "password": DEMO_PASSWORD}).encode()
+    request = urllib.request.Request(f"{base}/api/v1/auth/login", method="POST",
+                                     headers={"Content-Type": "application/json"}, data=body)
     return json.load(urllib.request.urlopen(request, timeout=10))["token"]

@@ -149,7 +149,8 @@ def test_the_case_map_draws_a_case_above_its_grids_name(people, rider, workers):
     middle = (label["x"] + label["width"] / 2, label["y"] + label["height"] / 2)
     dispatched = page.locator(f"#casemap path.case-mark.state-{CaseState.DISPATCHED}:not(.late)")
     marks = [m.bounding_box() for m in dispatched.all()]
-    ours = min(marks, key=lambda b: abs(b["x"] + b["width"] / 2 - middle[0]) + abs(b["y"] + b["height"] / 2 - middle[1]))
+    ours = min(marks, key=lambda b: abs(b["x"] + b["width"] / 2 - middle[0])
+               + abs(b["y"] + b["height"] / 2 - middle[1]))
     x, y = round(ours["x"] + ours["width"] / 2), round(ours["y"] + ours["height"] / 2)
     with Image.open(io.BytesIO(page.screenshot(clip={"x": x, "y": y, "width": 1, "height": 1}))) as dot:
         seen = dot.convert("RGB").getpixel((0, 0))

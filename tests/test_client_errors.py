@@ -1,4 +1,5 @@
-"""Numbers, instants and weeks a client can type: out of range or not numbers at all, each is a clear 4xx, never a 500."""
+"""Numbers, instants and weeks a client can type: out of range or not numbers at all, each is a clear 4xx, never a
+500."""
 from __future__ import annotations
 
 import pytest

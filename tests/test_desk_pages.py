@@ -103,7 +103,8 @@ def test_the_case_page_shows_the_case_safely_and_its_actions(app, factory):
     assert 'id="minimap"' in page and "虹桥第06网格" in page
     assert f"/api/v1/reports/{case_no}/photos/" in page
     assert not re.search(r"<h3>提示</h3>\s*<ul>\s*</ul>", page)  # no hints: no empty heading either
-    assert re.search(r'<link rel="icon" type="image/png" href="/static/rider/icon-512\.[0-9a-f]+\.png">', page)  # no 404
+    # the icon under its fingerprinted name (no 404)
+    assert re.search(r'<link rel="icon" type="image/png" href="/static/rider/icon-512\.[0-9a-f]+\.png">', page)
 
 
 def test_a_page_form_takes_an_action_and_comes_back(app, factory, db):

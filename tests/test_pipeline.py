@@ -308,7 +308,8 @@ def test_a_worker_killed_mid_job_is_finished_exactly_once(rider, db, worker_env,
         case_no = rider.report(photos=big, **HQ06).get_json()["case_no"]
         case_id = case_of(db, case_no).id
         deadline = time.monotonic() + 30
-        while Job.fetch(f"process_case-{case_id}", connection=connection, serializer=SERIALIZER).get_status() != JobStatus.STARTED:
+        job = Job.fetch(f"process_case-{case_id}", connection=connection, serializer=SERIALIZER)
+        while job.get_status() != JobStatus.STARTED:
             assert time.monotonic() < deadline
             time.sleep(0.005)
         os.killpg(worker.pid, signal.SIGKILL)  # mid-job, as a crash or the OOM killer would

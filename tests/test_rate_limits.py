@@ -74,7 +74,8 @@ def test_login_failure_limits_come_from_the_settings(tmp_path, settings):
 def test_every_spelling_of_a_username_shares_one_lockout(tmp_path, settings):
     app = _app(tmp_path, settings, login_limit_per_account="5 per minute")
     client = app.test_client()
-    spellings = ["rider2", " rider2", "rider2 ", "\trider2", "\u3000rider2", "rider2\u00a0", "ｒｉｄｅｒ２", "rider2\u200b"]
+    spellings = ["rider2", " rider2", "rider2 ", "\trider2", "\u3000rider2", "rider2\u00a0", "ｒｉｄｅｒ２",
+                 "rider2\u200b"]
     codes = [client.post("/api/v1/auth/login", json={"username": name, "password": "wrong"}).status_code
              for name in spellings]
     assert codes == [401] * 5 + [429] * 3

@@ -108,8 +108,8 @@ def test_the_grids_are_there_for_the_map(rider):
     ({"lat": 32.0160}, 422, "too_far_from_case", "lat"),  # 111 m north
     ({"lat": 32.06, "lon": 120.9}, 422, "too_far_from_case", "lat"),  # 5 km away, still in the service area
     ({"lat": 31.0}, 422, "outside_service_area", "lat"),
-], ids=["no-location", "no-accuracy", "text-for-a-number", "number-for-text", "overflow", "lat-alone", "unknown-system", "negative-accuracy",
-        "coarse-fix", "111-m-away", "5-km-away", "outside-the-area"])
+], ids=["no-location", "no-accuracy", "text-for-a-number", "number-for-text", "overflow", "lat-alone",
+        "unknown-system", "negative-accuracy", "coarse-fix", "111-m-away", "5-km-away", "outside-the-area"])
 def test_a_me_too_needs_the_callers_own_point_near_the_case(rider, make_api, factory, db, point, status, code, field):
     case_no = dispatched(factory, 50)
     response = me_too(make_api("rider2"), case_no, **point)

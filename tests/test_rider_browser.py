@@ -269,7 +269,8 @@ def test_the_page_is_light_fits_a_small_phone_speaks_english_and_forgets_itself_
 
     assert page.evaluate("document.documentElement.scrollWidth") <= 360, "the page scrolls sideways"
     targets = {"camera": page.locator("label.camera"), "gallery": page.locator("label.gallery"),
-               "relocate": page.get_by_role("button", name="重新定位"), "submit": page.get_by_role("button", name="提交上报"),
+               "relocate": page.get_by_role("button", name="重新定位"),
+               "submit": page.get_by_role("button", name="提交上报"),
                "zoom in": page.locator(".leaflet-control-zoom-in"), "language": page.locator("#lang"),
                "log out": page.get_by_role("button", name="退出"), "password": page.get_by_role("link", name="改密码"),
                "tab": page.get_by_role("link", name="我的上报"),

@@ -21,7 +21,8 @@ def test_the_environment_overrides(tmp_path):
     s = Settings.from_env(env={"INSTANCE_DIR": str(tmp_path), "DATABASE_URL": "postgresql+psycopg://db/x",
                                "REDIS_URL": "redis://cache:6379/2", "MAX_PHOTO_MB": "8", "MAX_PHOTOS": "2",
                                "MEDIA_DIR": "/srv/photos", "SECRET_KEY": "s3", "TIMEZONE": "Asia/Urumqi"})
-    assert (s.database_url, s.redis_url, s.embedded_redis) == ("postgresql+psycopg://db/x", "redis://cache:6379/2", False)
+    assert (s.database_url, s.redis_url, s.embedded_redis) == ("postgresql+psycopg://db/x", "redis://cache:6379/2",
+                                                               False)
     assert (s.max_photo_mb, s.max_photos, str(s.media_dir), s.secret_key, s.timezone) == \
         (8, 2, "/srv/photos", "s3", "Asia/Urumqi")
 

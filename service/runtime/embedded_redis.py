@@ -61,7 +61,7 @@ class EmbeddedRedis:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     log = self.data_dir / "redis.log"
                     tail = log.read_text()[-2000:] if log.exists() else ""
-                    raise RuntimeError(f"embedded redis-server did not start on port {self.port}: {tail}")
+                    raise RuntimeError(f"embedded redis-server did not start on port {self.port}: {tail}") from None
                 time.sleep(0.05)
 
     def stop(self, timeout: float = 10.0) -> None:

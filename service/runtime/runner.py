@@ -124,7 +124,8 @@ def signal_group(proc: subprocess.Popen, signum: int) -> None:
 
 
 def stop_processes(children: dict[str, subprocess.Popen], grace: float = CHILDREN_GRACE_S) -> None:
-    """SIGTERM to each child's process group (a worker's scheduler included); SIGKILL to what is left after `grace` s."""
+    """SIGTERM to each child's process group (a worker's scheduler included); SIGKILL to what is left after
+    `grace` s."""
     for proc in children.values():
         signal_group(proc, signal.SIGTERM)
     deadline = time.monotonic() + grace

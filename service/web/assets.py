@@ -158,7 +158,8 @@ def build(source: Path = SOURCE, target: Path = BUILD, quiet: bool = True) -> Ma
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, final)
         manifest = Manifest(version=version, files=files)
-        (staged / "manifest.json").write_text(json.dumps({"version": version, "files": files}, indent=1, sort_keys=True))
+        listing = json.dumps({"version": version, "files": files}, indent=1, sort_keys=True)
+        (staged / "manifest.json").write_text(listing)
         os.replace(staged / "manifest.json", target / "manifest.json")
     return manifest
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import segno
 from flask import (
@@ -211,33 +212,39 @@ def _back_to_users():
     return redirect(url_for("desk.users"), code=303)
 
 
+def _change_then_back(change: Callable[[], str]):
+    """Carry out one change of the users page and say on it how it went: what `change` reports, or the refusal."""
+    try:
+        flash(change(), "ok")
+    except Refused as refused:  # a bad username or password, a value too long for its column, oneself
+        flash(refused.message, "error")
+    return _back_to_users()
+
+
 @bp.post("/desk/users/add")
 @page_login_required("admin")
 def add_user():
     """Add a person with a role and a first password."""
     form = request.form
-    try:
+
+    def add() -> str:
         user = add_person(db_session(), form.get("username", ""), form.get("role", ""), form.get("password", ""),
                           form.get("display_name", ""), form.get("phone", ""))
-    except Refused as refused:  # a bad username or password, a value too long for its column
-        flash(refused.message, "error")
-    else:
-        flash(f"已添加 {user.username}", "ok")
-    return _back_to_users()
+        return f"已添加 {user.username}"
+
+    return _change_then_back(add)
 
 
 @bp.post("/desk/users/active")
 @page_login_required("admin")
 def set_user_active():
     """Deactivate someone (their sessions end) or activate them again; never oneself."""
-    try:
+    def switch() -> str:
         user = set_person_active(db_session(), current_user(), request.form.get("username", ""),
                                  request.form.get("active") == "1")
-    except Refused as refused:
-        flash(refused.message, "error")
-    else:
-        flash(f"{user.username} 已{'启用' if user.active else '停用'}", "ok")
-    return _back_to_users()
+        return f"{user.username} 已{'启用' if user.active else '停用'}"
+
+    return _change_then_back(switch)
 
 
 @bp.post("/desk/users/reset")
@@ -258,10 +265,8 @@ def reset_user_password():
 @page_login_required("admin")
 def set_grid_worker():
     """Name a grid's worker."""
-    try:
+    def name() -> str:
         grid = name_grid_worker(db_session(), request.form.get("grid", ""), request.form.get("worker", ""))
-    except Refused as refused:
-        flash(refused.message, "error")
-    else:
-        flash(f"{grid.name} 的网格员改为 {grid.worker.display_name}", "ok")
-    return _back_to_users()
+        return f"{grid.name} 的网格员改为 {grid.worker.display_name}"
+
+    return _change_then_back(name)

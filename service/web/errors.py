@@ -42,7 +42,8 @@ def error_response(status: int, code: str, message_zh: str, message_en: str, fie
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path == "/healthz" or request.accept_mimetypes.best == "application/json"
+    return request.path.startswith("/api/") or request.path == "/healthz" \
+        or request.accept_mimetypes.best == "application/json"
 
 
 def _has_nul(value) -> bool:
@@ -72,7 +73,8 @@ def refuse_nul_bytes():
     if request.is_json:
         values.append(request.get_json(silent=True))
     if _has_nul(values):
-        raise Refused("malformed", "invalid_characters", "请求中含有非法字符（NUL）", "the request contains a NUL character")
+        raise Refused("malformed", "invalid_characters", "请求中含有非法字符（NUL）",
+                      "the request contains a NUL character")
 
 
 def seconds_until_the_limit_resets() -> int:

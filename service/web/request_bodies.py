@@ -59,7 +59,8 @@ def guard_request_body() -> None:
 def _guard_json_body() -> None:
     """At most MAX_JSON_KB, from someone logged in (unless logging in), nested at most MAX_DEPTH deep."""
     kb = services().settings.max_json_kb
-    too_large = Refused("too_large", "json_too_large", f"JSON 请求体不能超过 {kb} KB", f"a JSON body must be at most {kb} KB")
+    too_large = Refused("too_large", "json_too_large", f"JSON 请求体不能超过 {kb} KB",
+                        f"a JSON body must be at most {kb} KB")
     # werkzeug stops reading a body without Content-Length (chunked) at the cap, silently: a cap one byte past
     # the limit tells a body of exactly the limit from a longer one
     request.max_content_length = kb * 1024 + 1
