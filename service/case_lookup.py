@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from service.auth import can_view_case
-from service.models import Case, Grid, PossibleDuplicate, User
+from service.models import Case, Grid, MeToo, PossibleDuplicate, User
 from service.refusals import Refused
 
 
@@ -50,3 +50,9 @@ def reports_of(session: Session, reporter: User, limit: int,
     more = len(cases) > limit
     cases = cases[:limit]
     return cases, (cases[-1].id if more else None)
+
+
+def joined_among(session: Session, user: User, cases: list[Case]) -> set[int]:
+    """The ids of those of the cases the person has joined as "me too"."""
+    return set(session.scalars(sa.select(MeToo.case_id).where(MeToo.user_id == user.id,
+                                                             MeToo.case_id.in_([c.id for c in cases]))))

@@ -1,5 +1,10 @@
-"""The community's case categories as people are offered them: the active ones, and how often one has used each."""
+"""The community's case categories as people are offered them: the active ones, how each is shown (the community
+file's names, icons and colours), and how often one has used each."""
 from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -22,3 +27,16 @@ def reports_per_category(session: Session, reporter: User) -> dict[int, int]:
     """How many reports the person has made of each category, by category id (absent when none)."""
     return dict(session.execute(sa.select(Case.category_id, sa.func.count())
                                 .where(Case.reporter_id == reporter.id).group_by(Case.category_id)).all())
+
+
+def category_by_code(session: Session, code: str) -> Category | None:
+    """The category with this code, active or not, or None."""
+    return session.scalar(sa.select(Category).where(Category.code == code))
+
+
+@cache
+def looks(categories_file: Path) -> tuple[dict, dict]:
+    """How the community's categories file says each category (code -> name_en, icon, glyph) and each major class
+    (name -> name_en, colour) are shown; data the database does not keep, read once."""
+    data = json.loads(Path(categories_file).read_text(encoding="utf-8"))
+    return ({row["code"]: row for row in data["categories"]}, data.get("major_classes", {}))

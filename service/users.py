@@ -7,7 +7,15 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from service.auth import change_password, generated_password, new_username, set_active, set_password
+from service.auth import (
+    change_password,
+    end_sessions,
+    generated_password,
+    issue_api_token,
+    new_username,
+    set_active,
+    set_password,
+)
 from service.models import ROLES, Grid, User
 from service.refusals import Refused
 
@@ -106,4 +114,17 @@ def change_own_password(session: Session, user: User, current: str, new: str, ne
     """The person's own change of password (service.auth.change_password: the new one twice alike and long
     enough, then the current one), committed; their other sessions end."""
     change_password(user, current, new, new_again)
+    session.commit()
+
+
+def sign_in(session: Session, user: User, secret: str) -> str:
+    """A logged-in person's new bearer token (the old one stops working), committed."""
+    token = issue_api_token(user, secret)
+    session.commit()
+    return token
+
+
+def sign_out_everywhere(session: Session, user: User) -> None:
+    """End every session and the bearer token of the person, committed."""
+    end_sessions(user)
     session.commit()

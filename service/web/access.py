@@ -5,9 +5,10 @@ from functools import wraps
 
 from flask import abort, g, redirect, request, session, url_for
 
-from service.auth import end_sessions, user_by_session, user_by_token
+from service.auth import user_by_session, user_by_token
 from service.models import User
 from service.refusals import Refused
+from service.users import sign_out_everywhere
 from service.web.extensions import db_session, services
 
 
@@ -38,8 +39,7 @@ def log_out() -> None:
     """End every session and the bearer token of whoever is logged in (if anyone), and this cookie's session."""
     user = current_user()
     if user is not None:
-        end_sessions(user)
-        db_session().commit()
+        sign_out_everywhere(db_session(), user)
     session.clear()
     g.user = None
 

@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify, request, send_file, url_for
 
 from service import case_lookup
 from service.actions import may_reopen_now
-from service.auth import STAFF_ROLES, authenticate, issue_api_token
+from service.auth import STAFF_ROLES, authenticate
 from service.cases import ReportForm, take_report
 from service.categories import active_categories, active_codes, reports_per_category
 from service.db import utcnow
@@ -19,6 +19,7 @@ from service.models import Case, Photo
 from service.notifications import latest_notifications, mark_all_read, unread_count
 from service.parsing import INT32_MAX, whole_number
 from service.refusals import Refused
+from service.users import sign_in
 from service.web.access import current_user, log_in, log_out, login_required
 from service.web.extensions import db_session, services
 from service.web.links import external_url
@@ -108,8 +109,7 @@ def login():
     user = authenticate(db_session(), body["username"], body["password"])
     if user is None:
         raise Refused("not_logged_in", "bad_credentials", "用户名或密码错误", "wrong username or password")
-    token = issue_api_token(user, services().settings.secret_key)
-    db_session().commit()
+    token = sign_in(db_session(), user, services().settings.secret_key)
     log_in(user)
     return jsonify({"token": token, "expires_in": services().settings.token_days * 86400,
                     "user": {"username": user.username, "display_name": user.display_name, "role": user.role}})

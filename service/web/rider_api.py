@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import math
 import time
 from datetime import datetime, timedelta
-from functools import cache
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from flask import Blueprint, jsonify, request, send_file, url_for
 
+from service.case_lookup import case_by_number, joined_among
 from service.cases import ReportForm, join_as_me_too
+from service.categories import active_categories, category_by_code, looks, reports_per_category
 from service.db import utcnow
 from service.dispatch import grid_features
 from service.geo import is_plain_coordinate, to_wgs84
-from service.models import COORD_SYSTEMS, Case, Category, MeToo
+from service.models import COORD_SYSTEMS, Case, Category
 from service.parsing import INT64_MAX, finite_number, whole_number
 from service.placement import PlacementRules, open_cases_near
 from service.points import points_of
@@ -78,24 +76,16 @@ def _check_thumb_link(case_no: str) -> int:
 
 def _open_case(case_no: str) -> Case:
     """The open case with this number, else 404."""
-    case = db_session().scalar(sa.select(Case).where(Case.case_no == case_no))
+    case = case_by_number(db_session(), case_no)
     if case is None or not case.is_open:
         raise Refused("not_found", "unknown_case", f"找不到未结案件 {case_no}", f"no open case {case_no}")
     return case
 
 
-@cache
-def _looks(categories_file: Path) -> tuple[dict, dict]:
-    """How the community's categories file says each category (code -> name_en, icon, glyph) and each major class
-    (name -> name_en, colour) are shown; data the database does not keep."""
-    data = json.loads(Path(categories_file).read_text(encoding="utf-8"))
-    return ({row["code"]: row for row in data["categories"]}, data.get("major_classes", {}))
-
-
-def _category_as_shown(category: Category, used: int, looks: dict, classes: dict) -> dict:
+def _category_as_shown(category: Category, used: int, shown: dict, classes: dict) -> dict:
     """One category as a client shows it: its names in both languages, its icon (and a one-character stand-in)
     and its major class's colour, with how often I reported it (its rules are in /api/v1/categories)."""
-    look = looks.get(category.code, {})
+    look = shown.get(category.code, {})
     return {"code": category.code, "name": category.name, "name_en": look.get("name_en") or category.name,
             "kind": category.kind, "icon": look.get("icon", ""), "glyph": look.get("glyph") or category.name[:1],
             "colour": classes.get(category.major_class, {}).get("colour", CLASS_COLOUR), "used": used}
@@ -107,13 +97,12 @@ def community():
     """What a client shows of this community: its active categories as shown (by kind and code, `used` counting
     my reports of each), the photo limits, the service area (a box, and its centre) and the time zone."""
     svc, session = services(), db_session()
-    looks, classes = _looks(svc.settings.categories_file)
-    rows = session.scalars(sa.select(Category).where(Category.active.is_(True)).order_by(Category.kind, Category.code))
-    used = dict(session.execute(sa.select(Case.category_id, sa.func.count())
-                                .where(Case.reporter_id == current_user().id).group_by(Case.category_id)).all())
+    shown, classes = looks(svc.settings.categories_file)
+    rows = active_categories(session, by_kind=True)
+    used = reports_per_category(session, current_user())
     area = svc.area
     return jsonify({
-        "categories": [_category_as_shown(c, used.get(c.id, 0), looks, classes) for c in rows],
+        "categories": [_category_as_shown(c, used.get(c.id, 0), shown, classes) for c in rows],
         "max_photos": svc.limits.max_photos, "max_photo_bytes": svc.limits.max_photo_bytes,
         "area": {"south": area.south, "north": area.north, "west": area.west, "east": area.east,
                  "centre": {"lat": (area.south + area.north) / 2, "lon": (area.west + area.east) / 2}},
@@ -130,7 +119,7 @@ def nearby():
     if system not in COORD_SYSTEMS or not is_plain_coordinate(lat, lon):
         raise Refused("malformed", "bad_request", "位置无效", "lat/lon out of range or unknown coord_system")
     code = request.args.get("category", "")
-    category = db_session().scalar(sa.select(Category).where(Category.code == code))
+    category = category_by_code(db_session(), code)
     if category is None:  # as the intake answers it: a well-formed request naming a category we do not have
         raise Refused("invalid", "unknown_category", f"未知的问题类别：{code[:40]}", f"unknown category: {code[:40]}",
                        field="category")
@@ -139,8 +128,7 @@ def nearby():
     rules = PlacementRules(duplicate_radius_m=s.duplicate_radius_m, duplicate_days=s.duplicate_days)
     me, now = current_user(), time.time()
     found = open_cases_near(db_session(), category.id, lat, lon, utcnow(), rules)
-    joined = set(db_session().scalars(sa.select(MeToo.case_id).where(MeToo.user_id == me.id,
-                                                                      MeToo.case_id.in_([c.id for c, _ in found]))))
+    joined = joined_among(db_session(), me, [c for c, _ in found])
     return jsonify({"cases": [{
         "case_no": case.case_no, "category": category.name, "state": case.state,
         "state_label": case.state.zh, "distance_m": round(apart), "created_at": local_iso(case.created_at),
