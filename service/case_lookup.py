@@ -2,6 +2,8 @@
 duplicates."""
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -40,9 +42,10 @@ def possible_duplicates(session: Session, case: Case, with_photos: bool = False)
 
 def reports_of(session: Session, reporter: User, limit: int,
                before: int | None = None) -> tuple[list[Case], int | None]:
-    """A page of the person's reports, newest first, from before the case id `before`; and the `before` of the
-    next page (None on the last)."""
-    query = (sa.select(Case).where(Case.reporter_id == reporter.id)
+    """A page of the person's reports and the cases they joined as "me too", newest case first, from before the
+    case id `before`; and the `before` of the next page (None on the last)."""
+    joined = sa.select(MeToo.case_id).where(MeToo.user_id == reporter.id)
+    query = (sa.select(Case).where(sa.or_(Case.reporter_id == reporter.id, Case.id.in_(joined)))
              .options(selectinload(Case.category), selectinload(Case.photos)).order_by(Case.id.desc()).limit(limit + 1))
     if before is not None:
         query = query.where(Case.id < before)
@@ -50,6 +53,19 @@ def reports_of(session: Session, reporter: User, limit: int,
     more = len(cases) > limit
     cases = cases[:limit]
     return cases, (cases[-1].id if more else None)
+
+
+def joins_among(session: Session, user: User, cases: list[Case]) -> dict[int, datetime]:
+    """When the person joined each of the cases they joined as "me too", by case id."""
+    rows = session.execute(sa.select(MeToo.case_id, MeToo.created_at).where(
+        MeToo.user_id == user.id, MeToo.case_id.in_([c.id for c in cases])))
+    return dict(rows.all())  # a list of pairs: a Result itself has keys() and would pass for a mapping
+
+
+def joiners_of(session: Session, case: Case) -> list[MeToo]:
+    """Who joined the case as "me too" (with their names), first joined first."""
+    return list(session.scalars(sa.select(MeToo).where(MeToo.case_id == case.id)
+                                .options(joinedload(MeToo.user)).order_by(MeToo.created_at, MeToo.id)))
 
 
 def joined_among(session: Session, user: User, cases: list[Case]) -> set[int]:

@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from images import photo_jpeg
+from support import staff_browser
 
 from service.db import utcnow
 from service.models import Case, MeToo
@@ -54,6 +56,27 @@ def test_a_rider_joins_an_open_case_as_me_too_once(rider, make_api, factory, db)
     assert db.scalar(sa.select(sa.func.count()).select_from(Case)) == 1
     listed = rider2.get("/api/v1/nearby?lat=32.015&lon=120.855&category=B0118").get_json()["cases"]
     assert listed[0]["me_too"] is True
+
+
+def test_my_reports_list_the_cases_i_joined_marked_with_when_and_the_desk_names_who_joined(
+        rider, make_api, factory, app):
+    joined_no = dispatched(factory, 11)
+    rider2 = make_api("rider2")
+    assert me_too(rider2, joined_no).status_code == 200
+    own = rider2.report(photos=[photo_jpeg(seed=12)], category="E0301")
+    own_no = own.get_json()["case_no"]
+    items = rider2.get("/api/v1/me/reports").get_json()["items"]
+    assert [(i["case_no"], i["joined"]) for i in items] == [(own_no, False), (joined_no, True)]
+    assert items[0]["joined_at"] is None and items[1]["joined_at"].startswith(items[1]["created_at"][:10])
+    first_page = rider2.get("/api/v1/me/reports?limit=1").get_json()
+    assert [i["case_no"] for i in first_page["items"]] == [own_no]
+    rest = rider2.get(f"/api/v1/me/reports?limit=1&before={first_page['next']}").get_json()
+    assert [(i["case_no"], i["joined"]) for i in rest["items"]] == [(joined_no, True)] and rest["next"] is None
+    mine = rider.get("/api/v1/me/reports").get_json()["items"]
+    assert [(i["case_no"], i["joined"]) for i in mine] == [(joined_no, False)]  # the reporter's own, not joined
+
+    page = staff_browser(app).get(f"/desk/cases/{joined_no}").get_data(as_text=True)
+    assert "我也遇到（1 人）" in page and '<ul class="joined"><li>' in page
 
 
 def test_closed_cases_are_neither_nearby_nor_joinable(rider, make_api, factory, db):

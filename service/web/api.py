@@ -182,11 +182,15 @@ def int_arg(name: str, default, low: int, high: int):
 @bp.get("/me/reports")
 @login_required
 def my_reports():
-    """My reports, newest first, a page at a time: pass `before` from the last page's `next`."""
+    """My reports and the cases I joined as "me too" (`joined`), newest case first, a page at a time: pass `before`
+    from the last page's `next`."""
     limit = int_arg("limit", PAGE_SIZE, 1, MAX_PAGE_SIZE)
     before = int_arg("before", None, 1, INT32_MAX)  # an id: INTEGER on PostgreSQL
-    cases, after = case_lookup.reports_of(db_session(), current_user(), limit, before)
-    return jsonify({"items": [{**report_summary(c), "thumb_url": _first_thumb(c)} for c in cases],
+    me = current_user()
+    cases, after = case_lookup.reports_of(db_session(), me, limit, before)
+    joins = case_lookup.joins_among(db_session(), me, [c for c in cases if c.reporter_id != me.id])
+    return jsonify({"items": [{**report_summary(c), "thumb_url": _first_thumb(c), "joined": c.id in joins,
+                               "joined_at": local_iso(joins[c.id]) if c.id in joins else None} for c in cases],
                     "next": str(after) if after is not None else None})
 
 

@@ -20,7 +20,7 @@ from flask import (
 
 from service.actions import available_actions, perform
 from service.auth import STAFF_ROLES
-from service.case_lookup import case_by_number, possible_duplicates
+from service.case_lookup import case_by_number, joiners_of, possible_duplicates
 from service.db import utcnow
 from service.dispatch import grid_features, grids_by_code
 from service.invites import create_invite
@@ -123,7 +123,8 @@ def case_page(case_no: str):
     duplicates = possible_duplicates(db_session(), case, with_photos=True)
     return render_template("desk/case.html", case=case, duplicates=duplicates, phone=mask_phone(case.reporter.phone),
                            actions={a.name for a in available_actions(current_user(), case)}, now=utcnow(),
-                           tiles=services().settings.map_tiles_url, **_choices())
+                           tiles=services().settings.map_tiles_url, **_choices(),
+                           joined=joiners_of(db_session(), case))
 
 
 @bp.get("/desk/map")

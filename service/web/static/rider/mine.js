@@ -30,13 +30,16 @@ function badge(state, label) {
 }
 
 export function renderMine() {
-  fill("mine-list", myReports.map((r) => el("li", {}, [el("a", { href: "#case/" + encodeURIComponent(r.case_no) }, [
-    categoryIcon(r.category.code, r.category.name),
-    el("div", { className: "body" }, [
+  fill("mine-list", myReports.map((r) => {
+    // a case joined is someone else's report: shown, marked, not opened (its page is its reporter's)
+    const body = [categoryIcon(r.category.code, r.category.name), el("div", { className: "body" }, [
       el("b", { text: categoryName(r.category.code, r.category.name) + " " }, [badge(r.state, r.state_label)]),
-      el("span", { className: "meta", text: r.case_no + " · " + shortTime(r.created_at) })
-    ])
-  ])])));
+      el("span", { className: "meta", text: r.case_no + " · " + shortTime(r.joined ? r.joined_at : r.created_at) + " " },
+         r.joined ? [el("span", { className: "state joined", text: t("me_too") })] : [])
+    ])];
+    return el("li", r.joined ? { className: "joined" } : {},
+              r.joined ? body : [el("a", { href: "#case/" + encodeURIComponent(r.case_no) }, body)]);
+  }));
   $("mine-empty").hidden = myReports.length > 0 || waitingCount() > 0;
   $("more").hidden = !myNext;
   renderPoints();

@@ -4,11 +4,13 @@ import { getJSON } from "/static/js/http.js";
 import { $ } from "./ui.js";
 import { t } from "./words.js";
 
-const GOOD_FIX_M = 25, POOR_FIX_M = 100;
+const GOOD_FIX_M = 25, POOR_FIX_M = 100, FIX_WAIT_MS = 8000;  // the rider is told within 10 s of opening the page, loading included
 
 let map = null, viewed = false, pin = null, ring = null, gridLayer = null, grids = null, area = null;
 let place = null;  // {lat, lon, accuracy, byHand}
 let watchId = null, watchStop = null, lastFix = null;
+let fixWait = null, noFix = null;  // the 10 s timer; why there is no fix to show: "denied", "no_fix_yet" or null
+let preferFix = false;  // asked again (重试): the next fix takes the place of a pin placed by hand
 let onPlaced = () => {};
 
 /** Call `callback` whenever the place changes (a fix, a tap on the map, a drag of the pin). */
@@ -50,8 +52,12 @@ async function loadGrids() {
 }
 
 export function startLocating(fresh) {
-  if (!navigator.geolocation) { renderPlace(); return; }
+  if (!navigator.geolocation) { noFix = "no_fix_yet"; renderPlace(); return; }
   stopLocating();
+  noFix = null;
+  clearTimeout(fixWait);
+  // a phone that never answers (no permission asked, no signal indoors) is not left saying "locating" for ever
+  fixWait = setTimeout(() => { if (!lastFix) { noFix = "no_fix_yet"; renderPlace(); } }, FIX_WAIT_MS);
   const options = { enableHighAccuracy: true, maximumAge: fresh ? 0 : 10000, timeout: 30000 };
   watchId = navigator.geolocation.watchPosition(onFix, onFixFailed, options);
   watchStop = setTimeout(stopLocating, 60000);  // spare the battery
@@ -66,20 +72,31 @@ function stopLocating() {
 function onFix(position) {
   const c = position.coords;
   lastFix = { lat: c.latitude, lon: c.longitude, accuracy: Math.round(c.accuracy), byHand: false };
-  if (place && place.byHand) { return; }
-  const first = !place;
+  clearTimeout(fixWait);
+  noFix = null;
+  if (place && place.byHand && !preferFix) { renderPlace(); return; }
+  preferFix = false;
+  const first = !place || place.byHand;
   place = lastFix;
   showPlace(first);
   if (c.accuracy <= GOOD_FIX_M) { stopLocating(); }
 }
 
-function onFixFailed() {
-  if (!place) { renderPlace(); }
+function onFixFailed(error) {
+  if (lastFix) { return; }
+  if (error && error.code === 1) {  // PERMISSION_DENIED: no fix will come; say so now
+    stopLocating();
+    clearTimeout(fixWait);
+    noFix = "denied";
+  }
+  renderPlace();
 }
 
+/** 重新定位 / 重试: ask the phone again; a pin placed by hand stays until a fix comes to take its place. */
 export function relocate() {
+  preferFix = true;
   if (lastFix) { place = lastFix; showPlace(true); }
-  else { place = null; renderPlace(); }
+  else if (!(place && place.byHand)) { place = null; dropPin(); renderPlace(); }
   startLocating(true);
 }
 
@@ -90,7 +107,12 @@ function placeByHand(latlng) {
 
 /** After a report: a pin the rider placed by hand is let go, and the phone asked again. */
 export function forgetPlaceByHand() {
-  if (place && place.byHand) { place = null; relocate(); }
+  if (place && place.byHand) { place = null; dropPin(); relocate(); }
+}
+
+function dropPin() {
+  if (pin) { pin.remove(); pin = null; }
+  if (ring) { ring.remove(); ring = null; }
 }
 
 function showPlace(centre) {
@@ -126,10 +148,15 @@ function pinIcon() {
 }
 
 export function renderPlace() {
-  const text = $("where-text");
+  const text = $("where-text"), again = $("relocate");
   text.className = "";
+  // with no fix, the button says 重试 (retry); with one, 重新定位
+  again.dataset.i18n = !lastFix && noFix ? "retry" : "relocate";
+  again.textContent = t(again.dataset.i18n);
   if (!place) {
-    text.textContent = watchId !== null ? t("locating") : t("no_fix");
+    const why = noFix || (watchId !== null ? null : "no_fix_yet");
+    text.textContent = why ? t(why === "denied" ? "no_fix_denied" : "no_fix") : t("locating");
+    if (why) { text.className = "bad"; }
     return;
   }
   let words = place.byHand ? t("by_hand") : t("accuracy", { m: place.accuracy });
