@@ -189,7 +189,9 @@ def my_reports():
     me = current_user()
     cases, after = case_lookup.reports_of(db_session(), me, limit, before)
     joins = case_lookup.joins_among(db_session(), me, [c for c in cases if c.reporter_id != me.id])
-    return jsonify({"items": [{**report_summary(c), "thumb_url": _first_thumb(c), "joined": c.id in joins,
+    return jsonify({"items": [{**report_summary(c), "joined": c.id in joins,
+                               # a joined case's photos are its reporter's to see
+                               "thumb_url": None if c.id in joins else _first_thumb(c),
                                "joined_at": local_iso(joins[c.id]) if c.id in joins else None} for c in cases],
                     "next": str(after) if after is not None else None})
 
