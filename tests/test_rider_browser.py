@@ -605,3 +605,53 @@ def test_a_case_joined_as_me_too_shows_in_my_reports_marked_and_on_the_desk_with
     expect(joined).to_have_text(re.compile(re.escape(rider2.display_name) + r" · \d{2}-\d{2} \d{2}:\d{2}"))
     expect(staff.page.get_by_role("heading", name="我也遇到（1 人）")).to_be_visible()
     staff.shot("desk-joined")
+
+
+def report_statuses(page: Page):
+    """The notices that tell how the rider's reports stand."""
+    return page.get_by_role("status").filter(has_text=re.compile("已上报|已保存在手机上"))
+
+
+def test_one_report_status_at_a_time_and_the_next_report_may_begin_while_one_goes_up(people, db):
+    rider = rider_at_the_page(people, "rider1")
+    page, phone = rider.page, rider.context
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    take_photos(page, photo_jpeg(seed=64))
+    choose(page, "路灯")
+    send(page)
+    reported_case_no(page)
+
+    phone.set_offline(True)  # the next one is kept on the phone: "已保存在手机上" takes the place of "已上报"
+    take_photos(page, photo_jpeg(seed=65))
+    choose(page, "垃圾箱")
+    send(page)
+    expect(report_statuses(page)).to_have_count(1)
+    expect(report_statuses(page)).to_contain_text("已保存在手机上")
+    rider.shot("one-status-saved")
+    phone.set_offline(False)
+    expect(page.locator("#outbox")).to_be_hidden(timeout=20_000)
+    expect(report_statuses(page)).to_have_count(1)
+    expect(report_statuses(page)).to_contain_text("已上报")
+
+    held = []  # the third report's upload, held on its way until the rider has begun a fourth
+    page.route("**/api/v1/reports", lambda route: held.append(route) if route.request.method == "POST"
+               else route.fallback())
+    take_photos(page, photo_jpeg(seed=66))
+    choose(page, "路灯")
+    send(page)
+    page.wait_for_function("() => document.querySelector('#progress') && !document.querySelector('#progress').hidden")
+    the_form_is_clear(page)
+    expect(page.get_by_role("button", name="提交上报")).to_be_enabled()
+    take_photos(page, photo_jpeg(seed=67))
+    choose(page, "垃圾箱")
+    page.locator("#description").fill("第四个")
+    rider.shot("next-report-while-one-uploads")
+    assert held, "the third report was on its way"
+    held[0].continue_()
+    page.unroute("**/api/v1/reports")
+    expect(report_statuses(page)).to_contain_text(re.compile(r"已上报，案件号 \d{8}-0003"), timeout=20_000)
+    expect(report_statuses(page)).to_have_count(1)
+    expect(page.locator("#chosen .tile")).to_have_text(re.compile("垃圾箱"))  # the fourth, as the rider left it
+    expect(page.locator("#description")).to_have_value("第四个")
+    assert cases_on_the_server(db) == 3
+    rider.all_went_well()

@@ -10,6 +10,8 @@ import { serverMessage, t } from "./words.js";
 export const outbox = new Outbox({ owner: document.body.dataset.user });
 
 let waitingReports = [];
+// one status of the reports at a time: "已上报" and "已保存在手机上" take each other's place, never side by side
+const STATUS = "report-status";
 const refusedNow = new Set();  // ids of reports refused since the page opened
 /** Reports the server refused for good stay on screen (across reloads) until the rider closes them. */
 let refusals = JSON.parse(localStorage.getItem("rider.refused") || "[]");
@@ -17,8 +19,8 @@ let refusals = JSON.parse(localStorage.getItem("rider.refused") || "[]");
 outbox.addEventListener("progress", (e) => showProgress(e.detail));
 outbox.addEventListener("changed", () => showOutbox());
 outbox.addEventListener("sent", (e) => {
-  dropNotices("saved-offline", "login-notice");
-  notice(t("sent", { no: e.detail.body.case_no }), "ok", { id: "sent-" + e.detail.report.id });
+  dropNotices("login-notice");
+  notice(t("sent", { no: e.detail.body.case_no }), "ok", { id: STATUS });
 });
 outbox.addEventListener("refused", (e) => {
   const { report, body, status } = e.detail;
@@ -46,17 +48,21 @@ export async function submitReport() {
   if (problem) { notice(t(problem), "warn", { id: "form-problem" }); return; }
   dropNotices("form-problem");
   $("submit").disabled = true;
+  let report;
   try {
-    const report = await outbox.add(await formReport());
+    report = await outbox.add(await formReport());
     clearForm();
-    await outbox.flush(true);
-    const left = await outbox.waiting();
-    if (left.some((r) => r.id === report.id)) { notice(t("saved"), "warn", { id: "saved-offline" }); }
-    if (refusedNow.has(report.id)) { restoreForm(report); }  // refused at once: let the rider mend it, not shoot again
   } finally {
-    $("submit").disabled = false;
+    $("submit").disabled = false;  // kept on the phone: the rider may start the next report while this one goes up
   }
+  await outbox.flush(true);
+  const left = await outbox.waiting();
+  if (left.some((r) => r.id === report.id)) { notice(t("saved"), "warn", { id: STATUS }); }
+  // refused at once: let the rider mend it rather than shoot again (unless they have begun the next one)
+  if (refusedNow.has(report.id) && formIsEmpty()) { restoreForm(report); }
 }
+
+function formIsEmpty() { return !photos.count && !chosenCode() && !$("description").value.trim(); }
 
 /** What the form holds, as the outbox keeps it. */
 async function formReport() {
