@@ -642,6 +642,7 @@ def test_one_report_status_at_a_time_and_the_next_report_may_begin_while_one_goe
     page.wait_for_function("() => document.querySelector('#progress') && !document.querySelector('#progress').hidden")
     the_form_is_clear(page)
     expect(page.get_by_role("button", name="提交上报")).to_be_enabled()
+    expect(report_statuses(page)).to_have_count(0)  # the last one's "已上报" is not this one's status
     take_photos(page, photo_jpeg(seed=67))
     choose(page, "垃圾箱")
     page.locator("#description").fill("第四个")

@@ -51,6 +51,7 @@ export async function submitReport() {
   let report;
   try {
     report = await outbox.add(await formReport());
+    dropNotices(STATUS);  // the last report's status is not this one's: the progress bar tells of this one now
     clearForm();
   } finally {
     $("submit").disabled = false;  // kept on the phone: the rider may start the next report while this one goes up
