@@ -21,7 +21,10 @@ PAGE_SIZE = 50
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
 # the same expressions as the ix_cases_open_queue index, so the database walks the index in order
 DEADLINE_KEY = sa.func.coalesce(Case.deadline_at, sa.literal_column("'9999-12-31 00:00:00.000000'", UTCDateTime))
-QUEUE_ORDER = (-Case.priority, DEADLINE_KEY, Case.id)
+# 0 for a case waiting for the desk to route it by hand (the desk's own work, first), 1 for the rest
+ROUTED_KEY = sa.case((Case.state == sa.literal_column(f"'{CaseState.UNROUTED}'"), sa.literal_column("0")),
+                     else_=sa.literal_column("1"))
+QUEUE_ORDER = (ROUTED_KEY, -Case.priority, DEADLINE_KEY, Case.id)
 
 
 @dataclass(frozen=True)
@@ -61,18 +64,19 @@ def _conditions(f: QueueFilter, now: datetime, with_states: bool = True) -> list
 def cursor_of(case: Case) -> str:
     """The keyset position after this case, as text for a link."""
     deadline = case.deadline_at or NO_DEADLINE
-    return f"{-case.priority}~{deadline.astimezone(UTC).strftime('%Y%m%dT%H%M%S%f')}~{case.id}"
+    routed = 0 if case.state == CaseState.UNROUTED else 1
+    return f"{routed}~{-case.priority}~{deadline.astimezone(UTC).strftime('%Y%m%dT%H%M%S%f')}~{case.id}"
 
 
 class BadCursor(ValueError):
     """A queue position that is not one cursor_of made (edited by hand, or cut short)."""
 
 
-def parse_cursor(text: str) -> tuple[int, datetime, int]:
+def parse_cursor(text: str) -> tuple[int, int, datetime, int]:
     """The keyset position a link carries; BadCursor when it is not one (numbers out of a column's range too)."""
     try:
-        urgency, deadline, case_id = text.split("~")
-        return (whole_number(urgency, -INT32_MAX, INT32_MAX),
+        routed, urgency, deadline, case_id = text.split("~")
+        return (whole_number(routed, 0, 1), whole_number(urgency, -INT32_MAX, INT32_MAX),
                 datetime.strptime(deadline, "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC),
                 whole_number(case_id, 0, INT32_MAX))
     except (ValueError, AttributeError):
@@ -87,9 +91,9 @@ def queue_page(session: Session, f: QueueFilter, now: datetime, after: str | Non
                       selectinload(Case.reporter)))
     position = parse_cursor(after) if after else None
     if position is not None:
-        urgency, deadline, case_id = position
-        query = query.where(sa.tuple_(*QUEUE_ORDER) > sa.tuple_(sa.literal(urgency), sa.literal(deadline, UTCDateTime),
-                                                                sa.literal(case_id)))
+        routed, urgency, deadline, case_id = position
+        query = query.where(sa.tuple_(*QUEUE_ORDER) > sa.tuple_(sa.literal(routed), sa.literal(urgency),
+                                                                sa.literal(deadline, UTCDateTime), sa.literal(case_id)))
     cases = list(session.scalars(query))
     more = len(cases) > limit
     cases = cases[:limit]

@@ -58,27 +58,41 @@ def test_the_queue_filters_counts_and_pages_by_keyset(app, factory, db):
             for i in range(7)]
     urgent = factory.case_in(DISPATCHED, seed=300, category="B0101").case_no  # 井盖: priority 2, 6 hours
     outside = factory.case_in(UNROUTED, seed=301).case_no
+    urgent_outside = factory.case_in(UNROUTED, seed=302, category="B0101").case_no
     browser = staff_browser(app)
     page = browser.get("/desk").get_data(as_text=True)
     listed = re.findall(r'href="/desk/cases/([0-9-]+)"', page)
-    assert listed[0] == urgent  # the most urgent first, then by deadline
-    assert set(listed) == set(made) | {urgent, outside}
-    assert re.search(r"已派遣 <strong>8</strong>", page) and re.search(r"待人工派遣 <strong>1</strong>", page)
+    # the desk's own work (待人工派遣) first, most urgent first; then the most urgent, then by deadline
+    assert listed[:3] == [urgent_outside, outside, urgent]
+    assert set(listed) == set(made) | {urgent, outside, urgent_outside}
+    assert re.search(r"已派遣 <strong>8</strong>", page) and re.search(r"待人工派遣 <strong>2</strong>", page)
+    # the tab of cases waiting for the desk, with their number
+    assert re.search(r'<a href="/desk\?state=unrouted"[^>]*>待人工派遣 <strong>2</strong></a>', page)
 
     unrouted = browser.get("/desk?state=unrouted").get_data(as_text=True)
-    assert re.findall(r'href="/desk/cases/([0-9-]+)"', unrouted) == [outside]
+    assert re.findall(r'href="/desk/cases/([0-9-]+)"', unrouted) == [urgent_outside, outside]
+    assert re.search(r'<a href="/desk\?state=unrouted" aria-current="page">', unrouted)
     by_text = browser.get(f"/desk?q={made[3]}").get_data(as_text=True)
     assert re.findall(r'href="/desk/cases/([0-9-]+)"', by_text) == [made[3]]
 
-    # keyset pages of 3 walk the whole queue once, in order
+    # keyset pages of any size walk the whole queue once, in order, across the unrouted/routed boundary
     from service.queue import QueueFilter, queue_page
-    seen, after = [], None
-    while True:
-        cases, after = queue_page(db, QueueFilter(), utcnow(), after, limit=3)
-        seen += [c.case_no for c in cases]
-        if after is None:
-            break
-    assert seen == listed
+    for size in (1, 2, 3, 4):
+        seen, after = [], None
+        while True:
+            cases, after = queue_page(db, QueueFilter(), utcnow(), after, limit=size)
+            seen += [c.case_no for c in cases]
+            if after is None:
+                break
+        assert seen == listed
+    # and so do the page's own "next page" links
+    walked, url = [], "/desk?state=unrouted&state=dispatched"
+    while url:
+        html = browser.get(url).get_data(as_text=True)
+        walked += re.findall(r'href="/desk/cases/([0-9-]+)"', html)
+        more = re.search(r'<a href="([^"]+)">下一页', html)
+        url = more.group(1).replace("&amp;", "&") if more else None
+    assert walked == listed
 
 
 def test_bulk_assign_gives_ticked_cases_to_one_worker(app, factory, db):
