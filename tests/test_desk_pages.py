@@ -209,3 +209,18 @@ def test_overdue_cases_are_chased_once_a_day(app, factory, db, settings):
     assert chase_overdue(db, now + timedelta(days=1), settings.timezone) == 1  # and again the next day
     page = staff_browser(app).get("/desk?overdue=1").get_data(as_text=True)
     assert case_no in page and "超期" in page
+
+
+def test_a_duplicate_case_page_offers_unmerge_which_brings_it_back(app, factory, db):
+    case = factory.case_in(CaseState.DUPLICATE, seed=620)
+    case_no, original = case.case_no, case.duplicate_of.case_no
+    browser = staff_browser(app)
+    page = browser.get(f"/desk/cases/{case_no}").get_data(as_text=True)
+    assert 'data-action="unmerge"' in page and "撤销合并" in page
+    assert 'data-action="unmerge"' not in browser.get(f"/desk/cases/{original}").get_data(as_text=True)
+    response = browser.post(f"/api/v1/cases/{case_no}/actions", action="unmerge", note="")
+    assert response.status_code == 303 and response.headers["Location"] == f"/desk/cases/{case_no}"
+    db.expire_all()
+    assert db.scalar(sa.select(Case.state).where(Case.case_no == case_no)) == CaseState.DISPATCHED
+    page = browser.get(f"/desk/cases/{case_no}").get_data(as_text=True)
+    assert 'data-action="unmerge"' not in page and f"撤销合并（原记为 {original} 的重复）" in page
