@@ -250,7 +250,8 @@ def _retry(act: Act) -> Outcome:
 
 HANDLERS: dict[str, Callable[[Act], Outcome]] = {
     "assign": _assign, "start": _start, "resolve": _resolve, "close": _close, "rework": _rework,
-    "reject": _reject, "merge": _merge, lifecycle.UNMERGE: _unmerge, "reopen": _reopen, "extend": _extend, "retry_processing": _retry,
+    "reject": _reject, "merge": _merge, lifecycle.UNMERGE: _unmerge, "reopen": _reopen,
+    "extend": _extend, "retry_processing": _retry,
 }
 
 
