@@ -130,12 +130,14 @@ def mask_phone(phone: str | None) -> str:
 
 
 CSV_HEADER = ("案件编号 case", "类别 category", "网格 grid", "上报 created", "派遣 dispatched", "处置 resolved",
-              "结案 closed", "状态 state", "纬度 lat", "经度 lon", "上报人 reporter", "处置人 assignee", "按期 on time")
+              "结案 closed", "状态 state", "纬度 lat", "经度 lon", "上报人 reporter", "处置人 assignee", "按期 on time",
+              "状态代码 state code")
 
 
 def export_rows(session: Session, f: QueueFilter, now: datetime, tz: str,
                 units: dict[str, str]) -> Iterator[tuple]:
-    """Every case the filter matches, in queue order, as CSV rows (phone numbers masked), read in batches."""
+    """Every case the filter matches, in queue order, as CSV rows (phone numbers masked), read in batches; the
+    state by its Chinese name, its code in the last column for whoever sorts by it."""
     query = (sa.select(Case).where(*_conditions(f, now)).order_by(*QUEUE_ORDER)
              .options(selectinload(Case.category), selectinload(Case.grid), selectinload(Case.assignee),
                       selectinload(Case.reporter)).execution_options(yield_per=500))
@@ -144,6 +146,6 @@ def export_rows(session: Session, f: QueueFilter, now: datetime, tz: str,
             ("是" if case.closed_at <= case.deadline_at else "否")
         assignee = case.assignee.display_name if case.assignee else units.get(case.assignee_unit or "", "")
         times = [local_time(t, tz) for t in (case.created_at, case.dispatched_at, case.resolved_at, case.closed_at)]
-        yield (case.case_no, case.category.name, case.grid.name if case.grid else "", *times, case.state,
+        yield (case.case_no, case.category.name, case.grid.name if case.grid else "", *times, CaseState(case.state).zh,
                case.lat if case.lat is not None else "", case.lon if case.lon is not None else "",
-               f"{case.reporter.display_name} {mask_phone(case.reporter.phone)}", assignee, on_time)
+               f"{case.reporter.display_name} {mask_phone(case.reporter.phone)}", assignee, on_time, case.state)

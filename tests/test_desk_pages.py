@@ -147,7 +147,8 @@ def test_the_csv_export_has_the_filtered_cases_with_masked_phones(app, factory):
     text = staff_browser(app).get("/desk/export.csv?state=unrouted").get_data(as_text=True)
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     assert rows[0][0].startswith("案件编号") and len(rows) == 2
-    assert rows[1][7] == "unrouted" and "138****0001" in rows[1][10] and "13800000001" not in text
+    assert rows[0][7] == "状态 state" and rows[1][7] == "待人工派遣" and rows[0][-1] == "状态代码 state code"
+    assert rows[1][-1] == UNROUTED and "138****0001" in rows[1][10] and "13800000001" not in text
 
 
 def test_an_invited_rider_sets_a_password_once_and_lands_logged_in(app, db):
@@ -224,3 +225,32 @@ def test_a_duplicate_case_page_offers_unmerge_which_brings_it_back(app, factory,
     assert db.scalar(sa.select(Case.state).where(Case.case_no == case_no)) == CaseState.DISPATCHED
     page = browser.get(f"/desk/cases/{case_no}").get_data(as_text=True)
     assert 'data-action="unmerge"' not in page and f"撤销合并（原记为 {original} 的重复）" in page
+
+
+def test_the_users_page_names_roles_in_chinese_then_english(app):
+    from service.auth import Role
+    from service.models import ROLES
+    assert {str(r) for r in Role} == set(ROLES)  # one label for each role the database allows
+    admin = Browser(app.test_client())
+    admin.login("admin")
+    page = admin.get("/desk/users").get_data(as_text=True)
+    assert "<td>网格员 Grid worker</td>" in page and "<td>骑手 Rider</td>" in page and "<td>管理员 Administrator</td>" in page
+    assert '<option value="grid_worker">网格员 Grid worker</option>' in page
+    assert "<td>grid_worker</td>" not in page and "<td>reporter</td>" not in page
+
+
+def test_desk_pages_refuse_in_chinese_then_english_as_pages(app):
+    rider = Browser(app.test_client())
+    rider.login("rider1")
+    forbidden = rider.get("/desk")
+    text = forbidden.get_data(as_text=True)
+    assert forbidden.status_code == 403 and forbidden.mimetype == "text/html"
+    assert "无权进行此操作" in text and "not allowed" in text and "Forbidden" not in text
+    assert text.index("无权进行此操作") < text.index("not allowed")
+    missing = staff_browser(app).get("/desk/cases/20990101-0001")
+    text = missing.get_data(as_text=True)
+    assert missing.status_code == 404 and missing.mimetype == "text/html" and '<html lang="zh-CN">' in text
+    assert "找不到案件 20990101-0001" in text and "no case 20990101-0001" in text
+    # the API keeps its JSON, with the same words
+    api = staff_browser(app).client.get("/api/v1/reports/20990101-0001", headers={"Accept": "application/json"})
+    assert api.status_code == 404 and "找不到案件 20990101-0001" in api.get_json()["error"]["message"]
