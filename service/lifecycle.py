@@ -121,7 +121,6 @@ def mark_duplicate(session: Session, case: Case, original: Case, actor: User | N
     return outcome
 
 
-
 def state_merged_from(session: Session, case: Case) -> S:
     """The state a duplicate was in when it was merged (its latest merge event's from_state); new if none says."""
     from_state = session.scalar(sa.select(CaseEvent.from_state).where(
