@@ -72,6 +72,7 @@ ACTIONS = {a.name: a for a in (
     Action("rework", "返工", frozenset({S.RESOLVED}), frozenset({STAFF}), needs_note=True),
     Action("reject", "不予立案", NOT_YET_WORKED, frozenset({STAFF}), needs_note=True),
     Action("merge", "合并为重复", NOT_YET_WORKED, frozenset({STAFF})),
+    Action(lifecycle.UNMERGE, "撤销合并", frozenset({S.DUPLICATE}), frozenset({STAFF})),
     Action("reopen", "重新打开", frozenset({S.CLOSED}), frozenset({STAFF, REPORTER}), needs_note=True),
     Action("extend", "延期", frozenset(WORKED), frozenset({STAFF}), needs_note=True),
     Action("retry_processing", "重新处理照片", frozenset({S.NEW}), frozenset({STAFF})),
@@ -196,6 +197,10 @@ def _merge(act: Act) -> Outcome:
                                     act.note or f"与 {original.case_no} 重复", act.now)
 
 
+def _unmerge(act: Act) -> Outcome:
+    return lifecycle.unmerge(act.session, act.case, act.actor, act.note, act.now)
+
+
 def may_reopen_now(user: User, case: Case, rules: DeskRules, now: datetime) -> bool:
     """Staff may reopen a closed case at any time; its reporter within reopen_days of the close."""
     if case.state != S.CLOSED or not may_take(user, ACTIONS["reopen"], case):
@@ -245,7 +250,8 @@ def _retry(act: Act) -> Outcome:
 
 HANDLERS: dict[str, Callable[[Act], Outcome]] = {
     "assign": _assign, "start": _start, "resolve": _resolve, "close": _close, "rework": _rework,
-    "reject": _reject, "merge": _merge, "reopen": _reopen, "extend": _extend, "retry_processing": _retry,
+    "reject": _reject, "merge": _merge, lifecycle.UNMERGE: _unmerge, "reopen": _reopen,
+    "extend": _extend, "retry_processing": _retry,
 }
 
 

@@ -5,6 +5,7 @@ import hashlib
 import secrets
 import unicodedata
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 import sqlalchemy as sa
 from itsdangerous import BadSignature, Signer
@@ -16,7 +17,28 @@ from service.models import Case, User
 from service.parsing import INT32_MAX, whole_number
 from service.refusals import Refused
 
-STAFF_ROLES = frozenset({"staff", "admin"})
+
+class Role(StrEnum):
+    """A person's role (the users.role column, models.ROLES), with its Chinese and English names for the pages."""
+
+    def __new__(cls, value: str, zh: str, en: str) -> Role:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.zh, member.en = zh, en
+        return member
+
+    REPORTER = "reporter", "骑手", "Rider"
+    GRID_WORKER = "grid_worker", "网格员", "Grid worker"
+    STAFF = "staff", "工作人员", "Staff"
+    ADMIN = "admin", "管理员", "Administrator"
+
+
+def role_label(role: str) -> str:
+    """A role as the pages show it: 网格员 Grid worker (an unknown one as it is stored)."""
+    return f"{Role(role).zh} {Role(role).en}" if role in Role._value2member_map_ else role
+
+
+STAFF_ROLES = frozenset({Role.STAFF, Role.ADMIN})
 MIN_PASSWORD_LENGTH = 8
 USERNAME_MAX_LENGTH = 64
 TOKEN_SALT = "api-token"

@@ -22,8 +22,11 @@ TRANSITIONS: dict[S, frozenset[S]] = {
     S.RESOLVED: frozenset({S.CLOSED, S.IN_PROGRESS}),  # back to in_progress: rework (返工)
     S.CLOSED: frozenset({S.IN_PROGRESS}),  # reopened within 7 days
     S.REJECTED: frozenset(),
-    S.DUPLICATE: frozenset(),
 }
+# A merged duplicate goes back to the state it was merged from, and only by being un-merged (unmerge below).
+MERGED_FROM = frozenset(s for s, to in TRANSITIONS.items() if S.DUPLICATE in to)
+TRANSITIONS[S.DUPLICATE] = MERGED_FROM
+UNMERGE = "unmerge"
 
 
 class IllegalTransition(Exception):
@@ -62,7 +65,7 @@ def transition(session: Session, case: Case, to_state: S, actor: User | None, no
     The case row carries a version: if anyone else moved the case meanwhile, the commit fails (StaleDataError)
     and nothing of this change is kept.
     """
-    if to_state not in TRANSITIONS[S(case.state)]:
+    if to_state not in TRANSITIONS[S(case.state)] or (case.state == S.DUPLICATE and action != UNMERGE):
         raise IllegalTransition(case, to_state)
     at = at or utcnow()
     event = CaseEvent(case=case, actor=actor, from_state=case.state, to_state=to_state,
@@ -117,3 +120,24 @@ def mark_duplicate(session: Session, case: Case, original: Case, actor: User | N
     count_me_too(session, original, case.reporter_id, at, via=case)
     return outcome
 
+
+def state_merged_from(session: Session, case: Case) -> S:
+    """The state a duplicate was in when it was merged (its latest merge event's from_state); new if none says."""
+    from_state = session.scalar(sa.select(CaseEvent.from_state).where(
+        CaseEvent.case_id == case.id, CaseEvent.to_state == S.DUPLICATE)
+        .order_by(CaseEvent.created_at.desc(), CaseEvent.id.desc()).limit(1))
+    return S(from_state) if from_state in MERGED_FROM else S.NEW
+
+
+def unmerge(session: Session, case: Case, actor: User, note: str = "", at: datetime | None = None) -> Outcome:
+    """Take a merged duplicate back to the state it was merged from: no longer linked to the original, and its
+    reporter no longer counted as a "me too" there when the merge is how they came to be counted."""
+    at = at or utcnow()
+    original = case.duplicate_of
+    outcome = transition(session, case, state_merged_from(session, case), actor,
+                         note or (f"撤销合并（原记为 {original.case_no} 的重复）" if original else "撤销合并"),
+                         at, UNMERGE)
+    if original is not None:
+        session.execute(sa.delete(MeToo).where(MeToo.case_id == original.id, MeToo.via_case_id == case.id))
+    case.duplicate_of = None
+    return outcome

@@ -108,8 +108,10 @@ class Case(Base):
         sa.Index("ix_cases_closed", "closed_at"),
         # nearby open cases of a category (duplicates): a bounding box on latitude
         sa.Index("ix_cases_category_lat", "category_id", "lat"),
-        # the desk queue of open cases: most urgent first, then by deadline (none last), then id (service.queue)
-        sa.Index("ix_cases_open_queue", sa.text("(-priority)"),
+        # the desk queue of open cases: those awaiting routing by hand first, then most urgent, then by deadline
+        # (none last), then id (service.queue)
+        sa.Index("ix_cases_open_queue", sa.text(f"(CASE WHEN state = '{CaseState.UNROUTED}' THEN 0 ELSE 1 END)"),
+                 sa.text("(-priority)"),
                  sa.text("(COALESCE(deadline_at, '9999-12-31 00:00:00.000000'))"), "id",
                  postgresql_where=sa.text(_one_of("state", OPEN)),
                  sqlite_where=sa.text(_one_of("state", OPEN))),

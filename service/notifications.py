@@ -65,7 +65,9 @@ def announce(session: Session, event: CaseEvent, tz: str, robot_url: str | None 
     staff group's) for what the pipeline did unattended. Returns their delivery follow-ups."""
     case, note, told = event.case, event.note, []
     robot_text = None
-    if event.action == "dispatch":  # the pipeline routed it
+    if event.action == "unmerge":  # before the states it returns to, whose words are not this event's
+        told = [([case.reporter], "unmerged", f"您的上报 {case.case_no} 不再记为重复，将作为单独的问题处理")]
+    elif event.action == "dispatch":  # the pipeline routed it
         robot_text = _work_order(case, tz)
         if case.assignee is not None:
             told = [([case.assignee], "work_order", robot_text)]

@@ -21,7 +21,10 @@ PAGE_SIZE = 50
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
 # the same expressions as the ix_cases_open_queue index, so the database walks the index in order
 DEADLINE_KEY = sa.func.coalesce(Case.deadline_at, sa.literal_column("'9999-12-31 00:00:00.000000'", UTCDateTime))
-QUEUE_ORDER = (-Case.priority, DEADLINE_KEY, Case.id)
+# 0 for a case waiting for the desk to route it by hand (the desk's own work, first), 1 for the rest
+ROUTED_KEY = sa.case((Case.state == sa.literal_column(f"'{CaseState.UNROUTED}'"), sa.literal_column("0")),
+                     else_=sa.literal_column("1"))
+QUEUE_ORDER = (ROUTED_KEY, -Case.priority, DEADLINE_KEY, Case.id)
 
 
 @dataclass(frozen=True)
@@ -61,18 +64,19 @@ def _conditions(f: QueueFilter, now: datetime, with_states: bool = True) -> list
 def cursor_of(case: Case) -> str:
     """The keyset position after this case, as text for a link."""
     deadline = case.deadline_at or NO_DEADLINE
-    return f"{-case.priority}~{deadline.astimezone(UTC).strftime('%Y%m%dT%H%M%S%f')}~{case.id}"
+    routed = 0 if case.state == CaseState.UNROUTED else 1
+    return f"{routed}~{-case.priority}~{deadline.astimezone(UTC).strftime('%Y%m%dT%H%M%S%f')}~{case.id}"
 
 
 class BadCursor(ValueError):
     """A queue position that is not one cursor_of made (edited by hand, or cut short)."""
 
 
-def parse_cursor(text: str) -> tuple[int, datetime, int]:
+def parse_cursor(text: str) -> tuple[int, int, datetime, int]:
     """The keyset position a link carries; BadCursor when it is not one (numbers out of a column's range too)."""
     try:
-        urgency, deadline, case_id = text.split("~")
-        return (whole_number(urgency, -INT32_MAX, INT32_MAX),
+        routed, urgency, deadline, case_id = text.split("~")
+        return (whole_number(routed, 0, 1), whole_number(urgency, -INT32_MAX, INT32_MAX),
                 datetime.strptime(deadline, "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC),
                 whole_number(case_id, 0, INT32_MAX))
     except (ValueError, AttributeError):
@@ -87,9 +91,9 @@ def queue_page(session: Session, f: QueueFilter, now: datetime, after: str | Non
                       selectinload(Case.reporter)))
     position = parse_cursor(after) if after else None
     if position is not None:
-        urgency, deadline, case_id = position
-        query = query.where(sa.tuple_(*QUEUE_ORDER) > sa.tuple_(sa.literal(urgency), sa.literal(deadline, UTCDateTime),
-                                                                sa.literal(case_id)))
+        routed, urgency, deadline, case_id = position
+        query = query.where(sa.tuple_(*QUEUE_ORDER) > sa.tuple_(sa.literal(routed), sa.literal(urgency),
+                                                                sa.literal(deadline, UTCDateTime), sa.literal(case_id)))
     cases = list(session.scalars(query))
     more = len(cases) > limit
     cases = cases[:limit]
@@ -126,12 +130,14 @@ def mask_phone(phone: str | None) -> str:
 
 
 CSV_HEADER = ("案件编号 case", "类别 category", "网格 grid", "上报 created", "派遣 dispatched", "处置 resolved",
-              "结案 closed", "状态 state", "纬度 lat", "经度 lon", "上报人 reporter", "处置人 assignee", "按期 on time")
+              "结案 closed", "状态 state", "纬度 lat", "经度 lon", "上报人 reporter", "处置人 assignee", "按期 on time",
+              "状态代码 state code")
 
 
 def export_rows(session: Session, f: QueueFilter, now: datetime, tz: str,
                 units: dict[str, str]) -> Iterator[tuple]:
-    """Every case the filter matches, in queue order, as CSV rows (phone numbers masked), read in batches."""
+    """Every case the filter matches, in queue order, as CSV rows (phone numbers masked), read in batches; the
+    state by its Chinese name, its code in the last column for whoever sorts by it."""
     query = (sa.select(Case).where(*_conditions(f, now)).order_by(*QUEUE_ORDER)
              .options(selectinload(Case.category), selectinload(Case.grid), selectinload(Case.assignee),
                       selectinload(Case.reporter)).execution_options(yield_per=500))
@@ -140,6 +146,6 @@ def export_rows(session: Session, f: QueueFilter, now: datetime, tz: str,
             ("是" if case.closed_at <= case.deadline_at else "否")
         assignee = case.assignee.display_name if case.assignee else units.get(case.assignee_unit or "", "")
         times = [local_time(t, tz) for t in (case.created_at, case.dispatched_at, case.resolved_at, case.closed_at)]
-        yield (case.case_no, case.category.name, case.grid.name if case.grid else "", *times, case.state,
+        yield (case.case_no, case.category.name, case.grid.name if case.grid else "", *times, CaseState(case.state).zh,
                case.lat if case.lat is not None else "", case.lon if case.lon is not None else "",
-               f"{case.reporter.display_name} {mask_phone(case.reporter.phone)}", assignee, on_time)
+               f"{case.reporter.display_name} {mask_phone(case.reporter.phone)}", assignee, on_time, case.state)

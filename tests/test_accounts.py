@@ -188,7 +188,7 @@ def test_an_admin_adds_a_person_and_sees_them_listed_or_sees_why_not(app, db):
     admin.login("admin")
     page = _answer(admin, admin.post("/desk/users/add", username="gw15", display_name="网格员 15",
                                      role="grid_worker", password="worker-pass-15"))
-    assert "已添加 gw15" in page and "<td>gw15</td><td>网格员 15</td><td>grid_worker</td>" in page
+    assert "已添加 gw15" in page and "<td>gw15</td><td>网格员 15</td><td>网格员 Grid worker</td>" in page
     assert "请选择角色" in _answer(admin, admin.post("/desk/users/add", username="gw16", role="mayor",
                                                    password="worker-pass-16"))
     assert "至少 8 位" in _answer(admin, admin.post("/desk/users/add", username="gw16", role="reporter",

@@ -158,3 +158,86 @@ def test_the_case_map_draws_a_case_above_its_grids_name(people, rider, workers):
     blue = tuple(int(CaseState.DISPATCHED.colour[i:i + 2], 16) for i in (1, 3, 5))
     assert all(abs(a - b) < 40 for a, b in zip(seen, blue)), f"the mark shows {seen}, not its blue {blue}"
     staff.all_went_well()
+
+
+def console_errors(person: Person) -> list[str]:
+    """Start keeping what the browser's console reports as errors on this person's pages."""
+    errors: list[str] = []
+    person.page.on("console", lambda message: errors.append(f"{person.page.url}: {message.text}")
+                   if message.type == "error" else None)
+    return errors
+
+
+def test_the_desk_puts_unrouted_cases_first_unmerges_a_duplicate_and_speaks_chinese_without_console_errors(
+        people, factory):
+    dispatched = [factory.case_in(CaseState.DISPATCHED, seed=60 + i, where={"lat": f"{32.012 + i * 0.001:.3f}"})
+                  for i in range(3)]
+    urgent = factory.case_in(CaseState.DISPATCHED, seed=70, category="B0101")  # 井盖: the most urgent
+    unrouted = [factory.case_in(CaseState.UNROUTED, seed=71 + i, where={"lon": f"{120.90 + i * 0.001:.3f}"})
+                for i in range(2)]
+    duplicate = factory.case_in(CaseState.DUPLICATE, reporter="rider2", seed=75)
+    original = duplicate.duplicate_of.case_no
+    staff = people(**DESKTOP)
+    errors = console_errors(staff)
+    page = staff.page
+
+    # the queue: the desk's own work first, above even the most urgent dispatched case, and a tab for it
+    staff.log_in("staff1")
+    expect(page).to_have_url(re.compile(r"/desk$"))
+    numbers = page.locator("table tbody tr td:nth-child(2) a").all_inner_texts()
+    assert set(numbers[:2]) == {c.case_no for c in unrouted}
+    assert numbers.index(urgent.case_no) == 2 and {c.case_no for c in dispatched} <= set(numbers)
+    tab = page.get_by_role("link", name=re.compile(r"待人工派遣\s*2"))
+    expect(tab).to_be_visible()
+    staff.shot("queue-unrouted-first")
+    tab.click()
+    expect(page).to_have_url(re.compile(r"/desk\?state=unrouted$"))
+    expect(page.locator("table tbody tr")).to_have_count(2)
+    expect(page.get_by_role("link", name=re.compile(r"待人工派遣\s*2"))).to_have_attribute("aria-current", "page")
+    staff.shot("queue-unrouted-tab")
+
+    # a merged duplicate: un-merge it, and it is back where it was, no longer counted on the original
+    page.goto(f"/desk/cases/{duplicate.case_no}")
+    expect(page.locator("h1 .state")).to_have_text(CaseState.DUPLICATE.zh)
+    button = page.locator("form[data-action=unmerge]").get_by_role("button", name=re.compile("撤销合并"))
+    expect(button).to_be_visible()
+    staff.shot("duplicate-with-unmerge")
+    button.click()
+    expect(page.locator("h1 .state")).to_have_text(CaseState.DISPATCHED.zh)
+    expect(page.get_by_text(f"撤销合并（原记为 {original} 的重复）")).to_be_visible()
+    expect(page.locator("form[data-action=unmerge]")).to_have_count(0)
+    staff.shot("unmerged")
+
+    # the invite form, and a case number no one has: a page in Chinese then English, not JSON
+    page.goto("/desk/invites")
+    expect(page.get_by_label("用户名（字母或数字）")).to_be_visible()
+    assert errors == [], errors  # the queue, its tab, the case pages and the invite form: a quiet console
+    missing = page.goto("/desk/cases/20990101-0001")
+    assert missing.status == 404 and "text/html" in missing.headers["content-type"]
+    expect(page.locator("h1")).to_have_text("找不到案件 20990101-0001 / no case 20990101-0001")
+    staff.shot("unknown-case")
+    staff.failed = [f for f in staff.failed if "20990101-0001" not in f]
+    staff.log_out()
+
+    # the users page, as the admin: roles by name, Chinese then English
+    staff.log_in("admin")
+    page.goto("/desk/users")
+    expect(page.locator("td", has_text="网格员 Grid worker").first).to_be_visible()
+    expect(page.locator("td", has_text="骑手 Rider").first).to_be_visible()
+    roles = page.locator("table:has(th:text-is('角色')) tbody td:nth-child(3)").all_inner_texts()
+    assert roles and not {"reporter", "grid_worker", "staff", "admin"} & set(roles), roles
+    staff.shot("users-roles")
+    staff.log_out()
+
+    # a rider who wanders onto the desk is told so in Chinese first
+    staff.log_in("rider1")
+    refused = page.goto("/desk")
+    assert refused.status == 403
+    expect(page.locator("h1")).to_contain_text("无权进行此操作 / not allowed")
+    expect(page.get_by_text("Forbidden")).to_have_count(0)
+    staff.shot("forbidden")
+    staff.failed = [f for f in staff.failed if not f.startswith("403 GET")]
+    assert all("Failed to load resource" in e and ("status of 404" in e or "status of 403" in e) for e in errors), \
+        errors  # only the two refusals asked for
+    assert len(errors) == 2, errors
+    staff.all_went_well()

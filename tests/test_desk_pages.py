@@ -58,27 +58,41 @@ def test_the_queue_filters_counts_and_pages_by_keyset(app, factory, db):
             for i in range(7)]
     urgent = factory.case_in(DISPATCHED, seed=300, category="B0101").case_no  # 井盖: priority 2, 6 hours
     outside = factory.case_in(UNROUTED, seed=301).case_no
+    urgent_outside = factory.case_in(UNROUTED, seed=302, category="B0101").case_no
     browser = staff_browser(app)
     page = browser.get("/desk").get_data(as_text=True)
     listed = re.findall(r'href="/desk/cases/([0-9-]+)"', page)
-    assert listed[0] == urgent  # the most urgent first, then by deadline
-    assert set(listed) == set(made) | {urgent, outside}
-    assert re.search(r"已派遣 <strong>8</strong>", page) and re.search(r"待人工派遣 <strong>1</strong>", page)
+    # the desk's own work (待人工派遣) first, most urgent first; then the most urgent, then by deadline
+    assert listed[:3] == [urgent_outside, outside, urgent]
+    assert set(listed) == set(made) | {urgent, outside, urgent_outside}
+    assert re.search(r"已派遣 <strong>8</strong>", page) and re.search(r"待人工派遣 <strong>2</strong>", page)
+    # the tab of cases waiting for the desk, with their number
+    assert re.search(r'<a href="/desk\?state=unrouted"[^>]*>待人工派遣 <strong>2</strong></a>', page)
 
     unrouted = browser.get("/desk?state=unrouted").get_data(as_text=True)
-    assert re.findall(r'href="/desk/cases/([0-9-]+)"', unrouted) == [outside]
+    assert re.findall(r'href="/desk/cases/([0-9-]+)"', unrouted) == [urgent_outside, outside]
+    assert re.search(r'<a href="/desk\?state=unrouted" aria-current="page">', unrouted)
     by_text = browser.get(f"/desk?q={made[3]}").get_data(as_text=True)
     assert re.findall(r'href="/desk/cases/([0-9-]+)"', by_text) == [made[3]]
 
-    # keyset pages of 3 walk the whole queue once, in order
+    # keyset pages of any size walk the whole queue once, in order, across the unrouted/routed boundary
     from service.queue import QueueFilter, queue_page
-    seen, after = [], None
-    while True:
-        cases, after = queue_page(db, QueueFilter(), utcnow(), after, limit=3)
-        seen += [c.case_no for c in cases]
-        if after is None:
-            break
-    assert seen == listed
+    for size in (1, 2, 3, 4):
+        seen, after = [], None
+        while True:
+            cases, after = queue_page(db, QueueFilter(), utcnow(), after, limit=size)
+            seen += [c.case_no for c in cases]
+            if after is None:
+                break
+        assert seen == listed
+    # and so do the page's own "next page" links
+    walked, url = [], "/desk?state=unrouted&state=dispatched"
+    while url:
+        html = browser.get(url).get_data(as_text=True)
+        walked += re.findall(r'href="/desk/cases/([0-9-]+)"', html)
+        more = re.search(r'<a href="([^"]+)">下一页', html)
+        url = more.group(1).replace("&amp;", "&") if more else None
+    assert walked == listed
 
 
 def test_bulk_assign_gives_ticked_cases_to_one_worker(app, factory, db):
@@ -133,7 +147,8 @@ def test_the_csv_export_has_the_filtered_cases_with_masked_phones(app, factory):
     text = staff_browser(app).get("/desk/export.csv?state=unrouted").get_data(as_text=True)
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     assert rows[0][0].startswith("案件编号") and len(rows) == 2
-    assert rows[1][7] == "unrouted" and "138****0001" in rows[1][10] and "13800000001" not in text
+    assert rows[0][7] == "状态 state" and rows[1][7] == "待人工派遣" and rows[0][-1] == "状态代码 state code"
+    assert rows[1][-1] == UNROUTED and "138****0001" in rows[1][10] and "13800000001" not in text
 
 
 def test_an_invited_rider_sets_a_password_once_and_lands_logged_in(app, db):
@@ -195,3 +210,48 @@ def test_overdue_cases_are_chased_once_a_day(app, factory, db, settings):
     assert chase_overdue(db, now + timedelta(days=1), settings.timezone) == 1  # and again the next day
     page = staff_browser(app).get("/desk?overdue=1").get_data(as_text=True)
     assert case_no in page and "超期" in page
+
+
+def test_a_duplicate_case_page_offers_unmerge_which_brings_it_back(app, factory, db):
+    case = factory.case_in(CaseState.DUPLICATE, seed=620)
+    case_no, original = case.case_no, case.duplicate_of.case_no
+    browser = staff_browser(app)
+    page = browser.get(f"/desk/cases/{case_no}").get_data(as_text=True)
+    assert 'data-action="unmerge"' in page and "撤销合并" in page
+    assert 'data-action="unmerge"' not in browser.get(f"/desk/cases/{original}").get_data(as_text=True)
+    response = browser.post(f"/api/v1/cases/{case_no}/actions", action="unmerge", note="")
+    assert response.status_code == 303 and response.headers["Location"] == f"/desk/cases/{case_no}"
+    db.expire_all()
+    assert db.scalar(sa.select(Case.state).where(Case.case_no == case_no)) == CaseState.DISPATCHED
+    page = browser.get(f"/desk/cases/{case_no}").get_data(as_text=True)
+    assert 'data-action="unmerge"' not in page and f"撤销合并（原记为 {original} 的重复）" in page
+
+
+def test_the_users_page_names_roles_in_chinese_then_english(app):
+    from service.auth import Role
+    from service.models import ROLES
+    assert {str(r) for r in Role} == set(ROLES)  # one label for each role the database allows
+    admin = Browser(app.test_client())
+    admin.login("admin")
+    page = admin.get("/desk/users").get_data(as_text=True)
+    assert "<td>网格员 Grid worker</td>" in page and "<td>骑手 Rider</td>" in page
+    assert "<td>管理员 Administrator</td>" in page
+    assert '<option value="grid_worker">网格员 Grid worker</option>' in page
+    assert "<td>grid_worker</td>" not in page and "<td>reporter</td>" not in page
+
+
+def test_desk_pages_refuse_in_chinese_then_english_as_pages(app):
+    rider = Browser(app.test_client())
+    rider.login("rider1")
+    forbidden = rider.get("/desk")
+    text = forbidden.get_data(as_text=True)
+    assert forbidden.status_code == 403 and forbidden.mimetype == "text/html"
+    assert "无权进行此操作" in text and "not allowed" in text and "Forbidden" not in text
+    assert text.index("无权进行此操作") < text.index("not allowed")
+    missing = staff_browser(app).get("/desk/cases/20990101-0001")
+    text = missing.get_data(as_text=True)
+    assert missing.status_code == 404 and missing.mimetype == "text/html" and '<html lang="zh-CN">' in text
+    assert "找不到案件 20990101-0001" in text and "no case 20990101-0001" in text
+    # the API keeps its JSON, with the same words
+    api = staff_browser(app).client.get("/api/v1/reports/20990101-0001", headers={"Accept": "application/json"})
+    assert api.status_code == 404 and "找不到案件 20990101-0001" in api.get_json()["error"]["message"]

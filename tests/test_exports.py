@@ -77,6 +77,7 @@ def test_the_desk_export_keeps_hostile_names_as_quoted_text(app, factory, hostil
         assert_no_formula_text(cell)
     assert rows[1][10].startswith("'" + HYPERLINK) and rows[1][10].endswith("138****0001")
     assert rows[1][8] == "32.015"  # a number stays a number
+    assert rows[1][7] == CaseState.DISPATCHED.zh and rows[1][-1] == CaseState.DISPATCHED  # the state in words
 
 
 def test_only_text_is_neutralised_and_negative_numbers_stay_numbers():

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from service.actions import ACTIONS
 from service.lifecycle import TRANSITIONS
-from service.models import Case, PointsEntry, User
+from service.models import Case, MeToo, Notification, PointsEntry, User
 from service.states import CaseState
 
 STATES = tuple(CaseState)
@@ -63,6 +63,9 @@ def test_every_action_stays_within_the_lifecycle_law():
                       "rework": "in_progress", "reject": "rejected", "merge": "duplicate",
                       "reopen": "in_progress"}.get(action.name)
             assert target is None or target in TRANSITIONS[state], (action.name, state)
+    # a duplicate leaves its state only by being un-merged, back to where a merge can come from
+    assert ACTIONS["unmerge"].from_states == {CaseState.DUPLICATE}
+    assert TRANSITIONS[CaseState.DUPLICATE] == {s for s, to in TRANSITIONS.items() if CaseState.DUPLICATE in to}
 
 
 @pytest.mark.parametrize("state", STATES)
@@ -200,3 +203,56 @@ def test_an_unknown_action_is_422(desk):
     case_no = desk.case_in("dispatched")
     response = desk.act(desk.staff, case_no, "teleport")
     assert response.status_code == 422 and response.get_json()["error"]["field"] == "action"
+
+
+def me_toos_of(db, case_no: str) -> list[str]:
+    """Who is counted as having met the case's problem (我也遇到)."""
+    db.expire_all()
+    return list(db.scalars(sa.select(User.username).join(MeToo, MeToo.user_id == User.id)
+                           .join(Case, Case.id == MeToo.case_id).where(Case.case_no == case_no)))
+
+
+def test_unmerge_takes_a_merged_duplicate_back_to_its_state_and_uncounts_its_me_too(desk, make_api, db):
+    original = desk.factory.case_in(CaseState.DISPATCHED, seed=900).case_no
+    case = desk.factory.case_in(CaseState.DISPATCHED, reporter="rider2", seed=901)
+    case_no = case.case_no
+    assert desk.act(desk.staff, case_no, "merge", duplicate_of=original).status_code == 200
+    assert me_toos_of(db, original) == ["rider2"]
+
+    response = desk.act(desk.staff, case_no, "unmerge")
+    assert response.status_code == 200 and response.get_json()["state"] == "dispatched"
+    case = state_of(db, case_no)
+    assert case.state == CaseState.DISPATCHED and case.duplicate_of is None and case.assignee.username == "gw06"
+    event = case.events[-1]
+    assert (event.action, event.from_state, event.to_state) == ("unmerge", "duplicate", "dispatched")
+    assert event.actor.username == "staff1" and original in event.note
+    assert me_toos_of(db, original) == []
+    told = db.scalar(sa.select(Notification).where(Notification.case_id == case.id, Notification.kind == "unmerged"))
+    assert told.user.username == "rider2" and "不再记为重复" in told.message
+    # it is an ordinary case again: it may be merged once more, but not un-merged
+    assert desk.act(desk.staff, case_no, "unmerge").status_code == 409
+
+
+def test_unmerge_of_a_duplicate_the_pipeline_merged_goes_back_to_new(desk, db):
+    original = desk.factory.case_in(CaseState.DISPATCHED, seed=910)
+    case = desk.factory.process(desk.factory.report(reporter="rider2", seed=910))
+    assert case.state == CaseState.DUPLICATE and case.duplicate_of_id == original.id
+    assert me_toos_of(db, original.case_no) == ["rider2"]
+    assert desk.act(desk.staff, case.case_no, "unmerge").status_code == 200
+    assert state_of(db, case.case_no).state == CaseState.NEW
+    assert me_toos_of(db, original.case_no) == []
+
+
+def test_unmerge_keeps_a_me_too_that_came_some_other_way_and_is_staff_only(desk, make_api, db):
+    original = desk.factory.case_in(CaseState.DISPATCHED, seed=920).case_no
+    rider2 = make_api("rider2")
+    joined = rider2.client.post(f"/api/v1/reports/{original}/me-too", headers=rider2.headers,
+                                json={"lat": 32.015, "lon": 120.855, "accuracy_m": 10})
+    assert joined.status_code == 200, joined.get_json()
+    case_no = desk.factory.case_in(CaseState.DISPATCHED, reporter="rider2", seed=921).case_no
+    assert desk.act(desk.staff, case_no, "merge", duplicate_of=original).status_code == 200
+    refused = desk.act(rider2, case_no, "unmerge")
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "forbidden"
+    assert desk.act(desk.gw06, case_no, "unmerge").status_code == 403
+    assert desk.act(desk.staff, case_no, "unmerge").status_code == 200
+    assert me_toos_of(db, original) == ["rider2"]  # tapped 我也遇到 themselves: still counted

@@ -19,7 +19,7 @@ from flask import (
 )
 
 from service.actions import available_actions, perform
-from service.auth import STAFF_ROLES
+from service.auth import STAFF_ROLES, Role, role_label
 from service.case_lookup import case_by_number, joiners_of, possible_duplicates
 from service.db import utcnow
 from service.dispatch import grid_features, grids_by_code
@@ -54,6 +54,7 @@ from service.web.extensions import db_session, services
 from service.web.links import external_url, redirect_back
 
 bp = Blueprint("desk", __name__)
+bp.add_app_template_filter(role_label, "role")  # 网格员 Grid worker, not grid_worker
 KNOWN_STATES = frozenset(CaseState)  # a state asked for by name: any other name is ignored
 
 
@@ -202,8 +203,8 @@ def _users_page(reset: PasswordReset | None = None):
     """The users page; with a generated password, shown this once and never kept by a cache."""
     session = db_session()
     response = make_response(render_template(
-        "desk/users.html", roles=ROLES, reset=reset, people=people(session), grids=grids_by_code(session),
-        workers=grid_workers(session)))
+        "desk/users.html", roles=[Role(r) for r in ROLES], reset=reset, people=people(session),
+        grids=grids_by_code(session), workers=grid_workers(session)))
     if reset:
         response.headers["Cache-Control"] = "no-store"
     return response

@@ -5,7 +5,7 @@ import logging
 import time
 from itertools import chain
 
-from flask import Flask, flash, jsonify, redirect, request
+from flask import Flask, flash, jsonify, make_response, redirect, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import ClientDisconnected, HTTPException, default_exceptions
@@ -39,6 +39,16 @@ def error_response(status: int, code: str, message_zh: str, message_en: str, fie
     """The JSON error body: {"error": {"code", "message", "field"}}."""
     body = {"error": {"code": code, "message": f"{message_zh} / {message_en}", "field": field}}
     return jsonify(body), status
+
+
+def error_page(status: int, zh: str, en: str, fallback):
+    """The page a browser is answered with: the same words as the JSON, Chinese then English, in the site's frame;
+    `fallback` (werkzeug's plain page) when even that cannot be drawn."""
+    try:
+        return render_template("error.html", status=status, zh=zh, en=en), status
+    except Exception:  # an error page must never become a 500 of its own
+        log.exception("the error page could not be drawn for %s %s", request.method, request.path)
+        return fallback(), status
 
 
 def _wants_json() -> bool:
@@ -98,19 +108,22 @@ def init_app(app: Flask) -> None:
         if exc.kind == "invalid" and request.method == "POST":
             flash(exc.zh, "error")
             return redirect(request.path, code=303)
-        return default_exceptions[status](description=exc.message).get_response(), status
+        return error_page(status, exc.zh, exc.en, default_exceptions[status](description=exc.message).get_response)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
-        if not _wants_json():
-            response, status = exc.get_response(), exc.code
-        else:
-            code, zh, en = HTTP_MESSAGES.get(exc.code, (exc.name.lower().replace(" ", "_"), exc.name, exc.name))
-            if isinstance(exc, CSRFError):  # a page kept open across a new login: fetch a fresh token and retry
-                code, zh, en = "csrf_failed", "页面已过期，请刷新后重试", "the page's CSRF token is missing or stale"
+        code, zh, en = HTTP_MESSAGES.get(exc.code, (exc.name.lower().replace(" ", "_"), exc.name, exc.name))
+        if isinstance(exc, CSRFError):  # a page kept open across a new login: fetch a fresh token and retry
+            code, zh, en = "csrf_failed", "页面已过期，请刷新后重试", "the page's CSRF token is missing or stale"
+        if exc.code is None or exc.code < 400:  # a redirect werkzeug raises (a missing slash): as it is
+            return exc.get_response()
+        if _wants_json():
             response, status = error_response(exc.code, code, zh, en)
-            if exc.code == 405 and exc.valid_methods:
-                response.headers["Allow"] = ", ".join(exc.valid_methods)
+        else:
+            body, status = error_page(exc.code, zh, en, exc.get_response)
+            response = make_response(body, status)
+        if exc.code == 405 and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
         if exc.code == 429:
             response.headers["Retry-After"] = str(seconds_until_the_limit_resets())
         return response, status
