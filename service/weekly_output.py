@@ -92,7 +92,8 @@ def grid_rates_chart(data: dict) -> str:
 
 def trend_chart(data: dict) -> str:
     """The last 8 weeks' 结案率 and 按期结案率 as lines, as inline SVG."""
-    chart = _chart(pygal.Line, title="近 8 周结案率", dots_size=4)
+    chart = _chart(pygal.Line, title="近 8 周结案率", dots_size=4, margin_right=36,
+                   truncate_label=-1)  # room for "（进行中）", and no "…" instead
     # a week still under way is its last point so far, not its result
     chart.x_labels = [f"{t['week']}（进行中）" if t.get("partial") else t["week"] for t in data["trend"]]
     chart.add("结案率", [_pct(t["closure_rate"]) for t in data["trend"]])
