@@ -31,7 +31,7 @@ def _without_style_or_script(root):
 
 
 CHART = dict(style=LAYOUT, js=[], css=[], disable_xml_declaration=True, print_values=True, legend_at_bottom=True,
-             range=(0, 100), show_y_guides=True, width=760, height=320,
+             range=(0, 100), show_y_guides=True, width=760, height=320, no_data_text="暂无数据",
              value_formatter=lambda v: "—" if v is None else f"{v:.0f}%")
 
 
