@@ -279,18 +279,18 @@ def weekly_closure(session: Session, week: Week, tz: str, now: datetime) -> dict
     """The whole report of a week: overall and per grid, category and assignee beside the week before, the
     overdue list, the reporters' ranking, and the last 8 weeks' closure rates. A week not over at `now` is
     reported as of now and marked in progress (进行中): what was due by now, late by now."""
-    in_progress = now < week.end(tz)
-    as_of = now if in_progress else week.end(tz)
+    under_way = now < week.end(tz)
+    as_of = now if under_way else week.end(tz)
     weeks = [week.shifted(-back) for back in range(7, -1, -1)]  # the trend's 8 weeks, this one last
     trend_figures = [f[None] for f in figures_of_weeks(session, weeks[:-2], tz, with_hours=False, as_of=as_of)]
     previous, current = figures_of_weeks(session, weeks[-2:], tz, as_of=as_of)
     trend_figures += [previous[None], current[None]]
     trend = [{"week": w.name, "closure_rate": f["closure_rate"], "on_time_rate": f["on_time_rate"],
-              "partial": in_progress and w == week} for w, f in zip(weeks, trend_figures)]
+              "partial": under_way and w == week} for w, f in zip(weeks, trend_figures)]
     report = {"week": week.name, "start": week.start(tz).isoformat(), "end": week.end(tz).isoformat(),
               "first_day": week.day(1).isoformat(), "last_day": week.day(7).isoformat(),  # the community's dates
               "built_at": now.isoformat(timespec="seconds"), "timezone": tz,
-              "in_progress": in_progress, "as_of": as_of.isoformat(timespec="seconds"),
+              "under_way": under_way, "as_of": as_of.isoformat(timespec="seconds"),
               "overall": current[None], "previous": previous[None],
               "overdue": overdue_open(session, week, tz, as_of), "reporters": reporters(session, week, tz),
               "trend": trend}
@@ -322,7 +322,7 @@ def headline(data: dict) -> str:
 
 def progress_note(data: dict) -> str:
     """" 进行中（截至 12-02 10:19）" for a week built before it was over, "" for a whole week."""
-    if not data.get("in_progress"):
+    if not data.get("under_way"):
         return ""
     return f" 进行中（截至 {local_time(datetime.fromisoformat(data['as_of']), data['timezone'], SHORT)}）"
 

@@ -72,7 +72,7 @@ def period(data: dict) -> dict:
     tz, week = data["timezone"], Week.parse(data["week"])  # reports kept before first_day/last_day existed
     return {"first_day": data.get("first_day") or week.day(1).isoformat(),
             "last_day": data.get("last_day") or week.day(7).isoformat(),
-            "built_at": local_minute(data["built_at"], tz), "in_progress": bool(data.get("in_progress")),
+            "built_at": local_minute(data["built_at"], tz), "under_way": bool(data.get("under_way")),
             "as_of": local_minute(data["as_of"], tz) if data.get("as_of") else ""}
 
 

@@ -114,7 +114,7 @@ def test_the_weekly_workbook_keeps_numbers_rates_and_times_as_excel_does(db, wee
     assert rates["结案率"].value is None and rates["受理数"].value == 0  # nothing due: an empty cell, not "—"
 
 
-def test_the_csv_of_a_week_in_progress_says_so_with_local_dates(db, week_of_cases):
+def test_the_csv_of_a_week_under_way_says_so_with_local_dates(db, week_of_cases):
     from synthetic_week import local
 
     data = build_weekly_report(db, Week(2026, 9), "Asia/Shanghai", local(2, 27, 11, 59)).data

@@ -163,11 +163,11 @@ def test_an_empty_week_shows_dashes_not_errors(app, db, settings):
     assert browser.post("/desk/reports", week="next week").status_code == 303
 
 
-def test_a_week_in_progress_counts_what_was_due_by_now(db, week_of_cases):
+def test_a_week_under_way_counts_what_was_due_by_now(db, week_of_cases):
     """Friday 11:59, a minute before C falls due: A and B were due so far, C is not late yet, F not closed yet."""
     report = weekly_closure(db, W09, TZ, local(2, 27, 11, 59))
     f = report["overall"]
-    assert report["in_progress"] is True and report["as_of"] == local(2, 27, 11, 59).isoformat()
+    assert report["under_way"] is True and report["as_of"] == local(2, 27, 11, 59).isoformat()
     assert (f["due"], f["closed"], f["on_time"], f["closure_rate"]) == (2, 2, 1, 1.0)  # A (late) and B
     assert report["overdue"] == []  # C is due at 12:00 today: not overdue at 11:59
     assert report["trend"][-1]["partial"] is True and not any(t["partial"] for t in report["trend"][:-1])
@@ -182,11 +182,11 @@ def test_a_case_due_a_minute_ago_is_overdue_by_now_and_counted_due(db, week_of_c
 
 def test_a_week_that_ended_a_second_ago_is_complete_and_one_that_ends_in_a_second_is_not(db, week_of_cases):
     ended = weekly_closure(db, W09, TZ, W09.end(TZ) + timedelta(seconds=1))
-    assert ended["in_progress"] is False and not ended["trend"][-1]["partial"]
+    assert ended["under_way"] is False and not ended["trend"][-1]["partial"]
     assert ended["overall"]["due"] == 4 and ended["overdue"][0]["hours_overdue"] == 60  # as if built next Monday
     assert "进行中" not in headline(ended)
     ending = weekly_closure(db, W09, TZ, W09.end(TZ) - timedelta(seconds=1))
-    assert ending["in_progress"] is True and ending["overall"]["due"] == 4
+    assert ending["under_way"] is True and ending["overall"]["due"] == 4
 
 
 def test_the_report_reads_in_local_dates_and_times(app, db, settings):

@@ -63,7 +63,7 @@ def test_a_past_week_on_screen_and_on_paper_keeps_its_bar_chart_and_local_dates(
     build(page, "2026-W09")
     expect(page.locator(".period")).to_contain_text("2026-02-23 至 2026-03-01")
     expect(page.locator(".period")).not_to_contain_text("UTC")
-    expect(page.locator(".in-progress")).to_have_count(0)
+    expect(page.locator(".under-way")).to_have_count(0)
     staff.shot("past-week")
 
     bar_area = solid_bar_pixels(printed_first_page(page, "past-week-printed"))
@@ -86,10 +86,10 @@ def test_the_week_under_way_says_so_and_counts_as_of_now(people, week_of_cases):
     staff.log_in("staff1")
     page = staff.page
     build(page, week.name)
-    expect(page.locator("h1 .in-progress")).to_have_text("进行中")
-    expect(page.locator(".in-progress-note")).to_contain_text("截至")
+    expect(page.locator("h1 .under-way")).to_have_text("进行中")
+    expect(page.locator(".under-way-note")).to_contain_text("截至")
     expect(page.locator(".period")).to_contain_text(f"{week.day(1).isoformat()} 至 {week.day(7).isoformat()}")
     expect(page.locator(".chart svg").nth(1)).to_contain_text(f"{week.name}（进行中）")  # the trend's last point
-    staff.shot("week-in-progress")
-    printed_first_page(page, "week-in-progress-printed")
+    staff.shot("week-under-way")
+    printed_first_page(page, "week-under-way-printed")
     staff.all_went_well()
