@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from service.local_time import SHORT, local_time
 from service.models import Case, CaseEvent, Category, Grid, PointsEntry, User, WeeklyReport
 from service.parsing import EARLIEST_INSTANT, LATEST_INSTANT, whole_number
 from service.states import NOT_VALID, OPEN, CaseState
@@ -46,6 +47,10 @@ class Week:
     @property
     def name(self) -> str:
         return f"{self.year}-W{self.number:02d}"
+
+    def day(self, weekday: int) -> date:
+        """The calendar date of the week's day (1 Monday .. 7 Sunday), as the community's calendars read it."""
+        return date.fromisocalendar(self.year, self.number, weekday)
 
     def start(self, tz: str) -> datetime:
         """Monday 00:00 local, as a UTC instant."""
@@ -161,10 +166,17 @@ def _close_hours(session: Session, spans: list[Span], group) -> dict:
     return {k: {"median_hours": _percentile(v, 0.5), "p90_hours": _percentile(v, 0.9)} for k, v in spans_of.items()}
 
 
+def _span(week: Week, tz: str, as_of: datetime | None = None) -> Span:
+    """The week as [start, end) instants, cut short at as_of when the week is not over by then."""
+    start, end = week.start(tz), week.end(tz)
+    return (start, end) if as_of is None else (start, max(start, min(end, as_of)))
+
+
 def figures_of_weeks(session: Session, weeks: list[Week], tz: str, by: str | None = None,
-                     with_hours: bool = True) -> list[dict]:
-    """The indicators of several weeks at once, one dict per week: {group key: figures} ({None: ...} overall)."""
-    spans = [(w.start(tz), w.end(tz)) for w in weeks]
+                     with_hours: bool = True, as_of: datetime | None = None) -> list[dict]:
+    """The indicators of several weeks at once, one dict per week: {group key: figures} ({None: ...} overall);
+    a week not over at as_of is counted up to as_of (what was due by then, closed by then)."""
+    spans = [_span(w, tz, as_of) for w in weeks]
     group = GROUPS[by] if by else None
     counts = _case_counts(session, spans, group)
     events = _event_counts(session, spans, group)
@@ -201,9 +213,10 @@ def _round(value) -> float | None:
     return None if value is None else round(float(value), 1)
 
 
-def overdue_open(session: Session, week: Week, tz: str) -> list[dict]:
-    """Cases past their deadline and still open at the end of the week, oldest deadline first, by name."""
-    end = week.end(tz)
+def overdue_open(session: Session, week: Week, tz: str, as_of: datetime | None = None) -> list[dict]:
+    """Cases past their deadline and still open at the end of the week (at as_of, when the week is not over by
+    then), oldest deadline first, by name."""
+    end = _span(week, tz, as_of)[1]
     rows = session.execute(
         sa.select(Case.case_no, Category.name.label("category"), Grid.name.label("grid"),
                   User.display_name.label("assignee"), Case.assignee_unit, Case.deadline_at, Case.state)
@@ -264,19 +277,25 @@ def figures_of_nothing() -> dict:
 
 def weekly_closure(session: Session, week: Week, tz: str, now: datetime) -> dict:
     """The whole report of a week: overall and per grid, category and assignee beside the week before, the
-    overdue list, the reporters' ranking, and the last 8 weeks' closure rates."""
+    overdue list, the reporters' ranking, and the last 8 weeks' closure rates. A week not over at `now` is
+    reported as of now and marked in progress (进行中): what was due by now, late by now."""
+    under_way = now < week.end(tz)
+    as_of = now if under_way else week.end(tz)
     weeks = [week.shifted(-back) for back in range(7, -1, -1)]  # the trend's 8 weeks, this one last
-    trend_figures = [f[None] for f in figures_of_weeks(session, weeks[:-2], tz, with_hours=False)]
-    previous, current = figures_of_weeks(session, weeks[-2:], tz)
+    trend_figures = [f[None] for f in figures_of_weeks(session, weeks[:-2], tz, with_hours=False, as_of=as_of)]
+    previous, current = figures_of_weeks(session, weeks[-2:], tz, as_of=as_of)
     trend_figures += [previous[None], current[None]]
-    trend = [{"week": w.name, "closure_rate": f["closure_rate"], "on_time_rate": f["on_time_rate"]}
-             for w, f in zip(weeks, trend_figures)]
+    trend = [{"week": w.name, "closure_rate": f["closure_rate"], "on_time_rate": f["on_time_rate"],
+              "partial": under_way and w == week} for w, f in zip(weeks, trend_figures)]
     report = {"week": week.name, "start": week.start(tz).isoformat(), "end": week.end(tz).isoformat(),
+              "first_day": week.day(1).isoformat(), "last_day": week.day(7).isoformat(),  # the community's dates
               "built_at": now.isoformat(timespec="seconds"), "timezone": tz,
+              "under_way": under_way, "as_of": as_of.isoformat(timespec="seconds"),
               "overall": current[None], "previous": previous[None],
-              "overdue": overdue_open(session, week, tz), "reporters": reporters(session, week, tz), "trend": trend}
+              "overdue": overdue_open(session, week, tz, as_of), "reporters": reporters(session, week, tz),
+              "trend": trend}
     for by in GROUPS:
-        before_by, now_by = figures_of_weeks(session, weeks[-2:], tz, by)
+        before_by, now_by = figures_of_weeks(session, weeks[-2:], tz, by, as_of=as_of)
         report[f"by_{by}"] = _named_rows(session, by, now_by, before_by)
     return report
 
@@ -295,9 +314,17 @@ def headline(data: dict) -> str:
     """The report's headline for the staff group: received, valid, closed, the two rates, the overdue count."""
     f = data["overall"]
     closed = f["closed"]  # the indicator, not a state
-    return (f"【随手拍周报 {data['week']}】受理 {f['received']}，立案 {f['valid']}，应结 {f['due']}，结案 {closed}，"
+    return (f"【随手拍周报 {data['week']}{progress_note(data)}】受理 {f['received']}，立案 {f['valid']}，"
+            f"应结 {f['due']}，结案 {closed}，"
             f"结案率 {percent(f['closure_rate'])}，按期结案率 {percent(f['on_time_rate'])}，"
             f"超期未结 {len(data['overdue'])} 件")
+
+
+def progress_note(data: dict) -> str:
+    """" 进行中（截至 12-02 10:19）" for a week built before it was over, "" for a whole week."""
+    if not data.get("under_way"):
+        return ""
+    return f" 进行中（截至 {local_time(datetime.fromisoformat(data['as_of']), data['timezone'], SHORT)}）"
 
 
 def build_weekly_report(session: Session, week: Week, tz: str, now: datetime) -> WeeklyReport:

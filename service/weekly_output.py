@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pygal
 from openpyxl import Workbook
 from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 from pygal.style import Style
 
 from service.local_time import local_time
 from service.spreadsheets import CsvWriter, append_row
-from service.weekly import percent
+from service.weekly import Week, percent, progress_note
 
 # pygal lays the charts out with these sizes; their colours, fonts and lines are css/report.css's, for the page's
 # CSP forbids the <style> and <script> pygal puts in every chart (see _without_style_or_script)
@@ -29,7 +31,7 @@ def _without_style_or_script(root):
 
 
 CHART = dict(style=LAYOUT, js=[], css=[], disable_xml_declaration=True, print_values=True, legend_at_bottom=True,
-             range=(0, 100), show_y_guides=True, width=760, height=320,
+             range=(0, 100), show_y_guides=True, width=760, height=320, no_data_text="暂无数据",
              value_formatter=lambda v: "—" if v is None else f"{v:.0f}%")
 
 
@@ -53,11 +55,25 @@ def shown(key: str, value) -> str:
     return "—" if value is None else str(value)
 
 
+def instant(iso: str) -> datetime:
+    """An instant kept in the report (ISO 8601), as an aware datetime (the database keeps UTC)."""
+    moment = datetime.fromisoformat(iso)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def local_minute(iso: str, tz: str) -> str:
-    """An instant kept in the report (ISO 8601) as its readers write it: 2026-12-02 11:10, in the report's zone."""
-    instant = datetime.fromisoformat(iso)
-    instant = instant if instant.tzinfo else instant.replace(tzinfo=UTC)  # the database keeps UTC
-    return local_time(instant, tz)
+    """An instant kept in the report as its readers write it: 2026-12-02 11:10, in the report's zone."""
+    return local_time(instant(iso), tz)
+
+
+def period(data: dict) -> dict:
+    """The report's dates and times as its readers write them, in its zone: first and last day of the week, when
+    it was built, and (for a week in progress) the moment it was counted up to."""
+    tz, week = data["timezone"], Week.parse(data["week"])  # reports kept before first_day/last_day existed
+    return {"first_day": data.get("first_day") or week.day(1).isoformat(),
+            "last_day": data.get("last_day") or week.day(7).isoformat(),
+            "built_at": local_minute(data["built_at"], tz), "under_way": bool(data.get("under_way")),
+            "as_of": local_minute(data["as_of"], tz) if data.get("as_of") else ""}
 
 
 def _pct(rate):
@@ -66,7 +82,7 @@ def _pct(rate):
 
 def grid_rates_chart(data: dict) -> str:
     """A bar chart of 结案率 and 按期结案率 per grid, as inline SVG."""
-    chart = _chart(pygal.Bar, title=f"{data['week']} 各网格结案率与按期结案率")
+    chart = _chart(pygal.Bar, title=f"{data['week']}{progress_note(data)} 各网格结案率与按期结案率")
     rows = data["by_grid"]
     chart.x_labels = [row["name"].split("·")[0] for row in rows]
     chart.add("结案率", [_pct(row["figures"]["closure_rate"]) for row in rows])
@@ -76,46 +92,94 @@ def grid_rates_chart(data: dict) -> str:
 
 def trend_chart(data: dict) -> str:
     """The last 8 weeks' 结案率 and 按期结案率 as lines, as inline SVG."""
-    chart = _chart(pygal.Line, title="近 8 周结案率", dots_size=4)
-    chart.x_labels = [t["week"] for t in data["trend"]]
+    chart = _chart(pygal.Line, title="近 8 周结案率", dots_size=4, margin_right=36,
+                   truncate_label=-1)  # room for "（进行中）", and no "…" instead
+    # a week still under way is its last point so far, not its result
+    chart.x_labels = [f"{t['week']}（进行中）" if t.get("partial") else t["week"] for t in data["trend"]]
     chart.add("结案率", [_pct(t["closure_rate"]) for t in data["trend"]])
     chart.add("按期结案率", [_pct(t["on_time_rate"]) for t in data["trend"]])  # dashed: css/report.css
     return chart.render(is_unicode=True)
 
 
-def tables(data: dict) -> list[tuple[str, list[str], list[list]]]:
-    """Every table of the report as (title, header, rows): overall, per group, overdue, reporters."""
+# how a column's values are written: TEXT as is, COUNT whole numbers, RATE fractions shown as percent, HOURS
+# decimals, TIME instants shown in the report's zone
+TEXT, COUNT, RATE, HOURS, TIME = "text", "count", "rate", "hours", "time"
+INDICATOR_KINDS = {key: RATE if key.endswith("_rate") else HOURS if key.endswith("_hours") else COUNT
+                   for key, _ in INDICATORS}
+Table = tuple[str, list[str], list[str], list[list]]  # title, header, each column's kind, rows of typed values
+
+
+def tables(data: dict) -> list[Table]:
+    """Every table of the report as (title, header, kinds, rows): overall, per group, overdue, reporters; values
+    typed (numbers, fractions, aware datetimes, None for nothing) for Excel, written out by shown_tables."""
     header = ["名称"] + [label for _, label in INDICATORS] + ["上周结案率", "上周按期结案率"]
+    kinds = [TEXT] + [INDICATOR_KINDS[k] for k, _ in INDICATORS] + [RATE, RATE]
 
     def row(name, f, before):
-        return [name] + [shown(k, f[k]) for k, _ in INDICATORS] + [percent(before["closure_rate"]),
-                                                                    percent(before["on_time_rate"])]
+        return [name] + [f[k] for k, _ in INDICATORS] + [before["closure_rate"], before["on_time_rate"]]
 
-    result = [("总体", header, [row("全社区", data["overall"], data["previous"])])]
+    result = [("总体", header, kinds, [row("全社区", data["overall"], data["previous"])])]
     for key, title in GROUP_TABLES:
-        result.append((title, header, [row(r["name"], r["figures"], r["previous"]) for r in data[key]]))
+        result.append((title, header, kinds, [row(r["name"], r["figures"], r["previous"]) for r in data[key]]))
     result.append(("超期未结", ["案件编号", "类别", "网格", "处置人", "期限", "超期(小时)"],
-                   [[o["case_no"], o["category"], o["grid"] or "", o["assignee"] or "",
-                     local_minute(o["deadline_at"], data["timezone"]),
+                   [TEXT, TEXT, TEXT, TEXT, TIME, COUNT],
+                   [[o["case_no"], o["category"], o["grid"] or "", o["assignee"] or "", instant(o["deadline_at"]),
                      o["hours_overdue"]] for o in data["overdue"]]))
     result.append(("上报人排行", ["用户名", "姓名", "上报数", "有效上报", "本周积分"],
+                   [TEXT, TEXT, COUNT, COUNT, COUNT],
                    [[r["username"], r["display_name"], r["reports"], r["valid"], r["points"]]
                     for r in data["reporters"]]))
     return result
 
 
+def written(kind: str, value, tz: str) -> str:
+    """A typed cell as the page and the CSV write it: 75.0%, 2026-02-27 12:00 (local), — for nothing."""
+    if kind == RATE:
+        return percent(value)
+    if value is None:
+        return "" if kind in (TEXT, TIME) else "—"
+    return local_time(value, tz) if kind == TIME else str(value)
+
+
+def shown_tables(data: dict) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Every table as (title, header, rows) of text, as the page and the CSV show them."""
+    tz = data["timezone"]
+    return [(title, header, [[written(k, v, tz) for k, v in zip(kinds, values)] for values in rows])
+            for title, header, kinds, rows in tables(data)]
+
+
+# Excel's number formats for the typed cells; times are naive local datetimes (Excel knows no zones)
+EXCEL_FORMATS = {RATE: "0.0%", HOURS: "0.0", COUNT: "0", TIME: "yyyy-mm-dd hh:mm"}
+
+
+def _excel_value(kind: str, value, tz: str):
+    """A typed cell as Excel keeps it: a time as the community's wall-clock reading, the rest unchanged."""
+    if kind == TIME and value is not None:
+        return value.astimezone(ZoneInfo(tz)).replace(tzinfo=None)
+    return value
+
+
 def workbook(data: dict) -> bytes:
     """The report as an .xlsx workbook, one sheet per table."""
+    tz, when = data["timezone"], period(data)
     book = Workbook()
     book.remove(book.active)
-    for title, header, rows in tables(data):
+    for title, header, kinds, rows in tables(data):
         sheet = book.create_sheet(title)
         append_row(sheet, header)
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         for values in rows:
-            append_row(sheet, values)
+            append_row(sheet, [_excel_value(k, v, tz) for k, v in zip(kinds, values)])
+            for kind, cell in zip(kinds, sheet[sheet.max_row]):
+                if kind in EXCEL_FORMATS:
+                    cell.number_format = EXCEL_FORMATS[kind]
+        for column, kind in enumerate(kinds, start=1):
+            if kind == TIME:
+                sheet.column_dimensions[get_column_letter(column)].width = 17
         sheet.freeze_panes = "B2"
+    book.properties.title = f"随手拍周报 {data['week']}{progress_note(data)}"
+    book.properties.description = f"{when['first_day']} 至 {when['last_day']}，生成于 {when['built_at']}（{tz}）"
     buf = io.BytesIO()
     book.save(buf)
     return buf.getvalue()
@@ -126,8 +190,10 @@ def csv_text(data: dict) -> str:
     buf = io.StringIO()
     buf.write("\ufeff")
     writer = CsvWriter(buf)
-    writer.writerow([f"随手拍周报 {data['week']}", data["start"], data["end"]])
-    for title, header, rows in tables(data):
+    when = period(data)
+    writer.writerow([f"随手拍周报 {data['week']}{progress_note(data)}", f"{when['first_day']} 至 {when['last_day']}",
+                     f"生成于 {when['built_at']}（{data['timezone']}）"])
+    for title, header, rows in shown_tables(data):
         writer.writerow([])
         writer.writerow([title])
         writer.writerow(header)

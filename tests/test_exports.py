@@ -88,3 +88,37 @@ def test_only_text_is_neutralised_and_negative_numbers_stay_numbers():
     cells = list(load_workbook(buf).active.iter_rows())[0]
     assert [c.value for c in cells] == ["'=1+1", -5, -2.5, None, "#N/A", "'\t@x", "plain", "'-3"]
     assert [c.data_type for c in cells] == ["s", "n", "n", "n", "s", "s", "s", "s"]
+
+
+def test_the_weekly_workbook_keeps_numbers_rates_and_times_as_excel_does(db, week_of_cases):
+    """Counts are numbers, rates fractions shown by a % format, deadlines local wall-clock datetimes with a date
+    format, a missing value an empty cell: what a person can add up and sort in Excel."""
+    from datetime import datetime
+
+    data = build_weekly_report(db, Week(2026, 9), "Asia/Shanghai", utcnow()).data
+    book = load_workbook(io.BytesIO(workbook(data)))
+    overall = book["总体"]
+    header = [c.value for c in overall[1]]
+    cells = dict(zip(header, overall[2]))
+    assert cells["受理数"].value == 7 and cells["受理数"].data_type == "n"
+    assert cells["结案率"].value == 0.75 and cells["结案率"].number_format == "0.0%"
+    assert cells["按期结案率"].value == 0.5 and cells["上周结案率"].value == 0.0
+    median = cells["结案用时中位数(小时)"]
+    assert median.value == data["overall"]["median_hours"] and median.data_type == "n" and median.number_format == "0.0"
+    deadline, hours = book["超期未结"]["E2"], book["超期未结"]["F2"]
+    assert deadline.value == datetime(2026, 2, 27, 12, 0) and deadline.is_date  # Friday noon in Shanghai, not UTC
+    assert deadline.number_format == "yyyy-mm-dd hh:mm"
+    assert hours.value == 60 and hours.data_type == "n"
+    empty = load_workbook(io.BytesIO(workbook(build_weekly_report(db, Week(2025, 1), "Asia/Shanghai",
+                                                                  utcnow()).data)))["总体"]
+    rates = dict(zip([c.value for c in empty[1]], empty[2]))
+    assert rates["结案率"].value is None and rates["受理数"].value == 0  # nothing due: an empty cell, not "—"
+
+
+def test_the_csv_of_a_week_under_way_says_so_with_local_dates(db, week_of_cases):
+    from synthetic_week import local
+
+    data = build_weekly_report(db, Week(2026, 9), "Asia/Shanghai", local(2, 27, 11, 59)).data
+    first = next(csv.reader(io.StringIO(csv_text(data).lstrip("\ufeff"))))
+    assert first == ["随手拍周报 2026-W09 进行中（截至 02-27 11:59）", "2026-02-23 至 2026-03-01",
+                     "生成于 2026-02-27 11:59（Asia/Shanghai）"]

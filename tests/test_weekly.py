@@ -1,14 +1,14 @@
 """The weekly closure report on a fixed synthetic week, every indicator computed by hand (2026-W09, Asia/Shanghai)."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 from synthetic_week import TZ, W09, local
 
 from service.models import Case
-from service.weekly import Week, _percentile, figures, weekly_closure
+from service.weekly import Week, _percentile, figures, headline, weekly_closure
 
 
 def hours(case: Case) -> float:
@@ -142,7 +142,7 @@ def test_the_report_page_prints_with_charts_tables_and_downloads(app, db, week_o
     book = load_workbook(io.BytesIO(browser.get("/desk/reports/2026-W09.xlsx").data))
     assert book.sheetnames == ["总体", "按网格", "按类别", "按处置人", "超期未结", "上报人排行"]
     overall = [c.value for c in book["总体"][2]]
-    assert overall[:6] == ["全社区", "7", "5", "4", "3", "75.0%"]
+    assert overall[:6] == ["全社区", 7, 5, 4, 3, 0.75]  # numbers, the rate shown as 75.0% by its format
     text = browser.get("/desk/reports/2026-W09.csv").get_data(as_text=True)
     assert text.startswith("\ufeff随手拍周报 2026-W09") and "上报人排行" in text
     assert re.search(r"rider1,骑手 张师傅,5,5,10", text)
@@ -161,3 +161,44 @@ def test_an_empty_week_shows_dashes_not_errors(app, db, settings):
     page = browser.get("/desk/reports/2025-W01").get_data(as_text=True)
     assert "结案率<strong>—</strong>" in page
     assert browser.post("/desk/reports", week="next week").status_code == 303
+
+
+def test_a_week_under_way_counts_what_was_due_by_now(db, week_of_cases):
+    """Friday 11:59, a minute before C falls due: A and B were due so far, C is not late yet, F not closed yet."""
+    report = weekly_closure(db, W09, TZ, local(2, 27, 11, 59))
+    f = report["overall"]
+    assert report["under_way"] is True and report["as_of"] == local(2, 27, 11, 59).isoformat()
+    assert (f["due"], f["closed"], f["on_time"], f["closure_rate"]) == (2, 2, 1, 1.0)  # A (late) and B
+    assert report["overdue"] == []  # C is due at 12:00 today: not overdue at 11:59
+    assert report["trend"][-1]["partial"] is True and not any(t["partial"] for t in report["trend"][:-1])
+    assert headline(report).startswith("【随手拍周报 2026-W09 进行中（截至 02-27 11:59）】受理 6，立案 4，应结 2")
+
+
+def test_a_case_due_a_minute_ago_is_overdue_by_now_and_counted_due(db, week_of_cases):
+    report = weekly_closure(db, W09, TZ, local(2, 27, 12, 1))
+    assert report["overall"]["due"] == 3  # A, B and now C
+    assert [(o["case_no"], o["hours_overdue"]) for o in report["overdue"]] == [(week_of_cases["C"].case_no, 0)]
+
+
+def test_a_week_that_ended_a_second_ago_is_complete_and_one_that_ends_in_a_second_is_not(db, week_of_cases):
+    ended = weekly_closure(db, W09, TZ, W09.end(TZ) + timedelta(seconds=1))
+    assert ended["under_way"] is False and not ended["trend"][-1]["partial"]
+    assert ended["overall"]["due"] == 4 and ended["overdue"][0]["hours_overdue"] == 60  # as if built next Monday
+    assert "进行中" not in headline(ended)
+    ending = weekly_closure(db, W09, TZ, W09.end(TZ) - timedelta(seconds=1))
+    assert ending["under_way"] is True and ending["overall"]["due"] == 4
+
+
+def test_the_report_reads_in_local_dates_and_times(app, db, settings):
+    """W49 of 2026 is Monday 30 November to Sunday 6 December in Shanghai (its Monday 00:00 is 29 Nov 16:00 UTC)."""
+    from support import staff_browser
+
+    from service.weekly import build_weekly_report
+
+    built_at = datetime(2026, 12, 2, 2, 19, 30, tzinfo=UTC)  # 10:19 in Shanghai
+    data = build_weekly_report(db, Week(2026, 49), TZ, built_at).data
+    assert (data["first_day"], data["last_day"]) == ("2026-11-30", "2026-12-06")
+    page = staff_browser(app).get("/desk/reports/2026-W49").get_data(as_text=True)
+    assert "2026-11-30 至 2026-12-06" in page and "生成于 2026-12-02 10:19" in page
+    assert "UTC" not in page and "2026-11-29" not in page
+    assert "进行中" in page and "截至 2026-12-02 10:19" in page

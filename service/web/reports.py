@@ -9,7 +9,7 @@ from service.models import WeeklyReport
 from service.web.access import page_login_required
 from service.web.extensions import db_session, services
 from service.weekly import FIRST_YEAR, LAST_YEAR, Week, build_weekly_report, kept_report, kept_reports, last_week
-from service.weekly_output import INDICATORS, csv_text, grid_rates_chart, shown, tables, trend_chart, workbook
+from service.weekly_output import csv_text, grid_rates_chart, period, shown, shown_tables, trend_chart, workbook
 
 bp = Blueprint("reports", __name__)
 
@@ -49,8 +49,8 @@ def build():
 def page(week: str):
     """The report, printable on A4: headline, charts, tables, the overdue list, the ranking."""
     data = _kept(week).data
-    return render_template("desk/report.html", data=data, tables=tables(data), indicators=INDICATORS, shown=shown,
-                           grid_chart=grid_rates_chart(data), trend=trend_chart(data))
+    return render_template("desk/report.html", data=data, when=period(data), tables=shown_tables(data),
+                           shown=shown, grid_chart=grid_rates_chart(data), trend=trend_chart(data))
 
 
 @bp.get("/desk/reports/<week>.xlsx")

@@ -1,0 +1,95 @@
+"""The weekly report in Chromium, as its reader sees it: a past week and the week under way (进行中) on screen, in
+local dates, and on A4 paper with its bar chart (page 1 of the printed PDF as a PNG, under test-artifacts/weekly/)."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import numpy
+import pytest
+from browser_support import ARTIFACTS, in_ci
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+from service.db import utcnow
+from service.weekly import Week
+
+SCREENSHOT_FOLDER, STRETCHED_SCREENSHOTS = "weekly", True
+FOLDER = ARTIFACTS / SCREENSHOT_FOLDER
+DESKTOP = {"viewport": {"width": 1366, "height": 900}}
+TZ = "Asia/Shanghai"
+
+
+def build(page: Page, week: str) -> None:
+    """Build the week's report from the reports page, as staff do."""
+    page.goto("/desk/reports")
+    page.get_by_label("周次").fill(week)
+    page.get_by_role("button", name="生成 / 重新生成").click()
+    expect(page).to_have_url(re.compile(f"/desk/reports/{week}$"))
+    expect(page.locator(".chart svg")).to_have_count(2)
+
+
+def printed_first_page(page: Page, name: str):
+    """The page printed to an A4 PDF, its first page as an RGB array (the PNG kept under test-artifacts/weekly/)."""
+    pdf, png = FOLDER / f"{name}.pdf", FOLDER / name
+    page.pdf(path=str(pdf), format="A4")
+    if shutil.which("pdftoppm") is None:
+        if in_ci():
+            pytest.fail("pdftoppm is missing: apt-get install -y poppler-utils (.ci/run does)")
+        pytest.skip("pdftoppm is missing (poppler-utils)")
+    subprocess.run(["pdftoppm", "-r", "100", "-f", "1", "-l", "1", "-png", "-singlefile", str(pdf), str(png)],
+                   check=True)
+    with Image.open(f"{png}.png") as printed:
+        return numpy.asarray(printed.convert("RGB"))
+
+
+def solid_bar_pixels(pixels) -> int:
+    """The pixels inside solid areas of 结案率's bar grey: #222 at 70 % opacity on white is (100, 100, 100). Only
+    filled shapes count (every pixel of the 7x7 square around one is that grey): the antialiased edges of text,
+    lines and the legend's swatch do not."""
+    grey = ((pixels >= 85) & (pixels <= 115)).all(axis=2)
+    solid = grey[6:, 6:].copy()
+    for dy in range(7):
+        for dx in range(7):
+            solid &= grey[dy:dy + grey.shape[0] - 6, dx:dx + grey.shape[1] - 6]
+    return int(solid.sum())
+
+
+def test_a_past_week_on_screen_and_on_paper_keeps_its_bar_chart_and_local_dates(people, week_of_cases):
+    staff = people(**DESKTOP)
+    staff.log_in("staff1")
+    page = staff.page
+    build(page, "2026-W09")
+    expect(page.locator(".period")).to_contain_text("2026-02-23 至 2026-03-01")
+    expect(page.locator(".period")).not_to_contain_text("UTC")
+    expect(page.locator(".under-way")).to_have_count(0)
+    staff.shot("past-week")
+
+    bar_area = solid_bar_pixels(printed_first_page(page, "past-week-printed"))
+    assert bar_area > 5000, f"the bar chart is missing from the printed report ({bar_area} bar pixels)"
+
+    page.emulate_media(media="print")
+    bars = page.locator(".chart svg .bar-graph .bar rect")
+    assert bars.count() >= 2
+    box = page.locator(".chart svg").first.bounding_box()
+    assert box and box["height"] > 100
+    assert all(b.is_visible() for b in bars.all()), "a print rule hides pygal's bars"
+    staff.shot("past-week-print-media")
+
+    staff.all_went_well()
+
+
+def test_the_week_under_way_says_so_and_counts_as_of_now(people, week_of_cases):
+    week = Week.containing(utcnow(), TZ)
+    staff = people(**DESKTOP)
+    staff.log_in("staff1")
+    page = staff.page
+    build(page, week.name)
+    expect(page.locator("h1 .under-way")).to_have_text("进行中")
+    expect(page.locator(".under-way-note")).to_contain_text("截至")
+    expect(page.locator(".period")).to_contain_text(f"{week.day(1).isoformat()} 至 {week.day(7).isoformat()}")
+    expect(page.locator(".chart svg").nth(1)).to_contain_text(f"{week.name}（进行中）")  # the trend's last point
+    staff.shot("week-under-way")
+    printed_first_page(page, "week-under-way-printed")
+    staff.all_went_well()
