@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from support import DEMO_PASSWORD
 from werkzeug.serving import make_server
@@ -202,3 +206,31 @@ def wait_until_loaded(page: Page, image) -> None:
     """The image is shown and decoded."""
     expect(image).to_be_visible()
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+
+
+# printed pages (the weekly report on A4): page 1 as pixels, and the bar chart's solid grey in them
+def printed_first_page(page: Page, folder: Path, name: str):
+    """The page printed to an A4 PDF, its first page as an RGB array (the PDF and PNG kept in `folder`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pdf, png = folder / f"{name}.pdf", folder / name
+    page.pdf(path=str(pdf), format="A4")
+    if shutil.which("pdftoppm") is None:
+        if in_ci():
+            pytest.fail("pdftoppm is missing: apt-get install -y poppler-utils (.ci/run does)")
+        pytest.skip("pdftoppm is missing (poppler-utils)")
+    subprocess.run(["pdftoppm", "-r", "100", "-f", "1", "-l", "1", "-png", "-singlefile", str(pdf), str(png)],
+                   check=True)
+    with Image.open(f"{png}.png") as printed:
+        return numpy.asarray(printed.convert("RGB"))
+
+
+def solid_bar_pixels(pixels) -> int:
+    """The pixels inside solid areas of 结案率's bar grey: #222 at 70 % opacity on white is (100, 100, 100). Only
+    filled shapes count (every pixel of the 7x7 square around one is that grey): the antialiased edges of text,
+    lines and the legend's swatch do not."""
+    grey = ((pixels >= 85) & (pixels <= 115)).all(axis=2)
+    solid = grey[6:, 6:].copy()
+    for dy in range(7):
+        for dx in range(7):
+            solid &= grey[dy:dy + grey.shape[0] - 6, dx:dx + grey.shape[1] - 6]
+    return int(solid.sum())

@@ -4,16 +4,20 @@ the wire: a first visit, a second one, and a first one from a phone that takes g
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import uuid
 from urllib.parse import urlsplit
 
-import numpy
-import pytest
-from browser_support import ARTIFACTS, HQ06_SPOT, Person, choose, in_ci, page_is_ready, wait_until_loaded
+from browser_support import (
+    ARTIFACTS,
+    HQ06_SPOT,
+    Person,
+    choose,
+    page_is_ready,
+    printed_first_page,
+    solid_bar_pixels,
+    wait_until_loaded,
+)
 from images import photo_jpeg
-from PIL import Image
 from playwright.sync_api import Page, expect
 from support import DEMO_PASSWORD, HONGQIAO
 
@@ -65,20 +69,9 @@ class Watched:
 
 
 def printed_report_has_its_bars(page: Page) -> None:
-    """The report printed to PDF, page 1 as a PNG: the bar chart's dark bars are on paper (they once vanished)."""
-    pdf, png = FOLDER / "report-printed.pdf", FOLDER / "report-printed"
-    page.pdf(path=str(pdf), format="A4")
-    if shutil.which("pdftoppm") is None:
-        if in_ci():
-            pytest.fail("pdftoppm is missing: apt-get install -y poppler-utils (.ci/run does)")
-        return
-    subprocess.run(["pdftoppm", "-r", "100", "-f", "1", "-l", "1", "-png", "-singlefile", str(pdf), str(png)],
-                   check=True)
-    with Image.open(f"{png}.png") as printed:
-        # 结案率's bars: #222 at 70 % opacity on white is (100, 100, 100)
-        pixels = numpy.asarray(printed.convert("RGB"))
-    bar_grey = int(((pixels >= 85) & (pixels <= 115)).all(axis=2).sum())
-    assert bar_grey > 5000, f"the bar chart is missing from the printed report ({bar_grey} bar-grey pixels)"
+    """The report printed to PDF, page 1 as a PNG: the bar chart's solid bars are on paper (they once vanished)."""
+    bar_area = solid_bar_pixels(printed_first_page(page, FOLDER, "report-printed"))
+    assert bar_area > 5000, f"the bar chart is missing from the printed report ({bar_area} solid bar-grey pixels)"
 
 
 def test_no_page_breaks_its_content_security_policy_and_each_keeps_its_look(people, make_api, workers,

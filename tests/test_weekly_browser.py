@@ -3,13 +3,8 @@ local dates, and on A4 paper with its bar chart (page 1 of the printed PDF as a 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 
-import numpy
-import pytest
-from browser_support import ARTIFACTS, in_ci
-from PIL import Image
+from browser_support import ARTIFACTS, printed_first_page, solid_bar_pixels
 from playwright.sync_api import Page, expect
 
 from service.db import utcnow
@@ -30,32 +25,6 @@ def build(page: Page, week: str) -> None:
     expect(page.locator(".chart svg")).to_have_count(2)
 
 
-def printed_first_page(page: Page, name: str):
-    """The page printed to an A4 PDF, its first page as an RGB array (the PNG kept under test-artifacts/weekly/)."""
-    pdf, png = FOLDER / f"{name}.pdf", FOLDER / name
-    page.pdf(path=str(pdf), format="A4")
-    if shutil.which("pdftoppm") is None:
-        if in_ci():
-            pytest.fail("pdftoppm is missing: apt-get install -y poppler-utils (.ci/run does)")
-        pytest.skip("pdftoppm is missing (poppler-utils)")
-    subprocess.run(["pdftoppm", "-r", "100", "-f", "1", "-l", "1", "-png", "-singlefile", str(pdf), str(png)],
-                   check=True)
-    with Image.open(f"{png}.png") as printed:
-        return numpy.asarray(printed.convert("RGB"))
-
-
-def solid_bar_pixels(pixels) -> int:
-    """The pixels inside solid areas of 结案率's bar grey: #222 at 70 % opacity on white is (100, 100, 100). Only
-    filled shapes count (every pixel of the 7x7 square around one is that grey): the antialiased edges of text,
-    lines and the legend's swatch do not."""
-    grey = ((pixels >= 85) & (pixels <= 115)).all(axis=2)
-    solid = grey[6:, 6:].copy()
-    for dy in range(7):
-        for dx in range(7):
-            solid &= grey[dy:dy + grey.shape[0] - 6, dx:dx + grey.shape[1] - 6]
-    return int(solid.sum())
-
-
 def test_a_past_week_on_screen_and_on_paper_keeps_its_bar_chart_and_local_dates(people, week_of_cases):
     staff = people(**DESKTOP)
     staff.log_in("staff1")
@@ -66,7 +35,7 @@ def test_a_past_week_on_screen_and_on_paper_keeps_its_bar_chart_and_local_dates(
     expect(page.locator(".under-way")).to_have_count(0)
     staff.shot("past-week")
 
-    bar_area = solid_bar_pixels(printed_first_page(page, "past-week-printed"))
+    bar_area = solid_bar_pixels(printed_first_page(page, FOLDER, "past-week-printed"))
     assert bar_area > 5000, f"the bar chart is missing from the printed report ({bar_area} bar pixels)"
 
     page.emulate_media(media="print")
@@ -91,5 +60,5 @@ def test_the_week_under_way_says_so_and_counts_as_of_now(people, week_of_cases):
     expect(page.locator(".period")).to_contain_text(f"{week.day(1).isoformat()} 至 {week.day(7).isoformat()}")
     expect(page.locator(".chart svg").nth(1)).to_contain_text(f"{week.name}（进行中）")  # the trend's last point
     staff.shot("week-under-way")
-    printed_first_page(page, "week-under-way-printed")
+    printed_first_page(page, FOLDER, "week-under-way-printed")
     staff.all_went_well()
