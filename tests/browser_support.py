@@ -16,10 +16,13 @@ from urllib.parse import urlsplit
 
 import numpy
 import pytest
+import sqlalchemy as sa
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from support import DEMO_PASSWORD
 from werkzeug.serving import make_server
+
+from service.models import Case
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package `chromium`; .ci/run installs it
 # without the background-networking flags Chromium keeps calling out to a network that is not there
@@ -206,6 +209,54 @@ def wait_until_loaded(page: Page, image) -> None:
     """The image is shown and decoded."""
     expect(image).to_be_visible()
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+
+
+# a rider at a phone on the report page
+RIDER_PHONE = {"viewport": {"width": 360, "height": 640}, "device_scale_factor": 2, "is_mobile": True,
+               "has_touch": True, "permissions": ["geolocation"], "geolocation": HQ06_SPOT}
+CASE_NO = re.compile(r"\d{8}-\d{4}")
+
+
+def rider_at_the_page(people, username: str) -> Person:
+    """A rider on their phone, logged in through the form, on the report page with a fix and the categories."""
+    rider = people(**RIDER_PHONE)
+    rider.log_in(username)
+    page_is_ready(rider.page)
+    return rider
+
+
+def take_photos(page: Page, *photos: bytes) -> None:
+    """Shoot them one after another with the camera button."""
+    before = page.locator("#previews li").count()
+    for i, data in enumerate(photos):
+        shot = {"name": f"IMG_{i:04d}.jpg", "mimeType": "image/jpeg", "buffer": data}
+        page.locator("#photo-input").set_input_files(shot)
+    expect(page.locator("#previews img")).to_have_count(before + len(photos), timeout=20_000)
+
+
+def send(page: Page) -> None:
+    """Tap 提交上报."""
+    page.get_by_role("button", name="提交上报").click()
+
+
+def reported_case_no(page: Page) -> str:
+    """The case number the 已上报 notice gives."""
+    sent = page.get_by_role("status").filter(has_text="已上报")
+    expect(sent).to_be_visible(timeout=20_000)
+    return CASE_NO.search(sent.inner_text()).group()
+
+
+def the_form_is_clear(page: Page) -> None:
+    """No photos, no category and no words left in the form."""
+    expect(page.locator("#previews li")).to_have_count(0)
+    expect(page.locator("#chosen")).to_be_hidden()
+    expect(page.locator("#description")).to_have_value("")
+
+
+def cases_on_the_server(db) -> int:
+    """How many cases the database holds now."""
+    db.expire_all()
+    return db.scalar(sa.select(sa.func.count()).select_from(Case))
 
 
 # printed pages (the weekly report on A4): page 1 as pixels, and the bar chart's solid grey in them
