@@ -1,4 +1,4 @@
-"""Locations: GCJ-02 and BD-09 to WGS-84 on the way in, and the community's service area."""
+"""Locations: GCJ-02 and BD-09 to WGS-84 on the way in, back out for the map apps; the community's service area."""
 from __future__ import annotations
 
 import json
@@ -44,6 +44,24 @@ def to_wgs84(lat: float, lon: float, system: str) -> tuple[float, float]:
     if not prcoords.sanity_in_china_p(prcoords.Coords(lat, lon)):
         return lat, lon
     p = TO_WGS84[system](prcoords.Coords(lat, lon))
+    return p.lat, p.lon
+
+
+FROM_WGS84 = {"gcj02": prcoords.wgs_gcj, "bd09": prcoords.wgs_bd}
+
+
+def from_wgs84(lat: float, lon: float, system: str) -> tuple[float, float]:
+    """A stored WGS-84 point in wgs84, gcj02 (for 高德, Apple's maps in China) or bd09 (for 百度).
+
+    The forward transforms are the published one-step formulas; outside China nothing shifts (as in to_wgs84).
+    """
+    if system == "wgs84":
+        return lat, lon
+    if system not in FROM_WGS84:
+        raise ValueError(f"unknown coordinate system {system!r}")
+    if not prcoords.sanity_in_china_p(prcoords.Coords(lat, lon)):
+        return lat, lon
+    p = FROM_WGS84[system](prcoords.Coords(lat, lon))
     return p.lat, p.lon
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import prcoords
 import pytest
 
-from service.geo import ServiceArea, to_wgs84
+from service.geo import ServiceArea, from_wgs84, to_wgs84
 from service.placement import distance_m
 
 AREA_FILE = Path(__file__).resolve().parent.parent / "config" / "community" / "area.json"
@@ -64,6 +64,29 @@ def test_gcj02_point_converts_to_the_published_wgs84_point(city):
     wgs, gcj = EVILTRANSFORM_WGS_GCJ[city]
     assert distance_m(gcj, wgs) > 300  # the pair really is shifted, so the check below means something
     assert distance_m(to_wgs84(*gcj, "gcj02"), wgs) < EVILTRANSFORM_TOLERANCE_M
+
+
+@pytest.mark.parametrize("city", EVILTRANSFORM_WGS_GCJ)
+def test_wgs84_point_converts_to_the_published_gcj02_point_for_the_map_apps(city):
+    wgs, gcj = EVILTRANSFORM_WGS_GCJ[city]
+    assert distance_m(from_wgs84(*wgs, "gcj02"), gcj) < EVILTRANSFORM_TOLERANCE_M
+
+
+@pytest.mark.parametrize("city", GCOORD_WGS_GCJ_BD)
+def test_wgs84_point_converts_to_the_published_gcj02_and_bd09_points(city):
+    wgs, gcj, bd = GCOORD_WGS_GCJ_BD[city]
+    # gcoord's WGS-84 column is 0.65-0.7 m off the public formula (see above): the same tolerance going out
+    assert distance_m(from_wgs84(*wgs, "gcj02"), gcj) < GCOORD_TOLERANCE_M
+    assert distance_m(from_wgs84(*wgs, "bd09"), bd) < GCOORD_TOLERANCE_M
+
+
+def test_out_and_back_across_chongchuan_is_within_half_a_metre_and_wgs84_or_abroad_is_unchanged():
+    for system in ("gcj02", "bd09"):
+        assert max(distance_m(to_wgs84(*from_wgs84(*p, system), system), p) for p in CHONGCHUAN_GRID) < 0.5
+    assert from_wgs84(32.015, 120.86, "wgs84") == (32.015, 120.86)
+    assert from_wgs84(48.8584, 2.2945, "gcj02") == (48.8584, 2.2945)  # Paris: no shift outside China
+    with pytest.raises(ValueError):
+        from_wgs84(32.015, 120.86, "bd09mc")
 
 
 @pytest.mark.parametrize("city", GCOORD_WGS_GCJ_BD)
