@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from service.db import utcnow
 from service.follow_ups import FollowUp
 from service.lifecycle import Outcome
 from service.local_time import local_time
-from service.models import Case, Grid, User
+from service.models import Case, CaseEvent, Grid, User
 from service.notifications import announce
 from service.parsing import EARLIEST_INSTANT, LATEST_INSTANT, client_instant
 from service.pipeline import retry_processing
@@ -255,15 +256,55 @@ HANDLERS: dict[str, Callable[[Act], Outcome]] = {
 }
 
 
+MAX_CLIENT_ACTION_ID = 36
+
+
+def client_action_id(params: dict) -> str | None:
+    """The page's id for this action (a UUID, at most 36 characters), as one spelling; None when none was sent."""
+    raw = params.get("client_action_id")
+    if raw is None or raw == "":
+        return None
+    try:
+        if not isinstance(raw, str) or len(raw) > MAX_CLIENT_ACTION_ID:
+            raise ValueError(raw)
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise _invalid("invalid_client_action_id", "client_action_id 须为 UUID（不超过 36 个字符）",
+                       "client_action_id must be a UUID of at most 36 characters", "client_action_id") from None
+
+
+def done_before(session: Session, case: Case, name: str, actor: User, action_id: str | None) -> bool:
+    """True when this person already took this action on this case under this id (sent twice): done once only.
+
+    The same id naming another case or another action is refused: a page reuses no id.
+    """
+    if action_id is None:
+        return False
+    earlier = session.scalar(sa.select(CaseEvent).where(CaseEvent.actor_id == actor.id,
+                                                        CaseEvent.client_action_id == action_id))
+    if earlier is None:
+        return False
+    if earlier.case_id != case.id or earlier.action != name:
+        raise ActionRefused("conflict", "client_action_id_reused", "该 client_action_id 已用于另一操作",
+                            "this client_action_id was used for another action", "client_action_id")
+    return True
+
+
 def perform(session: Session, case: Case, name: str, actor: User, params: dict, rules: DeskRules,
-            now: datetime | None = None) -> list[FollowUp]:
+            now: datetime | None = None,
+            store_photos: Callable[[], list[FollowUp]] | None = None) -> list[FollowUp]:
     """Take an action on a case and commit it; returns the jobs to queue. Raises ActionRefused.
 
-    Checks, in order: the action exists, this person may take it, the case's state allows it, the note is there.
+    Checks, in order: the action exists, it was not already taken under the same `client_action_id` (then it is
+    a success that does nothing again), this person may take it, the case's state allows it, the note is there.
+    `store_photos` keeps the after photos the action carries, once it is known to go ahead.
     """
     action = ACTIONS.get(name)
     if action is None:
         raise _invalid("unknown_action", f"未知操作：{name}", f"unknown action: {name}", "action")
+    action_id = client_action_id(params)
+    if done_before(session, case, name, actor, action_id):
+        return []
     if not may_take(actor, action, case):
         raise ActionRefused("forbidden", "forbidden", f"您不能对此案件执行“{action.label}”",
                             f"you may not {name} this case")
@@ -276,12 +317,16 @@ def perform(session: Session, case: Case, name: str, actor: User, params: dict, 
         raise _invalid("note_required", f"“{action.label}”须填写说明", f"{name} needs a note", "note")
     if len(note) > 1000:
         raise _invalid("note_too_long", "说明不能超过 1000 字", "note is longer than 1000 characters", "note")
+    photo_jobs = store_photos() if store_photos else []
     try:
         outcome = HANDLERS[name](Act(session, case, actor, params, note, now or utcnow(), rules))
-        follow_ups = outcome.follow_ups + announce(session, outcome.event, rules.timezone)
+        outcome.event.client_action_id = action_id
+        follow_ups = photo_jobs + outcome.follow_ups + announce(session, outcome.event, rules.timezone)
         session.commit()
-    except StaleDataError:
+    except (StaleDataError, sa.exc.IntegrityError):
         session.rollback()
+        if done_before(session, case, name, actor, action_id):  # the same action, sent twice at once, won there
+            return photo_jobs
         raise ActionRefused("conflict", "changed_meanwhile", "案件刚被他人修改，请刷新后重试",
                             "the case changed meanwhile: reload and try again") from None
     except Refused:

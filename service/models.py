@@ -203,6 +203,7 @@ class CaseEvent(Base):
         sa.Index("ix_case_events_case", "case_id", "id"),
         sa.Index("ix_case_events_created_to", "created_at", "to_state"),
         sa.Index("ix_case_events_action_created", "action", "created_at"),
+        sa.UniqueConstraint("actor_id", "client_action_id"),  # an action sent twice by one person is done once
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -213,6 +214,7 @@ class CaseEvent(Base):
     action: so.Mapped[str] = so.mapped_column(sa.String(16), default="")  # report, dispatch, assign, extend, ...
     note: so.Mapped[str] = so.mapped_column(sa.Text, default="")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    client_action_id: so.Mapped[str | None] = so.mapped_column(sa.String(36))  # the page's UUID for the action
 
     case: so.Mapped[Case] = so.relationship(back_populates="events")
     actor: so.Mapped[User | None] = so.relationship()

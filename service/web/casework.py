@@ -16,20 +16,26 @@ bp = Blueprint("casework", __name__)
 
 
 def _from_a_page() -> bool:
-    """A browser form (urlencoded or multipart) rather than a script's JSON."""
-    return not request.is_json
+    """A browser form (urlencoded or multipart) rather than a script's JSON, or a page's script that asks for JSON
+    (the field page's outbox posts a form with Accept: application/json)."""
+    wanted = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return not request.is_json and wanted != "application/json"
 
 
 def _photos() -> list:
     return [f.stream for f in request.files.getlist("photo") if f.filename or f.content_length]
 
 
-def _store_after_photos(case) -> None:
-    """Keep uploaded after photos (assignee or staff, while the case is being worked) and queue their copies."""
+def _keep_after_photos(case) -> list:
+    """Keep uploaded after photos (assignee or staff, while the case is being worked); the jobs for their copies."""
     check_after_photos_allowed(current_user(), case)
     svc = services()
-    follow_ups = add_after_photos(db_session(), svc.photos, case, _photos(), svc.limits)
-    svc.jobs.enqueue_follow_ups(case.case_no, follow_ups)
+    return add_after_photos(db_session(), svc.photos, case, _photos(), svc.limits)
+
+
+def _store_after_photos(case) -> None:
+    """Keep uploaded after photos and queue their copies."""
+    services().jobs.enqueue_follow_ups(case.case_no, _keep_after_photos(case))
 
 
 @bp.post("/cases/<case_no>/photos")
@@ -54,10 +60,10 @@ def case_action(case_no: str):
         raise Refused("malformed", "bad_request", "请提交 JSON 对象", "send a JSON object")
     name = str(body.get("action") or "")
     svc = services()
-    try:
-        if name == "resolve" and _photos():
-            _store_after_photos(case)
-        follow_ups = perform(db_session(), case, name, current_user(), body, svc.desk_rules)
+    store_photos = (lambda: _keep_after_photos(case)) if name == "resolve" and _photos() else None
+    try:  # a resend of an action already taken (the same client_action_id) keeps no photos and changes nothing
+        follow_ups = perform(db_session(), case, name, current_user(), body, svc.desk_rules,
+                             store_photos=store_photos)
     except Refused as refused:
         if not _from_a_page():
             raise
