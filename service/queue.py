@@ -1,4 +1,5 @@
-"""The desk's queue: filtered cases, most urgent and soonest due first, a page at a time by keyset; counts; CSV rows."""
+"""The desk's queue: filtered cases, most urgent and soonest due first, a page at a time by keyset; counts; CSV rows;
+the grid worker's work orders and what they resolved."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from service.categories import active_categories
 from service.db import UTCDateTime
 from service.dispatch import grids_by_code
 from service.local_time import local_time
-from service.models import Case, Category, Grid, User
+from service.models import Case, CaseEvent, Category, Grid, User
 from service.parsing import INT32_MAX, whole_number
 from service.states import OPEN, WORKED, CaseState
 from service.users import grid_workers
@@ -116,10 +117,29 @@ def desk_choices(session: Session) -> dict[str, list]:
 
 
 def work_orders(session: Session, worker: User) -> list[Case]:
-    """The worker's cases being worked (dispatched or in progress), soonest due first."""
+    """The worker's cases being worked (dispatched or in progress): most urgent first, then soonest due."""
     return list(session.scalars(
         sa.select(Case).where(Case.assignee_id == worker.id, Case.state.in_(WORKED))
-        .order_by(DEADLINE_KEY, Case.id).options(selectinload(Case.category), selectinload(Case.photos))))
+        .order_by(-Case.priority, DEADLINE_KEY, Case.id)
+        .options(selectinload(Case.category), selectinload(Case.grid), selectinload(Case.photos))))
+
+
+HISTORY_PAGE = 20
+
+
+def resolved_by(session: Session, worker: User, page: int = 1,
+                per_page: int = HISTORY_PAGE) -> tuple[list[tuple[Case, datetime]], bool]:
+    """The cases this worker resolved (已处置), the latest resolve first, with when they last resolved each: one
+    page, and whether there are more. Each case as it is now (closed, sent back for rework, ...)."""
+    last = sa.func.max(CaseEvent.created_at).label("resolved_at")
+    mine = (sa.select(CaseEvent.case_id, last)
+            .where(CaseEvent.actor_id == worker.id, CaseEvent.to_state == CaseState.RESOLVED)
+            .group_by(CaseEvent.case_id).subquery())
+    rows = session.execute(
+        sa.select(Case, mine.c.resolved_at).join(mine, mine.c.case_id == Case.id)
+        .order_by(mine.c.resolved_at.desc(), Case.id.desc()).offset((page - 1) * per_page).limit(per_page + 1)
+        .options(selectinload(Case.category), selectinload(Case.grid))).all()
+    return [(case, at) for case, at in rows[:per_page]], len(rows) > per_page
 
 
 def mask_phone(phone: str | None) -> str:

@@ -187,14 +187,17 @@ def test_an_admin_adds_a_person_deactivates_one_and_names_a_grid_worker(app, db)
     db.commit()
 
 
-def test_the_grid_worker_page_lists_my_open_orders_soonest_first(app, factory):
+def test_the_grid_worker_page_lists_my_open_orders_urgent_first_then_soonest(app, factory):
     later = factory.case_in(DISPATCHED, seed=900, category="B0118").case_no  # 72 h
     sooner = factory.case_in(DISPATCHED, seed=901, category="E0101", where={"lat": "32.0155"}).case_no  # 暴露垃圾, 4 h
+    # 上水井盖: 6 h, due after the 暴露垃圾 but a danger to life (priority 2): at the top all the same
+    urgent_no = factory.case_in(DISPATCHED, seed=902, category="B0101", where={"lat": "32.0152"}).case_no
     phone = Browser(app.test_client())
     phone.login("gw06")
     page = phone.get("/field").get_data(as_text=True)
-    assert page.index(sooner) < page.index(later)
-    assert "接单处置" in page and "处置完成" in page
+    assert page.index(urgent_no) < page.index(sooner) < page.index(later)
+    assert "⚠ 紧急" in page[page.index(f'id="order-{urgent_no}"'):page.index(f'id="order-{sooner}"')]
+    assert "接单处置" in page and "处置完成" in page  # each dispatched order's next step; the resolve form once taken on
 
 
 def test_overdue_cases_are_chased_once_a_day(app, factory, db, settings):

@@ -19,15 +19,19 @@ function gridLabel(name) {
   return label;
 }
 
-const mini = document.getElementById("minimap");
-if (mini) {
+/** A small map of one case in this element (data-lat, data-lon, data-grid: GeoJSON or null, data-tiles). */
+export function showMinimap(mini) {
   const map = baseMap(mini);
   const point = [parseFloat(mini.dataset.lat), parseFloat(mini.dataset.lon)];
   const grid = JSON.parse(mini.dataset.grid);
   map.setView(point, 16);  // first: Leaflet cannot clip a polygon on a map that has no view yet
   if (grid) { L.geoJSON(grid, { style: gridStyle }).addTo(map); }
   L.circleMarker(point, { radius: 9, className: "case-point" }).addTo(map);
+  return map;
 }
+
+const mini = document.getElementById("minimap");
+if (mini) { showMinimap(mini); }
 
 const big = document.getElementById("casemap");
 if (big) {

@@ -1,12 +1,14 @@
-/* Reports kept on the phone (IndexedDB) until the server has them: sent one at a time with a client_report_id, retried with backoff. */
+/* What a page sends kept on the phone (IndexedDB) until the server has it: the rider's reports (with a client_report_id)
+   and the grid worker's case actions (start, resolve with its after photos, with a client_action_id); sent one at a
+   time with upload progress, retried with backoff. */
 
 import { csrfToken, errorCode, loggedOut, refreshToken } from "./http.js";
 
 const RETRY_FIRST_MS = 5000, RETRY_LAST_MS = 10 * 60 * 1000, UPLOAD_TIMEOUT_MS = 3 * 60 * 1000;
 const DATABASE = "suishoupai", STORE = "outbox";
 
-/** A fresh id for a report: the server takes a report with the same client_report_id only once. */
-function newReportId() {
+/** A fresh id (a UUID) for what is kept: the server takes a report or an action with the same id only once. */
+function newClientId() {
   if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   bytes[6] = (bytes[6] & 15) | 64;
@@ -15,7 +17,7 @@ function newReportId() {
   return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join("-");
 }
 
-/** The IndexedDB store the reports wait in, shared by every page and person on this phone (each sees their own). */
+/** The IndexedDB store everything waits in, shared by every page and person on this phone (each sees their own). */
 class Store {
   constructor() { this.db = null; this.inMemory = null; }  // without IndexedDB (some private modes): kept while the page stays open
 
@@ -52,38 +54,47 @@ class Store {
 }
 
 const store = new Store();
+/** The field each kind's id goes in. */
+const KINDS = { report: "client_report_id", action: "client_action_id" };
 
 /**
- * One person's reports waiting to be sent to `url`. Events: "progress" (detail {index, count, fraction}; fraction
- * null once an upload ends), "sent" ({report, body}), "refused" ({report, body, status}: dropped for good),
- * "changed" (the waiting list may differ). A 401 ends the session (http.js "expired") and keeps the report.
+ * One person's items of one kind waiting to be sent: "report"s to `url` (each report its client_report_id), or
+ * "action"s each to its own url (each its client_action_id), in order: an action held back holds back the later ones
+ * for the same case. Events: "progress" (detail {index, count, fraction, item}; fraction null once an upload ends),
+ * "sent" ({report, item, body}), "refused" ({report, item, body, status}: dropped for good), "changed" (the waiting
+ * list may differ). A 401 ends the session (http.js "expired") and keeps the item. (`report` is the item: its name
+ * from when reports were all there was.)
  */
 export class Outbox extends EventTarget {
-  constructor({ owner, url = "/api/v1/reports" }) {
+  constructor({ owner, kind = "report", url = "/api/v1/reports" }) {
     super();
     this.owner = owner;
+    this.kind = kind;
     this.url = url;
+    this.idField = KINDS[kind];
     this.flushing = Promise.resolve();
     this.retryTimer = null;
   }
 
-  /** This person's waiting reports, oldest first. */
+  /** This person's waiting items of this kind, oldest first. */
   async waiting() {
     const all = await store.all();
-    return all.filter((r) => r.owner === this.owner).sort((a, b) => a.created_at - b.created_at);
+    return all.filter((r) => r.owner === this.owner && (r.kind || "report") === this.kind)
+      .sort((a, b) => a.created_at - b.created_at);
   }
 
   /**
-   * Keep a report until the server has it: {fields, photos (blobs), category, label}. Returns it as kept, with
-   * its id, which is also its client_report_id.
+   * Keep an item until the server has it: {fields, photos (blobs), url (else the outbox's), and whatever the page
+   * wants to show of it (a report's category and label, an action's case)}. Returns it as kept, with its id, which
+   * is also its client_report_id or client_action_id.
    */
-  async add({ fields, photos, category, label }) {
-    const id = newReportId();
-    const report = { id, owner: this.owner, created_at: Date.now(), attempts: 0, next_at: 0, label, category, photos,
-                     fields: { ...fields, client_report_id: id } };
-    await store.put(report);
+  async add({ fields, photos = [], url, ...shown }) {
+    const id = newClientId();
+    const item = { ...shown, id, owner: this.owner, kind: this.kind, url: url || this.url, created_at: Date.now(),
+                   attempts: 0, next_at: 0, photos, fields: { ...fields, [this.idField]: id } };
+    await store.put(item);
     this.dispatchEvent(new Event("changed"));
-    return report;
+    return item;
   }
 
   /** Send what waits (now: even those whose next try is later); one pass at a time. */
@@ -94,11 +105,14 @@ export class Outbox extends EventTarget {
 
   async sendWaiting(now) {
     clearTimeout(this.retryTimer);
-    const waiting = await this.waiting();
+    const waiting = await this.waiting(), heldBack = new Set();  // an action's url: its case
     for (let i = 0; i < waiting.length; i++) {
-      if (!now && waiting[i].next_at > Date.now()) { continue; }
-      const outcome = await this.deliver(waiting[i], i + 1, waiting.length);
+      const item = waiting[i], ordered = this.kind === "action";
+      if (ordered && heldBack.has(item.url)) { continue; }
+      if (!now && item.next_at > Date.now()) { heldBack.add(item.url); continue; }
+      const outcome = await this.deliver(item, i + 1, waiting.length);
       if (outcome === "log in" || outcome === "no signal") { break; }
+      if (outcome === "later") { heldBack.add(item.url); }
     }
     this.dispatchEvent(new Event("changed"));
     const left = await this.waiting();
@@ -117,13 +131,13 @@ export class Outbox extends EventTarget {
     const status = answer.status;
     if (status === 200 || status === 201) {
       await store.drop(report.id);
-      this.dispatchEvent(new CustomEvent("sent", { detail: { report, body: answer.body } }));
+      this.dispatchEvent(new CustomEvent("sent", { detail: { report, item: report, body: answer.body } }));
       return "sent";
     }
     if (status === 401) { loggedOut(); await this.postpone(report); return "log in"; }
     if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
       await store.drop(report.id);
-      this.dispatchEvent(new CustomEvent("refused", { detail: { report, body: answer.body, status } }));
+      this.dispatchEvent(new CustomEvent("refused", { detail: { report, item: report, body: answer.body, status } }));
       return "refused";
     }
     await this.postpone(report);
@@ -137,15 +151,16 @@ export class Outbox extends EventTarget {
     return store.put(report);
   }
 
-  /** POST the report as a form, with upload progress; resolves {status, body} (status 0: no answer). */
+  /** POST the item as a form, with upload progress; resolves {status, body} (status 0: no answer). */
   upload(report, index, count) {
     const form = new FormData();
     Object.keys(report.fields).forEach((name) => { if (report.fields[name] !== "") { form.append(name, report.fields[name]); } });
     report.photos.forEach((blob, i) => form.append("photo", blob, "photo" + (i + 1) + ".jpg"));
-    const progress = (fraction) => this.dispatchEvent(new CustomEvent("progress", { detail: { index, count, fraction } }));
+    const progress = (fraction) => this.dispatchEvent(new CustomEvent("progress",
+                                                                      { detail: { index, count, fraction, item: report } }));
     return new Promise((resolve) => {
       const xhr = new XMLHttpRequest();
-      xhr.open("POST", this.url);
+      xhr.open("POST", report.url || this.url);
       xhr.setRequestHeader("X-CSRFToken", csrfToken());
       xhr.setRequestHeader("Accept", "application/json");
       xhr.timeout = UPLOAD_TIMEOUT_MS;
