@@ -70,11 +70,13 @@ def test_staff_assign_an_unrouted_case_the_grid_worker_resolves_it_on_a_phone_an
     expect(page).to_have_url(re.compile(r"/field$"))
     expect(page.get_by_role("heading", name=re.compile("我的工单"))).to_be_visible()
     order = page.locator(f"#order-{case_no}")
-    expect(order.get_by_role("heading")).to_contain_text("待处置")
-    the_description_shows_as_text(page, order)
+    expect(order.locator("summary")).to_contain_text("待处置")
     worker.shot("worker-orders")
+    order.locator("summary").click()  # the compact line opens the case
+    the_description_shows_as_text(page, order)
+    expect(order.get_by_role("button", name="处置完成")).to_have_count(0)  # one next step: take it on first
     order.get_by_role("button", name="接单处置").click()
-    expect(order.get_by_role("heading")).to_contain_text("处置中")
+    expect(order.locator("summary")).to_contain_text("处置中")
     expect(order.get_by_role("button", name="接单处置")).to_have_count(0)
     order.get_by_label("处置后照片").set_input_files(after_photo)
     order.get_by_label("处置说明").fill("已扶正灯杆并加固底座")
