@@ -258,3 +258,21 @@ def test_desk_pages_refuse_in_chinese_then_english_as_pages(app):
     # the API keeps its JSON, with the same words
     api = staff_browser(app).client.get("/api/v1/reports/20990101-0001", headers={"Accept": "application/json"})
     assert api.status_code == 404 and "找不到案件 20990101-0001" in api.get_json()["error"]["message"]
+
+
+def test_the_grid_worker_sees_what_they_resolved_latest_first_with_what_became_of_it(app, factory, make_api):
+    closed = factory.case_in(CaseState.CLOSED, seed=910).case_no
+    waiting = factory.case_in(CaseState.RESOLVED, seed=911, where={"lat": "32.0155"}).case_no
+    sent_back = factory.case_in(CaseState.RESOLVED, seed=912, where={"lat": "32.0152"}).case_no
+    assert make_api("staff1").act(sent_back, "rework", note="灯仍不亮").status_code == 200
+    factory.case_in(DISPATCHED, seed=913, where={"lat": "32.0148"})  # not resolved yet: not in the history
+    phone = Browser(app.test_client())
+    phone.login("gw06")
+    page = phone.get("/field/done").get_data(as_text=True)
+    items = re.findall(r'id="done-([\d-]+)"[^>]*>(.*?)</li>', page, re.S)
+    assert [no for no, _ in items] == [sent_back, waiting, closed]  # the latest resolve first
+    states = {no: " ".join(re.sub(r"<[^>]+>", " ", body).split()) for no, body in items}
+    assert "返工" in states[sent_back] and "已处置待核查" in states[waiting] and "已结案" in states[closed], states
+    # 20 a page; a page past the end is empty, and a page number that is not one is the first page
+    assert "还没有处置过的工单" in phone.get("/field/done?page=2").get_data(as_text=True)
+    assert phone.get("/field/done?page=abc").status_code == 200
