@@ -1,5 +1,4 @@
-"""The desk's queue: filtered cases, most urgent and soonest due first, a page at a time by keyset; counts; CSV rows;
-the grid worker's work orders and what they resolved."""
+"""The desk's queue (filtered, most urgent and soonest due first, by keyset), counts, CSV rows; the field's orders."""
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -197,7 +197,7 @@ def test_the_grid_worker_page_lists_my_open_orders_urgent_first_then_soonest(app
     page = phone.get("/field").get_data(as_text=True)
     assert page.index(urgent_no) < page.index(sooner) < page.index(later)
     assert "⚠ 紧急" in page[page.index(f'id="order-{urgent_no}"'):page.index(f'id="order-{sooner}"')]
-    assert "接单处置" in page and "处置完成" in page  # each dispatched order's next step; the resolve form once taken on
+    assert "接单处置" in page and "处置完成" in page  # the next step, and the resolve form for once it is taken on
 
 
 def test_overdue_cases_are_chased_once_a_day(app, factory, db, settings):

@@ -1,5 +1,4 @@
-"""The grid worker's phone page: my open work orders (urgent first, then by deadline) as a compact list that opens
-a case with its map, 导航 links and its one next step; and what I resolved (已处置)."""
+"""The grid worker's phone page: my work orders, urgent first, each opening to its map, 导航 and next step; 已处置."""
 from __future__ import annotations
 
 from urllib.parse import urlencode
