@@ -10,7 +10,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
-from images import jpeg_bytes
+from images import jpeg_bytes, photo_jpeg
 from PIL import Image, ImageChops
 from playwright.sync_api import Page, expect
 
@@ -206,4 +206,33 @@ def test_nineteen_orders_fit_in_three_phone_screens_urgent_first_with_one_next_s
         order.locator("summary").click()  # closed again
     open_order(page, expected[0])
     worker.shot("urgent-order-opened")
+    worker.all_went_well()
+
+
+def test_both_steps_taken_with_no_signal_wait_in_order_and_go_once_each(people, factory, db, tmp_path):
+    case_no = factory.case_in(CaseState.DISPATCHED, seed=850, where=spot(3)).case_no
+    photo = tmp_path / "after.jpg"
+    photo.write_bytes(photo_jpeg(seed=851))
+    worker = people(**PHONE)
+    page = worker.page
+    worker.log_in("gw06")
+    order = open_order(page, case_no)
+    worker.context.set_offline(True)
+    order.get_by_role("button", name="接单处置").click()
+    order.get_by_label("处置后照片").set_input_files(photo)
+    expect(order.locator(".previews img")).to_have_count(1)
+    order.get_by_label("处置说明").fill("已清理")
+    order.get_by_role("button", name="处置完成").click()
+    expect(order.locator(".pending")).to_contain_text("接单处置、处置完成（1 张照片） 已保存在手机上")
+    expect(order.locator("form.step button:visible")).to_have_count(0)  # nothing left to do but wait
+    expect(page.locator("#outbox-status")).to_have_text("2 项操作待上传，已保存在手机上")
+    worker.shot("both-steps-waiting")
+
+    worker.context.set_offline(False)
+    expect(page.locator(f"#order-{case_no}")).to_have_count(0, timeout=20_000)
+    expect(page.locator("#outbox-status")).to_be_hidden()
+    started, resolved = events(db, case_no, "start"), events(db, case_no, "resolve")
+    assert len(started) == len(resolved) == 1 and started[0].id < resolved[0].id
+    assert resolved[0].note == "已清理"
+    worker.shot("both-steps-sent")
     worker.all_went_well()
