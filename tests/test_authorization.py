@@ -57,6 +57,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/desk/users/reset"): {"admin"},
     ("POST", "/desk/users/grid-worker"): {"admin"},
     ("GET", "/field"): {"gw06", "gw01"},
+    ("GET", "/field/done"): {"gw06", "gw01"},
     ("POST", "/api/v1/auth/login"): ALL,
     ("POST", "/api/v1/auth/logout"): LOGGED_IN,
     ("POST", "/api/v1/reports"): LOGGED_IN,
