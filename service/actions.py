@@ -292,12 +292,12 @@ def done_before(session: Session, case: Case, name: str, actor: User, action_id:
 
 def perform(session: Session, case: Case, name: str, actor: User, params: dict, rules: DeskRules,
             now: datetime | None = None,
-            store_photos: Callable[[], list[FollowUp]] | None = None) -> list[FollowUp]:
+            store_photos: Callable[[], None] | None = None) -> list[FollowUp]:
     """Take an action on a case and commit it; returns the jobs to queue. Raises ActionRefused.
 
     Checks, in order: the action exists, it was not already taken under the same `client_action_id` (then it is
     a success that does nothing again), this person may take it, the case's state allows it, the note is there.
-    `store_photos` keeps the after photos the action carries, once it is known to go ahead.
+    `store_photos` keeps the after photos the action carries (and queues their copies), once it is known to go ahead.
     """
     action = ACTIONS.get(name)
     if action is None:
@@ -317,16 +317,17 @@ def perform(session: Session, case: Case, name: str, actor: User, params: dict, 
         raise _invalid("note_required", f"“{action.label}”须填写说明", f"{name} needs a note", "note")
     if len(note) > 1000:
         raise _invalid("note_too_long", "说明不能超过 1000 字", "note is longer than 1000 characters", "note")
-    photo_jobs = store_photos() if store_photos else []
+    if store_photos:
+        store_photos()
     try:
         outcome = HANDLERS[name](Act(session, case, actor, params, note, now or utcnow(), rules))
         outcome.event.client_action_id = action_id
-        follow_ups = photo_jobs + outcome.follow_ups + announce(session, outcome.event, rules.timezone)
+        follow_ups = outcome.follow_ups + announce(session, outcome.event, rules.timezone)
         session.commit()
     except (StaleDataError, sa.exc.IntegrityError):
         session.rollback()
         if done_before(session, case, name, actor, action_id):  # the same action, sent twice at once, won there
-            return photo_jobs
+            return []
         raise ActionRefused("conflict", "changed_meanwhile", "案件刚被他人修改，请刷新后重试",
                             "the case changed meanwhile: reload and try again") from None
     except Refused:

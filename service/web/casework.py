@@ -26,16 +26,12 @@ def _photos() -> list:
     return [f.stream for f in request.files.getlist("photo") if f.filename or f.content_length]
 
 
-def _keep_after_photos(case) -> list:
-    """Keep uploaded after photos (assignee or staff, while the case is being worked); the jobs for their copies."""
+def _store_after_photos(case) -> None:
+    """Keep uploaded after photos (assignee or staff, while the case is being worked) and queue their copies."""
     check_after_photos_allowed(current_user(), case)
     svc = services()
-    return add_after_photos(db_session(), svc.photos, case, _photos(), svc.limits)
-
-
-def _store_after_photos(case) -> None:
-    """Keep uploaded after photos and queue their copies."""
-    services().jobs.enqueue_follow_ups(case.case_no, _keep_after_photos(case))
+    follow_ups = add_after_photos(db_session(), svc.photos, case, _photos(), svc.limits)
+    svc.jobs.enqueue_follow_ups(case.case_no, follow_ups)
 
 
 @bp.post("/cases/<case_no>/photos")
@@ -60,7 +56,7 @@ def case_action(case_no: str):
         raise Refused("malformed", "bad_request", "请提交 JSON 对象", "send a JSON object")
     name = str(body.get("action") or "")
     svc = services()
-    store_photos = (lambda: _keep_after_photos(case)) if name == "resolve" and _photos() else None
+    store_photos = (lambda: _store_after_photos(case)) if name == "resolve" and _photos() else None
     try:  # a resend of an action already taken (the same client_action_id) keeps no photos and changes nothing
         follow_ups = perform(db_session(), case, name, current_user(), body, svc.desk_rules,
                              store_photos=store_photos)
