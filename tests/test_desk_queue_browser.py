@@ -155,7 +155,14 @@ def test_two_hundred_cases_show_20_plus_to_a_screen_and_staff_filter_select_all_
     expect(page.locator(".queue-table tbody .state")).to_have_text([S.IN_PROGRESS.zh] * 40)
     expect(chip).to_have_attribute("aria-current", "page")
     expect(page.locator(".queue-tabs a[aria-current=page]")).to_have_count(1)
-    screen(staff, "chip-in-progress")
+    # a run of rows: tick one, shift-click another, and every row between is ticked too
+    boxes = page.locator("tbody input[name=case_no]")
+    boxes.nth(2).check()
+    boxes.nth(7).click(modifiers=["Shift"])
+    expect(page.locator("tbody input[name=case_no]:checked")).to_have_count(6)
+    expect(bar.locator("#bulk-count")).to_have_text("已选 6 件")
+    expect(bar.get_by_role("button", name="批量派遣")).to_be_enabled()
+    screen(staff, "chip-in-progress-a-run-ticked")
 
     # the desk's own tab: select all 20 and give them to one grid worker
     page.locator(".queue-tabs a", has_text=S.UNROUTED.zh).click()
@@ -185,6 +192,26 @@ def test_two_hundred_cases_show_20_plus_to_a_screen_and_staff_filter_select_all_
 
     assert console.errors == []
     staff.all_went_well()
+
+    # and with scripts off, the chips still filter (links) and the bulk form still assigns (a plain form)
+    plain = people(**DESKTOP, java_script_enabled=False)
+    page = plain.page
+    plain.log_in("staff1")
+    page.locator(".queue-tabs a", has_text=S.RESOLVED.zh).click()
+    expect(page.locator(".queue-table tbody .state")).to_have_text([S.RESOLVED.zh] * 20)
+    expect(page.locator("#select-all")).to_be_hidden()  # it needs the script: no box that does nothing
+    page.locator(".queue-tabs a", has_text=S.IN_PROGRESS.zh).click()
+    two = [page.locator("tbody input[name=case_no]").nth(i) for i in (0, 1)]
+    chosen = [box.get_attribute("value") for box in two]
+    for box in two:
+        box.check()
+    page.locator(".bulk-bar").get_by_label("网格员").select_option(label="网格员 05")
+    page.locator(".bulk-bar").get_by_role("button", name="批量派遣").click()
+    expect(page.locator("p.flash")).to_have_text("已派遣 2 件")
+    screen(plain, "no-script-bulk-assigned")
+    db.expire_all()
+    assert {c.assignee.username for c in db.scalars(sa.select(Case).where(Case.case_no.in_(chosen)))} == {"gw05"}
+    plain.all_went_well()
 
 
 def test_on_a_phone_the_queue_fits_the_width_and_shows_each_case_number_whole(people, factory, db):
