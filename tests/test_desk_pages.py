@@ -109,7 +109,7 @@ def test_the_state_chips_are_links_that_keep_the_other_filters_and_the_page_work
     assert re.search(r'<button type="submit" class="primary">批量派遣</button>', page)
     assert '<script type="module" src="/static/desk/queue.' in page
     # one line a case, its age in words (the full time in the title)
-    assert re.search(r'<td class="wide" title="[0-9-]+ [0-9:]+">0 分钟</td>', page)
+    assert re.search(r'<td class="wide c-age" title="[0-9-]+ [0-9:]+">0 分钟</td>', page)
 
 
 def test_bulk_assign_gives_ticked_cases_to_one_worker(app, factory, db):

@@ -237,3 +237,12 @@ def test_on_a_phone_the_queue_fits_the_width_and_shows_each_case_number_whole(pe
         assert numbers.nth(i).evaluate("a => a.parentElement.scrollWidth <= a.parentElement.clientWidth")
     assert console.errors == []
     phone.all_went_well()
+
+    # nor does a tablet or a narrow desk window scroll sideways
+    window = people(**DESKTOP)
+    window.log_in("staff1")
+    for width in (761, 800, 1024, 1280):
+        window.page.set_viewport_size({"width": width, "height": 900})
+        assert window.page.evaluate("document.documentElement.scrollWidth") <= width, width
+        if width == 800:
+            screen(window, "window-800")
