@@ -110,6 +110,12 @@ def test_the_state_chips_are_links_that_keep_the_other_filters_and_the_page_work
     assert '<script type="module" src="/static/desk/queue.' in page
     # one line a case, its age in words (the full time in the title)
     assert re.search(r'<td class="wide c-age" title="[0-9-]+ [0-9:]+">0 分钟</td>', page)
+    # the links carry the filters alone: url_for's own words in the query are no 500 and go nowhere
+    odd = browser.get("/desk?grid=HQ06&_external=1&_scheme=javascript&endpoint=x&_anchor=y")
+    text = odd.get_data(as_text=True)
+    links = re.findall(r'href="([^"]*)"', text)
+    assert odd.status_code == 200 and not [a for a in links if "javascript" in a or "endpoint" in a or "#" in a]
+    assert '<a href="/desk/export.csv?grid=HQ06">导出 CSV</a>' in text
 
 
 def test_bulk_assign_gives_ticked_cases_to_one_worker(app, factory, db):
