@@ -95,6 +95,29 @@ def test_the_queue_filters_counts_and_pages_by_keyset(app, factory, db):
     assert walked == listed
 
 
+def test_the_state_chips_are_links_that_keep_the_other_filters_and_the_page_works_without_script(app, factory):
+    factory.case_in(DISPATCHED, seed=250)
+    factory.case_in(CaseState.IN_PROGRESS, seed=251, where={"lat": "32.0140"})
+    browser = staff_browser(app)
+    page = browser.get(f"/desk?grid=HQ06&state={DISPATCHED}").get_data(as_text=True)
+    # one click on a chip asks for its state alone, keeping the grid; the chip of the current filter is marked
+    assert f'<a href="/desk?state={CaseState.IN_PROGRESS}&amp;grid=HQ06">处置中 <strong>1</strong></a>' in page
+    assert f'<a href="/desk?state={DISPATCHED}&amp;grid=HQ06" aria-current="page">已派遣 <strong>1</strong>' in page
+    assert '<a href="/desk?grid=HQ06">全部待办 <strong>2</strong></a>' in page
+    # the filter form keeps the state the chip chose; the bulk form posts without any script
+    assert f'<input type="hidden" name="state" value="{DISPATCHED}">' in page
+    assert re.search(r'<button type="submit" class="primary">批量派遣</button>', page)
+    assert '<script type="module" src="/static/desk/queue.' in page
+    # one line a case, its age in words (the full time in the title)
+    assert re.search(r'<td class="wide c-age" title="[0-9-]+ [0-9:]+">0 分钟</td>', page)
+    # the links carry the filters alone: url_for's own words in the query are no 500 and go nowhere
+    odd = browser.get("/desk?grid=HQ06&_external=1&_scheme=javascript&endpoint=x&_anchor=y")
+    text = odd.get_data(as_text=True)
+    links = re.findall(r'href="([^"]*)"', text)
+    assert odd.status_code == 200 and not [a for a in links if "javascript" in a or "endpoint" in a or "#" in a]
+    assert '<a href="/desk/export.csv?grid=HQ06">导出 CSV</a>' in text
+
+
 def test_bulk_assign_gives_ticked_cases_to_one_worker(app, factory, db):
     cases = [factory.case_in(UNROUTED, seed=400 + i, where={"lon": f"{120.90 + i * 0.001:.3f}"}).case_no
              for i in range(3)]

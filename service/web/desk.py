@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from datetime import timedelta
 
 import segno
 from flask import (
@@ -38,7 +39,7 @@ from service.queue import (
 )
 from service.refusals import Refused
 from service.spreadsheets import CsvWriter
-from service.states import WORKED, CaseState
+from service.states import OPEN, WORKED, CaseState
 from service.users import (
     PasswordReset,
     add_person,
@@ -56,6 +57,21 @@ from service.web.links import external_url, redirect_back
 bp = Blueprint("desk", __name__)
 bp.add_app_template_filter(role_label, "role")  # 网格员 Grid worker, not grid_worker
 KNOWN_STATES = frozenset(CaseState)  # a state asked for by name: any other name is ignored
+FILTER_ARGS = ("state", "grid", "category", "assignee", "overdue", "priority", "q")  # what the queue's links carry
+QUEUE_CHIPS = (CaseState.UNROUTED, *(s for s in CaseState if s != CaseState.UNROUTED))  # the desk's own work first
+
+
+def elapsed(span: timedelta) -> str:
+    """A span of time as the queue's narrow columns show it, in its largest whole unit: 12 分钟, 5 小时, 3 天."""
+    minutes = max(0, int(span.total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes} 分钟"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} 小时"
+    return f"{minutes // (24 * 60)} 天"
+
+
+bp.add_app_template_filter(elapsed, "elapsed")
 
 
 def _filter_from_args() -> QueueFilter:
@@ -83,13 +99,15 @@ def queue():
     except BadCursor:
         raise Refused("malformed", "bad_cursor", "翻页链接无效，请从第一页重新打开",
                        "the page link is not valid: start from the first page", field="after") from None
-    next_url = None
-    if next_cursor:
-        args = request.args.to_dict(flat=False)
-        args["after"] = [next_cursor]
-        next_url = url_for("desk.queue", **args)
-    return render_template("desk/queue.html", cases=cases, counts=state_counts(db_session(), f, now),
-                           f=f, now=now, next_url=next_url, **_choices())
+    # links carry the filters alone: any other name in the query (url_for's own _external, endpoint) is dropped
+    first = {k: v for k, v in request.args.to_dict(flat=False).items() if k in FILTER_ARGS}
+    counts = state_counts(db_session(), f, now)
+    return render_template(
+        "desk/queue.html", cases=cases, counts=counts, chips=QUEUE_CHIPS, open_count=sum(counts[s] for s in OPEN),
+        # a state chip keeps the other filters and asks for its state alone, from the first page
+        chip_args={k: v for k, v in first.items() if k != "state"}, filter_args=first,
+        next_url=url_for("desk.queue", **first, after=next_cursor) if next_cursor else None,
+        first_url=url_for("desk.queue", **first) if "after" in request.args else None, f=f, now=now, **_choices())
 
 
 @bp.post("/desk/bulk-assign")
