@@ -53,8 +53,9 @@ if (big) {
       style: gridStyle,
       coordsToLatLng: drawn.coordsToLatLng,
       onEachFeature: function (f, layer) {
-        layer.bindTooltip(gridLabel(f.properties.name), { direction: "center", className: "grid-label",
-                                                          pane: "grid-labels", interactive: false });
+        // beside the pointer, where the person is looking (the grid's middle may well be under a cluster)
+        layer.bindTooltip(gridLabel(f.properties.name), { sticky: true, direction: "top", offset: [0, -10],
+                                                          className: "grid-label", pane: "grid-labels" });
       }
     }).addTo(casemap);
     const cases = L.geoJSON(data.cases, { pointToLayer: caseMark, coordsToLatLng: drawn.coordsToLatLng });

@@ -146,9 +146,9 @@ function showPlace(centre) {
   if (centre || !viewed || !map.getBounds().contains(latlng)) { frame(place); }
 }
 
-/** With map tiles, close in on the spot; on the grids alone, show the whole grid it is in around the pin. */
+/** With map tiles, close in on the spot; on the grids alone, show the whole grid it is in (or the nearest) around the pin. */
 function frame(point) {
-  const grid = !tiles && gridAt(point.lat, point.lon), latlng = drawn.toMap(point.lat, point.lon);
+  const grid = !tiles && nearestGrid(point.lat, point.lon), latlng = drawn.toMap(point.lat, point.lon);
   // not animated: a frame asked for during another's animation would be dropped
   if (grid) {
     const bounds = L.geoJSON(grid, { coordsToLatLng: drawn.coordsToLatLng }).getBounds().extend(latlng);
