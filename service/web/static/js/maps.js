@@ -28,7 +28,8 @@ if (mini) {
 /** A case's mark: its state's colour, red once overdue; its popup links to the case. */
 function caseMark(f, latlng) {
   const p = f.properties;
-  const mark = L.circleMarker(latlng, { radius: 8, className: "case-mark state-" + p.state + (p.overdue ? " late" : "") });
+  const mark = L.circleMarker(latlng, { radius: 8, className: "case-mark state-" + p.state + (p.overdue ? " late" : ""),
+                                        late: !!p.overdue });
   const a = document.createElement("a");
   a.href = p.url;
   a.textContent = p.case_no + " " + p.category + " · " + p.label + (p.overdue ? " · 超期" : "");
@@ -36,10 +37,21 @@ function caseMark(f, latlng) {
   return mark;
 }
 
+/** A cluster's circle: the plugin's own (its classes, MarkerCluster.Default.css), its count as text, and ringed in red
+    when an overdue case is in it (else a cluster would hide the very cases the desk must chase). */
+function clusterIcon(cluster) {
+  const n = cluster.getChildCount(), late = cluster.getAllChildMarkers().some((m) => m.options.late);
+  const count = document.createElement("div"), number = document.createElement("span");
+  number.textContent = String(n);
+  count.append(number);
+  return L.divIcon({ html: count, iconSize: L.point(40, 40),
+                     className: "marker-cluster marker-cluster-" + (n < 10 ? "small" : n < 100 ? "medium" : "large") + (late ? " late" : "") });
+}
+
 /** Many marks close together as one numbered circle (Leaflet.markercluster), when the plugin is on the page. */
 function caseLayer(marks) {
   // a click on a cluster zooms in to its cases; at the closest zoom it spreads them out (spiderfy)
-  return L.markerClusterGroup ? L.markerClusterGroup({ showCoverageOnHover: false }).addLayers(marks)
+  return L.markerClusterGroup ? L.markerClusterGroup({ showCoverageOnHover: false, iconCreateFunction: clusterIcon }).addLayers(marks)
     : L.featureGroup(marks);
 }
 
