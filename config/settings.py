@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from config.map_tiles import MapTiles, map_tiles
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMUNITY_DIR = Path(__file__).resolve().parent / "community"
@@ -99,7 +101,12 @@ class Settings:
     duplicate_hash_bits: int = 10
     location_mismatch_m: int = 200
     old_photo_hours: int = 24
-    map_tiles_url: str | None = None  # e.g. a local tile server; none in a closed network: grids alone draw the map
+    # the maps' tiles (config/map_tiles.py): a preset (tianditu, osm, amap, tencent, custom), its template overridden
+    # by map_tiles_url, the system custom tiles are drawn in, the key 天地图 needs; none at all in a closed network
+    map_tiles: str | None = None
+    map_tiles_url: str | None = None
+    map_tiles_crs: str | None = None
+    map_tiles_key: str | None = None
     # rate limits, in Flask-Limiter's notation; counted in Redis, so they lapse (never lock out) while it is down
     intake_limit_per_user: str = "30 per 10 minutes"
     intake_limit_per_address: str = "600 per 10 minutes"  # riders share carrier NAT addresses: keep it wide
@@ -110,6 +117,12 @@ class Settings:
     trusted_proxies: int = 0  # reverse proxies in front that set X-Forwarded-For/-Proto; 0: use the peer address
     token_days: int = 30  # a bearer token works this long after its login
     public_url: str | None = None  # the address people use, e.g. https://snap.example.cn; None: as each request came
+    tiles: MapTiles | None = field(init=False, default=None, repr=False)  # the four map_tiles settings, resolved
+
+    def __post_init__(self):
+        # resolved (and refused, with a ValueError naming the variable) when the settings are made: at start-up
+        object.__setattr__(self, "tiles", map_tiles(self.map_tiles, self.map_tiles_url, self.map_tiles_crs,
+                                                    self.map_tiles_key))
 
     @property
     def https(self) -> bool:
@@ -148,7 +161,10 @@ class Settings:
             duplicate_hash_bits=_int(env, "DUPLICATE_HASH_BITS", 10),
             location_mismatch_m=_int(env, "LOCATION_MISMATCH_M", 200),
             old_photo_hours=_int(env, "OLD_PHOTO_HOURS", 24),
+            map_tiles=env.get("MAP_TILES") or None,
             map_tiles_url=env.get("MAP_TILES_URL") or None,
+            map_tiles_crs=env.get("MAP_TILES_CRS") or None,
+            map_tiles_key=env.get("MAP_TILES_KEY") or None,
             trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
             token_days=_int(env, "TOKEN_DAYS", 30),
             public_url=_public_url(env.get("PUBLIC_URL")),

@@ -1,9 +1,12 @@
 """The grid index: which grid (网格) a point falls in, answered from an STRtree of the grid polygons."""
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import shapely
 from shapely.geometry import Point, shape
@@ -91,3 +94,10 @@ class GridIndex:
             return None
         best = min(zip(distances, (self.grid_ids[i] for i in nearest)))
         return Located(best[1], float(best[0]))
+
+
+@lru_cache(maxsize=4)
+def grid_streets(path: Path) -> dict[str, str]:
+    """Each grid's road (its `street` in grids.geojson), by code: the words a map with no tiles shows. Read once."""
+    features = json.loads(Path(path).read_text(encoding="utf-8"))["features"]
+    return {f["properties"]["code"]: f["properties"]["street"] for f in features if f["properties"].get("street")}

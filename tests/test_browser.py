@@ -139,26 +139,29 @@ def grid_middle(code: str) -> dict:
     return {"lon": f"{sum(p[0] for p in ring) / len(ring):.6f}", "lat": f"{sum(p[1] for p in ring) / len(ring):.6f}"}
 
 
-def test_the_case_map_draws_a_case_above_its_grids_name(people, rider, workers):
+def test_the_case_map_names_a_grid_on_hover_and_draws_its_cases_above_the_name(people, rider, workers):
     rider.report(photos=[photo_jpeg(seed=44)], **grid_middle("HQ06"))
-    workers()  # dispatched: a blue mark, right where 虹桥第06网格 is written
+    workers()  # dispatched: a blue mark in the middle of 虹桥第06网格
     staff = people(**DESKTOP)
     staff.log_in("staff1")
     page = staff.page
     page.goto("/desk/map")
     expect(page.locator("#casemap")).to_have_attribute("data-loaded", re.compile(r"[1-9]"))
-    label = page.locator(".grid-label", has_text="虹桥第06网格").bounding_box()
-    middle = (label["x"] + label["width"] / 2, label["y"] + label["height"] / 2)
-    dispatched = page.locator(f"#casemap path.case-mark.state-{CaseState.DISPATCHED}:not(.late)")
-    marks = [m.bounding_box() for m in dispatched.all()]
-    ours = min(marks, key=lambda b: abs(b["x"] + b["width"] / 2 - middle[0])
-               + abs(b["y"] + b["height"] / 2 - middle[1]))
+    expect(page.locator(".grid-label")).to_have_count(0)  # no name hides a mark until someone asks for it
+    ours = page.locator(f"#casemap path.case-mark.state-{CaseState.DISPATCHED}:not(.late)").first.bounding_box()
     x, y = round(ours["x"] + ours["width"] / 2), round(ours["y"] + ours["height"] / 2)
+    page.mouse.move(x, y + 24)  # just below the mark, in the grid: its name comes up over the mark
+    label = page.locator(".grid-label", has_text="虹桥第06网格")
+    expect(label).to_be_visible()
+    box = label.bounding_box()
+    assert box["x"] < x < box["x"] + box["width"] and box["y"] < y < box["y"] + box["height"], (box, x, y)
     with Image.open(io.BytesIO(page.screenshot(clip={"x": x, "y": y, "width": 1, "height": 1}))) as dot:
         seen = dot.convert("RGB").getpixel((0, 0))
     staff.shot("case-map-labels")
     blue = tuple(int(CaseState.DISPATCHED.colour[i:i + 2], 16) for i in (1, 3, 5))
     assert all(abs(a - b) < 40 for a, b in zip(seen, blue)), f"the mark shows {seen}, not its blue {blue}"
+    page.mouse.move(5, 5)
+    expect(page.locator(".grid-label")).to_have_count(0)
     staff.all_went_well()
 
 

@@ -12,7 +12,6 @@ from support import HONGQIAO, Browser, make_settings
 
 from service.states import CaseState
 from service.web import create_app
-from service.web.security import tiles_origin
 
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)([^>]*)>(.*?)</script>", re.S)
 
@@ -91,16 +90,33 @@ def test_hsts_only_when_the_site_is_served_over_https(client):
     assert secure.headers["Strict-Transport-Security"].startswith("max-age=31556926")
 
 
-def test_the_operators_map_tiles_may_be_shown(tmp_path, database_url, redis_url):
-    settings = make_settings(tmp_path, database_url, redis_url,
-                             map_tiles_url="https://{s}.tiles.example.cn/osm/{z}/{x}/{y}.png")
-    app = create_app(settings)
+def img_sources(tmp_path, database_url, redis_url, **tiles) -> list[str]:
+    """The img-src of a page of an app made with these tile settings."""
+    app = create_app(make_settings(tmp_path, database_url, redis_url, **tiles))
     try:
-        assert directives(app.test_client().get("/login"))["img-src"] == [
-            "'self'", "data:", "blob:", "https://*.tiles.example.cn"]
+        return directives(app.test_client().get("/login"))["img-src"]
     finally:
         app.extensions["snap"].db.dispose()
-    assert tiles_origin("/tiles/{z}/{x}/{y}.png") is None, "tiles of our own origin: 'self' has them"
+
+
+@pytest.mark.parametrize("tiles, allowed", [
+    ({"map_tiles_url": "https://{s}.tiles.example.cn/osm/{z}/{x}/{y}.png"}, ["https://*.tiles.example.cn"]),
+    ({"map_tiles": "osm"}, ["https://tile.openstreetmap.org"]),
+    ({"map_tiles": "tianditu", "map_tiles_key": "k"}, ["https://*.tianditu.gov.cn"]),  # t0-t7, vec_w and cva_w
+    ({"map_tiles": "amap"}, ["https://*.is.autonavi.com"]),  # webrd01-04: a wildcard may only be a whole label
+    ({"map_tiles": "tencent"}, ["https://*.map.gtimg.com"]),
+    ({"map_tiles": "amap", "map_tiles_url": "http://127.0.0.1:8123/{z}/{x}/{y}.png"}, ["http://127.0.0.1:8123"]),
+    ({"map_tiles_url": "https://tiles.example.cn/{s}/{z}/{x}/{y}.png"}, ["https://tiles.example.cn"]),
+    ({"map_tiles_url": "https://a{s}b.example.cn/{z}/{x}/{y}.png"}, ["https://*.example.cn"]),
+    ({"map_tiles_url": "https://tiles.{s}.example.cn/{z}/{x}/{y}.png"},
+     ["https://tiles.a.example.cn", "https://tiles.b.example.cn", "https://tiles.c.example.cn"]),
+    ({"map_tiles_url": "/tiles/{z}/{x}/{y}.png"}, []),  # tiles of our own origin: 'self' has them
+])
+def test_the_map_tiles_servers_may_be_shown_and_nothing_else(tmp_path, database_url, redis_url, tiles, allowed):
+    assert img_sources(tmp_path, database_url, redis_url, **tiles) == ["'self'", "data:", "blob:", *allowed]
+
+
+def test_a_tile_template_that_is_no_url_is_refused_at_start_up(tmp_path, database_url, redis_url):
     with pytest.raises(ValueError, match="MAP_TILES_URL"):
         create_app(make_settings(tmp_path, database_url, redis_url, map_tiles_url="tiles.example/{z}/{x}/{y}.png"))
 

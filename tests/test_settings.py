@@ -68,3 +68,57 @@ def test_token_days_and_public_url_are_checked_when_read(tmp_path):
             Settings.from_env(env={**env, "PUBLIC_URL": bad})
     with pytest.raises(ValueError, match="TOKEN_DAYS"):
         Settings.from_env(env={**env, "TOKEN_DAYS": "0"})
+
+
+def tiles_of(tmp_path, **env):
+    return Settings.from_env(env={"INSTANCE_DIR": str(tmp_path), **env}).tiles
+
+
+def test_no_map_tiles_is_no_tiles_at_all(tmp_path):
+    assert tiles_of(tmp_path) is None  # a closed network: the grids alone draw the map
+
+
+@pytest.mark.parametrize("preset, crs, host, layers, tms", [
+    ("tianditu", "wgs84", "https://t{s}.tianditu.gov.cn/", 2, False),  # vec_w under cva_w
+    ("osm", "wgs84", "https://tile.openstreetmap.org/", 1, False),
+    ("amap", "gcj02", "https://webrd0{s}.is.autonavi.com/", 1, False),
+    ("tencent", "gcj02", "https://rt{s}.map.gtimg.com/", 1, True),  # its rows count from the south
+])
+def test_each_preset_has_its_servers_and_its_coordinate_system(tmp_path, preset, crs, host, layers, tms):
+    tiles = tiles_of(tmp_path, MAP_TILES=preset, MAP_TILES_KEY="secret-tk")
+    assert (tiles.preset, tiles.crs, len(tiles.urls), tiles.tms) == (preset, crs, layers, tms)
+    assert all(url.startswith(host) and "{z}" in url and "{x}" in url and "{y}" in url for url in tiles.urls)
+    assert tiles.attribution and 18 <= tiles.max_zoom <= 19
+
+
+def test_tianditu_needs_its_key_and_puts_it_in_both_layers(tmp_path):
+    with pytest.raises(ValueError, match="MAP_TILES_KEY"):
+        tiles_of(tmp_path, MAP_TILES="tianditu")
+    tiles = tiles_of(tmp_path, MAP_TILES="tianditu", MAP_TILES_KEY="abc123")
+    assert ["vec_w/wmts" in tiles.urls[0], "cva_w/wmts" in tiles.urls[1]] == [True, True]
+    assert all(url.endswith("&tk=abc123") and "LAYER=" + url.split("_w/")[0][-3:] in url for url in tiles.urls)
+    assert tiles.subdomains == "01234567"
+
+
+def test_an_unknown_preset_or_a_contradicting_crs_is_refused_at_start_up(tmp_path):
+    with pytest.raises(ValueError, match="MAP_TILES must be one of tianditu, osm, amap, tencent, custom"):
+        tiles_of(tmp_path, MAP_TILES="baidu")
+    with pytest.raises(ValueError, match="MAP_TILES_CRS=wgs84 contradicts MAP_TILES=amap"):
+        tiles_of(tmp_path, MAP_TILES="amap", MAP_TILES_CRS="wgs84")
+    with pytest.raises(ValueError, match="MAP_TILES_CRS must be wgs84 or gcj02"):
+        tiles_of(tmp_path, MAP_TILES="custom", MAP_TILES_URL="https://t.example/{z}/{x}/{y}.png", MAP_TILES_CRS="bd09")
+    with pytest.raises(ValueError, match="MAP_TILES=custom needs MAP_TILES_URL"):
+        tiles_of(tmp_path, MAP_TILES="custom")
+
+
+def test_map_tiles_url_alone_is_still_custom_wgs84_and_with_a_preset_replaces_its_servers(tmp_path):
+    alone = tiles_of(tmp_path, MAP_TILES_URL="https://tiles.example.cn/{z}/{x}/{y}.png")
+    assert (alone.preset, alone.crs, alone.urls) == ("custom", "wgs84", ("https://tiles.example.cn/{z}/{x}/{y}.png",))
+    gcj = tiles_of(tmp_path, MAP_TILES="custom", MAP_TILES_URL="https://t.example/{z}/{x}/{y}.png",
+                   MAP_TILES_CRS="GCJ02")
+    assert gcj.crs == "gcj02"
+    # a mirror (or a test's loopback server) of a preset: its template, the preset's system, layers and y axis
+    mirror = tiles_of(tmp_path, MAP_TILES="tencent", MAP_TILES_URL="http://127.0.0.1:8123/{z}/{x}/{y}.png")
+    assert (mirror.urls, mirror.crs, mirror.tms) == (("http://127.0.0.1:8123/{z}/{x}/{y}.png",), "gcj02", True)
+    proxy = tiles_of(tmp_path, MAP_TILES="tianditu", MAP_TILES_KEY="k", MAP_TILES_URL="http://p.lan/{layer}/{z}/{x}/{y}")
+    assert proxy.urls == ("http://p.lan/vec/{z}/{x}/{y}", "http://p.lan/cva/{z}/{x}/{y}")

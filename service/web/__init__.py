@@ -84,9 +84,11 @@ STATE_CONTEXT = {"CaseState": CaseState, "OPEN": OPEN, "WORKED": WORKED, "FINAL"
 
 def register_template_helpers(app: Flask, settings: Settings) -> None:
     """`current_user()` and the case states (`CaseState`, the groups `OPEN`, `WORKED`, `FINAL`) in every template,
-    and the `local` filter for times in the community's zone."""
+    the `local` filter for times in the community's zone, and the maps' tiles (`MAP_TILES`)."""
     app.context_processor(lambda: {"current_user": current_user, **STATE_CONTEXT})
     app.add_template_filter(lambda t: local_time(t, settings.timezone, SHORT), "local")
+    # every map's tiles as data: data-tiles="{{ MAP_TILES }}" (static/js/basemap.js reads it); "" for none
+    app.add_template_global(settings.tiles.page_data() if settings.tiles else "", "MAP_TILES")
 
 
 def register_static(app: Flask) -> None:

@@ -142,15 +142,14 @@ def case_page(case_no: str):
     duplicates = possible_duplicates(db_session(), case, with_photos=True)
     return render_template("desk/case.html", case=case, duplicates=duplicates, phone=mask_phone(case.reporter.phone),
                            actions={a.name for a in available_actions(current_user(), case)}, now=utcnow(),
-                           tiles=services().settings.map_tiles_url, **_choices(),
-                           joined=joiners_of(db_session(), case))
+                           **_choices(), joined=joiners_of(db_session(), case))
 
 
 @bp.get("/desk/map")
 @page_login_required(*STAFF_ROLES)
 def case_map():
     """Open cases over the grid polygons."""
-    return render_template("desk/map.html", tiles=services().settings.map_tiles_url)
+    return render_template("desk/map.html")
 
 
 @bp.get("/desk/map.json")

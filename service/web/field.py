@@ -50,7 +50,7 @@ def orders():
     """My work orders that are dispatched or in progress: urgent first, then soonest due."""
     svc = services()
     return render_template("field/orders.html", cases=work_orders(db_session(), current_user()), now=utcnow(),
-                           navigation=navigation_links, tiles=svc.settings.map_tiles_url or "",
+                           navigation=navigation_links,
                            max_photos=svc.limits.max_photos)
 
 

@@ -17,6 +17,7 @@ from service.categories import active_categories, category_by_code, looks, repor
 from service.db import utcnow
 from service.dispatch import grid_features
 from service.geo import is_plain_coordinate, to_wgs84
+from service.grids import grid_streets
 from service.models import COORD_SYSTEMS, Case, Category
 from service.parsing import INT64_MAX, finite_number, whole_number
 from service.placement import PlacementRules, open_cases_near
@@ -140,8 +141,11 @@ def nearby():
 @bp.get("/grids")
 @login_required
 def grids():
-    """The grid polygons (WGS-84 GeoJSON), the backdrop of the rider's map."""
-    return jsonify(grid_features(db_session()))
+    """The grid polygons (WGS-84 GeoJSON), the backdrop of the rider's map, each with its road (`street`)."""
+    grids, streets = grid_features(db_session()), grid_streets(services().settings.grids_file)
+    for feature in grids["features"]:
+        feature["properties"]["street"] = streets.get(feature["properties"]["code"])
+    return jsonify(grids)
 
 
 @bp.get("/nearby/<case_no>/thumb")

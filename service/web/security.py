@@ -1,11 +1,9 @@
 """Security headers on every answer (Flask-Talisman): a CSP with no inline script or style, no framing, HSTS on https.
 
 Scripts and styles come from our own origin only; the one inline script is the import map, allowed by its hash.
-Images may also be data:/blob: URLs (the rider's photo previews) and the operator's map tiles (MAP_TILES_URL).
+Images may also be data:/blob: URLs (the rider's photo previews) and the map tiles' servers (config/map_tiles.py).
 """
 from __future__ import annotations
-
-from urllib.parse import urlsplit
 
 from flask import Flask
 from flask_talisman import Talisman
@@ -14,25 +12,9 @@ from config import Settings
 from service.web.assets import Manifest
 
 
-def tiles_origin(tiles_url: str | None) -> str | None:
-    """The origin a Leaflet tile URL template loads from, as a CSP source ({s} subdomains as a wildcard).
-
-    None when there are no tiles, or they come from our own origin (a path such as /tiles/{z}/{x}/{y}.png).
-    """
-    if not tiles_url:
-        return None
-    parts = urlsplit(tiles_url.replace("{s}", "*"))
-    if not parts.scheme and not parts.netloc and tiles_url.startswith("/"):
-        return None
-    if parts.scheme not in ("http", "https") or not parts.netloc or "{" in parts.netloc:
-        raise ValueError("MAP_TILES_URL must be a URL such as https://tiles.example/{z}/{x}/{y}.png or a path on "
-                         f"this site such as /tiles/{{z}}/{{x}}/{{y}}.png, got {tiles_url!r}")
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 def content_security_policy(settings: Settings, assets: Manifest) -> dict[str, str]:
-    """The CSP of every page: our origin only, plus the import map's hash and the tile server."""
-    images = " ".join(filter(None, ("'self' data: blob:", tiles_origin(settings.map_tiles_url))))
+    """The CSP of every page: our origin only, plus the import map's hash and the tile servers."""
+    images = " ".join(["'self' data: blob:", *(settings.tiles.origins() if settings.tiles else [])])
     return {
         "default-src": "'self'",
         "script-src": f"'self' {assets.import_map_hash()}",

@@ -1,5 +1,7 @@
-/* The rider's place: the phone's location fix, the Leaflet map (global L, a classic script) with a draggable pin, the grids under it. */
+/* The rider's place: the phone's location fix, the Leaflet map (global L, a classic script) with a draggable pin, the grids under it.
+   The place is kept in WGS-84 (what the phone gives and the server stores); the map may draw in GCJ-02 (js/basemap.js). */
 
+import { addTiles, drawnOn, gridLabel, tilesOf } from "/static/js/basemap.js";
 import { getJSON } from "/static/js/http.js";
 import { $ } from "./ui.js";
 import { t } from "./words.js";
@@ -7,6 +9,7 @@ import { t } from "./words.js";
 const GOOD_FIX_M = 25, POOR_FIX_M = 100, FIX_WAIT_MS = 8000;  // the rider is told within 10 s of opening the page, loading included
 
 let map = null, viewed = false, pin = null, ring = null, gridLayer = null, grids = null, area = null;
+let tiles = null, drawn = drawnOn(null);  // the page's tiles, and how a WGS-84 point is drawn on them
 let place = null;  // {lat, lon, accuracy, byHand}
 let watchId = null, watchStop = null, lastFix = null;
 let fixWait = null, noFix = null;  // the 10 s timer; why there is no fix to show: "denied", "no_fix_yet" or null
@@ -24,10 +27,14 @@ export function currentFix() { return lastFix; }
 
 export function setUpMap() {
   if (map) { map.invalidateSize(); return; }
+  tiles = tilesOf(document.body);
+  drawn = drawnOn(tiles);
   map = L.map("map", { attributionControl: false });
   map.whenReady(() => { viewed = true; });  // Leaflet's "load": the first view is set
-  if (document.body.dataset.tiles) { L.tileLayer(document.body.dataset.tiles, { maxZoom: 19 }).addTo(map); }
-  map.on("click", (e) => placeByHand(e.latlng));
+  addTiles(map, tiles);
+  // with no tiles the grids' names are the only words on the map: under the pin, never catching a tap
+  map.createPane("grid-labels").classList.add("grid-labels");
+  map.on("click", (e) => placeByHand(drawn.fromMap(e.latlng)));
   if (place) { showPlace(true); }
   else if (area) { showArea(area); }
   loadGrids();
@@ -36,7 +43,7 @@ export function setUpMap() {
 /** The community's service area arrived (GET /api/v1/community): the map's view until the grids or a fix come. */
 export function showArea(box) {
   area = box;
-  if (map && !viewed) { map.fitBounds([[box.south, box.west], [box.north, box.east]], { animate: false }); }
+  if (map && !viewed) { map.fitBounds([drawn.toMap(box.south, box.west), drawn.toMap(box.north, box.east)], { animate: false }); }
 }
 
 async function loadGrids() {
@@ -45,8 +52,14 @@ async function loadGrids() {
   } catch (e) {
     return;  // the map works without its backdrop
   }
-  gridLayer = L.geoJSON(grids, { interactive: false, style: { color: "#0b3d2e", weight: 2, fillColor: "#0b3d2e", fillOpacity: 0.06 } }).addTo(map);
-  if (place) { frame([place.lat, place.lon]); }
+  gridLayer = L.geoJSON(grids, {
+    interactive: false, coordsToLatLng: drawn.coordsToLatLng,
+    style: { color: "#0b3d2e", weight: 2, fillColor: "#0b3d2e", fillOpacity: 0.06 },
+    onEachFeature: (f, layer) => {
+      if (!tiles) { layer.bindTooltip(gridLabel(f.properties.name), { permanent: true, direction: "center", className: "grid-label", pane: "grid-labels" }); }
+    }
+  }).addTo(map);
+  if (place) { frame(place); }
   else if (gridLayer.getBounds().isValid()) { map.fitBounds(gridLayer.getBounds(), { animate: false }); }
   renderPlace();
 }
@@ -100,8 +113,9 @@ export function relocate() {
   startLocating(true);
 }
 
-function placeByHand(latlng) {
-  place = { lat: latlng.lat, lon: latlng.lng, accuracy: null, byHand: true };
+/** The rider put the pin at `point` ({lat, lon}, WGS-84: shifted back from the map's system already). */
+function placeByHand(point) {
+  place = { lat: point.lat, lon: point.lon, accuracy: null, byHand: true };
   showPlace(false);
 }
 
@@ -119,25 +133,27 @@ function showPlace(centre) {
   renderPlace();
   onPlaced();
   if (!map) { return; }
-  const latlng = [place.lat, place.lon];
+  const latlng = drawn.toMap(place.lat, place.lon);
   if (!pin) {
     pin = L.marker(latlng, { draggable: true, keyboard: false, icon: pinIcon() }).addTo(map);
-    pin.on("dragend", () => placeByHand(pin.getLatLng()));
+    pin.on("dragend", () => placeByHand(drawn.fromMap(pin.getLatLng())));
   }
   pin.setLatLng(latlng);
   if (ring) { ring.remove(); ring = null; }
   if (place.accuracy) {
     ring = L.circle(latlng, { radius: place.accuracy, interactive: false, color: "#0b4fa3", weight: 1, fillOpacity: 0.12 }).addTo(map);
   }
-  if (centre || !viewed || !map.getBounds().contains(latlng)) { frame(latlng); }
+  if (centre || !viewed || !map.getBounds().contains(latlng)) { frame(place); }
 }
 
-/** With map tiles, close in on the spot; on the grids alone, show the whole grid it is in around the pin. */
-function frame(latlng) {
-  const grid = !document.body.dataset.tiles && gridAt(latlng[0], latlng[1]);
+/** With map tiles, close in on the spot; on the grids alone, show the whole grid it is in (or the nearest) around the pin. */
+function frame(point) {
+  const grid = !tiles && nearestGrid(point.lat, point.lon), latlng = drawn.toMap(point.lat, point.lon);
   // not animated: a frame asked for during another's animation would be dropped
-  if (grid) { map.fitBounds(L.geoJSON(grid).getBounds().extend(latlng), { padding: [8, 8], animate: false }); }
-  else { map.setView(latlng, 17, { animate: false }); }
+  if (grid) {
+    const bounds = L.geoJSON(grid, { coordsToLatLng: drawn.coordsToLatLng }).getBounds().extend(latlng);
+    map.fitBounds(bounds, { padding: [8, 8], animate: false });
+  } else { map.setView(latlng, 17, { animate: false }); }
 }
 
 function pinIcon() {
@@ -164,15 +180,51 @@ export function renderPlace() {
   const grid = gridAt(place.lat, place.lon);
   if (grids) { words += " · " + (grid ? grid.properties.name : t("outside_grids")); }
   text.textContent = words;
+  renderNearest();
+}
+
+/** With no tiles there are no streets on the map: the nearest grid and its road, in words, under the map. */
+function renderNearest() {
+  const line = $("nearest-grid"), nearest = !tiles && place && nearestGrid(place.lat, place.lon);
+  line.hidden = !nearest;
+  if (!nearest) { line.textContent = ""; return; }
+  const p = nearest.properties, name = p.name.split("·")[0];
+  line.textContent = p.street ? t("nearest_grid", { grid: name, street: p.street }) : t("nearest_grid_only", { grid: name });
+}
+
+/** The grid the point is in, else the one whose edge is closest (flat metres: a grid is a few hundred metres). */
+function nearestGrid(lat, lon) {
+  const inside = gridAt(lat, lon);
+  if (inside || !grids || !grids.features) { return inside; }
+  const kx = Math.cos(lat * Math.PI / 180) * 111320, ky = 110574;
+  let best = null, bestM = Infinity;
+  grids.features.forEach((f) => {
+    outerRings(f.geometry).forEach((ring) => {
+      for (let i = 1; i < ring.length; i++) {
+        const m = segmentDistance((ring[i - 1][0] - lon) * kx, (ring[i - 1][1] - lat) * ky,
+                                  (ring[i][0] - lon) * kx, (ring[i][1] - lat) * ky);
+        if (m < bestM) { bestM = m; best = f; }
+      }
+    });
+  });
+  return best;
+}
+
+/** How far the origin is from the segment (x1, y1)-(x2, y2). */
+function segmentDistance(x1, y1, x2, y2) {
+  const dx = x2 - x1, dy = y2 - y1, length2 = dx * dx + dy * dy;
+  const k = length2 ? Math.max(0, Math.min(1, -(x1 * dx + y1 * dy) / length2)) : 0;
+  return Math.hypot(x1 + k * dx, y1 + k * dy);
+}
+
+function outerRings(g) {
+  return g.type === "Polygon" ? [g.coordinates[0]] : g.type === "MultiPolygon" ? g.coordinates.map((rings) => rings[0]) : [];
 }
 
 /** The grid feature the point falls in (ray casting over each polygon's outer ring), or null. */
 function gridAt(lat, lon) {
   if (!grids || !grids.features) { return null; }
-  return grids.features.find((f) => {
-    const g = f.geometry, polygons = g.type === "Polygon" ? [g.coordinates] : g.type === "MultiPolygon" ? g.coordinates : [];
-    return polygons.some((rings) => insideRing(rings[0], lon, lat));
-  }) || null;
+  return grids.features.find((f) => outerRings(f.geometry).some((ring) => insideRing(ring, lon, lat))) || null;
 }
 
 function insideRing(ring, x, y) {

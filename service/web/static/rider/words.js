@@ -23,7 +23,8 @@ const WORDS = {
     case_no: "案件号", reported_at: "上报时间", grid: "网格", no_grid: "尚未分到网格", deadline: "处置时限",
     description: "说明", before: "处置前", after: "处置后", progress: "处理进度", reason: "原因：",
     duplicate_of: "与案件 {no} 重复，已记为“我也遇到”", reopen: "重新打开", reopen_note: "重新打开的原因（必填）",
-    reopened: "已重新打开 {no}", need_note: "请填写原因", dismiss: "关闭", loading: "加载中…"
+    reopened: "已重新打开 {no}", need_note: "请填写原因", dismiss: "关闭", loading: "加载中…",
+    nearest_grid: "最近网格：{grid} · {street}", nearest_grid_only: "最近网格：{grid}"
   },
   en: {
     brand: "Snap", pending: "To send", logout: "Log out", password: "Password", tab_report: "Report", tab_mine: "My reports",
@@ -46,7 +47,8 @@ const WORDS = {
     case_no: "Case", reported_at: "Reported", grid: "Grid", no_grid: "not in a grid yet", deadline: "Due",
     description: "Notes", before: "Before", after: "After", progress: "Progress", reason: "Reason: ",
     duplicate_of: "Same as case {no}: counted as “me too”", reopen: "Reopen", reopen_note: "Why reopen (required)",
-    reopened: "Reopened {no}", need_note: "Please give a reason", dismiss: "Close", loading: "Loading…"
+    reopened: "Reopened {no}", need_note: "Please give a reason", dismiss: "Close", loading: "Loading…",
+    nearest_grid: "Nearest grid: {grid} · {street}", nearest_grid_only: "Nearest grid: {grid}"
   }
 };
 
