@@ -86,7 +86,8 @@ def _pct(rate):
 
 def grid_rates_chart(data: dict) -> str:
     """A bar chart of 结案率 and 按期结案率 per grid, as inline SVG."""
-    chart = _chart(pygal.Bar, title=f"{data['week']}{progress_note(data)} 各网格结案率与按期结案率")
+    chart = _chart(pygal.Bar, title=f"{data['week']}{progress_note(data)} 各网格结案率与按期结案率",
+                   x_label_rotation=30, truncate_label=-1)  # a dozen grids' names, whole and apart
     rows = data["by_grid"]
     chart.x_labels = [row["name"].split("·")[0] for row in rows]
     chart.add("结案率", [_pct(row["figures"]["closure_rate"]) for row in rows])
