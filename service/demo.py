@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from shapely.geometry import Point, shape
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -249,11 +249,30 @@ def plans_for(session: Session, tools: DemoTools, start: datetime, end: datetime
     return sorted(plans, key=lambda p: p.at)
 
 
-def demo_photo(rng: random.Random, size=(480, 360)) -> bytes:
-    """A small real JPEG of smooth colour fields, each its own picture (alike ones at one spot would merge)."""
-    small = Image.frombytes("RGB", (16, 12), bytes(rng.randrange(256) for _ in range(16 * 12 * 3)))
+def _label_font(size: int):
+    """A CJK font for the pictures' words if the machine has one (Debian's fonts-noto-cjk), else Pillow's own."""
+    try:
+        return ImageFont.truetype("NotoSansCJK-Bold.ttc", size)
+    except OSError:
+        return None
+
+
+def demo_photo(rng: random.Random, label: str, size=(480, 360)) -> bytes:
+    """A small real JPEG: muted colour fields, each its own picture (alike ones at one spot would be merged as
+    duplicates), with the category's name on a card and 演示 (demo) in a corner, so no one takes it for a photo."""
+    fields = Image.frombytes("RGB", (8, 6), bytes(90 + rng.randrange(120) for _ in range(8 * 6 * 3)))
+    img = fields.resize(size, Image.BILINEAR)
+    draw = ImageDraw.Draw(img)
+    w, h = size
+    lines = label.split()
+    font = _label_font(min(44, int(w * .54 / max(len(line) for line in lines))))
+    draw.rounded_rectangle((w * .2, h * .3, w * .8, h * .7), radius=14, fill=(255, 255, 255), outline=(40, 40, 40),
+                           width=3)
+    draw.multiline_text((w / 2, h / 2), "\n".join(lines) if font else "DEMO", fill=(20, 20, 20), anchor="mm",
+                        align="center", font=font or ImageFont.load_default(36))
+    draw.text((12, 10), "演示 DEMO" if font else "DEMO", fill=(255, 255, 255), font=_label_font(20) or None)
     buf = io.BytesIO()
-    small.resize(size, Image.BILINEAR).save(buf, "JPEG", quality=80)
+    img.save(buf, "JPEG", quality=80)
     return buf.getvalue()
 
 
@@ -276,8 +295,8 @@ class Run:
                           lon=None if lon is None else str(lon), accuracy_m=str(self.photos.choice((5, 8, 12, 20, 30))),
                           description=self.photos.choice(WORDS.get(plan.category.code, ("",))),
                           client_report_id=f"{DEMO_ID}{self.offset + plan.n:05d}")
-        t = self.tools
-        plan.case = take_report(self.session, t.store, plan.reporter, form, [io.BytesIO(demo_photo(self.photos))],
+        t, snap = self.tools, demo_photo(self.photos, plan.category.name)
+        plan.case = take_report(self.session, t.store, plan.reporter, form, [io.BytesIO(snap)],
                                 t.limits, t.area, t.pipeline.timezone, now=at).case
         process_case(self.session, t.store, self.grids, t.pipeline, plan.case.id, now=at + timedelta(seconds=90))
 
@@ -285,7 +304,8 @@ class Run:
         case, t = plan.case, self.tools
         actor = (case.assignee or self.staff) if kind in ("start", "resolve") else self.staff
         if kind == "resolve":
-            add_after_photos(self.session, t.store, case, [io.BytesIO(demo_photo(self.photos))], t.limits)
+            fixed = demo_photo(self.photos, f"{case.category.name} 已处置")
+            add_after_photos(self.session, t.store, case, [io.BytesIO(fixed)], t.limits)
             process_unprocessed_photos(self.session, t.store, t.pipeline, case.id)
         if kind == "merge":
             original = params["original"].case
