@@ -189,10 +189,11 @@ def next_case_no(session: Session, now: datetime, tz: str) -> str:
 
 
 def take_report(session: Session, store: PhotoStore, reporter: User, form: ReportForm, photos: list[BinaryIO],
-                limits: IntakeLimits, area: ServiceArea, tz: str) -> Intake:
+                limits: IntakeLimits, area: ServiceArea, tz: str, now: datetime | None = None) -> Intake:
     """Check a report, write its original photos to disk and commit the case; nothing is kept if any step fails.
 
-    The same client_report_id from the same reporter gives back the case it made the first time.
+    The same client_report_id from the same reporter gives back the case it made the first time. `now` is when
+    it was reported (a moment in the past for demo data; the API's reports are taken now).
     """
     check_photo_count(photos, limits)
     checked = check_report(session, form, area)
@@ -204,7 +205,7 @@ def take_report(session: Session, store: PhotoStore, reporter: User, form: Repor
     try:
         for stream, header in zip(photos, headers):
             stored.append(store.put_original(stream, header.format))
-        intake = _open_case(session, reporter, checked, headers, stored, tz)
+        intake = _open_case(session, reporter, checked, headers, stored, tz, now or utcnow())
         session.commit()
         return intake
     except IntegrityError:
@@ -221,9 +222,8 @@ def take_report(session: Session, store: PhotoStore, reporter: User, form: Repor
 
 
 def _open_case(session: Session, reporter: User, checked: CheckedReport, headers: list[PhotoHeader],
-               stored: list[StoredOriginal], tz: str) -> Intake:
+               stored: list[StoredOriginal], tz: str, now: datetime) -> Intake:
     """Add the case, its photo rows and its first event to the session."""
-    now = utcnow()
     case = Case(case_no=next_case_no(session, now, tz), reporter=reporter, category=checked.category,
                 lat=checked.lat, lon=checked.lon, coord_system=checked.coord_system, accuracy_m=checked.accuracy_m,
                 description=checked.description, client_report_id=checked.client_report_id, created_at=now,

@@ -46,6 +46,10 @@ INDICATORS = (("received", "受理数"), ("valid", "立案数"), ("due", "应结
               ("rework", "返工数"), ("rework_rate", "返工率"), ("extended", "延期数"),
               ("median_hours", "结案用时中位数(小时)"), ("p90_hours", "结案用时90%分位(小时)"))
 GROUP_TABLES = (("by_grid", "按网格"), ("by_category", "按类别"), ("by_assignee", "按处置人"))
+OVERDUE, RANKING = "超期未结", "上报人排行"
+# the report's lists (not tables of indicators): on paper only their first rows, the most overdue and the most
+# points, as many as fit the last A4 page beside each other; the rest are in the Excel and CSV downloads
+PRINTED_ROWS = {OVERDUE: (30, "件"), RANKING: (15, "人")}
 
 
 def shown(key: str, value) -> str:
@@ -82,7 +86,8 @@ def _pct(rate):
 
 def grid_rates_chart(data: dict) -> str:
     """A bar chart of 结案率 and 按期结案率 per grid, as inline SVG."""
-    chart = _chart(pygal.Bar, title=f"{data['week']}{progress_note(data)} 各网格结案率与按期结案率")
+    chart = _chart(pygal.Bar, title=f"{data['week']}{progress_note(data)} 各网格结案率与按期结案率",
+                   x_label_rotation=30, truncate_label=-1)  # a dozen grids' names, whole and apart
     rows = data["by_grid"]
     chart.x_labels = [row["name"].split("·")[0] for row in rows]
     chart.add("结案率", [_pct(row["figures"]["closure_rate"]) for row in rows])
@@ -121,11 +126,11 @@ def tables(data: dict) -> list[Table]:
     result = [("总体", header, kinds, [row("全社区", data["overall"], data["previous"])])]
     for key, title in GROUP_TABLES:
         result.append((title, header, kinds, [row(r["name"], r["figures"], r["previous"]) for r in data[key]]))
-    result.append(("超期未结", ["案件编号", "类别", "网格", "处置人", "期限", "超期(小时)"],
+    result.append((OVERDUE, ["案件编号", "类别", "网格", "处置人", "期限", "超期(小时)"],
                    [TEXT, TEXT, TEXT, TEXT, TIME, COUNT],
                    [[o["case_no"], o["category"], o["grid"] or "", o["assignee"] or "", instant(o["deadline_at"]),
                      o["hours_overdue"]] for o in data["overdue"]]))
-    result.append(("上报人排行", ["用户名", "姓名", "上报数", "有效上报", "本周积分"],
+    result.append((RANKING, ["用户名", "姓名", "上报数", "有效上报", "本周积分"],
                    [TEXT, TEXT, COUNT, COUNT, COUNT],
                    [[r["username"], r["display_name"], r["reports"], r["valid"], r["points"]]
                     for r in data["reporters"]]))

@@ -1,11 +1,50 @@
-"""Command-line tasks on the app: `flask --app service.web db upgrade`, `... community load`, `... report weekly`."""
+"""Command-line tasks on the app: `flask --app service.web db upgrade`, `... community load`, `... report weekly`,
+`... demo week`."""
 import click
 from flask import Flask
 
 from service.community import load_community
 from service.db import upgrade_schema, utcnow
+from service.demo import DemoRefused, DemoSummary, DemoTools, make_demo_week
+from service.pipeline import PipelineRules
+from service.placement import PlacementRules
+from service.states import CaseState
 from service.web.extensions import services
 from service.weekly import FIRST_YEAR, LAST_YEAR, Week, build_weekly_report, headline, last_week
+
+
+def _week_option(week_name: str | None, default: Week) -> Week:
+    """The week named by --week, or the default; a name that is no ISO week is a usage error."""
+    try:
+        return Week.parse(week_name) if week_name else default
+    except ValueError:
+        raise click.BadParameter(f"{week_name!r} is not an ISO week like 2026-W09 from {FIRST_YEAR} to {LAST_YEAR}",
+                                 param_hint="--week") from None
+
+
+def demo_tools() -> DemoTools:
+    """What the demo data is made with: the app's photo store, intake limits and area, and the pipeline's and the
+    desk's rules from the settings (as the photo worker reads them)."""
+    svc, s = services(), services().settings
+    placement = PlacementRules(location_mismatch_m=s.location_mismatch_m, old_photo_hours=s.old_photo_hours,
+                               duplicate_radius_m=s.duplicate_radius_m, duplicate_days=s.duplicate_days,
+                               duplicate_hash_bits=s.duplicate_hash_bits)
+    rules = PipelineRules(placement=placement, max_pixels=s.max_photo_pixels, timezone=s.timezone,
+                          decode_budget=s.max_decode_mb * 1024 * 1024, staff_webhook=None)
+    return DemoTools(svc.photos, svc.limits, svc.area, rules, svc.desk_rules, s.grid_snap_m)
+
+
+def demo_lines(made: DemoSummary) -> list[str]:
+    """What a demo run made, for the terminal: the weeks, the seed, and the cases per state."""
+    before, week = made.weeks
+    lines = [f"made {made.made} demo cases in {before.name} and {week.name} (seed {made.seed}; "
+             f"the same again: --seed {made.seed})"]
+    lines += [f"  {s.zh} {s.value}: {made.by_state.get(s, 0)}" for s in CaseState]
+    lines.append(f"  返工 reworked: {made.reworked} · 延期 extended: {made.extended} · "
+                 f"超期未结 overdue: {made.overdue}")
+    if made.dropped:
+        lines.append(f"  {made.dropped} case(s) stopped early: the lifecycle refused one of their steps")
+    return lines
 
 
 def init_app(app: Flask) -> None:
@@ -43,11 +82,32 @@ def init_app(app: Flask) -> None:
     def report_weekly(week_name):
         """Build (or rebuild) a week's closure report and keep it."""
         tz, now = services().settings.timezone, utcnow()
-        try:
-            week = Week.parse(week_name) if week_name else last_week(now, tz)
-        except ValueError:
-            raise click.BadParameter(f"{week_name!r} is not an ISO week like 2026-W09 from {FIRST_YEAR} to {LAST_YEAR}",
-                                     param_hint="--week") from None
+        week = _week_option(week_name, last_week(now, tz))
         with services().db.session() as session:
             built = build_weekly_report(session, week, tz, now)
         click.echo(headline(built.data))
+
+    @app.cli.group()
+    def demo():
+        """Demo data, for trying the service out and for screenshots."""
+
+    @demo.command("week")
+    @click.option("--week", "week_name", help="ISO week like 2026-W48; the current week when left out")
+    @click.option("--cases", default=300, show_default=True, type=click.IntRange(1, 5000),
+                  help="reports over that week and the one before")
+    @click.option("--seed", type=int, help="the same seed makes the same cases; a random one when left out")
+    @click.option("--force", is_flag=True, help="add another set even if those weeks have demo cases")
+    def demo_week(week_name, cases, seed, force):
+        """Make a realistic fortnight of cases (the week, so far if under way, and the week before), worked
+        through the lifecycle, and build both weeks' reports."""
+        tz, now = services().settings.timezone, utcnow()
+        week = _week_option(week_name, Week.containing(now, tz))
+        with services().db.session() as session:
+            try:
+                made = make_demo_week(session, demo_tools(), week, cases, seed, force, now)
+            except DemoRefused as refused:
+                raise click.ClickException(refused.message) from None
+            for each in made.weeks:
+                build_weekly_report(session, each, tz, utcnow())
+        click.echo("\n".join(demo_lines(made)))
+        click.echo(f"weekly reports built: /desk/reports/{made.weeks[0].name}, /desk/reports/{week.name}")

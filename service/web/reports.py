@@ -9,7 +9,16 @@ from service.models import WeeklyReport
 from service.web.access import page_login_required
 from service.web.extensions import db_session, services
 from service.weekly import FIRST_YEAR, LAST_YEAR, Week, build_weekly_report, kept_report, kept_reports, last_week
-from service.weekly_output import csv_text, grid_rates_chart, period, shown, shown_tables, trend_chart, workbook
+from service.weekly_output import (
+    PRINTED_ROWS,
+    csv_text,
+    grid_rates_chart,
+    period,
+    shown,
+    shown_tables,
+    trend_chart,
+    workbook,
+)
 
 bp = Blueprint("reports", __name__)
 
@@ -47,10 +56,12 @@ def build():
 @bp.get("/desk/reports/<week>")
 @page_login_required(*STAFF_ROLES)
 def page(week: str):
-    """The report, printable on A4: headline, charts, tables, the overdue list, the ranking."""
+    """The report, printable on A4: headline, charts, tables, the overdue list, the ranking (on paper the lists'
+    first rows)."""
     data = _kept(week).data
     return render_template("desk/report.html", data=data, when=period(data), tables=shown_tables(data),
-                           shown=shown, grid_chart=grid_rates_chart(data), trend=trend_chart(data))
+                           printed_rows=PRINTED_ROWS, shown=shown, grid_chart=grid_rates_chart(data),
+                           trend=trend_chart(data))
 
 
 @bp.get("/desk/reports/<week>.xlsx")
