@@ -50,6 +50,7 @@ def events(db, case_no: str, action: str) -> list[CaseEvent]:
 def open_order(page: Page, case_no: str):
     """Tap the order's line in the list: the case opens under it."""
     order = page.locator(f"#order-{case_no}")
+    expect(page.locator("#orders[data-ready]")).to_have_count(1)  # the page's script has taken over its forms
     order.locator("summary").click()
     expect(order.locator(".case-detail")).to_be_visible()
     return order

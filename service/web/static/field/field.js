@@ -179,4 +179,5 @@ window.addEventListener("online", () => outbox.flush(true));
 document.addEventListener("visibilitychange", () => { if (!document.hidden) { outbox.flush(true); } });
 
 document.querySelectorAll("#orders li.order").forEach(bindCard);
+list.dataset.ready = "true";  // the steps now go through the outbox (before this a tap posts the plain form)
 showWaiting().then(() => outbox.flush(true));
