@@ -10,6 +10,7 @@ from config import Settings
 from service.actions import DeskRules
 from service.cases import IntakeLimits
 from service.db import Database
+from service.event_words import event_line
 from service.geo import ServiceArea
 from service.local_time import SHORT, local_time
 from service.photos import PhotoStore
@@ -84,9 +85,10 @@ STATE_CONTEXT = {"CaseState": CaseState, "OPEN": OPEN, "WORKED": WORKED, "FINAL"
 
 def register_template_helpers(app: Flask, settings: Settings) -> None:
     """`current_user()` and the case states (`CaseState`, the groups `OPEN`, `WORKED`, `FINAL`) in every template,
-    and the `local` filter for times in the community's zone."""
+    the `local` filter for times in the community's zone, and `event_line`, a case event's line in Chinese."""
     app.context_processor(lambda: {"current_user": current_user, **STATE_CONTEXT})
     app.add_template_filter(lambda t: local_time(t, settings.timezone, SHORT), "local")
+    app.add_template_filter(lambda e: event_line(e.action, e.facts, e.note, "zh", api.reading()), "event_line")
 
 
 def register_static(app: Flask) -> None:
