@@ -72,7 +72,7 @@ def test_the_import_map_resolves_every_page_script_to_its_fingerprinted_file(app
     html = client.get("/login").get_data(as_text=True)
     import_map = json.loads(re.search(r'<script type="importmap">(.*?)</script>', html).group(1))
     scripts = sorted(name for name in manifest.files if name.endswith(".js"))
-    assert scripts == ["js/capture.js", "js/http.js", "js/maps.js", "js/outbox.js", "js/states.js",
+    assert scripts == ["js/bell.js", "js/capture.js", "js/http.js", "js/maps.js", "js/outbox.js", "js/states.js",
                        "rider/categories.js", "rider/main.js", "rider/mine.js", "rider/nearby.js", "rider/photos.js",
                        "rider/place.js", "rider/report.js", "rider/ui.js", "rider/words.js",
                        "vendor/leaflet/leaflet.js"]
