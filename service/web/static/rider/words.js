@@ -93,6 +93,7 @@ export function serverMessage(body) {
 /** Every [data-i18n] element, the page's lang and the language button in the language chosen. */
 export function applyLanguage() {
   document.documentElement.lang = english() ? "en" : "zh-CN";
+  document.title = t("brand");
   document.querySelectorAll("[data-i18n]").forEach((node) => { node.textContent = t(node.dataset.i18n); });
   const button = document.getElementById("lang");
   button.textContent = english() ? "中文" : "EN";
