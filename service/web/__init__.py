@@ -85,10 +85,12 @@ STATE_CONTEXT = {"CaseState": CaseState, "OPEN": OPEN, "WORKED": WORKED, "FINAL"
 
 def register_template_helpers(app: Flask, settings: Settings) -> None:
     """`current_user()` and the case states (`CaseState`, the groups `OPEN`, `WORKED`, `FINAL`) in every template,
-    the `local` filter for times in the community's zone, and `event_line`, a case event's line in Chinese."""
+    the `local` filter for times in the community's zone, `event_line`, a case event's line in Chinese, and
+    `unread_notifications()`, the bell's count when the page is made."""
     app.context_processor(lambda: {"current_user": current_user, **STATE_CONTEXT})
     app.add_template_filter(lambda t: local_time(t, settings.timezone, SHORT), "local")
     app.add_template_filter(lambda e: event_line(e.action, e.facts, e.note, "zh", api.reading()), "event_line")
+    app.add_template_global(api.my_unread_count, "unread_notifications")
 
 
 def register_static(app: Flask) -> None:

@@ -227,11 +227,17 @@ def my_notifications():
     return jsonify({"unread": unread, "items": items})
 
 
+def my_unread_count() -> int:
+    """How many of the logged-in person's notifications are unread (0 for no one)."""
+    user = current_user()
+    return unread_count(db_session(), user) if user is not None else 0
+
+
 @bp.get("/me/notifications/unread")
 @login_required
 def unread_notifications():
     """How many of my notifications are unread: one indexed count, for the bell to ask often."""
-    return jsonify({"unread": unread_count(db_session(), current_user())})
+    return jsonify({"unread": my_unread_count()})
 
 
 @bp.post("/me/notifications/read")

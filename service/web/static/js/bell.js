@@ -123,6 +123,7 @@ if (bell) {
   document.addEventListener("visibilitychange", () => { if (!document.hidden) { refreshCount(); } });
   window.addEventListener("focus", () => refreshCount());
   setInterval(() => { if (!document.hidden) { refreshCount(true); } }, POLL_MS);
+  showCount(Number(bell.dataset.unread) || 0);  // counted as the page was made; asked again from then on
+  askedAt = Date.now();
   renderList();
-  refreshCount(true);
 }
