@@ -1,7 +1,8 @@
-"""In-app notifications over the API: in Chinese and English, the unread count alone, one marked read, all read."""
+"""In-app notifications over the API: in Chinese and English, the unread count alone, one marked read; and the
+account pages in the language the rider chose."""
 from __future__ import annotations
 
-from support import assert_refused
+from support import DEMO_PASSWORD, Browser, assert_refused
 
 from service.states import CaseState
 
@@ -51,3 +52,15 @@ def test_a_me_too_hears_of_the_close_but_the_case_is_its_reporters_to_open(facto
     items = rider2.get("/api/v1/me/notifications").get_json()["items"]
     told = [i for i in items if i["case_no"] == case.case_no]
     assert [(i["kind"], i["case_visible"]) for i in told] == [("closed", False)]
+
+
+def test_the_password_page_speaks_the_language_the_rider_chose(app):
+    rider = Browser(app.test_client())
+    rider.login("rider1")
+    rider.client.set_cookie("lang", "en")  # as the rider page's English keeps it
+    page = rider.get("/account/password").get_data(as_text=True)
+    assert '<html lang="en">' in page and "Change password" in page and "当前密码" not in page
+    short = rider.post("/account/password", current=DEMO_PASSWORD, password="short", password2="short")
+    assert short.status_code == 422 and "At least 8 characters" in short.get_data(as_text=True)
+    rider.client.set_cookie("lang", "zh")
+    assert "当前密码" in rider.get("/account/password").get_data(as_text=True)

@@ -27,6 +27,16 @@ LOGIN_WORDS = {
     "en": {"lang": "en", "brand": "Snap", "title": "Log in", "username": "Username", "password": "Password",
            "submit": "Log in", "other": "中文", "other_lang": "zh", "logged_out": "Logged out"},
 }
+PASSWORD_WORDS = {
+    "zh": {"lang": "zh-CN", "brand": "随手拍", "title": "修改密码", "current": "当前密码",
+           "new_password": "新密码（至少 8 位）",
+           "again": "再次输入新密码", "submit": "修改", "others": "修改后，其他设备上的登录将失效。", "back": "返回",
+           "changed": "密码已修改，其他设备需重新登录"},
+    "en": {"lang": "en", "brand": "Snap", "title": "Change password", "current": "Current password",
+           "new_password": "New password (at least 8 characters)", "again": "New password again", "submit": "Change",
+           "others": "Other devices will have to log in again.", "back": "Back",
+           "changed": "Password changed: other devices must log in again"},
+}
 WRONG_PASSWORD = Refused("not_logged_in", "bad_credentials", "用户名或密码错误", "wrong username or password")
 
 
@@ -59,6 +69,12 @@ def login_page(error: str | None = None, status: int = 200):
     return response
 
 
+def password_page(user, error: str | None = None, status: int = 200):
+    """The change-password form in the chosen language."""
+    words = PASSWORD_WORDS[chosen_language()]
+    return make_response(render_template("auth/password.html", words=words, home=home_of(user), error=error), status)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limit_login_failures
 def login():
@@ -82,7 +98,7 @@ def _too_many_wrong_passwords(_exc):
                      f"too many wrong passwords: try again in {minutes} min")
     user = current_user()
     if request.endpoint == "auth.password" and user is not None:
-        response = make_response(render_template("auth/password.html", home=home_of(user), error=locked.message), 429)
+        response = password_page(user, in_words(locked, chosen_language()), 429)
     else:
         response = login_page(in_words(locked, chosen_language()), 429)
     response.headers["Retry-After"] = str(wait)
@@ -104,15 +120,14 @@ def password():
     """Change my password: the current one, then the new one twice; other sessions end, this one stays."""
     user = current_user()
     if request.method == "GET":
-        return render_template("auth/password.html", home=home_of(user))
+        return password_page(user)
     try:
         change_own_password(db_session(), user, request.form.get("current", ""), request.form.get("password", ""),
                             request.form.get("password2", ""))
     except (PasswordRefused, WrongPassword) as refused:  # a wrong current password: 401, as at login, and counted
-        return render_template("auth/password.html", home=home_of(user), error=refused.message), \
-            REFUSAL_STATUS[refused.kind]
+        return password_page(user, in_words(refused, chosen_language()), REFUSAL_STATUS[refused.kind])
     log_in(user)
-    flash("密码已修改，其他设备需重新登录 / password changed; other devices must log in again", "ok")
+    flash(PASSWORD_WORDS[chosen_language()]["changed"], "ok")
     return redirect(url_for("auth.password"), code=303)  # the rider page shows no messages: say it here
 
 
