@@ -1,5 +1,6 @@
-"""Telling people: who hears of each event and in what words (in-app notifications), and the texts for the
-WeCom/DingTalk group robots, sent by their own job. The one module that writes a notification."""
+"""Telling people: who hears of each event (in-app notifications, kept as a kind and its facts, which
+service.event_words says in the reader's language), and the messages for the WeCom/DingTalk group robots, sent by their
+own job. The one module that writes a notification."""
 from __future__ import annotations
 
 import json
