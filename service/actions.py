@@ -17,7 +17,6 @@ from service.auth import STAFF_ROLES
 from service.db import utcnow
 from service.follow_ups import FollowUp
 from service.lifecycle import Outcome
-from service.local_time import local_time
 from service.models import Case, CaseEvent, Grid, User
 from service.notifications import announce
 from service.parsing import EARLIEST_INSTANT, LATEST_INSTANT, client_instant
@@ -119,10 +118,9 @@ class Act:
     now: datetime
     rules: DeskRules
 
-    def transition(self, to_state: S, action: str, note: str | None = None) -> Outcome:
-        """Move the case through the lifecycle as this act, with its note (or the one given)."""
-        return lifecycle.transition(self.session, self.case, to_state, self.actor,
-                                    self.note if note is None else note, self.now, action)
+    def transition(self, to_state: S, action: str) -> Outcome:
+        """Move the case through the lifecycle as this act, with the note its person typed."""
+        return lifecycle.transition(self.session, self.case, to_state, self.actor, self.note, self.now, action)
 
 
 def _assign(act: Act) -> Outcome:
@@ -149,19 +147,18 @@ def _assign(act: Act) -> Outcome:
                        "assignee")
     deadline = case.deadline_at or act.now + timedelta(hours=case.category.deadline_hours)
     to_whom = act.rules.units[unit] if unit else (worker.display_name if worker else grid.name)
-    return lifecycle.dispatch(session, case, grid, worker, deadline, act.actor,
-                              f"派遣给{to_whom}" + (f"：{act.note}" if act.note else ""), act.now, unit=unit,
-                              action="assign")
+    return lifecycle.dispatch(session, case, grid, worker, deadline, act.actor, act.note, act.now, unit=unit,
+                              action="assign", facts={"to": to_whom})
 
 
 def _start(act: Act) -> Outcome:
-    return act.transition(S.IN_PROGRESS, "start", act.note or "开始处置")
+    return act.transition(S.IN_PROGRESS, "start")
 
 
 def _resolve(act: Act) -> Outcome:
     if not any(p.kind == "after" for p in act.case.photos):
         raise _invalid("after_photo_required", "请先上传处置后的照片", "upload an after photo first", "photo")
-    outcome = act.transition(S.RESOLVED, "resolve", act.note or "处置完成")
+    outcome = act.transition(S.RESOLVED, "resolve")
     act.case.resolved_at = act.now
     return outcome
 
@@ -194,8 +191,7 @@ def _merge(act: Act) -> Outcome:
     if not original.is_open:
         raise ActionRefused("conflict", "original_not_open", f"{original.case_no} 已{S(original.state).zh}，"
                             "不能合并到它", f"{original.case_no} is {original.state}: merge into an open case")
-    return lifecycle.mark_duplicate(session, case, original, act.actor,
-                                    act.note or f"与 {original.case_no} 重复", act.now)
+    return lifecycle.mark_duplicate(session, case, original, act.actor, act.note, act.now)
 
 
 def _unmerge(act: Act) -> Outcome:
@@ -231,9 +227,8 @@ def _extend(act: Act) -> Outcome:
     if new <= act.now:
         raise _invalid("invalid_deadline", "新期限须晚于现在", "the new deadline must be in the future", "deadline")
     old = act.case.deadline_at
-    was = local_time(old, tz) if old else "无"
-    outcome = lifecycle.note_event(act.session, act.case, act.actor, "extend",
-                                   f"期限由 {was} 延至 {local_time(new, tz)}：{act.note}", act.now)
+    outcome = lifecycle.note_event(act.session, act.case, act.actor, "extend", act.note, act.now,
+                                   {"was": old.isoformat() if old else None, "until": new.isoformat()})
     act.case.deadline_at = new
     act.case.overdue_notified_on = None
     return outcome
@@ -243,8 +238,7 @@ def _retry(act: Act) -> Outcome:
     if not act.case.processing_error:
         raise ActionRefused("conflict", "nothing_to_retry", "案件没有处理错误，无需重新处理",
                             "the case has no processing error: nothing to retry")
-    outcome = lifecycle.note_event(act.session, act.case, act.actor, "retry_processing", act.note or "重新处理照片",
-                                   act.now)
+    outcome = lifecycle.note_event(act.session, act.case, act.actor, "retry_processing", act.note, act.now)
     outcome.follow_ups.append(retry_processing(act.case))
     return outcome
 

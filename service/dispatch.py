@@ -40,12 +40,17 @@ def dispatch_case(session: Session, case: Case, index: GridIndex, now: datetime)
     """
     located = index.locate(case.lat, case.lon) if case.lat is not None else None
     if located is None:
-        why = "无位置信息" if case.lat is None else "位置不在任何网格内"
-        return lifecycle.transition(session, case, CaseState.UNROUTED, None, f"{why}，待人工派遣", at=now)
+        return lifecycle.transition(session, case, CaseState.UNROUTED, None, at=now,
+                                    facts={"why": why_unrouted(case)})
     grid = session.get(Grid, located.grid_id)
     deadline = now + timedelta(hours=case.category.deadline_hours)
-    note = f"派遣至{grid.name}" + (f"（距网格边界 {located.distance_m:.0f} m）" if located.distance_m else "")
-    return lifecycle.dispatch(session, case, grid, grid.worker, deadline, note=note, at=now)
+    facts = {"grid": grid.name, "distance_m": round(located.distance_m, 1) if located.distance_m else None}
+    return lifecycle.dispatch(session, case, grid, grid.worker, deadline, at=now, facts=facts)
+
+
+def why_unrouted(case: Case) -> str:
+    """Why the pipeline could not route the case (service.event_words says it): no location, or in no grid."""
+    return "no_location" if case.lat is None else "outside_grids"
 
 
 def grid_features(session: Session) -> dict:

@@ -52,15 +52,18 @@ def open_case(session: Session, case: Case, actor: User) -> Outcome:
     The case must have been flushed (it has an id) so the follow-up can name it.
     """
     case.state = S.NEW
-    event = CaseEvent(case=case, actor=actor, from_state=None, to_state=S.NEW, action="report", note="上报",
+    event = CaseEvent(case=case, actor=actor, from_state=None, to_state=S.NEW, action="report", note="", facts={},
                       created_at=case.created_at)
     session.add(event)
     return Outcome(event=event, follow_ups=[FollowUp(PROCESS_CASE, case.id)])
 
 
 def transition(session: Session, case: Case, to_state: S, actor: User | None, note: str = "",
-               at: datetime | None = None, action: str = "") -> Outcome:
+               at: datetime | None = None, action: str = "", facts: dict | None = None) -> Outcome:
     """Move a case to another state and write the event row; raises IllegalTransition when not allowed.
+
+    `note` is what a person typed; `facts` what the service's own words about the event are made of when read
+    (service.event_words), such as the grid it went to.
 
     The case row carries a version: if anyone else moved the case meanwhile, the commit fails (StaleDataError)
     and nothing of this change is kept.
@@ -69,7 +72,7 @@ def transition(session: Session, case: Case, to_state: S, actor: User | None, no
         raise IllegalTransition(case, to_state)
     at = at or utcnow()
     event = CaseEvent(case=case, actor=actor, from_state=case.state, to_state=to_state,
-                      action=action or str(to_state), note=note, created_at=at)
+                      action=action or str(to_state), note=note, facts=facts or {}, created_at=at)
     case.state = to_state
     session.add(event)
     return Outcome(event=event)
@@ -77,10 +80,10 @@ def transition(session: Session, case: Case, to_state: S, actor: User | None, no
 
 def dispatch(session: Session, case: Case, grid: Grid | None, assignee: User | None, deadline: datetime,
              actor: User | None = None, note: str = "", at: datetime | None = None,
-             unit: str | None = None, action: str = "dispatch") -> Outcome:
+             unit: str | None = None, action: str = "dispatch", facts: dict | None = None) -> Outcome:
     """Give the case to a grid worker (or an external unit). The deadline clock starts at the first dispatch."""
     at = at or utcnow()
-    outcome = transition(session, case, S.DISPATCHED, actor, note, at, action)
+    outcome = transition(session, case, S.DISPATCHED, actor, note, at, action, facts)
     case.grid = grid or case.grid
     case.assignee, case.assignee_unit = assignee, unit
     case.dispatched_at = case.dispatched_at or at
@@ -89,10 +92,10 @@ def dispatch(session: Session, case: Case, grid: Grid | None, assignee: User | N
 
 
 def note_event(session: Session, case: Case, actor: User | None, action: str, note: str,
-               at: datetime | None = None) -> Outcome:
+               at: datetime | None = None, facts: dict | None = None) -> Outcome:
     """An event that changes no state (a deadline extension): still one row, still versioned with the case."""
     event = CaseEvent(case=case, actor=actor, from_state=case.state, to_state=case.state, action=action, note=note,
-                      created_at=at or utcnow())
+                      facts=facts or {}, created_at=at or utcnow())
     session.add(event)
     case.updated_at = event.created_at  # bumps the version: a concurrent change of the case fails
     return Outcome(event=event)
@@ -111,10 +114,13 @@ def count_me_too(session: Session, case: Case, user_id: int, at: datetime, via: 
 
 
 def mark_duplicate(session: Session, case: Case, original: Case, actor: User | None = None,
-                   note: str = "", at: datetime | None = None) -> Outcome:
-    """Link the case to the open case it repeats, whose "me too" its reporter becomes; it is closed to work."""
+                   note: str = "", at: datetime | None = None, facts: dict | None = None) -> Outcome:
+    """Link the case to the open case it repeats, whose "me too" its reporter becomes; it is closed to work.
+
+    The event's facts name the original (with whatever else the caller found, such as how far apart they are)."""
     at = at or utcnow()
-    outcome = transition(session, case, S.DUPLICATE, actor, note, at, "merge" if actor else "")
+    outcome = transition(session, case, S.DUPLICATE, actor, note, at, "merge" if actor else "",
+                         {"original": original.case_no, **(facts or {})})
     case.duplicate_of = original
     case.grid_id = case.grid_id or original.grid_id
     count_me_too(session, original, case.reporter_id, at, via=case)
@@ -134,9 +140,8 @@ def unmerge(session: Session, case: Case, actor: User, note: str = "", at: datet
     reporter no longer counted as a "me too" there when the merge is how they came to be counted."""
     at = at or utcnow()
     original = case.duplicate_of
-    outcome = transition(session, case, state_merged_from(session, case), actor,
-                         note or (f"撤销合并（原记为 {original.case_no} 的重复）" if original else "撤销合并"),
-                         at, UNMERGE)
+    outcome = transition(session, case, state_merged_from(session, case), actor, note, at, UNMERGE,
+                         {"original": original.case_no if original else None})
     if original is not None:
         session.execute(sa.delete(MeToo).where(MeToo.case_id == original.id, MeToo.via_case_id == case.id))
     case.duplicate_of = None

@@ -212,7 +212,9 @@ class CaseEvent(Base):
     from_state: so.Mapped[CaseState | None] = so.mapped_column(StateColumn)
     to_state: so.Mapped[CaseState] = so.mapped_column(StateColumn)
     action: so.Mapped[str] = so.mapped_column(sa.String(16), default="")  # report, dispatch, assign, extend, ...
-    note: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    note: so.Mapped[str] = so.mapped_column(sa.Text, default="")  # what a person typed (before 0008: the sentence)
+    # what the service says of it is made from these when read (service.event_words); None: written before 0008
+    facts: so.Mapped[dict | None] = so.mapped_column(sa.JSON)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     client_action_id: so.Mapped[str | None] = so.mapped_column(sa.String(36))  # the page's UUID for the action
 
@@ -269,7 +271,9 @@ class Notification(Base):
     user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
     case_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"))
     kind: so.Mapped[str] = so.mapped_column(sa.String(32))
-    message: so.Mapped[str] = so.mapped_column(sa.Text)
+    message: so.Mapped[str] = so.mapped_column(sa.Text, default="")  # the text itself, before 0008
+    # the text is made from the kind and these when read, in the reader's language (service.event_words)
+    facts: so.Mapped[dict | None] = so.mapped_column(sa.JSON)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     read_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 

@@ -1,5 +1,6 @@
-"""Telling people: who hears of each event and in what words (in-app notifications), and the texts for the
-WeCom/DingTalk group robots, sent by their own job. The one module that writes a notification."""
+"""Telling people: who hears of each event (in-app notifications, kept as a kind and its facts, which
+service.event_words says in the reader's language), and the messages for the WeCom/DingTalk group robots, sent by their
+own job. The one module that writes a notification."""
 from __future__ import annotations
 
 import json
@@ -13,8 +14,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from service.auth import STAFF_ROLES
 from service.db import utcnow
+from service.dispatch import why_unrouted
+from service.event_words import Reading, notification_text
 from service.follow_ups import DELIVER_WEBHOOK, FollowUp
-from service.local_time import local_time
+from service.lifecycle import UNMERGE
 from service.models import Case, CaseEvent, MeToo, Notification, User, WebhookMessage
 from service.states import CaseState
 
@@ -23,13 +26,14 @@ class WebhookFailed(Exception):
     """The robot did not take the message; the job retries with backoff."""
 
 
-def notify(session: Session, users: Iterable[User], case: Case | None, kind: str, message: str) -> None:
-    """Leave the same in-app message for each of the users (each once)."""
+def notify(session: Session, users: Iterable[User], case: Case | None, kind: str, facts: dict) -> None:
+    """Leave the same in-app notification for each of the users (each once): its kind and facts, from which
+    service.event_words makes its text in the reader's language."""
     seen: set[int] = set()
     for user in users:
         if user.id not in seen:
             seen.add(user.id)
-            session.add(Notification(user_id=user.id, case=case, kind=kind, message=message))
+            session.add(Notification(user_id=user.id, case=case, kind=kind, message="", facts=facts))
 
 
 def staff_members(session: Session) -> list[User]:
@@ -47,12 +51,16 @@ def queue_webhook(session: Session, url: str | None, case: Case | None, content:
     return FollowUp(DELIVER_WEBHOOK, message.id)
 
 
-def _work_order(case: Case, tz: str) -> str:
-    """A new work order as the worker (and the grid's robot) read it."""
-    where = f" · {case.grid.name}" if case.grid else ""
-    who = f" · 指派 {case.assignee.display_name}" if case.assignee else ""
-    return (f"【随手拍】新工单 {case.case_no} {case.category.name}{where} · 期限 {local_time(case.deadline_at, tz)}"
-            f"{who}")
+def case_facts(case: Case, **more) -> dict:
+    """The facts every notification of a case keeps: its number and category (code and Chinese name)."""
+    return {"case_no": case.case_no, "category": case.category.code, "category_name": case.category.name, **more}
+
+
+def _work_order(case: Case) -> dict:
+    """A new work order's facts, as the worker (and the grid's robot) read it."""
+    return case_facts(case, grid=case.grid.name if case.grid else None,
+                      deadline=case.deadline_at.isoformat() if case.deadline_at else None,
+                      assignee=case.assignee.display_name if case.assignee else None)
 
 
 def _reporters(session: Session, case: Case) -> list[User]:
@@ -63,55 +71,56 @@ def _reporters(session: Session, case: Case) -> list[User]:
 def announce(session: Session, event: CaseEvent, tz: str, robot_url: str | None = None) -> list[FollowUp]:
     """Tell the people an event concerns, in its words; robot messages (the grid's robot, else `robot_url`, the
     staff group's) for what the pipeline did unattended. Returns their delivery follow-ups."""
-    case, note, told = event.case, event.note, []
-    robot_text = None
-    if event.action == "unmerge":  # before the states it returns to, whose words are not this event's
-        told = [([case.reporter], "unmerged", f"您的上报 {case.case_no} 不再记为重复，将作为单独的问题处理")]
+    case, told = event.case, []
+    noted = case_facts(case, note=event.note)
+    robot = None  # (kind, facts) of the robot's message, in Chinese
+    if event.action == UNMERGE:  # before the states it returns to, whose words are not this event's
+        told = [([case.reporter], "unmerged", case_facts(case))]
     elif event.action == "dispatch":  # the pipeline routed it
-        robot_text = _work_order(case, tz)
+        robot = ("work_order", _work_order(case))
         if case.assignee is not None:
-            told = [([case.assignee], "work_order", robot_text)]
+            told = [([case.assignee], *robot)]
         else:
-            told = [(staff_members(session), "work_order_unassigned", robot_text + "（该网格未设网格员）")]
+            told = [(staff_members(session), "work_order_unassigned", robot[1])]
         robot_url = (case.grid.webhook_url if case.grid else None) or robot_url
     elif event.action == "assign":
-        told = [([case.assignee], "work_order", _work_order(case, tz))] if case.assignee else []
+        told = [([case.assignee], "work_order", _work_order(case))] if case.assignee else []
         robot_url = None
     elif event.to_state == CaseState.UNROUTED:
-        why = "无位置信息" if case.lat is None else "位置不在任何网格内"
-        robot_text = f"【随手拍】{case.case_no} {case.category.name}：{why}，请人工派遣"
-        told = [(staff_members(session), CaseState.UNROUTED, robot_text)]
+        robot = (CaseState.UNROUTED, case_facts(case, why=why_unrouted(case)))
+        told = [(staff_members(session), *robot)]
     elif event.action == "resolve":
-        told = [(staff_members(session), CaseState.RESOLVED, f"【随手拍】{case.case_no} 已处置，待核查结案")]
+        told = [(staff_members(session), CaseState.RESOLVED, case_facts(case))]
     elif event.action == "close":
-        told = [(_reporters(session, case), CaseState.CLOSED,
-                 f"您上报的 {case.case_no} {case.category.name} 已结案，感谢参与！")]
+        told = [(_reporters(session, case), CaseState.CLOSED, case_facts(case))]
     elif event.action == "rework" and case.assignee is not None:
-        told = [([case.assignee], "rework", f"【随手拍】{case.case_no} 核查未通过，需返工：{note}")]
+        told = [([case.assignee], "rework", noted)]
     elif event.action == "reject":
-        told = [([case.reporter], CaseState.REJECTED, f"您上报的 {case.case_no} 不予立案：{note}")]
+        told = [([case.reporter], CaseState.REJECTED, noted)]
     elif event.to_state == CaseState.DUPLICATE:
-        told = [([case.reporter], CaseState.DUPLICATE, f"您的上报 {case.case_no} 与 {case.duplicate_of.case_no} "
-                                                       "为同一问题，已记为“我也遇到”，结案时一并通知您")]
+        told = [([case.reporter], CaseState.DUPLICATE, case_facts(case, original=case.duplicate_of.case_no))]
     elif event.action == "reopen":
-        told = [(([case.assignee] if case.assignee else []) + staff_members(session), "reopened",
-                 f"【随手拍】{case.case_no} 被重新打开：{note}")]
-    for users, kind, text in told:
-        notify(session, users, case, str(kind), text)
-    follow_up = queue_webhook(session, robot_url, case, robot_text) if robot_text else None
+        told = [(([case.assignee] if case.assignee else []) + staff_members(session), "reopened", noted)]
+    for users, kind, facts in told:
+        notify(session, users, case, str(kind), facts)
+    if robot is None:
+        return []
+    text = notification_text(robot[0], robot[1], "", "zh", Reading(tz))
+    follow_up = queue_webhook(session, robot_url, case, text)
     return [follow_up] if follow_up else []
 
 
 def announce_processing_error(session: Session, case: Case, why: str) -> None:
-    """Tell staff that a case's photos could not be processed (by the pipeline, or after every retry)."""
-    notify(session, staff_members(session), case, "processing_error", f"【随手拍】{case.case_no} {why}，请查看")
+    """Tell staff that a case's photos could not be processed (by the pipeline, or after every retry); `why` is
+    one of service.event_words.WHY_UNPROCESSED."""
+    notify(session, staff_members(session), case, "processing_error", case_facts(case, why=why))
 
 
 def announce_overdue(session: Session, case: Case, now) -> None:
     """Tell the assignee and staff that a case being worked is past its deadline."""
     hours = int((now - case.deadline_at).total_seconds() // 3600)
-    text = f"【随手拍】超期未结：{case.case_no} {case.category.name}，已超期 {hours} 小时"
-    notify(session, ([case.assignee] if case.assignee else []) + staff_members(session), case, "overdue", text)
+    notify(session, ([case.assignee] if case.assignee else []) + staff_members(session), case, "overdue",
+           case_facts(case, hours=hours))
 
 
 def robot_payload(content: str) -> dict:
@@ -177,3 +186,15 @@ def mark_all_read(session: Session, user: User, now: datetime) -> None:
     session.execute(sa.update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
                     .values(read_at=now))
     session.commit()
+
+
+def mark_read(session: Session, user: User, notification_id: int, now: datetime) -> bool:
+    """Mark one of the person's notifications read (once: the first time stays), committed; False when they have
+    none of that id (someone else's is as good as none)."""
+    found = session.scalar(sa.select(Notification).where(Notification.id == notification_id,
+                                                         Notification.user_id == user.id))
+    if found is None:
+        return False
+    found.read_at = found.read_at or now
+    session.commit()
+    return True

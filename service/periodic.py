@@ -40,7 +40,7 @@ def requeue_stale_cases(session: Session, now: datetime, stale_minutes: int, max
 def _give_up(session: Session, case: Case, attempts: int) -> None:
     """Leave the case to staff with the reason, and tell them."""
     case.processing_error = f"处理 {attempts} 次仍未完成 / not processed after {attempts} attempts"
-    announce_processing_error(session, case, "多次处理未完成")
+    announce_processing_error(session, case, "not_processed")
     session.commit()
 
 

@@ -61,7 +61,7 @@ def _record_unreadable(session: Session, case: Case, error: UnreadablePhoto) -> 
     """Leave the case `new` with the error for staff to see and retry; retrying by itself would not help."""
     session.rollback()
     case.processing_error = f"照片无法解码 / photo cannot be decoded: {error}"[:1000]
-    announce_processing_error(session, case, "照片无法处理")
+    announce_processing_error(session, case, "photo_unreadable")
     session.commit()
     log.warning("case %s: photo cannot be decoded (%s); left for staff", case.case_no, error)
     return Processed(case.case_no, case.state)
@@ -69,9 +69,8 @@ def _record_unreadable(session: Session, case: Case, error: UnreadablePhoto) -> 
 
 def _merge_as_duplicate(session: Session, case: Case, original: Neighbour, now: datetime) -> lifecycle.Outcome:
     """The new case repeats an open one: link it; its reporter counts as a "me too" there."""
-    note = (f"与 {original.case.case_no} 为同一问题（相距 {original.distance_m:.0f} m，"
-            f"照片相似度差 {original.hash_distance} 位），已记为“我也遇到”")
-    return lifecycle.mark_duplicate(session, case, original.case, note=note, at=now)
+    facts = {"distance_m": round(original.distance_m, 1), "hash_distance": original.hash_distance}
+    return lifecycle.mark_duplicate(session, case, original.case, at=now, facts=facts)
 
 
 def process_case(session: Session, store: PhotoStore, grids: GridIndex, rules: PipelineRules, case_id: int,

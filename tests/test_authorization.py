@@ -68,6 +68,8 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/me/reports"): LOGGED_IN,
     ("GET", "/api/v1/me/notifications"): LOGGED_IN,
     ("POST", "/api/v1/me/notifications/read"): LOGGED_IN,
+    ("GET", "/api/v1/me/notifications/unread"): LOGGED_IN,
+    ("POST", "/api/v1/me/notifications/<int:notification_id>/read"): LOGGED_IN,  # another's: 404
     ("GET", "/api/v1/categories"): ALL,
     ("GET", "/api/v1/community"): LOGGED_IN,
     ("GET", "/api/v1/nearby"): LOGGED_IN,
@@ -198,7 +200,8 @@ def scene(app, factory, db, stale_admins):
             found = client.get("/api/v1/nearby" + QUERIES[("GET", "/api/v1/nearby")],
                                headers={"Authorization": f"Bearer {client.token}"}).get_json()["cases"]
             thumb_queries[who] = "?" + found[0]["thumb_url"].split("?", 1)[1]
-    return {"case_no": case_no, "photo_id": photo_id, "token": "not-a-real-invite",
+    notification_id = db.scalar(sa.select(Notification.id).order_by(Notification.id).limit(1))  # gw06's order
+    return {"case_no": case_no, "photo_id": photo_id, "token": "not-a-real-invite", "notification_id": notification_id,
             "week": "2026-W09", "variant": "thumb", "clients": clients, "thumb_queries": thumb_queries,
             "stale": _stale_clients(app, db, clients["admin"])}
 

@@ -7,11 +7,14 @@ import pytest
 import sqlalchemy as sa
 
 from service.actions import ACTIONS
+from service.event_words import Reading, event_line, notification_text
 from service.lifecycle import TRANSITIONS
+from service.local_time import local_time
 from service.models import Case, MeToo, Notification, PointsEntry, User
 from service.states import CaseState
 
 STATES = tuple(CaseState)
+READING = Reading("Asia/Shanghai")
 # the fields each action needs when staff take it on a case
 FIELDS = {
     "assign": {"assignee": "gw03"},
@@ -21,6 +24,16 @@ FIELDS = {
     "reopen": {"note": "又坏了"},
     "extend": {"note": "等待配件", "deadline": "2099-01-01T18:00"},
 }
+
+
+def said(event, lang: str = "zh") -> str:
+    """The event's timeline line as a reader of that language reads it."""
+    return event_line(event.action, event.facts, event.note, lang, READING)
+
+
+def told_text(notification, lang: str = "zh") -> str:
+    """The notification as its reader reads it."""
+    return notification_text(notification.kind, notification.facts, notification.message, lang, READING)
 
 
 class Desk:
@@ -161,7 +174,10 @@ def test_a_deadline_extension_needs_a_reason_and_is_an_event(desk, db):
     assert case.deadline_at == datetime(2099, 1, 1, 10, 0, tzinfo=UTC) != old
     event = case.events[-1]
     assert (event.action, event.from_state, event.to_state) == ("extend", "dispatched", "dispatched")
-    assert "等待配件" in event.note and "2099-01-01 18:00" in event.note
+    assert event.note == "等待配件"  # what staff typed; the rest is said from the facts, in either language
+    assert said(event) == "期限由 {} 延至 2099-01-01 18:00：等待配件".format(local_time(old, "Asia/Shanghai"))
+    assert said(event, "en").startswith("Deadline moved from ") and said(event, "en").endswith(
+        " to 2099-01-01 18:00: 等待配件")
 
 
 def test_assigning_an_unrouted_case_to_a_worker_starts_its_deadline_clock(desk, db):
@@ -178,7 +194,8 @@ def test_a_case_handed_to_an_external_unit_keeps_its_grid(desk, db):
     assert desk.act(desk.staff, case_no, "assign", unit="shizheng", note="需市政处理").status_code == 200
     case = state_of(db, case_no)
     assert case.assignee is None and case.assignee_unit == "shizheng" and case.grid.code == "HQ06"
-    assert "市政部门" in case.events[-1].note
+    assert said(case.events[-1]) == "派遣给市政部门：需市政处理"
+    assert said(case.events[-1], "en") == "Assigned to 市政部门: 需市政处理"
 
 
 def test_a_reporter_may_reopen_only_within_seven_days(desk, db):
@@ -225,10 +242,12 @@ def test_unmerge_takes_a_merged_duplicate_back_to_its_state_and_uncounts_its_me_
     assert case.state == CaseState.DISPATCHED and case.duplicate_of is None and case.assignee.username == "gw06"
     event = case.events[-1]
     assert (event.action, event.from_state, event.to_state) == ("unmerge", "duplicate", "dispatched")
-    assert event.actor.username == "staff1" and original in event.note
+    assert event.actor.username == "staff1" and said(event) == f"撤销合并（原记为 {original} 的重复）"
+    assert said(event, "en") == f"Merge undone (it was a duplicate of {original})"
     assert me_toos_of(db, original) == []
     told = db.scalar(sa.select(Notification).where(Notification.case_id == case.id, Notification.kind == "unmerged"))
-    assert told.user.username == "rider2" and "不再记为重复" in told.message
+    assert told.user.username == "rider2" and "不再记为重复" in told_text(told)
+    assert "no longer counted as a duplicate" in told_text(told, "en")
     # it is an ordinary case again: it may be merged once more, but not un-merged
     assert desk.act(desk.staff, case_no, "unmerge").status_code == 409
 

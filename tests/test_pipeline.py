@@ -13,6 +13,7 @@ from images import photo_jpeg
 from PIL import Image
 from support import Api, run_jobs
 
+from service.event_words import Reading, notification_text
 from service.models import Case, CaseEvent, Grid, MeToo, Notification, PossibleDuplicate, WebhookMessage
 from service.runtime.jobqueue import PHOTO_QUEUE, SERIALIZER, redis_connection, rq_queue
 
@@ -52,7 +53,9 @@ def test_a_report_is_dispatched_to_its_grid_worker_with_the_category_deadline(ri
     assert [(e.from_state, e.to_state) for e in case.events] == [(None, "new"), ("new", "dispatched")]
     orders = db.scalars(sa.select(Notification).where(Notification.case_id == case.id)).all()
     assert [(n.user.username, n.kind) for n in orders] == [("gw06", "work_order")]
-    assert case_no in orders[0].message
+    assert case_no in notification_text(orders[0].kind, orders[0].facts, orders[0].message, "zh",
+                                        Reading("Asia/Shanghai"))
+    assert [e.facts for e in case.events] == [{}, {"grid": case.grid.name, "distance_m": None}]
 
     detail = rider.get(f"/api/v1/reports/{case_no}").get_json()
     assert detail["state_label"] == "已派遣" and detail["grid"]["code"] == "HQ06" and detail["deadline_at"]

@@ -10,6 +10,7 @@ from config import Settings
 from service.actions import DeskRules
 from service.cases import IntakeLimits
 from service.db import Database
+from service.event_words import event_line
 from service.geo import ServiceArea
 from service.local_time import SHORT, local_time
 from service.photos import PhotoStore
@@ -84,9 +85,12 @@ STATE_CONTEXT = {"CaseState": CaseState, "OPEN": OPEN, "WORKED": WORKED, "FINAL"
 
 def register_template_helpers(app: Flask, settings: Settings) -> None:
     """`current_user()` and the case states (`CaseState`, the groups `OPEN`, `WORKED`, `FINAL`) in every template,
-    the `local` filter for times in the community's zone, and the maps' tiles (`MAP_TILES`)."""
+    the `local` filter for times in the community's zone, the maps' tiles (`MAP_TILES`), `event_line`, a case event's
+    line in Chinese, and `unread_notifications()`, the bell's count when the page is made."""
     app.context_processor(lambda: {"current_user": current_user, **STATE_CONTEXT})
     app.add_template_filter(lambda t: local_time(t, settings.timezone, SHORT), "local")
+    app.add_template_filter(lambda e: event_line(e.action, e.facts, e.note, "zh", api.reading()), "event_line")
+    app.add_template_global(api.my_unread_count, "unread_notifications")
     # every map's tiles as data: data-tiles="{{ MAP_TILES }}" (static/js/basemap.js reads it); "" for none
     app.add_template_global(settings.tiles.page_data() if settings.tiles else "", "MAP_TILES")
 

@@ -1,4 +1,4 @@
-"""The JSON API under /api/v1: log in, report, follow one's reports, list the categories."""
+"""The JSON API under /api/v1: log in, report, follow one's reports and notifications, list the categories."""
 from __future__ import annotations
 
 import json
@@ -9,14 +9,15 @@ from flask import Blueprint, jsonify, request, send_file, url_for
 
 from service import case_lookup
 from service.actions import may_reopen_now
-from service.auth import STAFF_ROLES, authenticate
+from service.auth import STAFF_ROLES, authenticate, can_view_case
 from service.cases import ReportForm, take_report
-from service.categories import active_categories, active_codes, reports_per_category
+from service.categories import active_categories, active_codes, looks, reports_per_category
 from service.db import utcnow
+from service.event_words import Reading, event_lines, notification_texts
 from service.geo import ServiceArea
 from service.local_time import local_iso as local_time_iso
 from service.models import Case, Photo
-from service.notifications import latest_notifications, mark_all_read, unread_count
+from service.notifications import latest_notifications, mark_all_read, mark_read, unread_count
 from service.parsing import INT32_MAX, whole_number
 from service.refusals import Refused
 from service.users import sign_in
@@ -36,6 +37,18 @@ PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 def local_iso(instant):
     """An instant as ISO 8601 in the community's time zone, or None."""
     return local_time_iso(instant, services().settings.timezone)
+
+
+@cache
+def _names_en(categories_file: Path) -> dict[str, str]:
+    """The categories' English names by code, from the community's file (read once)."""
+    return {code: row["name_en"] for code, row in looks(categories_file)[0].items() if row.get("name_en")}
+
+
+def reading() -> Reading:
+    """How this community's events and notifications are read out: its time zone, its categories' English names."""
+    settings = services().settings
+    return Reading(settings.timezone, _names_en(settings.categories_file))
 
 
 def _photo_url(case: Case, photo: Photo, variant: str):
@@ -63,7 +76,7 @@ def _first_thumb(case: Case):
 
 def report_detail(case: Case) -> dict:
     """Everything the reporter (or staff) may see of one case."""
-    detail = report_summary(case)
+    detail, said = report_summary(case), reading()
     detail.update({
         "description": case.description,
         "location": None if case.lat is None else {
@@ -77,8 +90,9 @@ def report_detail(case: Case) -> dict:
         "photos": [{"id": p.id, "kind": p.kind, "web_url": _photo_url(case, p, "web"),
                     "thumb_url": _photo_url(case, p, "thumb")} for p in case.photos],
         "timeline": [{"at": local_iso(e.created_at), "from": e.from_state, "to": e.to_state,
-                      "label": e.to_state.zh, "actor": e.actor.display_name if e.actor else "系统",
-                      "note": e.note} for e in case.events],
+                      "label": e.to_state.zh, "action": e.action,
+                      "actor": e.actor.display_name if e.actor else "系统", "note": e.note,
+                      "text": event_lines(e.action, e.facts, e.note, said)} for e in case.events],
         "duplicate_of": case.duplicate_of.case_no if case.duplicate_of else None,
         "can_reopen": may_reopen_now(current_user(), case, services().desk_rules, utcnow()),
     })
@@ -199,13 +213,31 @@ def my_reports():
 @bp.get("/me/notifications")
 @login_required
 def my_notifications():
-    """My latest notifications, newest first, with how many are unread."""
-    user = current_user()
+    """My latest notifications, newest first, each in Chinese and English, with how many are unread."""
+    user, said = current_user(), reading()
     rows = latest_notifications(db_session(), user, PAGE_SIZE * 2)
     unread = unread_count(db_session(), user)
-    return jsonify({"unread": unread, "items": [
-        {"id": n.id, "kind": n.kind, "message": n.message, "created_at": local_iso(n.created_at),
-         "read": n.read_at is not None, "case_no": n.case.case_no if n.case else None} for n in rows]})
+    items = []
+    for n in rows:
+        text = notification_texts(n.kind, n.facts, n.message, said)
+        items.append({"id": n.id, "kind": n.kind, "message": text["zh"], "text": text,
+                      "created_at": local_iso(n.created_at), "read": n.read_at is not None,
+                      "case_no": n.case.case_no if n.case else None,
+                      "case_visible": n.case is not None and can_view_case(user, n.case)})
+    return jsonify({"unread": unread, "items": items})
+
+
+def my_unread_count() -> int:
+    """How many of the logged-in person's notifications are unread (0 for no one)."""
+    user = current_user()
+    return unread_count(db_session(), user) if user is not None else 0
+
+
+@bp.get("/me/notifications/unread")
+@login_required
+def unread_notifications():
+    """How many of my notifications are unread: one indexed count, for the bell to ask often."""
+    return jsonify({"unread": my_unread_count()})
 
 
 @bp.post("/me/notifications/read")
@@ -214,6 +246,16 @@ def read_notifications():
     """Mark all my notifications read."""
     mark_all_read(db_session(), current_user(), utcnow())
     return jsonify({"unread": 0})
+
+
+@bp.post("/me/notifications/<int:notification_id>/read")
+@login_required
+def read_notification(notification_id: int):
+    """Mark one of my notifications read (opened from the bell's list); someone else's is not found."""
+    user = current_user()
+    if notification_id > INT32_MAX or not mark_read(db_session(), user, notification_id, utcnow()):
+        raise Refused("not_found", "unknown_notification", "找不到该通知", "no such notification")
+    return jsonify({"unread": unread_count(db_session(), user)})
 
 
 @bp.get("/categories")

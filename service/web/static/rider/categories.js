@@ -71,10 +71,16 @@ export function categoryIcon(code, name) {
 
 function look(tag, category, name, className) {
   const icon = el(tag, { className, "aria-hidden": "true",
-                         text: category && category.icon && hasColourEmoji() ? category.icon : category ? category.glyph : name.charAt(0) });
+                         text: category && category.icon && hasColourEmoji() ? category.icon : category ? glyph(category) : name.charAt(0) });
   // its major class's colour as a CSS variable: the CSP forbids style attributes, not the CSSOM
   if (category) { icon.style.setProperty("--class-colour", category.colour); }
   return icon;
+}
+
+/** The one character drawn for a category when emoji are not: the community's (Chinese), or in English the first
+    letter of the English name. */
+function glyph(category) {
+  return english() && category.name_en ? category.name_en.charAt(0).toUpperCase() : category.glyph;
 }
 
 /** True when the phone draws emoji in colour (a font without them draws grey boxes). */

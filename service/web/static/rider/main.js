@@ -1,6 +1,8 @@
 /* The rider's page, its one entry point: the community's data handed to each part, the views (#report, #mine, #case/<no>), the wiring. */
 
 import { getJSON, session } from "/static/js/http.js";
+// the bell in the header, which starts by itself
+import "/static/js/bell.js";
 import { renderCategories, setCategories, setChosen, showKind, whenChosen } from "./categories.js";
 import { loadCase, loadMine, renderCase, renderMine } from "./mine.js";
 import { renderNearby, scheduleNearby, whenJoined } from "./nearby.js";

@@ -5,7 +5,7 @@ import { getJSON, postJSON } from "/static/js/http.js";
 import { categoryIcon, categoryName } from "./categories.js";
 import { waitingCount } from "./report.js";
 import { $, dropNotices, el, failureNotice, failureText, fill, notice, shortTime } from "./ui.js";
-import { english, stateLabel, t } from "./words.js";
+import { inLanguage, stateLabel, t } from "./words.js";
 
 let myReports = [], myNext = null, myPoints = null, openCase = null;
 
@@ -92,8 +92,9 @@ function casePhotos(list) {
 
 function timelineEntry(event) {
   const refused = event.to === CaseState.REJECTED;
-  const note = event.note ? el("span", { className: refused ? "note reason" : "note", text: (refused ? t("reason") : "") + event.note }) : null;
-  const actor = english() && event.actor === "系统" ? "system" : event.actor;
+  const said = inLanguage(event.text);  // what the service says of it in this language, then what a person typed
+  const note = said ? el("span", { className: refused ? "note reason" : "note", text: (refused ? t("reason") : "") + said }) : null;
+  const actor = event.actor === "系统" ? t("system") : event.actor;
   return el("li", {}, [el("b", { text: stateLabel(event.to, event.label) }),
                        el("span", { className: "when", text: " · " + shortTime(event.at) + " · " + actor }), note]);
 }

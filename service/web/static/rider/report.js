@@ -25,7 +25,7 @@ outbox.addEventListener("sent", (e) => {
 outbox.addEventListener("refused", (e) => {
   const { report, body, status } = e.detail;
   refusedNow.add(report.id);
-  const entry = { id: report.id, message: (serverMessage(body) || "HTTP " + status) + " · " + report.label };
+  const entry = { id: report.id, message: (serverMessage(body) || "HTTP " + status) + " · " + categoryName(report.category, report.label) };
   refusals.push(entry);
   localStorage.setItem("rider.refused", JSON.stringify(refusals));
   showRefusal(entry);

@@ -1,4 +1,5 @@
-/* The rider page's words, 中文 first and a small English dictionary beside it; the language chosen, kept on the phone. */
+/* The rider page's words, 中文 first and a small English dictionary beside it; the language chosen, kept on the phone
+   (and in a cookie, for the server's pages). */
 
 import { STATES } from "/static/js/states.js";
 
@@ -23,7 +24,7 @@ const WORDS = {
     case_no: "案件号", reported_at: "上报时间", grid: "网格", no_grid: "尚未分到网格", deadline: "处置时限",
     description: "说明", before: "处置前", after: "处置后", progress: "处理进度", reason: "原因：",
     duplicate_of: "与案件 {no} 重复，已记为“我也遇到”", reopen: "重新打开", reopen_note: "重新打开的原因（必填）",
-    reopened: "已重新打开 {no}", need_note: "请填写原因", dismiss: "关闭", loading: "加载中…",
+    reopened: "已重新打开 {no}", need_note: "请填写原因", dismiss: "关闭", loading: "加载中…", system: "系统",
     nearest_grid: "最近网格：{grid} · {street}", nearest_grid_only: "最近网格：{grid}"
   },
   en: {
@@ -47,12 +48,22 @@ const WORDS = {
     case_no: "Case", reported_at: "Reported", grid: "Grid", no_grid: "not in a grid yet", deadline: "Due",
     description: "Notes", before: "Before", after: "After", progress: "Progress", reason: "Reason: ",
     duplicate_of: "Same as case {no}: counted as “me too”", reopen: "Reopen", reopen_note: "Why reopen (required)",
-    reopened: "Reopened {no}", need_note: "Please give a reason", dismiss: "Close", loading: "Loading…",
+    reopened: "Reopened {no}", need_note: "Please give a reason", dismiss: "Close", loading: "Loading…", system: "System",
     nearest_grid: "Nearest grid: {grid} · {street}", nearest_grid_only: "Nearest grid: {grid}"
   }
 };
 
-let lang = localStorage.getItem("rider.lang") === "en" ? "en" : "zh";
+// kept on the phone, and in the cookie `lang` too, which the server reads (the login page in the same language);
+// a choice made on the login page's own switch (the cookie alone) counts as well
+const LANG_COOKIE = /(?:^|;\s*)lang=(en|zh)(?:;|$)/;
+let lang = (LANG_COOKIE.exec(document.cookie) || [])[1] || (localStorage.getItem("rider.lang") === "en" ? "en" : "zh");
+keepLanguage();
+
+function keepLanguage() {
+  localStorage.setItem("rider.lang", lang);
+  const secure = location.protocol === "https:" ? "; secure" : "";
+  document.cookie = "lang=" + lang + "; path=/; max-age=31536000; samesite=lax" + secure;
+}
 
 export function english() { return lang === "en"; }
 
@@ -68,6 +79,9 @@ export function stateLabel(state, label) {
   return known ? known[lang] : label || state;
 }
 
+/** The server's words given in both languages ({"zh": ..., "en": ...}) in the page's language. */
+export function inLanguage(texts) { return (texts && (texts[lang] || texts.zh)) || ""; }
+
 /** The server's "中文 / English" message in the page's language. */
 export function serverMessage(body) {
   const message = body && body.error && body.error.message;
@@ -81,6 +95,7 @@ export function serverMessage(body) {
 /** Every [data-i18n] element, the page's lang and the language button in the language chosen. */
 export function applyLanguage() {
   document.documentElement.lang = english() ? "en" : "zh-CN";
+  document.title = t("brand");
   document.querySelectorAll("[data-i18n]").forEach((node) => { node.textContent = t(node.dataset.i18n); });
   const button = document.getElementById("lang");
   button.textContent = english() ? "中文" : "EN";
@@ -89,6 +104,6 @@ export function applyLanguage() {
 
 export function switchLanguage() {
   lang = english() ? "zh" : "en";
-  localStorage.setItem("rider.lang", lang);
+  keepLanguage();
   applyLanguage();
 }
