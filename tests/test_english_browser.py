@@ -31,7 +31,8 @@ SEEN = """() => [document.title, document.body.innerText].concat(
     .flatMap((n) => ["aria-label", "placeholder", "title", "alt"].map((a) => n.getAttribute(a) || "")))
   .join("\\n")"""
 GRID_WORDS = """async () => { const grids = await (await fetch("/api/v1/grids")).json();
-  return grids.features.flatMap((f) => Object.values(f.properties).filter((v) => typeof v === "string")); }"""
+  return grids.features.flatMap((f) => Object.values(f.properties).filter((v) => typeof v === "string"))
+    .flatMap((v) => [v, ...v.split("·")]); }"""  # the map labels a grid's name on two lines, at its "·"
 
 
 def proper_names(page: Page, db) -> list[str]:

@@ -105,6 +105,8 @@ def test_a_grid_worker_sees_a_new_work_order_on_the_bell_of_the_field_page_and_m
 
     items.nth(1).locator("a").click()  # the order it names, on the same page
     expect(page).to_have_url(re.compile(rf"/field#order-{first.case_no}$"))
+    expect(page.locator(f"#order-{first.case_no} .case-detail")).to_be_visible()  # opened, its next step at hand
+    worker.shot("order-opened-from-the-bell")
     expect(count).to_have_text("1")
     page.locator("#bell-button").click()
     expect(items.nth(1)).to_have_class("read")

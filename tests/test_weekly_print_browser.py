@@ -140,8 +140,10 @@ def test_hundreds_of_overdue_cases_print_their_first_rows_and_say_how_many_more(
     make_demo(app, "--week", week.name, "--cases", "120", "--seed", "3")
     report = db.get(WeeklyReport, week.name)
     data = report.data
-    # as many as a district's backlog: every overdue case ten times over, every reporter four times
-    data["overdue"] = [dict(o, case_no=f"{o['case_no']}-{k}") for k in range(10) for o in data["overdue"]]
+    # as many as a district's backlog (over a hundred overdue cases, each copied as often as it takes), every reporter
+    # four times
+    copies = 101 // max(1, len(data["overdue"])) + 1
+    data["overdue"] = [dict(o, case_no=f"{o['case_no']}-{k}") for k in range(copies) for o in data["overdue"]]
     data["reporters"] = [dict(r, username=f"{r['username']}{k}") for k in range(4) for r in data["reporters"]]
     flag_modified(report, "data")
     db.commit()

@@ -179,5 +179,13 @@ window.addEventListener("online", () => outbox.flush(true));
 document.addEventListener("visibilitychange", () => { if (!document.hidden) { outbox.flush(true); } });
 
 document.querySelectorAll("#orders li.order").forEach(bindCard);
+/** The order the address names (#order-<no>, where the bell's links lead): opened, and scrolled to. */
+function openNamedOrder() {
+  const card = location.hash.startsWith("#order-") ? document.getElementById(location.hash.slice(1)) : null;
+  const details = card && card.querySelector("details");
+  if (details) { details.open = true; card.scrollIntoView({ block: "start" }); }
+}
+window.addEventListener("hashchange", openNamedOrder);
+openNamedOrder();
 list.dataset.ready = "true";  // the steps now go through the outbox (before this a tap posts the plain form)
 showWaiting().then(() => outbox.flush(true));
