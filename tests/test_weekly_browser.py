@@ -2,6 +2,7 @@
 local dates, and on A4 paper with its bar chart (page 1 of the printed PDF as a PNG, under test-artifacts/weekly/)."""
 from __future__ import annotations
 
+import io
 import re
 
 from browser_support import ARTIFACTS, printed_first_page, solid_bar_pixels
@@ -61,4 +62,27 @@ def test_the_week_under_way_says_so_and_counts_as_of_now(people, week_of_cases):
     expect(page.locator(".chart svg").nth(1)).to_contain_text(f"{week.name}（进行中）")  # the trend's last point
     staff.shot("week-under-way")
     printed_first_page(page, FOLDER, "week-under-way-printed")
+    staff.all_went_well()
+
+
+def test_the_workbook_downloaded_from_the_report_page_opens_with_numbers_rates_and_local_times(people, week_of_cases):
+    """下载 Excel, as staff click it: counts are numbers, rates percentages, deadlines local datetimes (item 17)."""
+    from datetime import datetime
+
+    from openpyxl import load_workbook
+
+    staff = people(**DESKTOP)
+    staff.log_in("staff1")
+    page = staff.page
+    build(page, "2026-W09")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="下载 Excel").click()
+    assert download.value.suggested_filename.endswith(".xlsx")
+    book = load_workbook(io.BytesIO(download.value.path().read_bytes()))  # openpyxl goes by the name's ending
+    overall = book["总体"]
+    cells = dict(zip([c.value for c in overall[1]], overall[2]))
+    assert cells["受理数"].value == 7 and cells["受理数"].data_type == "n"
+    assert cells["结案率"].value == 0.75 and cells["结案率"].number_format == "0.0%"
+    deadline = book["超期未结"]["E2"]
+    assert deadline.value == datetime(2026, 2, 27, 12, 0) and deadline.number_format == "yyyy-mm-dd hh:mm"
     staff.all_went_well()
