@@ -37,14 +37,7 @@ def to_wgs84(lat: float, lon: float, system: str) -> tuple[float, float]:
     inverse is off by up to 1.5 m. Outside China neither system shifts anything (and the formulas fail near the
     poles): such a point is WGS-84 as sent.
     """
-    if system == "wgs84":
-        return lat, lon
-    if system not in TO_WGS84:
-        raise ValueError(f"unknown coordinate system {system!r}")
-    if not prcoords.sanity_in_china_p(prcoords.Coords(lat, lon)):
-        return lat, lon
-    p = TO_WGS84[system](prcoords.Coords(lat, lon))
-    return p.lat, p.lon
+    return _converted(lat, lon, system, TO_WGS84)
 
 
 FROM_WGS84 = {"gcj02": prcoords.wgs_gcj, "bd09": prcoords.wgs_bd}
@@ -55,13 +48,18 @@ def from_wgs84(lat: float, lon: float, system: str) -> tuple[float, float]:
 
     The forward transforms are the published one-step formulas; outside China nothing shifts (as in to_wgs84).
     """
+    return _converted(lat, lon, system, FROM_WGS84)
+
+
+def _converted(lat: float, lon: float, system: str, formulas: dict) -> tuple[float, float]:
+    """The point through the system's formula from the table; wgs84 and points outside China unchanged."""
     if system == "wgs84":
         return lat, lon
-    if system not in FROM_WGS84:
+    if system not in formulas:
         raise ValueError(f"unknown coordinate system {system!r}")
     if not prcoords.sanity_in_china_p(prcoords.Coords(lat, lon)):
         return lat, lon
-    p = FROM_WGS84[system](prcoords.Coords(lat, lon))
+    p = formulas[system](prcoords.Coords(lat, lon))
     return p.lat, p.lon
 
 
