@@ -34,6 +34,15 @@ class PipelineRules:
     decode_budget: int  # bytes one photo's decoding may take (MAX_DECODE_MB)
     staff_webhook: str | None = None
 
+    @classmethod
+    def from_settings(cls, s) -> PipelineRules:
+        """The rules from the service's settings (config.Settings, passed in: the core does not read config)."""
+        placement = PlacementRules(location_mismatch_m=s.location_mismatch_m, old_photo_hours=s.old_photo_hours,
+                                   duplicate_radius_m=s.duplicate_radius_m, duplicate_days=s.duplicate_days,
+                                   duplicate_hash_bits=s.duplicate_hash_bits)
+        return cls(placement=placement, max_pixels=s.max_photo_pixels, timezone=s.timezone,
+                   decode_budget=s.max_decode_mb * 1024 * 1024, staff_webhook=s.webhook_url)
+
 
 @dataclass(frozen=True)
 class Processed:

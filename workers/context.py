@@ -11,7 +11,6 @@ from service.dispatch import fresh_grid_index
 from service.grids import GridIndex
 from service.photos import PhotoStore
 from service.pipeline import PipelineRules
-from service.placement import PlacementRules
 
 _databases: dict[int, Database] = {}
 _grid_index: list[GridIndex] = []
@@ -38,13 +37,7 @@ def photo_store() -> PhotoStore:
 @cache
 def pipeline_rules() -> PipelineRules:
     """The pipeline's thresholds, from the settings."""
-    s = settings()
-    placement = PlacementRules(location_mismatch_m=s.location_mismatch_m, old_photo_hours=s.old_photo_hours,
-                               duplicate_radius_m=s.duplicate_radius_m, duplicate_days=s.duplicate_days,
-                               duplicate_hash_bits=s.duplicate_hash_bits)
-    return PipelineRules(placement=placement, max_pixels=s.max_photo_pixels, timezone=s.timezone,
-                         decode_budget=s.max_decode_mb * 1024 * 1024,
-                         staff_webhook=s.webhook_url)
+    return PipelineRules.from_settings(settings())
 
 
 def grid_index(session) -> GridIndex:

@@ -1,5 +1,7 @@
 """Command-line tasks on the app: `flask --app service.web db upgrade`, `... community load`, `... report weekly`,
 `... demo week`."""
+import dataclasses
+
 import click
 from flask import Flask
 
@@ -7,7 +9,6 @@ from service.community import load_community
 from service.db import upgrade_schema, utcnow
 from service.demo import DemoRefused, DemoSummary, DemoTools, make_demo_week
 from service.pipeline import PipelineRules
-from service.placement import PlacementRules
 from service.states import CaseState
 from service.web.extensions import services
 from service.weekly import FIRST_YEAR, LAST_YEAR, Week, build_weekly_report, headline, last_week
@@ -26,11 +27,7 @@ def demo_tools() -> DemoTools:
     """What the demo data is made with: the app's photo store, intake limits and area, and the pipeline's and the
     desk's rules from the settings (as the photo worker reads them)."""
     svc, s = services(), services().settings
-    placement = PlacementRules(location_mismatch_m=s.location_mismatch_m, old_photo_hours=s.old_photo_hours,
-                               duplicate_radius_m=s.duplicate_radius_m, duplicate_days=s.duplicate_days,
-                               duplicate_hash_bits=s.duplicate_hash_bits)
-    rules = PipelineRules(placement=placement, max_pixels=s.max_photo_pixels, timezone=s.timezone,
-                          decode_budget=s.max_decode_mb * 1024 * 1024, staff_webhook=None)
+    rules = dataclasses.replace(PipelineRules.from_settings(s), staff_webhook=None)  # no robot for made-up cases
     return DemoTools(svc.photos, svc.limits, svc.area, rules, svc.desk_rules, s.grid_snap_m)
 
 
