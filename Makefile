@@ -27,12 +27,14 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# benchmarks (photo pipeline, grid index, desk queue at 10^6): `figure: name = value (target op x) ok|short` lines
+# benchmarks (photo pipeline, grid index, desk queue at 10^6, the generated district; BENCH_CASES shrinks the
+# desk queue and the district): `figure: name = value (target op x) ok|short` lines
 bench: $(STAMP)
 	$(BIN)/python -m bench.photos
 	$(BIN)/python -m bench.grids
 	$(BIN)/python -m bench.desk_queue
 	$(BIN)/python -m bench.weekly
+	$(BIN)/python -m bench.district
 
 # the rush-hour harness: the real service on loopback under load and faults (about 6 minutes); see the README
 load: $(STAMP)

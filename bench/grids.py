@@ -1,4 +1,5 @@
-"""Grid benchmark: GridIndex.locate against a linear scan of the same polygons, for 100 to 10,000 square grids."""
+"""Grid benchmark: DistrictIndex.locate against a linear scan of the same polygons, for 100 to 10,000 square grids
+in square communities."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -9,10 +10,11 @@ import numpy as np
 from shapely.geometry import Point
 
 from bench.figures import figure, median_seconds
-from service.grids import GridIndex, GridShape
+from bench.tiling import Tiling
+from service.grids import DistrictIndex
 
 SIZES = (100, 1_000, 10_000)
-CELL_DEG = 0.002  # a grid's side in degrees: about 220 m north-south, 190 m east-west here
+BLOCK = 5  # each community a block of BLOCK x BLOCK grids, the communities tiling a rectangle
 LAT0, LON0 = 31.9, 120.7  # the centre of the synthetic grids (Nantong)
 INDEX_POINTS = 5_000  # points located per timed run of the index
 SCAN_TESTS = 1_000_000  # polygon tests per timed run of the linear scan: it gets SCAN_TESTS // size points
@@ -27,50 +29,31 @@ def layout(size: int) -> tuple[int, int]:
     return rows, size // rows
 
 
-def square(south: float, west: float) -> dict:
-    """A GeoJSON polygon of one CELL_DEG square with its south-west corner at (south, west)."""
-    north, east = south + CELL_DEG, west + CELL_DEG
-    ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
-    return {"type": "Polygon", "coordinates": [ring]}
+def tiling(size: int) -> Tiling:
+    """`size` grids in communities of BLOCK x BLOCK, the communities tiling a rectangle with no ground between."""
+    rows, cols = layout(size // BLOCK ** 2)
+    return Tiling(rows, cols, BLOCK, BLOCK, LAT0, LON0)
 
 
-def origin(size: int) -> tuple[float, float]:
-    """The south-west corner (lat, lon) of the block of `size` cells centred on (LAT0, LON0)."""
-    rows, cols = layout(size)
-    return LAT0 - rows * CELL_DEG / 2, LON0 - cols * CELL_DEG / 2
-
-
-def square_grids(size: int) -> list[GridShape]:
-    """`size` grids tiling a rectangle, row by row, ids from 1."""
-    rows, cols = layout(size)
-    south, west = origin(size)
-    return [GridShape(1 + r * cols + c, square(south + r * CELL_DEG, west + c * CELL_DEG))
-            for r in range(rows) for c in range(cols)]
-
-
-def points_in(size: int, unit: np.ndarray) -> list[tuple[float, float]]:
-    """The unit-square points stretched over the block of `size` grids, as (lat, lon)."""
-    rows, cols = layout(size)
-    south, west = origin(size)
-    return [(south + v * rows * CELL_DEG, west + u * cols * CELL_DEG) for u, v in unit.tolist()]
-
-
-def scan(index: GridIndex, lat: float, lon: float) -> list[int]:
-    """The positions of the polygons containing the point, testing every one in turn (the point is built once)."""
+def scan(index: DistrictIndex, lat: float, lon: float) -> list[int]:
+    """The positions of the grid polygons containing the point, testing every one in turn (the point is built
+    once)."""
     point = Point(index.projection.xy(lat, lon))
-    return [i for i, poly in enumerate(index.polygons) if poly.contains(point)]
+    return [i for i, poly in enumerate(index.grids.polygons) if poly.contains(point)]
 
 
-def check_same(index: GridIndex, points: list[tuple[float, float]]) -> int:
-    """Assert the index and the scan name the same grid for every point inside one; how many were inside."""
+def check_same(index: DistrictIndex, points: list[tuple[float, float]]) -> int:
+    """Assert the index and the scan name the same grid (and its community) for every point inside one; how many
+    were inside."""
     inside = 0
     for lat, lon in points:
         hits = scan(index, lat, lon)
         if hits:
             inside += 1
             found = index.locate(lat, lon)
-            expected = min(index.grid_ids[i] for i in hits)
-            assert found is not None and found.grid_id == expected, (lat, lon, found, expected)
+            best = min(hits, key=lambda i: index.grids.ids[i])
+            expected = (index.grid_community[best], index.grids.ids[best])
+            assert found is not None and (found.community_id, found.grid_id) == expected, (lat, lon, found, expected)
     return inside
 
 
@@ -79,21 +62,21 @@ class Case:
     """One size: its index, the points it locates, and the fewer points the slow linear scan gets."""
 
     size: int
-    index: GridIndex
+    index: DistrictIndex
     points: list[tuple[float, float]]
     scan_points: list[tuple[float, float]]
 
 
 def make_case(size: int, unit: np.ndarray) -> Case:
     """Build the index over `size` grids and check it against the scan on the scan's points."""
-    index = GridIndex(square_grids(size))
-    points = points_in(size, unit)
+    shapes = tiling(size)
+    index = DistrictIndex(shapes.communities(), shapes.grids())
+    points = shapes.points(unit.tolist())
     scan_points = points[:max(MIN_SCAN_POINTS, min(len(points), SCAN_TESTS // size))]
     inside = check_same(index, scan_points)
     assert inside == len(scan_points), f"only {inside} of {len(scan_points)} points fell inside a grid"
-    rows, cols = layout(size)
-    print(f"grids {size:>6} ({rows}x{cols} cells): index and linear scan name the same grid for all {inside} "
-          f"points checked", flush=True)
+    print(f"grids {size:>6} ({shapes.rows}x{shapes.cols} communities of {BLOCK}x{BLOCK}): index and linear scan "
+          f"name the same grid for all {inside} points checked", flush=True)
     return Case(size, index, points, scan_points)
 
 

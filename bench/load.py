@@ -50,7 +50,7 @@ class Plan:
     """How big and how long each phase is."""
 
     photos: int = 10
-    baseline_cases: int = 12
+    baseline_rounds: int = 2  # the pipeline alone takes each photo this many times, after one warm-up case
     throughput_riders: int = 6
     throughput_s: float = 60
     trickle_phones: int = 50
@@ -72,7 +72,7 @@ class Plan:
     settle_s: float = 240  # how long the sweeper gets to finish what the faults left behind
 
 
-SMOKE = Plan(photos=3, baseline_cases=3, throughput_riders=2, throughput_s=8, trickle_phones=6, readers=4,
+SMOKE = Plan(photos=3, throughput_riders=2, throughput_s=8, trickle_phones=6, readers=4,
              idle_s=4, trickle_s=8, slowloris_idle_s=4, slowloris_s=12, fault_riders=2, fault_s=20, kill_at_s=4,
              redis_at_s=9, postgres_at_s=14)
 
@@ -188,7 +188,8 @@ class Harness:
 # --- phase 1: throughput ------------------------------------------------------------------------------------------
 
 def pipeline_rate(harness: Harness, case_nos: list[str]) -> float:
-    """Cases per second of the pipeline itself in this one process: the worker's job without RQ or HTTP."""
+    """Cases per second of the pipeline itself in this one process: the worker's job without RQ or HTTP, on the
+    workers' cores (which it shares with PostgreSQL and Redis, as they do)."""
     os.environ.update({k: v for k, v in harness.stack.env().items()
                        if k in ("DATABASE_URL", "REDIS_URL", "INSTANCE_DIR", "MEDIA_DIR", "SECRET_KEY")})
     from service import pipeline
@@ -198,32 +199,41 @@ def pipeline_rate(harness: Harness, case_nos: list[str]) -> float:
     with harness.db.session() as session:
         ids = session.scalars(sa.select(Case.id).where(Case.case_no.in_(case_nos)).order_by(Case.id)).all()
     spent = []
-    for case_id in ids:
-        started = time.perf_counter()
-        with context.database().session() as session:
-            pipeline.process_case(session, context.photo_store(), context.grid_index(session),
-                                  context.pipeline_rules(), case_id)
-        spent.append(time.perf_counter() - started)
+    with harness.stack.on_worker_cores():
+        for case_id in ids:
+            started = time.perf_counter()
+            with context.database().session() as session:
+                pipeline.process_case(session, context.photo_store(), context.district_index(session),
+                                      context.pipeline_rules(), case_id)
+            spent.append(time.perf_counter() - started)
     context.database().dispose()
     warm = spent[1:] or spent  # the first case pays for imports and the grid index
     return 1 / statistics.fmean(warm)
 
 
+def busy_machine(others_cores: float) -> str:
+    """A warning when other programs kept a good part of a core busy: the ratio then compares unlike conditions."""
+    return f" (other programs kept {others_cores:.1f} cores busy: not a clean measure)" if others_cores > 0.2 else ""
+
+
 async def throughput(harness: Harness, http: aiohttp.ClientSession) -> dict:
     plan, stack = harness.plan, harness.stack
-    # the baseline: reports taken with no worker running, then processed here in one process
+    # the baseline: reports taken with no worker running, then processed here in one process; one warm-up case,
+    # then every photo as often as the others, as under load (their decoding times differ by a quarter)
     stack.stop_workers()
     rider = (await harness.riders(http, 1))[0]
-    baseline = [await harness.send(rider) for _ in range(plan.baseline_cases)]
+    baseline = [await harness.send(rider) for _ in range(1 + plan.baseline_rounds * plan.photos)]
+    before = stack.cpu_reading()
     rate = pipeline_rate(harness, [o.case_no for o in baseline if o.case_no])
-    print(f"load: pipeline alone, one process: {rate:.2f} cases/s", flush=True)
-    stack.start_workers()
+    others_alone = stack.cpu_reading().others_since(before)
+    print(f"load: pipeline alone, one process: {rate:.2f} cases/s{busy_machine(others_alone)}", flush=True)
+    stack.start_workers()  # and waits until they listen: their start is not the queue's cost
 
     riders = await harness.riders(http, plan.throughput_riders)
-    start_at = datetime.now(UTC)
+    start_at, before = datetime.now(UTC), stack.cpu_reading()
     until = time.monotonic() + plan.throughput_s
     outcomes = sum(await asyncio.gather(*(harness.keep_sending(r, until) for r in riders)), [])
-    end_at = datetime.now(UTC)
+    end_at, others_loaded = datetime.now(UTC), stack.cpu_reading().others_since(before)
     seconds = (end_at - start_at).total_seconds()
     dispatched = harness.finished_between(start_at, end_at)
     accepted = sum(1 for o in outcomes if o.status == 201)
@@ -236,10 +246,12 @@ async def throughput(harness: Harness, http: aiohttp.ClientSession) -> dict:
         "upload_p50_s": round(percentile([o.seconds for o in outcomes], 50), 3),
         "backlog_drained_in_s": round(drained, 1),
         "dispatch_vs_pipeline": round(dispatched / seconds / (rate * stack.workers), 3),
+        "other_programs_cores_alone": round(others_alone, 2),
+        "other_programs_cores_under_load": round(others_loaded, 2),
     }
     print(f"load: throughput: {accepted} accepted ({result['accepted_per_s']}/s), {dispatched} dispatched "
           f"({result['dispatched_per_s']}/s) in {seconds:.0f} s by {stack.workers} worker(s); "
-          f"backlog drained in {drained:.0f} s", flush=True)
+          f"backlog drained in {drained:.0f} s{busy_machine(others_loaded)}", flush=True)
     return result
 
 

@@ -7,7 +7,6 @@ would, and each restart is counted.
 """
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import shutil
@@ -16,13 +15,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from bench.nginx import Nginx
 from config import Settings
-from service.community import load_community, load_users
 from service.db import Database, upgrade_schema
+from service.district import load_district, load_users
 from service.runtime.embedded_redis import EmbeddedRedis, free_port
 from service.runtime.runner import signal_group, stop_processes, wait_healthy
 
@@ -90,6 +93,43 @@ class PrivatePostgres:
         return time.monotonic() - started
 
 
+def machine_busy_s() -> float:
+    """CPU seconds every core has spent busy since boot, counting time the hypervisor stole."""
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0)
+
+
+def process_tree_cpu_s(roots: set[int]) -> float:
+    """CPU seconds used by these processes and all their descendants, those reaped included."""
+    total = 0.0
+    for root in roots:
+        try:
+            tree = psutil.Process(root)
+            tree = [tree, *tree.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for proc in tree:
+            try:
+                total += sum(proc.cpu_times()[:4])  # user, system, and those of its reaped children
+            except psutil.NoSuchProcess:  # gone meanwhile: its parent has it now, or will
+                pass
+    return total
+
+
+@dataclass(frozen=True)
+class CpuReading:
+    """The machine's busy CPU seconds and the stack's own (this process's included), at one instant."""
+
+    at: float
+    busy_s: float
+    ours_s: float
+
+    def others_since(self, earlier: CpuReading) -> float:
+        """How many cores' worth other programs on the machine kept busy between the two readings."""
+        others = (self.busy_s - earlier.busy_s) - (self.ours_s - earlier.ours_s)
+        return max(0.0, others) / max(self.at - earlier.at, 1e-9)
+
+
 def split_cpus(workers: int) -> tuple[set[int], set[int]]:
     """The cores of the front (the web server and the phones) and of the back (RQ workers, PostgreSQL, Redis, the
     scheduler): a core for each worker, as two kinds of host would have them; with a single core, both are it."""
@@ -150,12 +190,9 @@ class Stack:
         db = Database(self.postgres.url)
         s = self.settings
         with db.session() as session:
-            load_community(session, s.categories_file, s.users_file, s.grids_file, PASSWORD)
-            users = self.folder / "riders.json"
-            users.write_text(json.dumps({"users": [
-                {"username": name, "display_name": f"骑手{n:03d}", "role": "reporter"}
-                for n, name in enumerate(self.rider_names(riders), start=1)]}), encoding="utf-8")
-            load_users(session, users, PASSWORD)
+            load_district(session, s.district_dir, PASSWORD)
+            load_users(session, [{"username": name, "display_name": f"骑手{n:03d}", "role": "reporter"}
+                                 for n, name in enumerate(self.rider_names(riders), start=1)], PASSWORD)
             session.commit()
         db.dispose()
         self._spawn("web")
@@ -167,13 +204,47 @@ class Stack:
         wait_healthy(self.base, self.children)
         return self
 
-    def start_workers(self) -> None:
+    def start_workers(self, timeout_s: float = 60) -> None:
+        """Start the workers and wait until each is listening on its queues, so that the seconds a process takes
+        to start (imports, connections) are not counted as seconds of jobs."""
         for n in range(self.workers):
             self._spawn(f"worker{n + 1}")
+        from rq import Worker
+
+        from service.runtime.jobqueue import redis_connection
+
+        connection = redis_connection(self.redis.url)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            mine = {proc.pid for name, proc in self.children.items() if name.startswith("worker")}
+            if mine <= {w.pid for w in Worker.all(connection=connection)}:
+                return
+            self.supervise()
+            time.sleep(0.05)
+        raise RuntimeError(f"load: the workers were not listening after {timeout_s:.0f} s (see their logs)")
 
     def stop_workers(self) -> None:
         for name in [n for n in self.children if n.startswith("worker")]:
             stop_processes({name: self.children.pop(name)})
+
+    @contextmanager
+    def on_worker_cores(self) -> Iterator[None]:
+        """Run the calling thread on the workers' cores meanwhile, beside the databases they share with them."""
+        before = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, self.back_cpus)
+        try:
+            yield
+        finally:
+            os.sched_setaffinity(0, before)
+
+    def cpu_reading(self) -> CpuReading:
+        """The machine's busy CPU time now, and the part of it the stack's processes and this one used."""
+        roots = {os.getpid()}
+        try:  # pg_ctl leaves the server to init: it is no child of ours
+            roots.add(int((self.postgres.folder / "data" / "postmaster.pid").read_text().split()[0]))
+        except (OSError, ValueError, IndexError):
+            pass
+        return CpuReading(time.monotonic(), machine_busy_s(), process_tree_cpu_s(roots))
 
     @staticmethod
     def rider_names(count: int) -> list[str]:

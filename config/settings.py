@@ -9,7 +9,7 @@ from pathlib import Path
 from config.map_tiles import MapTiles, map_tiles
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMUNITY_DIR = Path(__file__).resolve().parent / "community"
+DISTRICT_DIR = Path(__file__).resolve().parent / "district"
 
 
 def _int(env: dict, name: str, default: int) -> int:
@@ -84,12 +84,7 @@ class Settings:
     max_json_kb: int = 64  # a JSON request body; beyond it 413 unread
     timezone: str = "Asia/Shanghai"
     demo_password: str | None = None  # None: generated once under instance/
-    categories_file: Path = COMMUNITY_DIR / "categories.json"
-    grids_file: Path = COMMUNITY_DIR / "grids.geojson"
-    users_file: Path = COMMUNITY_DIR / "users.json"
-    area_file: Path = COMMUNITY_DIR / "area.json"
-    units_file: Path = COMMUNITY_DIR / "units.json"
-    points_file: Path = COMMUNITY_DIR / "points.json"
+    district_dir: Path = DISTRICT_DIR  # the district's files: its offices, communities, grids, people, categories
     stale_new_minutes: int = 2
     max_processing_attempts: int = 5
     webhook_url: str | None = None  # the staff group's robot; grids may name their own in grids.geojson
@@ -173,9 +168,8 @@ class Settings:
                      "login_limit_per_address", "nearby_limit_per_user"):
             if env.get(name.upper()):
                 values[name] = _rate_limit(name.upper(), env[name.upper()])
-        for name in ("categories_file", "grids_file", "users_file", "area_file", "units_file", "points_file"):
-            if env.get(name.upper()):
-                values[name] = Path(env[name.upper()])
+        if env.get("DISTRICT_DIR"):
+            values["district_dir"] = Path(env["DISTRICT_DIR"])
         if values["token_days"] < 1:
             raise ValueError(f"TOKEN_DAYS must be at least 1, got {values['token_days']}")
         values.update(overrides)
@@ -184,6 +178,21 @@ class Settings:
         if "secret_key" not in values:
             values["secret_key"] = env.get("SECRET_KEY") or kept_secret(instance_dir, "secret_key")
         return cls(**values)
+
+    @property
+    def categories_file(self) -> Path:
+        """The district's categories, deadlines and looks."""
+        return self.district_dir / "categories.json"
+
+    @property
+    def units_file(self) -> Path:
+        """The external units cases can be handed to."""
+        return self.district_dir / "units.json"
+
+    @property
+    def points_file(self) -> Path:
+        """The points rules."""
+        return self.district_dir / "points.json"
 
     def resolved_demo_password(self) -> str:
         """The demo users' password: DEMO_PASSWORD, or one generated once and kept under instance/."""

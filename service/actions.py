@@ -15,14 +15,17 @@ from sqlalchemy.orm.exc import StaleDataError
 from service import lifecycle
 from service.auth import STAFF_ROLES
 from service.db import utcnow
+from service.dispatch import CURRENT_GRIDS
+from service.event_words import SEND_BACK_REASONS
 from service.follow_ups import FollowUp
 from service.lifecycle import Outcome
-from service.models import Case, CaseEvent, Grid, User
+from service.models import Case, CaseEvent, Community, Grid, User
 from service.notifications import announce
 from service.parsing import EARLIEST_INSTANT, LATEST_INSTANT, client_instant
 from service.pipeline import retry_processing
 from service.points import award_on_close
 from service.refusals import Refused
+from service.scope import Level, is_assignee, level_of, may_see, may_see_grid, may_see_worker
 from service.states import WORKED
 from service.states import CaseState as S
 
@@ -76,14 +79,26 @@ ACTIONS = {a.name: a for a in (
     Action("reopen", "重新打开", frozenset({S.CLOSED}), frozenset({STAFF, REPORTER}), needs_note=True),
     Action("extend", "延期", frozenset(WORKED), frozenset({STAFF}), needs_note=True),
     Action("retry_processing", "重新处理照片", frozenset({S.NEW}), frozenset({STAFF})),
+    # moving work between levels (shared/DOMAIN.md): each back to a desk, to be routed again
+    Action("transfer", "转派", frozenset({S.UNROUTED, *WORKED}), frozenset({STAFF}), needs_note=True),
+    Action("escalate", "上报街道", frozenset({S.UNROUTED, *WORKED}), frozenset({STAFF}), needs_note=True),
+    Action("send_back", "退回", frozenset(WORKED), frozenset({ASSIGNEE})),
 )}
+ROUTING = frozenset({"assign", "transfer", "escalate"})  # for an escalated case, its street office's to do
 
 
 def may_take(user: User, action: Action, case: Case) -> bool:
-    """Staff take every action; the assignee starts and resolves; the reporter may reopen their own case."""
+    """Staff take every action, but only a community's staff escalate, and once a case is escalated its community
+    no longer routes it (its street office does); the assignee starts, resolves and sends back; the reporter may
+    reopen their own case."""
     if user.role in STAFF_ROLES:
+        community_desk = level_of(user) is Level.COMMUNITY
+        if action.name == "escalate" and (not community_desk or case.escalated_at is not None):
+            return False
+        if action.name in ROUTING and community_desk and case.escalated_at is not None:
+            return False
         return STAFF in action.who
-    return (ASSIGNEE in action.who and case.assignee_id == user.id) or \
+    return (ASSIGNEE in action.who and is_assignee(user, case)) or \
         (REPORTER in action.who and case.reporter_id == user.id)
 
 
@@ -94,7 +109,7 @@ def available_actions(user: User, case: Case) -> list[Action]:
 
 def check_after_photos_allowed(user: User, case: Case) -> None:
     """After photos (处置后照片) come from the assignee or staff while the case is being worked; else refused."""
-    if not (user.role in STAFF_ROLES or case.assignee_id == user.id):
+    if not (user.role in STAFF_ROLES or is_assignee(user, case)):
         raise ActionRefused("forbidden", "forbidden", "只有处置人或工作人员可以上传处置照片",
                             "only the assignee or staff may add after photos")
     if not S(case.state).is_worked:
@@ -134,12 +149,12 @@ def _assign(act: Act) -> Outcome:
     elif params.get("assignee"):
         worker = session.scalar(sa.select(User).where(User.username == str(params["assignee"]),
                                                       User.role == "grid_worker", User.active.is_(True)))
-        if worker is None:
+        if worker is None or not may_see_worker(act.actor, worker):
             raise _invalid("unknown_assignee", "找不到该网格员", "no such grid worker", "assignee")
-        grid = session.scalar(sa.select(Grid).where(Grid.worker_id == worker.id).order_by(Grid.id))
+        grid = session.scalar(sa.select(Grid).where(Grid.worker_id == worker.id, CURRENT_GRIDS).order_by(Grid.id))
     elif params.get("grid"):
-        grid = session.scalar(sa.select(Grid).where(Grid.code == str(params["grid"])))
-        if grid is None:
+        grid = session.scalar(sa.select(Grid).where(Grid.code == str(params["grid"]), CURRENT_GRIDS))
+        if grid is None or not may_see_grid(act.actor, grid):
             raise _invalid("unknown_grid", "找不到该网格", "no such grid", "grid")
         worker = grid.worker
     else:
@@ -185,7 +200,7 @@ def _merge(act: Act) -> Outcome:
     session, case = act.session, act.case
     target_no = str(act.params.get("duplicate_of") or "").strip()
     original = session.scalar(sa.select(Case).where(Case.case_no == target_no)) if target_no else None
-    if original is None or original.id == case.id:
+    if original is None or original.id == case.id or not may_see(act.actor, original):
         raise _invalid("unknown_original", "请填写要合并到的另一个案件编号", "give the number of another case",
                        "duplicate_of")
     if not original.is_open:
@@ -243,10 +258,35 @@ def _retry(act: Act) -> Outcome:
     return outcome
 
 
+def _transfer(act: Act) -> Outcome:
+    code = str(act.params.get("community") or "").strip()
+    community = act.session.scalar(sa.select(Community).where(Community.code == code)) if code else None
+    if community is None:
+        raise _invalid("unknown_community", "请选择要转派到的社区", "choose the community to transfer it to",
+                       "community")
+    if community.id == act.case.community_id:
+        raise _invalid("same_community", f"案件已在{community.name}", f"the case is already {community.name}'s",
+                       "community")
+    return lifecycle.transfer(act.session, act.case, community, act.actor, act.note, act.now)
+
+
+def _escalate(act: Act) -> Outcome:
+    return lifecycle.escalate(act.session, act.case, act.actor, act.note, act.now)
+
+
+def _send_back(act: Act) -> Outcome:
+    reason = str(act.params.get("reason") or "")
+    if reason not in SEND_BACK_REASONS:
+        raise _invalid("unknown_reason", "请选择退回原因：" + "、".join(zh for zh, _ in SEND_BACK_REASONS.values()),
+                       "choose why: " + ", ".join(SEND_BACK_REASONS), "reason")
+    return lifecycle.send_back(act.session, act.case, act.actor, reason, act.note, act.now)
+
+
 HANDLERS: dict[str, Callable[[Act], Outcome]] = {
     "assign": _assign, "start": _start, "resolve": _resolve, "close": _close, "rework": _rework,
     "reject": _reject, "merge": _merge, lifecycle.UNMERGE: _unmerge, "reopen": _reopen,
     "extend": _extend, "retry_processing": _retry,
+    "transfer": _transfer, "escalate": _escalate, "send_back": _send_back,
 }
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from service.db import utcnow
-from service.models import Case, User
+from service.models import User
 from service.parsing import INT32_MAX, whole_number
 from service.refusals import Refused
 
@@ -29,6 +29,7 @@ class Role(StrEnum):
 
     REPORTER = "reporter", "骑手", "Rider"
     GRID_WORKER = "grid_worker", "网格员", "Grid worker"
+    UNIT = "unit", "责任单位", "Unit"
     STAFF = "staff", "工作人员", "Staff"
     ADMIN = "admin", "管理员", "Administrator"
 
@@ -214,12 +215,3 @@ def user_by_token(session: Session, token: str, secret: str, days: int,
             or token_expired(user.api_token_issued_at, days, now or utcnow()):
         return None
     return user
-
-
-def can_view_case(user: User, case: Case) -> bool:
-    """Staff see every case; a grid worker their grid's and their own work; a reporter only their own reports."""
-    if user.role in STAFF_ROLES or case.reporter_id == user.id:
-        return True
-    if user.role == "grid_worker":
-        return case.assignee_id == user.id or (case.grid is not None and case.grid.worker_id == user.id)
-    return False

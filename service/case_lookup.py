@@ -7,9 +7,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from service.auth import can_view_case
 from service.models import Case, Grid, MeToo, PossibleDuplicate, User
 from service.refusals import Refused
+from service.scope import may_see
 
 
 def case_by_number(session: Session, case_no: str) -> Case | None:
@@ -18,17 +18,16 @@ def case_by_number(session: Session, case_no: str) -> Case | None:
 
 
 def visible_case(session: Session, user: User, case_no: str) -> Case:
-    """The case with this number if the user may see it (service.auth.can_view_case), with its category, grid,
-    photos and timeline; refused as not found when there is none, as forbidden when it is not theirs to see."""
+    """The case with this number if the user may see it (service.scope.may_see), with its category, grid,
+    photos and timeline; refused as not found when there is none and when it is not theirs to see alike, so no
+    one learns which case numbers exist outside their part of the district."""
     case = session.scalar(
         sa.select(Case).where(Case.case_no == case_no)
         # one round trip for the case with its category and grid (not the grid's polygon), one each for lists
         .options(joinedload(Case.category), joinedload(Case.grid).load_only(Grid.code, Grid.name),
                  selectinload(Case.photos), selectinload(Case.events)))
-    if case is None:
+    if case is None or not may_see(user, case):
         raise Refused("not_found", "unknown_case", f"找不到案件 {case_no}", f"no case {case_no}")
-    if not can_view_case(user, case):
-        raise Refused("forbidden", "forbidden", "无权查看此案件", "you may not see this case")
     return case
 
 

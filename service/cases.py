@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session
 
 from service import lifecycle
 from service.auth import STAFF_ROLES
-from service.db import utcnow
+from service.db import on_postgresql, utcnow
 from service.follow_ups import PROCESS_PHOTOS, FollowUp
-from service.geo import ServiceArea, is_plain_coordinate, to_wgs84
-from service.models import COORD_SYSTEMS, Case, CaseCounter, Category, MeToo, Photo, User
+from service.geo import is_plain_coordinate, to_wgs84
+from service.grids import DistrictIndex
+from service.models import COORD_SYSTEMS, Case, CaseCounter, Category, Community, MeToo, Photo, User
 from service.parsing import finite_number
 from service.photos import PhotoHeader, PhotoRefused, PhotoStore, StoredOriginal, inspect_photo, stream_size
 from service.placement import distance_m
@@ -47,7 +48,7 @@ class ReportForm:
 
 @dataclass(frozen=True)
 class CheckedReport:
-    """A report's fields once checked: a known category, and a WGS-84 point inside the service area (or none)."""
+    """A report's fields once checked: a known category, and a WGS-84 point inside the district (or none)."""
 
     category: Category
     lat: float | None
@@ -56,6 +57,7 @@ class CheckedReport:
     accuracy_m: float | None
     description: str
     client_report_id: str | None
+    community_id: int | None = None  # the community the point is in: the case is its staff's from the start
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ def _number(raw: str, field: str) -> float:
         raise _invalid(field, "invalid_number", f"{field} 须为有限的数字", f"{field} must be a finite number") from None
 
 
-def _location(form: ReportForm, area: ServiceArea) -> tuple[float | None, float | None, str]:
+def _location(form: ReportForm, area: DistrictIndex) -> tuple[float | None, float | None, str]:
     """The WGS-84 point of the report, converted from the system the client used; None, None when absent."""
     system = (form.coord_system or "wgs84").strip().lower()
     if system not in COORD_SYSTEMS:
@@ -105,8 +107,8 @@ def _location(form: ReportForm, area: ServiceArea) -> tuple[float | None, float 
         raise _invalid("lat", "location_out_of_range", "经纬度超出范围", "lat/lon out of range")
     lat, lon = to_wgs84(lat, lon, system)
     if not area.contains(lat, lon):
-        raise _invalid("lat", "outside_service_area", "位置不在本社区服务范围内",
-                       "location is outside the service area")
+        raise _invalid("lat", "outside_service_area", f"位置不在{area.name}范围内（不在任何社区内）",
+                       f"the location is outside {area.name or 'the district'}: in none of its communities")
     return lat, lon, system
 
 
@@ -120,7 +122,7 @@ def _accuracy(form: ReportForm) -> float | None:
     return accuracy
 
 
-def check_report(session: Session, form: ReportForm, area: ServiceArea) -> CheckedReport:
+def check_report(session: Session, form: ReportForm, area: DistrictIndex) -> CheckedReport:
     """Check every text field of a report; raises ReportRefused naming the first bad one."""
     code = (form.category or "").strip()
     if not code:
@@ -139,7 +141,8 @@ def check_report(session: Session, form: ReportForm, area: ServiceArea) -> Check
         raise _invalid("client_report_id", "invalid_client_report_id",
                        f"client_report_id 须为不超过 {MAX_CLIENT_REPORT_ID} 个可打印字符",
                        f"client_report_id must be at most {MAX_CLIENT_REPORT_ID} printable characters")
-    return CheckedReport(category, lat, lon, system, accuracy, description, client_id)
+    community = area.community_at(lat, lon) if lat is not None else None
+    return CheckedReport(category, lat, lon, system, accuracy, description, client_id, community)
 
 
 def check_photo_count(photos: list[BinaryIO], limits: IntakeLimits) -> None:
@@ -181,7 +184,7 @@ def find_by_client_id(session: Session, reporter: User, client_report_id: str | 
 def next_case_no(session: Session, now: datetime, tz: str) -> str:
     """The next human-readable case number of the local day, like 20260301-0007, unique across processes."""
     day = now.astimezone(ZoneInfo(tz)).strftime("%Y%m%d")
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    dialect = postgresql if on_postgresql(session) else sqlite
     stmt = (dialect.insert(CaseCounter).values(day=day, last=1)
             .on_conflict_do_update(index_elements=[CaseCounter.day], set_={"last": CaseCounter.last + 1})
             .returning(CaseCounter.last))
@@ -189,7 +192,7 @@ def next_case_no(session: Session, now: datetime, tz: str) -> str:
 
 
 def take_report(session: Session, store: PhotoStore, reporter: User, form: ReportForm, photos: list[BinaryIO],
-                limits: IntakeLimits, area: ServiceArea, tz: str, now: datetime | None = None) -> Intake:
+                limits: IntakeLimits, area: DistrictIndex, tz: str, now: datetime | None = None) -> Intake:
     """Check a report, write its original photos to disk and commit the case; nothing is kept if any step fails.
 
     The same client_report_id from the same reporter gives back the case it made the first time. `now` is when
@@ -228,6 +231,7 @@ def _open_case(session: Session, reporter: User, checked: CheckedReport, headers
                 lat=checked.lat, lon=checked.lon, coord_system=checked.coord_system, accuracy_m=checked.accuracy_m,
                 description=checked.description, client_report_id=checked.client_report_id, created_at=now,
                 updated_at=now, priority=checked.category.priority)
+    lifecycle.place(case, session.get(Community, checked.community_id) if checked.community_id else None)
     session.add(case)
     for header, original in zip(headers, stored):
         session.add(_photo_row(case, "before", header, original, now))
@@ -305,10 +309,10 @@ def _check_joiner(session: Session, case: Case, user: User) -> None:
         raise MeTooRefused(*ALREADY_JOINED)
 
 
-def _check_on_the_spot(case: Case, where: ReportForm, area: ServiceArea, radius_m: float) -> None:
+def _check_on_the_spot(case: Case, where: ReportForm, area: DistrictIndex, radius_m: float) -> None:
     """The caller's own fix is within radius_m of the case, and fine enough to tell.
 
-    The point is validated exactly as a report's (coord_system converted to WGS-84, inside the service area);
+    The point is validated exactly as a report's (coord_system converted to WGS-84, inside the district);
     it and accuracy_m are required. A fix coarser than the radius (accuracy_m > radius_m) is refused rather
     than given the benefit of the doubt, and the accuracy is not added to the allowed distance: the point
     itself must lie within radius_m of the case, measured geodesically.
@@ -332,7 +336,7 @@ def _check_on_the_spot(case: Case, where: ReportForm, area: ServiceArea, radius_
                        f"you are about {apart:.0f} m from the case: join within {radius_m:.0f} m")
 
 
-def join_as_me_too(session: Session, case: Case, user: User, where: ReportForm, area: ServiceArea,
+def join_as_me_too(session: Session, case: Case, user: User, where: ReportForm, area: DistrictIndex,
                    radius_m: float) -> int:
     """Count the user as having met the same problem (我也遇到), on the spot; how many have, the reporter aside.
 

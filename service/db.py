@@ -1,9 +1,13 @@
 """The database engine, sessions and schema migrations, for SQLite (embedded) and PostgreSQL alike."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -85,17 +89,25 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+def _json_text(value) -> str:
+    """A JSON column's value as text (orjson: a district's weekly reports are megabytes of it each week)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+JSON_CODEC = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
+
+
 def make_engine(url: str) -> sa.Engine:
     """An engine for the URL; SQLite gets WAL and a busy timeout, PostgreSQL a checked pool."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 15}, **JSON_CODEC)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=10,
-                            connect_args={"connect_timeout": 5})
+                            connect_args={"connect_timeout": 5}, **JSON_CODEC)
 
 
 class Database:
@@ -113,6 +125,30 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection (after a fork, or at shutdown)."""
         self.engine.dispose()
+
+
+def on_postgresql(session: Session) -> bool:
+    """The session's database is PostgreSQL (not the embedded SQLite): where a query may use what only it has."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def at_once(session: Session, reads: dict[str, Callable[[Session], Any]], most: int = 4) -> dict[str, Any]:
+    """Each read's answer, the read given a session. On PostgreSQL up to `most` run at the same time, each in a
+    session (and a pooled connection) of its own, so the database works on one while Python takes in another's
+    rows; each sees what was committed when its statements began, as one after another would in a READ COMMITTED
+    session. So they do not see the calling session's changes until it commits: with any pending, and on SQLite,
+    they run one after another in the calling session."""
+    if not on_postgresql(session) or session.new or session.dirty or session.deleted or len(reads) < 2:
+        return {name: read(session) for name, read in reads.items()}
+    engine = session.get_bind()
+
+    def in_own_session(read):
+        with Session(engine) as own:
+            return read(own)
+
+    with ThreadPoolExecutor(max_workers=most) as pool:
+        futures = {name: pool.submit(in_own_session, read) for name, read in reads.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 def alembic_config(url: str):

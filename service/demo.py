@@ -19,8 +19,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from service.actions import DeskRules, perform
 from service.cases import IntakeLimits, ReportForm, add_after_photos, take_report
 from service.db import utcnow
-from service.dispatch import build_grid_index
-from service.geo import ServiceArea
+from service.dispatch import CURRENT_GRIDS
+from service.grids import DistrictIndex
 from service.lifecycle import IllegalTransition
 from service.local_time import local_time
 from service.models import Case, CaseEvent, Category, Grid, Notification, User, WebhookMessage
@@ -54,15 +54,14 @@ class DemoRefused(Refused):
 
 @dataclass(frozen=True)
 class DemoTools:
-    """What making demo data uses of the running service: the photo store, intake's limits and area, and the
-    pipeline's and the desk's rules, as the settings give them."""
+    """What making demo data uses of the running service: the photo store, intake's limits, the district index,
+    and the pipeline's and the desk's rules, as the settings give them."""
 
     store: PhotoStore
     limits: IntakeLimits
-    area: ServiceArea
+    district: DistrictIndex
     pipeline: PipelineRules
     desk: DeskRules
-    grid_snap_m: float
 
 
 @dataclass(frozen=True)
@@ -110,19 +109,18 @@ class Planner:
 
     def __init__(self, session: Session, rng: random.Random, tools: DemoTools, tz: str):
         self.rng, self.tz = rng, tz
-        self.grids = list(session.scalars(sa.select(Grid).order_by(Grid.code)))
+        self.grids = list(session.scalars(sa.select(Grid).where(CURRENT_GRIDS).order_by(Grid.code)))
         self.shapes = [shape(g.polygon) for g in self.grids]
         self.busy = [rng.uniform(.4, 1.8) for _ in self.grids]  # some grids see more than others
         self.categories = list(session.scalars(sa.select(Category).where(Category.active.is_(True))
                                                .order_by(Category.code)))
         self.riders = list(session.scalars(sa.select(User).where(User.role == "reporter", User.active.is_(True))
                                            .order_by(User.username)))
-        self.index = build_grid_index(session, tools.grid_snap_m)
-        self.area = tools.area
+        self.index = tools.district
         if not self.grids or not self.categories or not self.riders:
             raise DemoRefused("conflict", "no_community",
-                              "社区数据未载入（网格、类别、上报人），请先运行 community load",
-                              "the community is not loaded (grids, categories, reporters): run community load first")
+                              "社区数据未载入（网格、类别、上报人），请先运行 district load",
+                              "the community is not loaded (grids, categories, reporters): run district load first")
 
     def moment(self, start: datetime, end: datetime) -> datetime:
         """A moment in [start, end) as riders report: by day evenly, by hour as HOURLY says."""
@@ -140,17 +138,14 @@ class Planner:
                 return round(lat, 6), round(lon, 6)
 
     def point_outside(self) -> tuple[float, float] | None:
-        """A point in the service area a few hundred metres off every grid (or none: the phone sent no fix)."""
+        """A point in a community but in none of its grids (or none: the phone sent no fix)."""
         if self.rng.random() < .2:
             return None
-        south = min(s.bounds[1] for s in self.shapes)
-        north = max(s.bounds[3] for s in self.shapes)
-        west, east = min(s.bounds[0] for s in self.shapes), max(s.bounds[2] for s in self.shapes)
-        for _ in range(200):
-            band = self.rng.uniform(.003, .012)
-            lat = north + band if north + band < self.area.north else south - band
-            lat, lon = round(lat, 6), round(self.rng.uniform(west, east), 6)
-            if self.area.contains(lat, lon) and self.index.locate(lat, lon) is None:
+        south, west, north, east = self.index.bounds
+        for _ in range(400):
+            lat, lon = round(self.rng.uniform(south, north), 6), round(self.rng.uniform(west, east), 6)
+            placed = self.index.locate(lat, lon)
+            if placed is not None and placed.grid_id is None:
                 return lat, lon
         return None
 
@@ -282,12 +277,18 @@ class Run:
     def __init__(self, session: Session, tools: DemoTools, offset: int, seed: int):
         self.session, self.tools, self.offset = session, tools, offset
         self.photos = random.Random(f"{seed}-{offset}-photos")  # another run's photos differ: no merges by sight
-        self.grids = build_grid_index(session, tools.grid_snap_m)
-        self.staff = session.scalar(sa.select(User).where(User.role == "staff", User.active.is_(True))
-                                    .order_by(User.username))
+        self.grids = tools.district
+        staff = list(session.scalars(sa.select(User).where(User.role == "staff", User.active.is_(True))
+                                     .order_by(User.username)))
+        self.staff = next((u for u in staff if u.community_id is None and u.street_office_id is None),
+                          staff[0] if staff else None)
+        self.community_staff: dict[int, User] = {}  # who works each community's desk: its first staff member
+        for person in staff:
+            if person.community_id is not None:
+                self.community_staff.setdefault(person.community_id, person)
         if self.staff is None:
-            raise DemoRefused("conflict", "no_staff", "没有工作人员账号，请先运行 community load",
-                              "no staff account: run community load first")
+            raise DemoRefused("conflict", "no_staff", "没有工作人员账号，请先运行 district load",
+                              "no staff account: run district load first")
 
     def report(self, plan: Plan, at: datetime) -> None:
         lat, lon = plan.point or (None, None)
@@ -297,12 +298,13 @@ class Run:
                           client_report_id=f"{DEMO_ID}{self.offset + plan.n:05d}")
         t, snap = self.tools, demo_photo(self.photos, plan.category.name)
         plan.case = take_report(self.session, t.store, plan.reporter, form, [io.BytesIO(snap)],
-                                t.limits, t.area, t.pipeline.timezone, now=at).case
+                                t.limits, t.district, t.pipeline.timezone, now=at).case
         process_case(self.session, t.store, self.grids, t.pipeline, plan.case.id, now=at + timedelta(seconds=90))
 
     def act(self, plan: Plan, at: datetime, kind: str, params: dict) -> None:
         case, t = plan.case, self.tools
-        actor = (case.assignee or self.staff) if kind in ("start", "resolve") else self.staff
+        desk = self.community_staff.get(case.community_id, self.staff)
+        actor = (case.assignee or desk) if kind in ("start", "resolve") else desk
         if kind == "resolve":
             fixed = demo_photo(self.photos, f"{case.category.name} 已处置")
             add_after_photos(self.session, t.store, case, [io.BytesIO(fixed)], t.limits)

@@ -1,45 +1,72 @@
-"""Routing a case to its grid: the grid index built from the database and kept fresh, and the dispatch itself."""
+"""Routing a case to its community and grid: the district index built from the database and kept fresh, and the
+dispatch itself."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from service import lifecycle
-from service.grids import GridIndex, GridShape
-from service.models import Case, Grid
+from service.grids import CommunityShape, DistrictIndex, GridShape
+from service.models import Case, Community, CommunityBoundary, Grid, StreetOffice
 from service.states import CaseState
 
-
-def grid_fingerprint(session: Session) -> tuple:
-    """Changes whenever a grid is added, removed or edited: one small query tells if the index is stale."""
-    row = session.execute(sa.select(sa.func.count(Grid.id), sa.func.max(Grid.id), sa.func.max(Grid.updated_at))).one()
-    return tuple(row)
+CURRENT_GRIDS = Grid.retired_at.is_(None)
+CURRENT_BOUNDARIES = CommunityBoundary.retired_at.is_(None)
 
 
-def build_grid_index(session: Session, snap_m: float) -> GridIndex:
-    """An index of every grid polygon in the database."""
-    fingerprint = grid_fingerprint(session)
-    shapes = [GridShape(g.id, g.polygon) for g in session.scalars(sa.select(Grid).order_by(Grid.id))]
-    return GridIndex(shapes, snap_m=snap_m, fingerprint=fingerprint)
+def district_fingerprint(session: Session) -> tuple:
+    """Changes whenever a grid or a boundary is drawn anew or retired (generations are never edited in place):
+    one small query tells if the index is stale."""
+    grids = sa.select(sa.func.count(Grid.id), sa.func.max(Grid.id)).where(CURRENT_GRIDS)
+    boundaries = sa.select(sa.func.count(CommunityBoundary.id), sa.func.max(CommunityBoundary.id)).where(
+        CURRENT_BOUNDARIES)
+    return tuple(session.execute(grids).one()) + tuple(session.execute(boundaries).one())
 
 
-def fresh_grid_index(session: Session, current: GridIndex | None, snap_m: float) -> GridIndex:
-    """The current index if the grids have not changed since it was built, else a new one."""
-    if current is not None and current.fingerprint == grid_fingerprint(session) and current.snap_m == snap_m:
+def build_district_index(session: Session, snap_m: float, name: str = "") -> DistrictIndex:
+    """An index of every current boundary and grid in the database."""
+    fingerprint = district_fingerprint(session)
+    communities = [CommunityShape(b.community_id, b.polygon) for b in session.scalars(
+        sa.select(CommunityBoundary).where(CURRENT_BOUNDARIES).order_by(CommunityBoundary.community_id))]
+    grids = [GridShape(g.id, g.polygon, g.community_id) for g in session.scalars(
+        sa.select(Grid).where(CURRENT_GRIDS).order_by(Grid.id))]
+    return DistrictIndex(communities, grids, snap_m=snap_m, fingerprint=fingerprint, name=name)
+
+
+def fresh_district_index(session: Session, current: DistrictIndex | None, snap_m: float,
+                         name: str = "") -> DistrictIndex:
+    """The current index if no grid or boundary has changed since it was built, else a new one."""
+    if current is not None and current.fingerprint == district_fingerprint(session) and current.snap_m == snap_m:
         return current
-    return build_grid_index(session, snap_m)
+    return build_district_index(session, snap_m, name)
 
 
-def dispatch_case(session: Session, case: Case, index: GridIndex, now: datetime) -> lifecycle.Outcome:
-    """Dispatch the case to the grid its point is in (or within the snap distance of); else leave it to staff.
+class KeptIndex:
+    """One process's district index, rebuilt only when the grids or boundaries in the database have changed."""
+
+    def __init__(self, snap_m: float, name: str = ""):
+        self.snap_m, self.name = snap_m, name
+        self.current: DistrictIndex | None = None
+
+    def fresh(self, session: Session) -> DistrictIndex:
+        """The index as the database now stands (one small query when nothing changed)."""
+        self.current = fresh_district_index(session, self.current, self.snap_m, self.name)
+        return self.current
+
+
+def dispatch_case(session: Session, case: Case, index: DistrictIndex, now: datetime) -> lifecycle.Outcome:
+    """Dispatch the case to the grid its point is in (or within the snap distance of); else leave it to the staff
+    of the community it is in (or, in none, to the district's).
 
     Dispatch gives the case to the grid's worker with the category's deadline from now; the event says who is
     told (service.notifications.announce): the worker and the grid's robot, or staff for an unroutable case.
     """
     located = index.locate(case.lat, case.lon) if case.lat is not None else None
-    if located is None:
+    if located is None or located.grid_id is None:
+        lifecycle.place(case, session.get(Community, located.community_id) if located else None)
         return lifecycle.transition(session, case, CaseState.UNROUTED, None, at=now,
                                     facts={"why": why_unrouted(case)})
     grid = session.get(Grid, located.grid_id)
@@ -49,17 +76,45 @@ def dispatch_case(session: Session, case: Case, index: GridIndex, now: datetime)
 
 
 def why_unrouted(case: Case) -> str:
-    """Why the pipeline could not route the case (service.event_words says it): no location, or in no grid."""
-    return "no_location" if case.lat is None else "outside_grids"
+    """Why the pipeline could not route the case (service.event_words says it): no location, in a community but
+    in none of its grids, or in no community at all."""
+    if case.lat is None:
+        return "no_location"
+    return "outside_grids" if case.community_id is not None else "outside_district"
 
 
-def grid_features(session: Session) -> dict:
-    """Every grid as a GeoJSON FeatureCollection (code and name), for the maps."""
+def grid_features(session: Session, grid_ids: Iterable[int] | None = None) -> dict:
+    """Every current grid (or those of `grid_ids`) as a GeoJSON FeatureCollection (code, name, road and community),
+    for the maps."""
+    query = (sa.select(Grid, Community.code).join(Community, Community.id == Grid.community_id)
+             .where(CURRENT_GRIDS).order_by(Grid.code))
+    if grid_ids is not None:
+        query = query.where(Grid.id.in_(list(grid_ids)))
+    rows = session.execute(query)
     return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": g.polygon, "properties": {"code": g.code, "name": g.name}}
-        for g in session.scalars(sa.select(Grid).order_by(Grid.code))]}
+        {"type": "Feature", "geometry": g.polygon,
+         "properties": {"code": g.code, "name": g.name, "street": g.street, "community": community}}
+        for g, community in rows]}
+
+
+def community_list(session: Session) -> list[dict]:
+    """Every community with its street office and its current boundary (a GeoJSON Polygon or MultiPolygon), by
+    code; a community with no current boundary is left out (no report can reach it)."""
+    rows = session.execute(
+        sa.select(Community, StreetOffice, CommunityBoundary.polygon)
+        .join(StreetOffice, StreetOffice.id == Community.street_office_id)
+        .join(CommunityBoundary, sa.and_(CommunityBoundary.community_id == Community.id, CURRENT_BOUNDARIES))
+        .order_by(Community.code))
+    return [{"code": c.code, "name": c.name, "street_office": {"code": o.code, "name": o.name}, "boundary": polygon}
+            for c, o, polygon in rows]
+
+
+def communities_by_code(session: Session) -> list[Community]:
+    """Every community with its street office, by code, as the desk's transfer form lists them."""
+    return list(session.scalars(sa.select(Community).options(joinedload(Community.street_office))
+                                .order_by(Community.code)))
 
 
 def grids_by_code(session: Session) -> list[Grid]:
-    """Every grid, by code, as the desk's forms list them."""
-    return list(session.scalars(sa.select(Grid).order_by(Grid.code)))
+    """Every current grid, by code, as the desk's forms list them."""
+    return list(session.scalars(sa.select(Grid).where(CURRENT_GRIDS).order_by(Grid.code)))

@@ -23,10 +23,16 @@ class Reading:
 
 # The words that fill in facts, in each language.
 WHY_UNROUTED = {"no_location": ("无位置信息", "No location"),
-                "outside_grids": ("位置不在任何网格内", "Outside every grid")}
+                "outside_grids": ("位置不在本社区任何网格内", "In none of the community's grids"),
+                "outside_district": ("位置不在本区任何社区内", "Outside every community of the district")}
 WHY_UNPROCESSED = {"photo_unreadable": ("照片无法处理", "its photo cannot be processed"),
                    "not_processed": ("多次处理未完成", "not processed after several attempts")}
 NONE = ("无", "none")
+# why an assignee sends a case back (退回), declared once: counted per reason, since cities judge dispatch by them
+SEND_BACK_REASONS = {"not_ours": ("不属本单位职责", "Not ours to fix"),
+                     "wrong_location": ("位置不准", "Wrong location"),
+                     "incomplete": ("信息不全", "Incomplete information"),
+                     "duplicate": ("重复", "A duplicate")}  # not a state: a reason's code
 
 # An event's sentence by its action: (中文, English). An action missing here says nothing of its own (the state's
 # label and the note a person typed tell it all). `{distance}`, `{photo_gap}` and `{why}` are made from the facts.
@@ -45,6 +51,9 @@ EVENT_WORDS: dict[str, tuple[str, str]] = {
     "reopen": ("重新打开", "Reopened"),
     "extend": ("期限由 {was} 延至 {until}", "Deadline moved from {was} to {until}"),
     "retry_processing": ("重新处理照片", "Photos processed again"),
+    "transfer": ("由{from}转派至{to}", "Transferred from {from} to {to}"),
+    "escalate": ("上报{office}", "Escalated to {office}"),
+    "send_back": ("退回：{reason}", "Sent back: {reason}"),
 }
 NO_ORIGINAL = {"unmerge": ("撤销合并", "Merge undone")}
 
@@ -70,6 +79,12 @@ NOTIFICATION_WORDS: dict[str, tuple[str, str]] = {
     "processing_error": ("【随手拍】{case_no} {why}，请查看", "{case_no}: {why}, please look at it"),
     "overdue": ("【随手拍】超期未结：{case_no} {category}，已超期 {hours} 小时",
                 "Overdue: {case_no} {category}, {hours} h past its deadline"),
+    "transferred": ("【随手拍】{case_no} {category} 由{from}转派至本社区，请派遣：{note}",
+                    "{case_no} {category} was transferred here from {from}: dispatch it ({note})"),
+    "escalated": ("【随手拍】{from}上报 {case_no} {category}，请街道派遣：{note}",
+                  "{from} escalated {case_no} {category}: the street office to dispatch it ({note})"),
+    "sent_back": ("【随手拍】{case_no} {category} 被退回：{reason}，请重新派遣",
+                  "{case_no} {category} was sent back ({reason}): dispatch it again"),
 }
 
 
@@ -99,6 +114,8 @@ def _filled(facts: Mapping, lang: str, reading: Reading) -> dict:
     gap = [f"{apart:.0f} m apart" if en else f"相距 {apart:.0f} m"] if apart is not None else []
     gap += [f"photos {bits} bits apart" if en else f"照片相似度差 {bits} 位"] if bits is not None else []
     values["photo_gap"] = (f" ({', '.join(gap)})" if en else f"（{'，'.join(gap)}）") if gap else ""
+    if facts.get("reason") in SEND_BACK_REASONS:
+        values["reason"] = _pick(SEND_BACK_REASONS[facts["reason"]], lang)
     why = facts.get("why")
     if why in WHY_UNROUTED or why in WHY_UNPROCESSED:
         values["why"] = _pick(WHY_UNROUTED.get(why) or WHY_UNPROCESSED[why], lang)

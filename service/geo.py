@@ -1,31 +1,9 @@
-"""Locations: GCJ-02 and BD-09 to WGS-84 on the way in, back out for the map apps; the community's service area."""
+"""Locations: GCJ-02 and BD-09 to WGS-84 on the way in, back out for the map apps."""
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass
-from pathlib import Path
 
 import prcoords
-
-
-@dataclass(frozen=True)
-class ServiceArea:
-    """The box (WGS-84 degrees) a report must fall in to be taken at all."""
-
-    south: float
-    north: float
-    west: float
-    east: float
-
-    def contains(self, lat: float, lon: float) -> bool:
-        return self.south <= lat <= self.north and self.west <= lon <= self.east
-
-    @classmethod
-    def from_file(cls, path: Path) -> ServiceArea:
-        box = json.loads(Path(path).read_text(encoding="utf-8"))["service_area"]
-        return cls(south=box["south"], north=box["north"], west=box["west"], east=box["east"])
-
 
 TO_WGS84 = {"gcj02": prcoords.gcj_wgs_bored, "bd09": prcoords.bd_wgs_bored}
 

@@ -1,13 +1,12 @@
-"""The grid index: which grid (网格) a point falls in, answered from an STRtree of the grid polygons."""
+"""The district index: which community (社区) and grid (网格) a point falls in, from their polygons filed by place."""
 from __future__ import annotations
 
-import json
 import math
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
+import numpy
 import shapely
 from shapely.geometry import Point, shape
 from shapely.strtree import STRtree
@@ -18,18 +17,29 @@ METRES_PER_DEGREE_LON_AT_EQUATOR = 111_320.0
 
 @dataclass(frozen=True)
 class GridShape:
-    """A grid's id and its polygon as GeoJSON (WGS-84), as stored."""
+    """A grid's id, its community's and its polygon as GeoJSON (WGS-84), as stored."""
 
     grid_id: int
+    geometry: dict
+    community_id: int = 0
+
+
+@dataclass(frozen=True)
+class CommunityShape:
+    """A community's id and its current boundary as GeoJSON (WGS-84)."""
+
+    community_id: int
     geometry: dict
 
 
 @dataclass(frozen=True)
 class Located:
-    """The grid a point was placed in, and how far outside it the point lay (0 when inside)."""
+    """Where a point was placed: its community, its grid (None when in none of the community's grids) and how far
+    outside that grid the point lay (0 when inside)."""
 
-    grid_id: int
-    distance_m: float
+    community_id: int
+    grid_id: int | None
+    distance_m: float = 0.0
 
 
 class LocalMetres:
@@ -54,50 +64,142 @@ def _project_array(projection: LocalMetres, coords):
     return out
 
 
-class GridIndex:
-    """Grid polygons in an STRtree: locate(lat, lon) costs a tree descent, not a scan of every polygon."""
+class _Tree:
+    """Polygons (projected to metres, prepared), each with the id it stands for: in an STRtree for boxes, and filed
+    under the squares of ground (CELL_M) their envelopes cover for a single point, which then costs a dictionary
+    look-up and one prepared test of the few polygons there (the tree's numpy wrapper costs more than that)."""
 
-    def __init__(self, grids: Iterable[GridShape], snap_m: float = 30.0, fingerprint=None):
-        grids = list(grids)
-        self.fingerprint = fingerprint
-        self.snap_m = snap_m
-        if grids:
-            bounds = [shape(g.geometry).bounds for g in grids]
-            lat0 = (min(b[1] for b in bounds) + max(b[3] for b in bounds)) / 2
-            lon0 = (min(b[0] for b in bounds) + max(b[2] for b in bounds)) / 2
-        else:
-            lat0 = lon0 = 0.0
-        self.projection = LocalMetres(lat0, lon0)
-        self.grid_ids = [g.grid_id for g in grids]
-        self.polygons = [self.projection.geometry(g.geometry) for g in grids]
+    def __init__(self, projection: LocalMetres, ids: list[int], geometries: list[dict]):
+        self.ids = ids
+        self.polygons = [projection.geometry(g) for g in geometries]
         for polygon in self.polygons:
             shapely.prepare(polygon)
+        # each square's polygon positions and the polygons themselves, as arrays for one vectorised test
+        self.cells = {cell: (numpy.array(ns), numpy.array([self.polygons[n] for n in ns], dtype=object))
+                      for cell, ns in self._filed(CELL_M).items()}
+        self.whole = self._wholly_inside()
         self.tree = STRtree(self.polygons)
 
+    def _filed(self, side: float) -> dict[tuple[int, int], list[int]]:
+        """{square: positions of the polygons whose envelopes meet it}, for squares of that side (metres)."""
+        filed: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for n, polygon in enumerate(self.polygons):
+            for cell in _cells_under(polygon, side):
+                filed[cell].append(n)
+        return filed
+
+    def _wholly_inside(self) -> dict[tuple[int, int], int]:
+        """The small squares (WHOLE_M) lying inside one polygon, clear of its border, where no polygon of a lower
+        id could also reach: a point there is in that polygon, with no test."""
+        near, whole = self._filed(WHOLE_M), {}
+        for n, polygon in enumerate(self.polygons):
+            cells = _cells_under(polygon, WHOLE_M)
+            if not cells:
+                continue
+            squares = shapely.box(*numpy.array([(cx * WHOLE_M, cy * WHOLE_M, (cx + 1) * WHOLE_M, (cy + 1) * WHOLE_M)
+                                                for cx, cy in cells]).T)
+            for cell, inside in zip(cells, shapely.contains_properly(polygon, squares)):
+                if inside and all(self.ids[m] > self.ids[n] for m in near[cell] if m != n):
+                    whole[cell] = n
+        return whole
+
+    def containing(self, x: float, y: float) -> list[int]:
+        """The positions of the polygons the point (x, y) is in or on."""
+        whole = self.whole.get((math.floor(x / WHOLE_M), math.floor(y / WHOLE_M)))
+        if whole is not None:
+            return [whole]
+        filed = self.cells.get((math.floor(x / CELL_M), math.floor(y / CELL_M)))
+        if filed is None:
+            return []
+        positions, polygons = filed
+        return positions[shapely.intersects_xy(polygons, x, y)].tolist()
+
+    def within(self, x: float, y: float, metres: float) -> list[tuple[float, int]]:
+        """(distance, position) of every polygon within that many metres of the point (x, y), nearest first."""
+        near = {int(n) for cell in _cells(x - metres, y - metres, x + metres, y + metres)
+                for n in self.cells.get(cell, ((), ()))[0]}
+        point = Point(x, y)
+        found = [(float(self.polygons[n].distance(point)), n) for n in near]
+        return sorted(d for d in found if d[0] <= metres)
+
+
+CELL_M = 250.0  # the side of the squares _Tree files polygons under: a few grids' width
+WHOLE_M = 50.0  # the side of the squares it knows to lie wholly inside one polygon
+
+
+def _cells(x0: float, y0: float, x1: float, y1: float, side: float = CELL_M) -> list[tuple[int, int]]:
+    """The squares of that side (metres) that the box meets."""
+    return [(cx, cy) for cx in range(math.floor(x0 / side), math.floor(x1 / side) + 1)
+            for cy in range(math.floor(y0 / side), math.floor(y1 / side) + 1)]
+
+
+def _cells_under(polygon, side: float) -> list[tuple[int, int]]:
+    """The squares of that side that the polygon's envelope meets (none for an empty polygon)."""
+    return [] if polygon.is_empty else _cells(*polygon.bounds, side=side)
+
+
+class DistrictIndex:
+    """The district's current community boundaries and grid polygons, each filed by the squares of ground they cover:
+    placing a point costs one look-up when it is in a grid (the grid knows its community), two or three when not.
+
+    A point on a shared border belongs to the lowest id, so the answer never depends on the order the tree returns
+    candidates in. The snap distance forgives a phone's error: a point that far outside a grid (or the district)
+    is taken as in the nearest, within the same community.
+    """
+
+    def __init__(self, communities: Iterable[CommunityShape], grids: Iterable[GridShape], snap_m: float = 30.0,
+                 fingerprint=None, name: str = ""):
+        communities, grids = list(communities), list(grids)
+        self.fingerprint, self.snap_m, self.name = fingerprint, snap_m, name
+        bounds = [shape(c.geometry).bounds for c in communities] or [shape(g.geometry).bounds for g in grids]
+        # (south, west, north, east) in degrees: the box around the district
+        self.bounds = (min(b[1] for b in bounds), min(b[0] for b in bounds), max(b[3] for b in bounds),
+                       max(b[2] for b in bounds)) if bounds else (0.0, 0.0, 0.0, 0.0)
+        lat0, lon0 = (self.bounds[0] + self.bounds[2]) / 2, (self.bounds[1] + self.bounds[3]) / 2
+        self.projection = LocalMetres(lat0, lon0)
+        self.communities = _Tree(self.projection, [c.community_id for c in communities],
+                                 [c.geometry for c in communities])
+        self.grids = _Tree(self.projection, [g.grid_id for g in grids], [g.geometry for g in grids])
+        self.grid_community = [g.community_id for g in grids]
+
     def __len__(self) -> int:
-        return len(self.grid_ids)
+        return len(self.grids.ids)
+
+    def community_at(self, lat: float, lon: float) -> int | None:
+        """The community the point is in, or within the snap distance of (the nearest); None: outside the district."""
+        if not self.communities.ids:
+            return None
+        return self._community_at(*self.projection.xy(lat, lon))
+
+    def _community_at(self, x: float, y: float) -> int | None:
+        inside = self.communities.containing(x, y)
+        if inside:
+            return min(self.communities.ids[i] for i in inside)
+        near = self.communities.within(x, y, self.snap_m)
+        return min((d, self.communities.ids[i]) for d, i in near)[1] if near else None
+
+    def grids_meeting(self, south: float, west: float, north: float, east: float) -> list[int]:
+        """The ids of the grids that reach into the box (degrees, WGS-84), by id: what a map of that box draws."""
+        (x0, y0), (x1, y1) = self.projection.xy(south, west), self.projection.xy(north, east)
+        found = self.grids.tree.query(shapely.box(x0, y0, x1, y1), predicate="intersects")
+        return sorted(self.grids.ids[int(i)] for i in found)
+
+    def contains(self, lat: float, lon: float) -> bool:
+        """The point is in the district: in (or within the snap distance of) one of its communities."""
+        return self.community_at(lat, lon) is not None
 
     def locate(self, lat: float, lon: float) -> Located | None:
-        """The grid containing the point; else the nearest grid within snap_m metres; else None.
-
-        A point on a shared border belongs to the grid with the lowest id, so the answer never depends on
-        the order the tree returns candidates in.
-        """
-        if not self.grid_ids:
+        """The community and grid of the point: the grid containing it, else the community containing it and the
+        nearest of that community's grids within the snap distance (or none); None outside the district."""
+        x, y = self.projection.xy(lat, lon)
+        inside = self.grids.containing(x, y)
+        if inside:
+            best = min(inside, key=lambda i: self.grids.ids[i])
+            return Located(self.grid_community[best], self.grids.ids[best], 0.0)
+        community = self._community_at(x, y) if self.communities.ids else None
+        if community is None:
             return None
-        point = Point(self.projection.xy(lat, lon))
-        inside = self.tree.query(point, predicate="intersects")
-        if len(inside):
-            return Located(min(self.grid_ids[i] for i in inside), 0.0)
-        nearest, distances = self.tree.query_nearest(point, max_distance=self.snap_m, return_distance=True)
-        if not len(nearest):
-            return None
-        best = min(zip(distances, (self.grid_ids[i] for i in nearest)))
-        return Located(best[1], float(best[0]))
-
-
-@lru_cache(maxsize=4)
-def grid_streets(path: Path) -> dict[str, str]:
-    """Each grid's road (its `street` in grids.geojson), by code: the words a map with no tiles shows. Read once."""
-    features = json.loads(Path(path).read_text(encoding="utf-8"))["features"]
-    return {f["properties"]["code"]: f["properties"]["street"] for f in features if f["properties"].get("street")}
+        for distance, i in self.grids.within(x, y, self.snap_m):
+            if self.grid_community[i] == community:
+                return Located(community, self.grids.ids[i], distance)
+        return Located(community, None, 0.0)

@@ -10,15 +10,17 @@ from sqlalchemy.orm import Session
 
 from service.db import utcnow
 from service.follow_ups import PROCESS_CASE, FollowUp
-from service.models import Case, CaseEvent, Grid, MeToo, User
+from service.models import Case, CaseEvent, Community, Grid, MeToo, User
 from service.states import CaseState as S
 
 # After the national 数字城管 workflow (shared/DOMAIN.md): from -> the states it may go to.
 TRANSITIONS: dict[S, frozenset[S]] = {
     S.NEW: frozenset({S.DISPATCHED, S.UNROUTED, S.REJECTED, S.DUPLICATE}),
-    S.UNROUTED: frozenset({S.DISPATCHED, S.REJECTED, S.DUPLICATE}),
-    S.DISPATCHED: frozenset({S.DISPATCHED, S.IN_PROGRESS, S.RESOLVED, S.REJECTED, S.DUPLICATE}),
-    S.IN_PROGRESS: frozenset({S.DISPATCHED, S.RESOLVED}),
+    # back to unrouted (a desk's to route again): transferred to another community, escalated to the street office,
+    # or sent back by its assignee (shared/DOMAIN.md, how work moves between levels)
+    S.UNROUTED: frozenset({S.UNROUTED, S.DISPATCHED, S.REJECTED, S.DUPLICATE}),
+    S.DISPATCHED: frozenset({S.DISPATCHED, S.UNROUTED, S.IN_PROGRESS, S.RESOLVED, S.REJECTED, S.DUPLICATE}),
+    S.IN_PROGRESS: frozenset({S.DISPATCHED, S.UNROUTED, S.RESOLVED}),
     S.RESOLVED: frozenset({S.CLOSED, S.IN_PROGRESS}),  # back to in_progress: rework (返工)
     S.CLOSED: frozenset({S.IN_PROGRESS}),  # reopened within 7 days
     S.REJECTED: frozenset(),
@@ -85,10 +87,57 @@ def dispatch(session: Session, case: Case, grid: Grid | None, assignee: User | N
     at = at or utcnow()
     outcome = transition(session, case, S.DISPATCHED, actor, note, at, action, facts)
     case.grid = grid or case.grid
+    if grid is not None:
+        place(case, grid.community)
     case.assignee, case.assignee_unit = assignee, unit
     case.dispatched_at = case.dispatched_at or at
     case.deadline_at = deadline
     return outcome
+
+
+def place(case: Case, community: Community | None) -> None:
+    """Put the case in a community (and so in its street office), or in none: the district's own."""
+    case.community = community  # and the ids at once, which the notifications read before any flush
+    case.community_id = community.id if community is not None else None
+    case.street_office_id = community.street_office_id if community is not None else None
+
+
+def back_to_desk(session: Session, case: Case, actor: User, action: str, note: str, at: datetime,
+                 facts: dict) -> Outcome:
+    """Take the case from whoever was working it back to a desk (unrouted), to be routed again: nobody's now."""
+    outcome = transition(session, case, S.UNROUTED, actor, note, at, action, facts)
+    case.assignee, case.assignee_unit = None, None
+    return outcome
+
+
+def transfer(session: Session, case: Case, community: Community, actor: User, note: str,
+             at: datetime | None = None) -> Outcome:
+    """转派: hand the case to another community's desk (unrouted there), out of its grid and any street office's
+    hands; its deadline clock restarts when that community dispatches it."""
+    at = at or utcnow()
+    facts = {"from": case.community.name if case.community else None, "to": community.name}
+    outcome = back_to_desk(session, case, actor, "transfer", note, at, facts)
+    place(case, community)
+    case.grid, case.deadline_at, case.escalated_at = None, None, None
+    return outcome
+
+
+def escalate(session: Session, case: Case, actor: User, note: str, at: datetime | None = None) -> Outcome:
+    """上报: send the case up to its community's street office, whose desk routes it (to a unit, or back down); the
+    deadline is then the category's, counted from that dispatch."""
+    at = at or utcnow()
+    office = case.community.street_office if case.community else None
+    outcome = back_to_desk(session, case, actor, "escalate", note, at, {"office": office.name if office else None})
+    case.escalated_at, case.deadline_at = at, None
+    return outcome
+
+
+def send_back(session: Session, case: Case, actor: User, reason: str, note: str,
+              at: datetime | None = None) -> Outcome:
+    """退回: the assignee (a grid worker, a unit) returns a case it should not have received, with a reason from
+    the list (service.event_words.SEND_BACK_REASONS), to the desk that gave it: the street office's if escalated,
+    else the community's. The deadline keeps running."""
+    return back_to_desk(session, case, actor, "send_back", note, at or utcnow(), {"reason": reason})
 
 
 def note_event(session: Session, case: Case, actor: User | None, action: str, note: str,
@@ -123,6 +172,8 @@ def mark_duplicate(session: Session, case: Case, original: Case, actor: User | N
                          {"original": original.case_no, **(facts or {})})
     case.duplicate_of = original
     case.grid_id = case.grid_id or original.grid_id
+    if case.community_id is None:
+        place(case, original.community)
     count_me_too(session, original, case.reporter_id, at, via=case)
     return outcome
 

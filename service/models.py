@@ -1,4 +1,5 @@
-"""The typed SQLAlchemy models: users, grids, categories, cases, their photos and their events."""
+"""The typed SQLAlchemy models: the district's street offices, communities and grids, its units and users,
+categories, cases, their photos and their events."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -9,7 +10,7 @@ import sqlalchemy.orm as so
 from service.db import Base, UTCDateTime, bound_text_lengths, utcnow
 from service.states import OPEN, CaseState
 
-ROLES = ("reporter", "grid_worker", "staff", "admin")
+ROLES = ("reporter", "grid_worker", "unit", "staff", "admin")
 COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
 PHOTO_KINDS = ("before", "after")
 
@@ -32,8 +33,65 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
+class StreetOffice(Base):
+    """A street office (街道): a command room over several communities, taking what a community cannot."""
+
+    __tablename__ = "street_offices"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    code: so.Mapped[str] = so.mapped_column(sa.String(32), unique=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(100))
+
+    communities: so.Mapped[list[Community]] = so.relationship(back_populates="street_office",
+                                                              order_by="Community.code")
+
+
+class Community(Base):
+    """A community (社区) of a street office: its staff work the cases inside its boundary."""
+
+    __tablename__ = "communities"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    code: so.Mapped[str] = so.mapped_column(sa.String(32), unique=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(100))
+    street_office_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("street_offices.id"))
+    webhook_url: so.Mapped[str | None] = so.mapped_column(sa.String(500))  # the community staff's group robot
+
+    street_office: so.Mapped[StreetOffice] = so.relationship(back_populates="communities")
+
+
+class CommunityBoundary(Base):
+    """One generation of a community's boundary: current until a reload replaces it (retired_at set), kept after."""
+
+    __tablename__ = "community_boundaries"
+    __table_args__ = (sa.Index("ix_community_boundaries_current", "community_id", "retired_at"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    community_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("communities.id"))
+    polygon: so.Mapped[dict] = so.mapped_column(sa.JSON)  # GeoJSON Polygon or MultiPolygon, WGS-84
+    valid_from: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    retired_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    community: so.Mapped[Community] = so.relationship()
+
+
+class Unit(Base):
+    """An external unit a case can be handed to (物业, 城管, 供电, 水务…), whose people work the cases it is given."""
+
+    __tablename__ = "units"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    code: so.Mapped[str] = so.mapped_column(sa.String(32), unique=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(100))
+    active: so.Mapped[bool] = so.mapped_column(default=True)
+
+
 class User(Base):
-    """A person with a login: a rider or other reporter, a grid worker, community staff or an admin."""
+    """A person with a login: a rider or other reporter, a grid worker, a unit's worker, staff or an admin.
+
+    Staff and grid workers belong to a level of the district (service.scope): a community, a street office, or,
+    with neither set, the district itself; a unit's worker to their unit. Riders belong to none.
+    """
 
     __tablename__ = "users"
     __table_args__ = (sa.CheckConstraint(_one_of("role", ROLES), name="role"),)
@@ -50,25 +108,46 @@ class User(Base):
     session_version: so.Mapped[int] = so.mapped_column(default=0)
     active: so.Mapped[bool] = so.mapped_column(default=True)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    community_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("communities.id"))
+    street_office_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("street_offices.id"))
+    unit_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("units.id"))
+
+    community: so.Mapped[Community | None] = so.relationship()
+    street_office: so.Mapped[StreetOffice | None] = so.relationship()
+    unit: so.Mapped[Unit | None] = so.relationship()
 
     def __repr__(self) -> str:
         return f"<User {self.username} {self.role}>"
 
 
 class Grid(Base):
-    """A grid (网格): a polygon of a few streets with the grid worker responsible for it."""
+    """One generation of a grid (网格) of a community: a polygon of a few streets with its grid worker.
+
+    Redrawing or removing a grid retires this row (retired_at) instead of changing it: a case keeps the grid it
+    was dispatched to, and the report counts it there. One current row per code.
+    """
 
     __tablename__ = "grids"
+    __table_args__ = (
+        sa.Index("uq_grids_current_code", "code", unique=True, postgresql_where=sa.text("retired_at IS NULL"),
+                 sqlite_where=sa.text("retired_at IS NULL")),
+        sa.Index("ix_grids_community", "community_id"),
+    )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
-    code: so.Mapped[str] = so.mapped_column(sa.String(32), unique=True)
+    code: so.Mapped[str] = so.mapped_column(sa.String(32))
     name: so.Mapped[str] = so.mapped_column(sa.String(100))
     polygon: so.Mapped[dict] = so.mapped_column(sa.JSON)  # GeoJSON geometry, WGS-84
+    street: so.Mapped[str | None] = so.mapped_column(sa.String(64))  # its road, what a map with no tiles shows
     worker_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
     webhook_url: so.Mapped[str | None] = so.mapped_column(sa.String(500))  # the grid's group robot, if any
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    community_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("communities.id"))
+    valid_from: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    retired_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)  # None: the current generation
 
     worker: so.Mapped[User | None] = so.relationship()
+    community: so.Mapped[Community] = so.relationship()
 
 
 class Category(Base):
@@ -99,6 +178,8 @@ class Case(Base):
         # the desk queue: by state, sorted by deadline; per grid; per assignee
         sa.Index("ix_cases_state_deadline", "state", "deadline_at"),
         sa.Index("ix_cases_grid_state", "grid_id", "state"),
+        sa.Index("ix_cases_community_state", "community_id", "state"),
+        sa.Index("ix_cases_street_office_state", "street_office_id", "state"),
         sa.Index("ix_cases_assignee_state", "assignee_id", "state"),
         # a rider's own list, newest first
         sa.Index("ix_cases_reporter_created", "reporter_id", "created_at"),
@@ -115,6 +196,12 @@ class Case(Base):
                  sa.text("(COALESCE(deadline_at, '9999-12-31 00:00:00.000000'))"), "id",
                  postgresql_where=sa.text(_one_of("state", OPEN)),
                  sqlite_where=sa.text(_one_of("state", OPEN))),
+        # the same queue for one community's desk, and for one street office's
+        *(sa.Index(f"ix_cases_{column}_queue", column,
+                   sa.text(f"(CASE WHEN state = '{CaseState.UNROUTED}' THEN 0 ELSE 1 END)"), sa.text("(-priority)"),
+                   sa.text("(COALESCE(deadline_at, '9999-12-31 00:00:00.000000'))"), "id",
+                   postgresql_where=sa.text(_one_of("state", OPEN)), sqlite_where=sa.text(_one_of("state", OPEN)))
+          for column in ("community_id", "street_office_id")),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -127,7 +214,12 @@ class Case(Base):
     accuracy_m: so.Mapped[float | None]
     description: so.Mapped[str] = so.mapped_column(sa.Text, default="")
     state: so.Mapped[CaseState] = so.mapped_column(StateColumn, default=CaseState.NEW)
-    grid_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("grids.id"))
+    grid_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("grids.id"))  # the grid generation it went to
+    # where it is worked: the community it was dispatched (or transferred) to, and that community's street office;
+    # None until the pipeline placed it, and for a case with no place in any community (the district's own)
+    community_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("communities.id"))
+    street_office_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("street_offices.id"))
+    escalated_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)  # 上报: its street office's to route
     assignee_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -156,6 +248,8 @@ class Case(Base):
     assignee: so.Mapped[User | None] = so.relationship(foreign_keys=[assignee_id])
     category: so.Mapped[Category] = so.relationship()
     grid: so.Mapped[Grid | None] = so.relationship()
+    community: so.Mapped[Community | None] = so.relationship()
+    street_office: so.Mapped[StreetOffice | None] = so.relationship()
     photos: so.Mapped[list[Photo]] = so.relationship(back_populates="case", order_by="Photo.id")
     events: so.Mapped[list[CaseEvent]] = so.relationship(back_populates="case", order_by="CaseEvent.id")
     duplicate_of: so.Mapped[Case | None] = so.relationship(remote_side=[id])
@@ -316,13 +410,18 @@ class PointsEntry(Base):
 
 
 class WeeklyReport(Base):
-    """A built weekly closure report (周报), kept as built; building the same week again replaces it."""
+    """A built weekly closure report (周报) of one part of the district, kept as built; building the same week
+    again replaces it."""
 
     __tablename__ = "weekly_reports"
 
     week: so.Mapped[str] = so.mapped_column(sa.String(8), primary_key=True)  # ISO week, like 2026-W09
+    # whose report: "district", "street_office:<code>" or "community:<code>" (service.weekly_levels.ReportScope)
+    scope: so.Mapped[str] = so.mapped_column(sa.String(48), primary_key=True, default="district")
     built_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     data: so.Mapped[dict] = so.mapped_column(sa.JSON)
+    # its overall figures again, apart from the data, for the trend of later weeks' reports to read cheaply
+    overall: so.Mapped[dict | None] = so.mapped_column(sa.JSON)
 
 
 bound_text_lengths(Base)  # a name or phone number too long for its column is a clear refusal on every engine

@@ -18,7 +18,7 @@ from service.dispatch import why_unrouted
 from service.event_words import Reading, notification_text
 from service.follow_ups import DELIVER_WEBHOOK, FollowUp
 from service.lifecycle import UNMERGE
-from service.models import Case, CaseEvent, MeToo, Notification, User, WebhookMessage
+from service.models import Case, CaseEvent, MeToo, Notification, Unit, User, WebhookMessage
 from service.states import CaseState
 
 
@@ -36,9 +36,37 @@ def notify(session: Session, users: Iterable[User], case: Case | None, kind: str
             session.add(Notification(user_id=user.id, case=case, kind=kind, message="", facts=facts))
 
 
-def staff_members(session: Session) -> list[User]:
-    """The active staff and admins, who hear of every case that needs a person."""
-    return list(session.scalars(sa.select(User).where(User.role.in_(STAFF_ROLES), User.active.is_(True))))
+def staff_members(session: Session, case: Case) -> list[User]:
+    """The active staff and admins of the case's community, who hear of every case there that needs a person; for
+    a case in no community, the district's (those of no community or street office)."""
+    if case.community_id is not None:
+        whose = User.community_id == case.community_id
+    else:
+        whose = sa.and_(User.community_id.is_(None), User.street_office_id.is_(None))
+    return list(session.scalars(sa.select(User).where(User.role.in_(STAFF_ROLES), User.active.is_(True), whose)))
+
+
+def office_staff(session: Session, case: Case) -> list[User]:
+    """The active staff of the case's street office, who route what their communities escalate."""
+    if case.street_office_id is None:
+        return staff_members(session, case)
+    return list(session.scalars(sa.select(User).where(User.role.in_(STAFF_ROLES), User.active.is_(True),
+                                                      User.street_office_id == case.street_office_id)))
+
+
+def _desk_of(session: Session, case: Case) -> list[User]:
+    """Whoever routes the case now: its street office's staff once escalated, else its community's."""
+    return office_staff(session, case) if case.escalated_at is not None else staff_members(session, case)
+
+
+def _assignees(session: Session, case: Case) -> list[User]:
+    """Who works the case: its assignee, or the active people of the unit it was given to."""
+    if case.assignee is not None:
+        return [case.assignee]
+    if case.assignee_unit is None:
+        return []
+    return list(session.scalars(sa.select(User).join(Unit, Unit.id == User.unit_id).where(
+        Unit.code == case.assignee_unit, User.active.is_(True))))
 
 
 def queue_webhook(session: Session, url: str | None, case: Case | None, content: str) -> FollowUp | None:
@@ -81,16 +109,24 @@ def announce(session: Session, event: CaseEvent, tz: str, robot_url: str | None 
         if case.assignee is not None:
             told = [([case.assignee], *robot)]
         else:
-            told = [(staff_members(session), "work_order_unassigned", robot[1])]
+            told = [(staff_members(session, case), "work_order_unassigned", robot[1])]
         robot_url = (case.grid.webhook_url if case.grid else None) or robot_url
     elif event.action == "assign":
-        told = [([case.assignee], "work_order", _work_order(case))] if case.assignee else []
+        told = [(_assignees(session, case), "work_order", _work_order(case))]
         robot_url = None
+    elif event.action == "transfer":
+        told = [(staff_members(session, case), "transferred", {**noted, "from": event.facts.get("from")})]
+    elif event.action == "escalate":
+        told = [(office_staff(session, case), "escalated",
+                 {**noted, "from": case.community.name if case.community else None})]
+    elif event.action == "send_back":
+        told = [(_desk_of(session, case), "sent_back", case_facts(case, reason=event.facts.get("reason")))]
     elif event.to_state == CaseState.UNROUTED:
         robot = (CaseState.UNROUTED, case_facts(case, why=why_unrouted(case)))
-        told = [(staff_members(session), *robot)]
+        told = [(staff_members(session, case), *robot)]
+        robot_url = (case.community.webhook_url if case.community else None) or robot_url
     elif event.action == "resolve":
-        told = [(staff_members(session), CaseState.RESOLVED, case_facts(case))]
+        told = [(_desk_of(session, case), CaseState.RESOLVED, case_facts(case))]
     elif event.action == "close":
         told = [(_reporters(session, case), CaseState.CLOSED, case_facts(case))]
     elif event.action == "rework" and case.assignee is not None:
@@ -100,7 +136,7 @@ def announce(session: Session, event: CaseEvent, tz: str, robot_url: str | None 
     elif event.to_state == CaseState.DUPLICATE:
         told = [([case.reporter], CaseState.DUPLICATE, case_facts(case, original=case.duplicate_of.case_no))]
     elif event.action == "reopen":
-        told = [(([case.assignee] if case.assignee else []) + staff_members(session), "reopened", noted)]
+        told = [(([case.assignee] if case.assignee else []) + staff_members(session, case), "reopened", noted)]
     for users, kind, facts in told:
         notify(session, users, case, str(kind), facts)
     if robot is None:
@@ -113,13 +149,13 @@ def announce(session: Session, event: CaseEvent, tz: str, robot_url: str | None 
 def announce_processing_error(session: Session, case: Case, why: str) -> None:
     """Tell staff that a case's photos could not be processed (by the pipeline, or after every retry); `why` is
     one of service.event_words.WHY_UNPROCESSED."""
-    notify(session, staff_members(session), case, "processing_error", case_facts(case, why=why))
+    notify(session, staff_members(session, case), case, "processing_error", case_facts(case, why=why))
 
 
 def announce_overdue(session: Session, case: Case, now) -> None:
     """Tell the assignee and staff that a case being worked is past its deadline."""
     hours = int((now - case.deadline_at).total_seconds() // 3600)
-    notify(session, ([case.assignee] if case.assignee else []) + staff_members(session), case, "overdue",
+    notify(session, ([case.assignee] if case.assignee else []) + staff_members(session, case), case, "overdue",
            case_facts(case, hours=hours))
 
 

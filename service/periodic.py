@@ -1,16 +1,17 @@
 """What the periodic jobs do: queue again the new cases whose processing was lost (then give up and tell staff),
-and build last week's closure report and announce it to the staff group."""
+and build last week's closure report of every part of the district and announce each to its staff group."""
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from service import weekly
 from service.cases import stale_new_cases
 from service.follow_ups import PROCESS_CASE, FollowUp
-from service.models import Case
+from service.models import Case, Community
 from service.notifications import announce_processing_error, queue_webhook
 
 
@@ -44,12 +45,23 @@ def _give_up(session: Session, case: Case, attempts: int) -> None:
     session.commit()
 
 
-def build_and_announce_week(session: Session, week_name: str | None, tz: str, now: datetime,
-                            staff_webhook: str | None) -> tuple[weekly.Week, FollowUp | None]:
-    """Build the named week's closure report (last week when none is named), replacing an earlier build, and keep
-    its headline for the staff group's robot; the week, and the robot message to send (None without a robot)."""
+def _build_and_announce(session: Session, week_name: str | None, tz: str, now: datetime,
+                        staff_webhook: str | None) -> tuple[weekly.Week, dict[str, FollowUp | None]]:
+    """Build the named week's closure report (last week when none is named) of every scope — the district, each
+    street office, each community — replacing earlier builds, and keep each headline for its group's robot: the
+    district's for `staff_webhook`, a community's for its own; the week, and each scope's message to send."""
     week = weekly.Week.parse(week_name) if week_name else weekly.last_week(now, tz)
-    report = weekly.build_weekly_report(session, week, tz, now)
-    follow_up = queue_webhook(session, staff_webhook, None, weekly.headline(report.data))
+    reports = weekly.build_all_weekly_reports(session, week, tz, now)
+    robots = {f"community:{c.code}": c.webhook_url for c in session.scalars(sa.select(Community))}
+    robots[weekly.DISTRICT] = staff_webhook
+    follow_ups = {r.scope: queue_webhook(session, robots.get(r.scope), None, weekly.headline(r.data))
+                  for r in reports}
     session.commit()
-    return week, follow_up
+    return week, follow_ups
+
+
+def build_and_announce_weeks(session: Session, week_name: str | None, tz: str, now: datetime,
+                             staff_webhook: str | None) -> tuple[weekly.Week, list[FollowUp]]:
+    """Every scope's report of the week built and kept; the week, and the robot messages to send."""
+    week, follow_ups = _build_and_announce(session, week_name, tz, now, staff_webhook)
+    return week, [f for f in follow_ups.values() if f is not None]

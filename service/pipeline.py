@@ -13,7 +13,7 @@ from service import lifecycle
 from service.db import utcnow
 from service.dispatch import dispatch_case
 from service.follow_ups import PROCESS_CASE, FollowUp
-from service.grids import GridIndex
+from service.grids import DistrictIndex
 from service.imaging import UnreadablePhoto, process_photo
 from service.models import Case, Photo, PossibleDuplicate
 from service.notifications import announce, announce_processing_error
@@ -82,7 +82,7 @@ def _merge_as_duplicate(session: Session, case: Case, original: Neighbour, now: 
     return lifecycle.mark_duplicate(session, case, original.case, at=now, facts=facts)
 
 
-def process_case(session: Session, store: PhotoStore, grids: GridIndex, rules: PipelineRules, case_id: int,
+def process_case(session: Session, store: PhotoStore, grids: DistrictIndex, rules: PipelineRules, case_id: int,
                  now: datetime | None = None) -> Processed | None:
     """Run the whole pipeline for one case, once: a case that is no longer `new` is left as it is.
 

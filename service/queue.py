@@ -10,10 +10,11 @@ from sqlalchemy.orm import Session, selectinload
 
 from service.categories import active_categories
 from service.db import UTCDateTime
-from service.dispatch import grids_by_code
+from service.dispatch import communities_by_code, grids_by_code
 from service.local_time import local_time
 from service.models import Case, CaseEvent, Category, Grid, User
 from service.parsing import INT32_MAX, whole_number
+from service.scope import assigned_to, cases_visible_to, may_see_grid, may_see_worker
 from service.states import OPEN, WORKED, CaseState
 from service.users import grid_workers
 
@@ -40,12 +41,12 @@ class QueueFilter:
     text: str | None = None  # in the case number or the description
 
 
-def _conditions(f: QueueFilter, now: datetime, with_states: bool = True) -> list:
-    conds = []
+def _conditions(f: QueueFilter, now: datetime, viewer: User, with_states: bool = True) -> list:
+    conds = [cases_visible_to(viewer)]
     if with_states:
         conds.append(Case.state.in_(f.states or OPEN))
     if f.grid:
-        conds.append(Case.grid_id == sa.select(Grid.id).where(Grid.code == f.grid).scalar_subquery())
+        conds.append(Case.grid_id.in_(sa.select(Grid.id).where(Grid.code == f.grid)))  # every generation
     if f.category:
         conds.append(Case.category_id == sa.select(Category.id).where(Category.code == f.category).scalar_subquery())
     if f.assignee:
@@ -83,10 +84,11 @@ def parse_cursor(text: str) -> tuple[int, int, datetime, int]:
         raise BadCursor(f"not a queue position: {str(text)[:60]!r}") from None
 
 
-def queue_page(session: Session, f: QueueFilter, now: datetime, after: str | None = None,
+def queue_page(session: Session, f: QueueFilter, now: datetime, viewer: User, after: str | None = None,
                limit: int = PAGE_SIZE) -> tuple[list[Case], str | None]:
-    """One page of the queue and the cursor of the next page (None on the last); BadCursor for a bad `after`."""
-    query = (sa.select(Case).where(*_conditions(f, now)).order_by(*QUEUE_ORDER).limit(limit + 1)
+    """One page of the viewer's queue (the cases they may see, service.scope) and the cursor of the next page
+    (None on the last); BadCursor for a bad `after`."""
+    query = (sa.select(Case).where(*_conditions(f, now, viewer)).order_by(*QUEUE_ORDER).limit(limit + 1)
              .options(selectinload(Case.category), selectinload(Case.grid), selectinload(Case.assignee),
                       selectinload(Case.reporter)))
     position = parse_cursor(after) if after else None
@@ -100,25 +102,29 @@ def queue_page(session: Session, f: QueueFilter, now: datetime, after: str | Non
     return cases, (cursor_of(cases[-1]) if more and cases else None)
 
 
-def state_counts(session: Session, f: QueueFilter, now: datetime) -> dict[str, int]:
-    """How many cases of each state match the other filters."""
-    rows = session.execute(sa.select(Case.state, sa.func.count()).where(*_conditions(f, now, with_states=False))
+def state_counts(session: Session, f: QueueFilter, now: datetime, viewer: User) -> dict[str, int]:
+    """How many of the viewer's cases of each state match the other filters."""
+    rows = session.execute(sa.select(Case.state, sa.func.count()).where(*_conditions(f, now, viewer, False))
                            .group_by(Case.state))
     counts = dict.fromkeys(CaseState, 0)
     counts.update(rows.all())
     return counts
 
 
-def desk_choices(session: Session) -> dict[str, list]:
-    """What the desk's filter and assign forms offer: the grids, the active categories and grid workers."""
-    return {"grids": grids_by_code(session), "categories": active_categories(session),
-            "workers": grid_workers(session, active_only=True)}
+def desk_choices(session: Session, viewer: User) -> dict[str, list]:
+    """What the desk's filter and assign forms offer: the grids and grid workers of the viewer's part of the
+    district, and the active categories."""
+    grids = [g for g in grids_by_code(session) if may_see_grid(viewer, g)]
+    workers = [w for w in grid_workers(session, active_only=True) if may_see_worker(viewer, w)]
+    return {"grids": grids, "categories": active_categories(session), "workers": workers,
+            "communities": communities_by_code(session)}
 
 
 def work_orders(session: Session, worker: User) -> list[Case]:
-    """The worker's cases being worked (dispatched or in progress): most urgent first, then soonest due."""
+    """The cases being worked (dispatched or in progress) given to the worker or their unit: most urgent first,
+    then soonest due."""
     return list(session.scalars(
-        sa.select(Case).where(Case.assignee_id == worker.id, Case.state.in_(WORKED))
+        sa.select(Case).where(assigned_to(worker), Case.state.in_(WORKED))
         .order_by(-Case.priority, DEADLINE_KEY, Case.id)
         .options(selectinload(Case.category), selectinload(Case.grid), selectinload(Case.photos))))
 
@@ -153,11 +159,11 @@ CSV_HEADER = ("案件编号 case", "类别 category", "网格 grid", "上报 cre
               "状态代码 state code")
 
 
-def export_rows(session: Session, f: QueueFilter, now: datetime, tz: str,
-                units: dict[str, str]) -> Iterator[tuple]:
-    """Every case the filter matches, in queue order, as CSV rows (phone numbers masked), read in batches; the
-    state by its Chinese name, its code in the last column for whoever sorts by it."""
-    query = (sa.select(Case).where(*_conditions(f, now)).order_by(*QUEUE_ORDER)
+def export_rows(session: Session, f: QueueFilter, now: datetime, tz: str, units: dict[str, str],
+                viewer: User) -> Iterator[tuple]:
+    """Every case of the viewer's that the filter matches, in queue order, as CSV rows (phone numbers masked),
+    read in batches; the state by its Chinese name, its code in the last column for whoever sorts by it."""
+    query = (sa.select(Case).where(*_conditions(f, now, viewer)).order_by(*QUEUE_ORDER)
              .options(selectinload(Case.category), selectinload(Case.grid), selectinload(Case.assignee),
                       selectinload(Case.reporter)).execution_options(yield_per=500))
     for case in session.scalars(query):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from service.auth import (
     change_password,
@@ -16,7 +16,7 @@ from service.auth import (
     set_active,
     set_password,
 )
-from service.models import ROLES, Grid, User
+from service.models import ROLES, Community, Grid, StreetOffice, Unit, User
 from service.refusals import Refused
 
 
@@ -30,7 +30,8 @@ class PasswordReset:
 
 def people(session: Session) -> list[User]:
     """Everyone with an account, by role and username."""
-    return list(session.scalars(sa.select(User).order_by(User.role, User.username)))
+    return list(session.scalars(sa.select(User).order_by(User.role, User.username).options(
+        selectinload(User.community), selectinload(User.street_office), selectinload(User.unit))))
 
 
 def grid_workers(session: Session, active_only: bool = False) -> list[User]:
@@ -53,12 +54,30 @@ def new_person(session: Session, username: str, role: str, display_name: str = "
     return user
 
 
+def place_person(session: Session, user: User, belongs: str = "", unit: str = "") -> None:
+    """Put the person where they work: `belongs` names a community ("community:<code>"), a street office
+    ("street_office:<code>") or, empty, the district; a unit's worker names their unit. Raises Refused."""
+    level, _, code = belongs.partition(":")
+    model = {"community": Community, "street_office": StreetOffice}.get(level)
+    place = session.scalar(sa.select(model).where(model.code == code)) if model and code else None
+    if belongs and place is None:
+        raise Refused("invalid", "unknown_place", "请选择所属社区或街道", "choose a community or street office",
+                      "belongs")
+    user.community = place if level == "community" else None
+    user.street_office = place if level == "street_office" else None
+    user.unit = session.scalar(sa.select(Unit).where(Unit.code == unit, Unit.active.is_(True))) if unit else None
+    if user.role == "unit" and user.unit is None:
+        raise Refused("invalid", "unit_required", "责任单位账号须选择所属单位", "a unit's account needs its unit",
+                      "unit")
+
+
 def add_person(session: Session, username: str, role: str, password: str, display_name: str = "",
-               phone: str = "") -> User:
-    """Add a person with a role and a first password, committed; refused for a bad or taken username, an unknown
-    role, a short password, or a name or phone too long for its column."""
+               phone: str = "", belongs: str = "", unit: str = "") -> User:
+    """Add a person with a role, their place in the district and a first password, committed; refused for a bad
+    or taken username, an unknown role or place, a short password, or a name or phone too long for its column."""
     try:
         user = new_person(session, username, role, display_name, phone)
+        place_person(session, user, belongs, unit)
         set_password(user, password)
     except Refused:
         session.rollback()

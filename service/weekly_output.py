@@ -1,4 +1,5 @@
-"""The weekly report as people take it away: SVG charts, an Excel workbook (one sheet per table), and CSV."""
+"""The weekly report as people take it away: SVG charts, an Excel workbook (one sheet per table, the league
+tables' too), and CSV."""
 from __future__ import annotations
 
 import io
@@ -46,6 +47,17 @@ INDICATORS = (("received", "受理数"), ("valid", "立案数"), ("due", "应结
               ("rework", "返工数"), ("rework_rate", "返工率"), ("extended", "延期数"),
               ("median_hours", "结案用时中位数(小时)"), ("p90_hours", "结案用时90%分位(小时)"))
 GROUP_TABLES = (("by_grid", "按网格"), ("by_category", "按类别"), ("by_assignee", "按处置人"))
+# the league table of a street office's or the district's parts: (key, 中文, English), the figures' keys as above
+RANKING_COLUMNS = (("rank", "名次", "Rank"), ("name", "名称", "Name"), ("received", "受理数", "Received"),
+                   ("valid", "立案数", "Valid"), ("due", "应结案数", "Due"),
+                   ("closed", "结案数", "Closed"),  # not a state
+                   ("closure_rate", "结案率", "Closure rate"), ("on_time", "按期结案数", "On time"),
+                   ("on_time_rate", "按期结案率", "On-time rate"), ("rework", "返工数", "Rework"),
+                   ("rework_rate", "返工率", "Rework rate"), ("transfers", "转派数", "Transfers"),
+                   ("escalations", "上报数", "Escalations"), ("dispatched", "派遣数", "Dispatched"),  # not a state
+                   ("sent_back", "退回数", "Sent back"), ("send_back_rate", "退回率", "Send-back rate"),
+                   ("median_hours", "结案用时中位数(小时)", "Median hours to close"))
+SEND_BACKS = "退回原因"
 OVERDUE, RANKING = "超期未结", "上报人排行"
 # the report's lists (not tables of indicators): on paper only their first rows, the most overdue and the most
 # points, as many as fit the last A4 page beside each other; the rest are in the Excel and CSV downloads
@@ -85,10 +97,13 @@ def _pct(rate):
 
 
 def grid_rates_chart(data: dict) -> str:
-    """A bar chart of 结案率 and 按期结案率 per grid, as inline SVG."""
-    chart = _chart(pygal.Bar, title=f"{data['week']}{progress_note(data)} 各网格结案率与按期结案率",
+    """A bar chart of 结案率 and 按期结案率 per grid of a community, per part of a street office or the district
+    (its first league table: the district's street offices), as inline SVG."""
+    rankings = data.get("rankings") or []
+    parts = rankings[0]["title"].removesuffix("排名") if rankings else "网格"
+    chart = _chart(pygal.Bar, title=f"{data['week']}{progress_note(data)} 各{parts}结案率与按期结案率",
                    x_label_rotation=30, truncate_label=-1)  # a dozen grids' names, whole and apart
-    rows = data["by_grid"]
+    rows = rankings[0]["rows"] if rankings else data["by_grid"]
     chart.x_labels = [row["name"].split("·")[0] for row in rows]
     chart.add("结案率", [_pct(row["figures"]["closure_rate"]) for row in rows])
     chart.add("按期结案率", [_pct(row["figures"]["on_time_rate"]) for row in rows])
@@ -123,9 +138,11 @@ def tables(data: dict) -> list[Table]:
     def row(name, f, before):
         return [name] + [f[k] for k, _ in INDICATORS] + [before["closure_rate"], before["on_time_rate"]]
 
-    result = [("总体", header, kinds, [row("全社区", data["overall"], data["previous"])])]
+    result = [("总体", header, kinds, [row(data.get("scope_name") or "全社区", data["overall"], data["previous"])])]
+    result += ranking_tables(data)
     for key, title in GROUP_TABLES:
-        result.append((title, header, kinds, [row(r["name"], r["figures"], r["previous"]) for r in data[key]]))
+        if data.get(key) or data.get("level", "community") != "district":  # the district lists no grids or workers
+            result.append((title, header, kinds, [row(r["name"], r["figures"], r["previous"]) for r in data[key]]))
     result.append((OVERDUE, ["案件编号", "类别", "网格", "处置人", "期限", "超期(小时)"],
                    [TEXT, TEXT, TEXT, TEXT, TIME, COUNT],
                    [[o["case_no"], o["category"], o["grid"] or "", o["assignee"] or "", instant(o["deadline_at"]),
@@ -134,6 +151,30 @@ def tables(data: dict) -> list[Table]:
                    [TEXT, TEXT, COUNT, COUNT, COUNT],
                    [[r["username"], r["display_name"], r["reports"], r["valid"], r["points"]]
                     for r in data["reporters"]]))
+    if data.get("rankings"):  # above a community: why its parts sent work back
+        result.append((SEND_BACKS, ["原因", "退回数"], [TEXT, COUNT],
+                       [[r["name"], r["count"]] for r in data.get("send_back_reasons", [])]))
+    return result
+
+
+RANKING_KINDS = {"rank": COUNT, "name": TEXT, "transfers": COUNT, "escalations": COUNT,
+                 "dispatched": COUNT,  # not a state: a count's name
+                 "sent_back": COUNT, "send_back_rate": RATE, **INDICATOR_KINDS}
+
+
+def ranking_tables(data: dict) -> list[Table]:
+    """The report's league tables (a street office's communities; the district's offices and communities), each
+    part's row in rank order, the scope's own cases in none of them last, unranked."""
+    result = []
+    for table in data.get("rankings") or []:
+        office = table["level"] == "community" and data.get("level") == "district"
+        header = [label for key, label, _ in RANKING_COLUMNS] + (["所属街道"] if office else [])
+        kinds = [RANKING_KINDS[key] for key, _, _ in RANKING_COLUMNS] + ([TEXT] if office else [])
+        rows = table["rows"] + ([{**table["own"], "rank": None, "office": ""}] if table.get("own") else [])
+        result.append((table["title"], header, kinds,
+                       [[r.get(key, r["figures"].get(key)) if key in ("rank", "name") else r["figures"][key]
+                         for key, _, _ in RANKING_COLUMNS] + ([r.get("office") or ""] if office else [])
+                        for r in rows]))
     return result
 
 

@@ -195,7 +195,8 @@ HQ06_SPOT = {"latitude": 32.015, "longitude": 120.855, "accuracy": 12}  # inside
 def page_is_ready(page: Page) -> None:
     """The rider page has its category tiles and the fix (±12 m) shown."""
     expect(page).to_have_url(re.compile(r"/$"))
-    expect(page.locator("#tiles .tile").first).to_be_visible()
+    # a first visit fetches the page's modules and registers its service worker: give a busy machine time
+    expect(page.locator("#tiles .tile").first).to_be_visible(timeout=15_000)
     expect(page.locator("#where-text")).to_contain_text("±12 米")
 
 

@@ -15,8 +15,8 @@ from factories import Factory
 from support import DEMO_PASSWORD, PER_TEST_TABLES, Api, demo_password_hash, make_settings, run_jobs
 
 from config import Settings
-from service.community import load_community
 from service.db import Database, upgrade_schema
+from service.district import load_district
 from service.runtime.embedded_redis import EmbeddedRedis
 from service.runtime.jobqueue import redis_connection
 from service.web import create_app
@@ -49,7 +49,7 @@ def database_url(tmp_path_factory):
     upgrade_schema(url)
     defaults = Settings.from_env(env={}, secret_key="x", instance_dir=tmp_path_factory.mktemp("instance"))
     with db.session() as session:
-        load_community(session, defaults.categories_file, defaults.users_file, defaults.grids_file, DEMO_PASSWORD)
+        load_district(session, defaults.district_dir, DEMO_PASSWORD)
     db.dispose()
     return url
 

@@ -55,14 +55,15 @@ class Factory:
         form = ReportForm(category=category, lat=point.get("lat"), lon=point.get("lon"), description=description)
         photo = BytesIO(photo_jpeg(seed=next(self.seeds) if seed is None else seed))
         svc = self.services
-        return take_report(self.session, svc.photos, self.user(reporter), form, [photo], svc.limits, svc.area,
+        return take_report(self.session, svc.photos, self.user(reporter), form, [photo], svc.limits,
+                           svc.district.fresh(self.session),
                            svc.settings.timezone).case
 
     def process(self, case: Case) -> Case:
         """Run the pipeline on a new case as the process_case job does: photos, place, duplicates, dispatch."""
         self._now_held()
-        process_case(self.session, context.photo_store(), context.grid_index(self.session), context.pipeline_rules(),
-                     case.id)
+        process_case(self.session, context.photo_store(), context.district_index(self.session),
+                     context.pipeline_rules(), case.id)
         return case
 
     def act(self, case: Case, action: str, by: str = STAFF, **params) -> list[FollowUp]:

@@ -17,12 +17,13 @@ from service.runtime.jobqueue import PHOTO_QUEUE, SERIALIZER, redis_connection, 
 DEMO_PASSWORD = "demo-pass-123"
 HONGQIAO = {"lat": "32.015", "lon": "120.855"}  # inside the demo grid HQ06 (its worker gw06), WGS-84
 HQ06 = HONGQIAO
-OUTSIDE_GRIDS = {"lat": "32.05", "lon": "120.90"}  # in the service area, in no grid: left to staff
+OUTSIDE_GRIDS = {"lat": "32.015", "lon": "120.8825"}  # in 虹桥社区 (hqsq), in none of its grids: left to its staff
 
-# the community the fixtures load once per session and every test keeps (a test that changes it puts it back)
-COMMUNITY_TABLES = frozenset({"users", "grids", "categories"})
+# the district the fixtures load once per run from config/district/ (a test that changes it makes its own database)
+DISTRICT_TABLES = frozenset({"users", "grids", "categories", "street_offices", "communities", "community_boundaries",
+                             "units"})
 # every other table of the models is the tests' own: emptied before each test, rows before those they point to
-PER_TEST_TABLES = tuple(t.name for t in reversed(Base.metadata.sorted_tables) if t.name not in COMMUNITY_TABLES)
+PER_TEST_TABLES = tuple(t.name for t in reversed(Base.metadata.sorted_tables) if t.name not in DISTRICT_TABLES)
 
 
 @cache

@@ -2,14 +2,13 @@
 a password change page for everyone and an admin's reset."""
 from __future__ import annotations
 
-import json
 import re
 
 import sqlalchemy as sa
 from support import DEMO_PASSWORD, Api, Browser
 
 from service.auth import set_password
-from service.community import load_users
+from service.district import load_users
 from service.models import User
 
 
@@ -27,17 +26,15 @@ def test_community_load_never_overwrites_a_password(app, db):
     staff1 = db.scalar(sa.select(User).where(User.username == "staff1"))
     set_password(staff1, "changed-at-the-desk")
     db.commit()
-    result = app.test_cli_runner().invoke(args=["community", "load"])  # what every `make run` does
+    result = app.test_cli_runner().invoke(args=["district", "load"])  # what every `make run` does
     assert result.exit_code == 0 and "users" in result.output
     assert _logs_in(app, "staff1", "changed-at-the-desk") and not _logs_in(app, "staff1", DEMO_PASSWORD)
     assert _logs_in(app, "rider1", DEMO_PASSWORD)
 
 
 def test_community_load_gives_only_the_accounts_it_makes_a_password_and_one_spelling(app, db, tmp_path):
-    users = tmp_path / "users.json"
-    users.write_text(json.dumps({"users": [
-        {"username": "admin", "display_name": "管理员", "role": "admin"},
-        {"username": "\u3000ｒｉｄｅｒ８ ", "display_name": "骑手 八", "role": "reporter"}]}), encoding="utf-8")
+    users = [{"username": "admin", "display_name": "管理员", "role": "admin"},
+             {"username": "\u3000ｒｉｄｅｒ８ ", "display_name": "骑手 八", "role": "reporter"}]
     admin = db.scalar(sa.select(User).where(User.username == "admin"))
     set_password(admin, "admins-own-pass")
     db.commit()
@@ -236,11 +233,11 @@ def test_an_admin_names_a_grids_worker_and_sees_it_or_sees_why_not(app, db):
 def test_an_invitation_says_what_is_missing_and_its_link_says_what_is_wrong(app, db):
     staff = Browser(app.test_client())
     staff.login("staff1")
-    for fields in ({"display_name": "", "username": "rider6"}, {"display_name": "骑手 六", "username": "骑手六"}):
+    for fields in ({"display_name": "", "username": "rider66"}, {"display_name": "骑手 六", "username": "骑手六"}):
         page = staff.post("/desk/invites", **fields).get_data(as_text=True)
         assert "请填写姓名和用户名（字母或数字）" in page and 'id="invite-link"' not in page
-    assert db.scalar(sa.select(User.id).where(User.username.in_(("rider6", "骑手六")))) is None
-    page = staff.post("/desk/invites", display_name="骑手 六", username="rider6").get_data(as_text=True)
+    assert db.scalar(sa.select(User.id).where(User.username.in_(("rider66", "骑手六")))) is None
+    page = staff.post("/desk/invites", display_name="骑手 六", username="rider66").get_data(as_text=True)
     path = re.search(r'id="invite-link">([^<]+)<', page).group(1).split("localhost", 1)[1]
     phone = Browser(app.test_client())
     phone.token_from(phone.get(path).get_data(as_text=True))
@@ -250,4 +247,26 @@ def test_an_invitation_says_what_is_missing_and_its_link_says_what_is_wrong(app,
     used = Browser(app.test_client()).get(path)
     assert used.status_code == 410 and "邀请链接已使用或已失效 / the invitation was already used" in used.get_data(
         as_text=True)
-    _forget(db, "rider6")
+    _forget(db, "rider66")
+
+
+def test_an_admin_places_each_new_person_in_the_district(app, db):
+    """A community's staff member sees that community's cases only; a unit's account must name its unit."""
+    admin = Browser(app.test_client())
+    admin.login("admin")
+    page = admin.get("/desk/users").get_data(as_text=True)
+    assert '<option value="community:tysq">虹桥街道 · 桃园社区</option>' in page
+    assert '<option value="street_office:hqjd">虹桥街道</option>' in page
+    added = admin.post("/desk/users/add", username="tystaff2", display_name="桃园 新同事", role="staff",
+                       password="ty-staff-pass", belongs="community:tysq")
+    assert "已添加 tystaff2" in admin.get(added.headers["Location"]).get_data(as_text=True)
+    no_unit = admin.post("/desk/users/add", username="unit9", role="unit", password="unit9-pass-x")
+    assert "责任单位账号须选择所属单位" in admin.get(no_unit.headers["Location"]).get_data(as_text=True)
+    nowhere = admin.post("/desk/users/add", username="staff9", role="staff", password="staff9-pass",
+                         belongs="community:atlantis")
+    assert "请选择所属社区或街道" in admin.get(nowhere.headers["Location"]).get_data(as_text=True)
+    db.expire_all()
+    made = db.scalar(sa.select(User).where(User.username == "tystaff2"))
+    assert (made.community.code, made.street_office_id, made.role) == ("tysq", None, "staff")
+    assert db.scalar(sa.select(User).where(User.username.in_(("unit9", "staff9")))) is None
+    _forget(db, "tystaff2")

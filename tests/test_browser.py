@@ -10,10 +10,10 @@ from browser_support import Person
 from images import photo_jpeg
 from PIL import Image
 from playwright.sync_api import Page, expect
+from support import OUTSIDE_GRIDS
 
 from service.states import CaseState
 
-OUTSIDE_GRIDS = {"lat": "32.05", "lon": "120.90"}  # in the service area, outside every grid: unrouted
 HQ06 = {"lat": "32.015", "lon": "120.855"}  # inside grid HQ06: dispatched to gw06
 DESKTOP = {"viewport": {"width": 1366, "height": 900}}
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
@@ -70,13 +70,13 @@ def test_staff_assign_an_unrouted_case_the_grid_worker_resolves_it_on_a_phone_an
     expect(page).to_have_url(re.compile(r"/field$"))
     expect(page.get_by_role("heading", name=re.compile("我的工单"))).to_be_visible()
     order = page.locator(f"#order-{case_no}")
-    expect(order.locator("summary")).to_contain_text("待处置")
+    expect(order.locator(":scope > details > summary")).to_contain_text("待处置")
     worker.shot("worker-orders")
-    order.locator("summary").click()  # the compact line opens the case
+    order.locator(":scope > details > summary").click()  # the compact line opens the case
     the_description_shows_as_text(page, order)
     expect(order.get_by_role("button", name="处置完成")).to_have_count(0)  # one next step: take it on first
     order.get_by_role("button", name="接单处置").click()
-    expect(order.locator("summary")).to_contain_text("处置中")
+    expect(order.locator(":scope > details > summary")).to_contain_text("处置中")
     expect(order.get_by_role("button", name="接单处置")).to_have_count(0)
     order.get_by_label("处置后照片").set_input_files(after_photo)
     order.get_by_label("处置说明").fill("已扶正灯杆并加固底座")
@@ -134,7 +134,8 @@ def test_the_case_page_map_shows_the_case_and_its_grid(people, rider, workers):
 
 def grid_middle(code: str) -> dict:
     """The mean of a demo grid's corners: where the case map writes the grid's name."""
-    grids = json.loads((Path(__file__).resolve().parent.parent / "config/community/grids.geojson").read_text("utf-8"))
+    file = Path(__file__).resolve().parent.parent / "config/district/communities/hqsq/grids.geojson"
+    grids = json.loads(file.read_text("utf-8"))
     ring = next(f for f in grids["features"] if f["properties"]["code"] == code)["geometry"]["coordinates"][0][:-1]
     return {"lon": f"{sum(p[0] for p in ring) / len(ring):.6f}", "lat": f"{sum(p[1] for p in ring) / len(ring):.6f}"}
 
@@ -178,7 +179,7 @@ def test_the_desk_puts_unrouted_cases_first_unmerges_a_duplicate_and_speaks_chin
     dispatched = [factory.case_in(CaseState.DISPATCHED, seed=60 + i, where={"lat": f"{32.012 + i * 0.001:.3f}"})
                   for i in range(3)]
     urgent = factory.case_in(CaseState.DISPATCHED, seed=70, category="B0101")  # 井盖: the most urgent
-    unrouted = [factory.case_in(CaseState.UNROUTED, seed=71 + i, where={"lon": f"{120.90 + i * 0.001:.3f}"})
+    unrouted = [factory.case_in(CaseState.UNROUTED, seed=71 + i, where={"lat": f"{32.001 + i * 0.003:.3f}"})
                 for i in range(2)]
     duplicate = factory.case_in(CaseState.DUPLICATE, reporter="rider2", seed=75)
     original = duplicate.duplicate_of.case_no

@@ -15,7 +15,7 @@ def test_the_community_lists_each_category_as_shown_with_the_limits_area_and_zon
     answer = rider.get("/api/v1/community")
     assert answer.status_code == 200
     community = answer.get_json()
-    settings, area = app.extensions["snap"].settings, app.extensions["snap"].area
+    settings = app.extensions["snap"].settings
 
     file = json.loads(settings.categories_file.read_text(encoding="utf-8"))
     active = db.scalars(sa.select(Category.code).where(Category.active.is_(True))).all()
@@ -32,9 +32,13 @@ def test_the_community_lists_each_category_as_shown_with_the_limits_area_and_zon
 
     assert (community["max_photos"], community["max_photo_bytes"]) == (settings.max_photos,
                                                                         settings.max_photo_mb * 1024 * 1024)
-    assert community["area"] == {"south": area.south, "north": area.north, "west": area.west, "east": area.east,
-                                 "centre": {"lat": (area.south + area.north) / 2, "lon": (area.west + area.east) / 2}}
+    # the box around the district's communities (config/district/), and its centre
+    assert community["area"] == {"south": 31.955, "north": 32.048, "west": 120.84, "east": 120.945,
+                                 "centre": {"lat": (31.955 + 32.048) / 2, "lon": (120.84 + 120.945) / 2}}
     assert community["timezone"] == settings.timezone == "Asia/Shanghai"
+    # the district's communities, as the public list gives them: what the rider's map draws and names
+    assert community["communities"] == app.test_client().get("/api/v1/communities").get_json()
+    assert {c["name"] for c in community["communities"]} >= {"虹桥社区", "新胜社区", "军山社区", "起凤社区"}
 
 
 def test_the_community_is_for_people_logged_in_and_answers_a_second_ask_with_304(app, rider):

@@ -63,12 +63,12 @@ def test_a_demo_fortnight_is_plausible_its_report_has_every_indicator_and_a_seco
     merged = [c for c in cases if c.state == CaseState.DUPLICATE]
     assert all(m.duplicate_of is not None and m.duplicate_of.category_id == m.category_id for m in merged)
 
-    report = db.get(WeeklyReport, week.name)  # built by the command
+    report = db.get(WeeklyReport, (week.name, "district"))  # built by the command
     assert report is not None
     f = report.data["overall"]
     assert f["closed"] > 0 and f["rework"] > 0 and f["extended"] > 0 and len(report.data["overdue"]) > 0, f
     assert f["received"] > 50 and 0 < f["closure_rate"] <= 1 and f["on_time"] < f["closed"]
-    assert db.get(WeeklyReport, week.shifted(-1).name) is not None
+    assert db.get(WeeklyReport, (week.shifted(-1).name, "district")) is not None
 
     again = demo(app, "--week", week.name, "--seed", "8")
     assert again.exit_code != 0
@@ -120,7 +120,7 @@ def test_the_week_under_way_is_made_only_as_far_as_now_and_a_week_to_come_is_ref
     assert cases and all(c.created_at <= utcnow() for c in cases)
     assert db.scalar(sa.select(sa.func.max(CaseEvent.created_at))) <= utcnow()
     assert db.scalar(sa.select(sa.func.count()).select_from(Photo)) >= len(cases)
-    assert db.get(WeeklyReport, this_week.name).data["under_way"] is True
+    assert db.get(WeeklyReport, (this_week.name, "district")).data["under_way"] is True
 
     with app.app_context():
         tools = demo_tools()

@@ -9,6 +9,7 @@ from itertools import cycle
 import sqlalchemy as sa
 from browser_support import Person
 from playwright.sync_api import Page, expect
+from support import OUTSIDE_GRIDS
 
 from bench.figures import figure
 from service.models import Case
@@ -42,7 +43,8 @@ def a_realistic_queue(factory, db) -> dict[CaseState, list[str]]:
     for state, how_many in OPEN_MIX + FINISHED_MIX:
         for i in range(how_many):
             lat, lon = next(spots)
-            where = ({"lat": f"{32.045 + i * 0.0004:.4f}", "lon": f"{120.895 + i * 0.0004:.4f}"}
+            # the unrouted ones along 虹桥社区's strip in none of its grids, 130 m apart (none a duplicate of another)
+            where = ({"lat": f"{32.002 + i * 0.0012:.4f}", "lon": OUTSIDE_GRIDS["lon"]}
                      if state == S.UNROUTED else {"lat": f"{lat + i * 0.00003:.5f}", "lon": f"{lon:.5f}"})
             case = factory.case_in(state, reporter=next(riders), category=next(categories), where=where,
                                    description=next(words))
@@ -241,6 +243,7 @@ def test_on_a_phone_the_queue_fits_the_width_and_shows_each_case_number_whole(pe
     # nor does a tablet or a narrow desk window scroll sideways
     window = people(**DESKTOP)
     window.log_in("staff1")
+    expect(window.page.locator(".queue-table td.no a")).to_have_count(50)  # the queue is there, not on its way
     for width in (761, 800, 1024, 1280):
         window.page.set_viewport_size({"width": width, "height": 900})
         assert window.page.evaluate("document.documentElement.scrollWidth") <= width, width

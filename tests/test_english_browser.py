@@ -18,7 +18,7 @@ from service.states import CaseState
 
 SCREENSHOT_FOLDER, STRETCHED_SCREENSHOTS = "english", True  # test-artifacts/english/
 
-UNITS = Path(__file__).resolve().parent.parent / "config" / "community" / "units.json"
+UNITS = Path(__file__).resolve().parent.parent / "config" / "district" / "units.json"
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 # what a person typed, which no one translates: a description, staff's reasons and notes
 TYPED = ("路灯不亮，晚上很黑", "等待配件", "灯罩未装回", "现场核查已修复", "非公共设施")
@@ -31,13 +31,16 @@ SEEN = """() => [document.title, document.body.innerText].concat(
     .flatMap((n) => ["aria-label", "placeholder", "title", "alt"].map((a) => n.getAttribute(a) || "")))
   .join("\\n")"""
 GRID_WORDS = """async () => { const grids = await (await fetch("/api/v1/grids")).json();
+  const communities = await (await fetch("/api/v1/communities")).json();
   return grids.features.flatMap((f) => Object.values(f.properties).filter((v) => typeof v === "string"))
-    .flatMap((v) => [v, ...v.split("·")]); }"""  # the map labels a grid's name on two lines, at its "·"
+    .flatMap((v) => [v, ...v.split("·")])
+    .concat(communities.flatMap((c) => [c.name, c.street_office.name])); }"""  # a grid's name: on two lines, at "·"
 
 
 def proper_names(page: Page, db) -> list[str]:
-    """Names that stay as they are in any language: the grids' (and their streets'), the people's, the units', what
-    people typed, and 中文 on the language switch; longest first, so a longer one goes before a name inside it."""
+    """Names that stay as they are in any language: the grids' (and their streets'), the communities' and their
+    street offices', the people's, the units', what people typed, and 中文 on the language switch; longest first,
+    so a longer one goes before a name inside it."""
     grids = page.evaluate(GRID_WORDS)
     people = list(db.scalars(sa.select(User.display_name)))
     units = [u["name"] for u in json.loads(UNITS.read_text(encoding="utf-8"))["units"]]
@@ -140,7 +143,7 @@ def test_a_rider_in_english_reads_no_chinese_but_names_on_any_screen(people, fac
     no_chinese_but_names(page, names, "duplicate")
 
     open_case(page, made["refused"].case_no)
-    expect(timeline).to_contain_text("Outside every grid: awaiting dispatch by hand")
+    expect(timeline).to_contain_text("In none of the community's grids: awaiting dispatch by hand")
     expect(page.locator("#case .verdict")).to_have_text("Reason: 非公共设施")
     rider.shot("refused")
     no_chinese_but_names(page, names, "refused")

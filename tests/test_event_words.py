@@ -14,7 +14,8 @@ def test_an_event_is_said_from_its_facts_in_either_language():
     assert event_line("dispatch", {"grid": "虹桥六网格", "distance_m": None}, "", "en", READING) == \
         "Dispatched to 虹桥六网格"
     assert event_lines(CaseState.UNROUTED, {"why": "outside_grids"}, "", READING) == {
-        "zh": "位置不在任何网格内，待人工派遣", "en": "Outside every grid: awaiting dispatch by hand"}
+        "zh": "位置不在本社区任何网格内，待人工派遣",
+        "en": "In none of the community's grids: awaiting dispatch by hand"}
     dup = {"original": "20261201-0001", "distance_m": 20.2, "hash_distance": 3}
     assert event_line(CaseState.DUPLICATE, dup, "", "zh", READING) == \
         "与 20261201-0001 为同一问题（相距 20 m，照片相似度差 3 位），已记为“我也遇到”"

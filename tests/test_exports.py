@@ -41,7 +41,7 @@ def assert_no_formula_text(value):
 
 
 def test_the_weekly_workbook_keeps_hostile_names_as_quoted_text(db, week_of_cases, hostile_names):
-    data = build_weekly_report(db, Week(2026, 9), "Asia/Shanghai", utcnow()).data
+    data = build_weekly_report(db, Week(2026, 9), "Asia/Shanghai", utcnow(), "community:hqsq").data
     book = load_workbook(io.BytesIO(workbook(data)))
     texts, numbers = [], []
     for sheet in book.worksheets:
@@ -60,7 +60,7 @@ def test_the_weekly_workbook_keeps_hostile_names_as_quoted_text(db, week_of_case
 
 
 def test_the_weekly_csv_keeps_hostile_names_as_quoted_text(db, week_of_cases, hostile_names):
-    data = build_weekly_report(db, Week(2026, 9), "Asia/Shanghai", utcnow()).data
+    data = build_weekly_report(db, Week(2026, 9), "Asia/Shanghai", utcnow(), "community:hqsq").data
     rows = list(csv.reader(io.StringIO(csv_text(data).lstrip("\ufeff"))))
     cells = [cell for row in rows for cell in row]
     for cell in cells:
@@ -95,7 +95,7 @@ def test_the_weekly_workbook_keeps_numbers_rates_and_times_as_excel_does(db, wee
     format, a missing value an empty cell: what a person can add up and sort in Excel."""
     from datetime import datetime
 
-    data = build_weekly_report(db, Week(2026, 9), "Asia/Shanghai", utcnow()).data
+    data = build_weekly_report(db, Week(2026, 9), "Asia/Shanghai", utcnow(), "community:hqsq").data
     book = load_workbook(io.BytesIO(workbook(data)))
     overall = book["总体"]
     header = [c.value for c in overall[1]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from support import COMMUNITY_TABLES, PER_TEST_TABLES
+from support import DISTRICT_TABLES, PER_TEST_TABLES
 
 from service.lifecycle import TRANSITIONS
 from service.models import Case, CaseEvent, Photo
@@ -35,6 +35,6 @@ def test_every_table_of_the_schema_is_either_the_communitys_or_emptied_before_ea
         tables = set(sa.inspect(db.engine).get_table_names()) - {"alembic_version"}
     finally:
         db.dispose()
-    assert tables == COMMUNITY_TABLES | set(PER_TEST_TABLES)
+    assert tables == DISTRICT_TABLES | set(PER_TEST_TABLES)
     assert "weekly_reports" in PER_TEST_TABLES
     assert PER_TEST_TABLES.index("points_ledger") < PER_TEST_TABLES.index("cases")  # its rows first: no cascade

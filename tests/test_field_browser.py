@@ -51,7 +51,7 @@ def open_order(page: Page, case_no: str):
     """Tap the order's line in the list: the case opens under it."""
     order = page.locator(f"#order-{case_no}")
     expect(page.locator("#orders[data-ready]")).to_have_count(1)  # the page's script has taken over its forms
-    order.locator("summary").click()
+    order.locator(":scope > details > summary").click()
     expect(order.locator(".case-detail")).to_be_visible()
     return order
 
@@ -108,7 +108,7 @@ def test_an_order_taken_on_offline_goes_once_and_a_big_after_photo_goes_up_shrun
     # back above ground: it goes by itself, once
     worker.context.set_offline(False)
     expect(order.locator(".pending")).to_be_hidden(timeout=20_000)
-    expect(order.locator("summary")).to_contain_text("处置中")
+    expect(order.locator(":scope > details > summary")).to_contain_text("处置中")
     started = events(db, case_no, "start")
     assert len(started) == 1 and started[0].client_action_id, started
 
@@ -204,7 +204,7 @@ def test_nineteen_orders_fit_in_three_phone_screens_urgent_first_with_one_next_s
         else:
             expect(order.get_by_label("处置后照片")).to_be_hidden()
         expect(order.locator(".navigate a")).to_have_count(3)
-        order.locator("summary").click()  # closed again
+        order.locator(":scope > details > summary").click()  # closed again
     open_order(page, expected[0])
     worker.shot("urgent-order-opened")
     worker.all_went_well()

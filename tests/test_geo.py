@@ -1,15 +1,11 @@
-"""GCJ-02 and BD-09 converted to WGS-84 against published pairs and within half a metre; the service area file."""
+"""GCJ-02 and BD-09 converted to WGS-84 against published pairs and within half a metre."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import prcoords
 import pytest
 
-from service.geo import ServiceArea, from_wgs84, to_wgs84
+from service.geo import from_wgs84, to_wgs84
 from service.placement import distance_m
-
-AREA_FILE = Path(__file__).resolve().parent.parent / "config" / "community" / "area.json"
 
 # Published pairs, all as (lat, lon).
 #
@@ -141,19 +137,3 @@ def test_wgs84_point_passes_through_unchanged():
 def test_unknown_coordinate_system_is_refused(system):
     with pytest.raises(ValueError):
         to_wgs84(32.015, 120.86, system)
-
-
-def test_service_area_from_file_holds_the_demo_grids_and_not_beijing():
-    area = ServiceArea.from_file(AREA_FILE)
-    assert area.contains(32.015, 120.86)
-    assert not area.contains(39.9, 116.4)
-
-
-def test_service_area_edges_are_inside_and_just_beyond_is_outside():
-    area = ServiceArea.from_file(AREA_FILE)
-    assert area.contains(area.south, area.west) and area.contains(area.north, area.east)
-    assert not area.contains(area.south - 0.001, 120.86)
-    assert not area.contains(area.north + 0.001, 120.86)
-    assert not area.contains(32.015, area.west - 0.001)
-    assert not area.contains(32.015, area.east + 0.001)
-    assert not area.contains(120.86, 32.015)  # lat and lon swapped

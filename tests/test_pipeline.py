@@ -11,14 +11,14 @@ import pytest
 import sqlalchemy as sa
 from images import photo_jpeg
 from PIL import Image
-from support import Api, run_jobs
+from support import OUTSIDE_GRIDS, Api, run_jobs
 
+from service.db import utcnow
 from service.event_words import Reading, notification_text
 from service.models import Case, CaseEvent, Grid, MeToo, Notification, PossibleDuplicate, WebhookMessage
 from service.runtime.jobqueue import PHOTO_QUEUE, SERIALIZER, redis_connection, rq_queue
 
 HQ06 = {"lat": "32.015", "lon": "120.855"}  # inside grid HQ06, worker gw06
-OUTSIDE_GRIDS = {"lat": "32.05", "lon": "120.90"}  # in the service area, far from every grid
 
 
 def exif_jpeg(seed: int = 1, gps: tuple[float, float] | None = None, taken: datetime | None = None) -> bytes:
@@ -70,7 +70,7 @@ def test_a_report_is_dispatched_to_its_grid_worker_with_the_category_deadline(ri
     assert gw06.get(f"/api/v1/reports/{case_no}").status_code == 200  # now in their grid
     stranger = Api(app.test_client())
     stranger.login("rider2")
-    assert stranger.get(detail["photos"][0]["web_url"]).status_code == 403
+    assert stranger.get(detail["photos"][0]["web_url"]).status_code == 404  # not theirs: as if there were none
 
 
 def test_a_point_outside_every_grid_waits_for_staff(rider, db, workers):
@@ -79,17 +79,16 @@ def test_a_point_outside_every_grid_waits_for_staff(rider, db, workers):
     case = case_of(db, case_no)
     assert case.state == "unrouted" and case.grid is None and case.assignee is None and case.deadline_at is None
     told = {n.user.username for n in db.scalars(sa.select(Notification).where(Notification.case_id == case.id))}
-    assert told == {"staff1", "admin"}
+    assert told == {"staff1", "hqsq-staff"}  # 虹桥社区's staff, whose community it is in
 
 
 def test_a_point_just_outside_a_grid_goes_to_the_nearest_within_30_m(rider, db, workers):
-    just_south = rider.report(photos=[photo_jpeg(seed=51)], lat="31.9998", lon="120.845"
-                              ).get_json()["case_no"]  # 22 m south of HQ01
-    too_far = rider.report(photos=[photo_jpeg(seed=52)], lat="31.9994", lon="120.845"
-                           ).get_json()["case_no"]  # 66 m south
+    just_south = rider.report(photos=[photo_jpeg(seed=51)], lat="32.005", lon="120.83979"
+                              ).get_json()["case_no"]  # 20 m west of HQ01, 虹桥社区's edge: within the snap
+    too_far = rider.report(photos=[photo_jpeg(seed=52)], lat="32.005", lon="120.83958")  # 40 m west: in none
     workers()
     assert case_of(db, just_south).grid.code == "HQ01" and case_of(db, just_south).state == "dispatched"
-    assert case_of(db, too_far).state == "unrouted"
+    assert too_far.status_code == 422 and too_far.get_json()["error"]["code"] == "outside_service_area"
 
 
 def test_a_near_identical_photo_nearby_becomes_a_duplicate_and_a_me_too(rider, make_api, db, workers):
@@ -180,7 +179,7 @@ def test_an_undecodable_original_leaves_the_case_new_with_an_error_staff_can_ret
     workers()
     case = case_of(db, case_no)
     assert case.state == "new" and "decoded" in case.processing_error
-    assert {n.user.username for n in db.scalars(sa.select(Notification))} == {"staff1", "admin"}
+    assert {n.user.username for n in db.scalars(sa.select(Notification))} == {"staff1", "hqsq-staff"}
     staff = make_api("staff1")
     assert staff.get(f"/api/v1/reports/{case_no}").get_json()["flags"]["processing_error"]
     denied = rider.client.post(f"/api/v1/cases/{case_no}/actions", json={"action": "retry_processing"},
@@ -198,24 +197,33 @@ def test_an_undecodable_original_leaves_the_case_new_with_an_error_staff_can_ret
     assert again.status_code == 409
 
 
-def test_a_changed_grid_takes_effect_without_restarting_the_worker(rider, db, workers, settings):
+def test_a_redrawn_grid_takes_effect_without_restarting_the_worker(rider, db, workers, settings):
+    """A new generation of HQ06 drawn over the strip of 虹桥社区 that no grid covered: the same worker process routes
+    the next reports by it, and the old ground of HQ06 is now in none of the community's grids."""
     first = rider.report(**HQ06).get_json()["case_no"]
     workers()
     assert case_of(db, first).grid.code == "HQ06"
-    grid = db.scalar(sa.select(Grid).where(Grid.code == "HQ06"))
-    moved = {"type": "Polygon", "coordinates": [[[120.90, 32.05], [120.91, 32.05], [120.91, 32.06],
-                                                 [120.90, 32.06], [120.90, 32.05]]]}
-    grid.polygon, kept = moved, grid.polygon
+    old = db.scalar(sa.select(Grid).where(Grid.code == "HQ06", Grid.retired_at.is_(None)))
+    strip = {"type": "Polygon", "coordinates": [[[120.881, 32.012], [120.884, 32.012], [120.884, 32.018],
+                                                 [120.881, 32.018], [120.881, 32.012]]]}
+    old.retired_at = utcnow()
+    db.flush()
+    redrawn = Grid(code="HQ06", name=old.name, polygon=strip, community_id=old.community_id, worker_id=old.worker_id,
+                   valid_from=old.retired_at)
+    db.add(redrawn)
     db.commit()
     try:
         second = rider.report(photos=[photo_jpeg(seed=61)], **OUTSIDE_GRIDS).get_json()["case_no"]
         third = rider.report(photos=[photo_jpeg(seed=62)], **HQ06).get_json()["case_no"]
-        workers()  # the same process, its grid index built before the change
-        assert case_of(db, second).grid.code == "HQ06"
-        assert case_of(db, third).state == "unrouted"
+        workers()  # the same process, its district index built before the change
+        assert case_of(db, second).grid_id == redrawn.id
+        assert case_of(db, third).state == "unrouted" and case_of(db, third).community.code == "hqsq"
+        assert case_of(db, first).grid_id == old.id  # dispatched before: still in the grid it went to
     finally:
-        grid = db.scalar(sa.select(Grid).where(Grid.code == "HQ06"))
-        grid.polygon = kept
+        db.execute(sa.update(Case).where(Case.grid_id == redrawn.id).values(grid_id=old.id))
+        db.delete(redrawn)
+        db.flush()
+        old.retired_at = None
         db.commit()
 
 

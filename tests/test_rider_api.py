@@ -113,7 +113,38 @@ def test_categories_count_my_reports_of_each(rider, app, factory):
 
 def test_the_grids_are_there_for_the_map(rider):
     grids = rider.get("/api/v1/grids").get_json()
-    assert len(grids["features"]) == 12 and grids["features"][0]["properties"]["code"] == "HQ01"
+    assert len(grids["features"]) == 70 and grids["features"][0]["properties"]["code"] == "GY01"
+    hq01 = next(f for f in grids["features"] if f["properties"]["code"] == "HQ01")
+    assert hq01["properties"] == {"code": "HQ01", "name": "虹桥第01网格·虹桥新村一片", "street": "虹桥路",
+                                  "community": "hqsq"}
+
+
+def test_a_box_brings_only_the_grids_that_reach_into_it(rider):
+    # the cell of 0.02° around HQ06 (32.015, 120.855), as the rider's map asks for it
+    cell = rider.get("/api/v1/grids?bbox=120.84,32.00,120.86,32.02").get_json()["features"]
+    codes = {f["properties"]["code"] for f in cell}
+    assert "HQ06" in codes and {f["properties"]["community"] for f in cell} <= {"hqsq", "qfsq", "tysq"}
+    everything = rider.get("/api/v1/grids").get_json()["features"]
+    assert 0 < len(cell) < len(everything)
+    # each grid returned reaches into the box, and none that does is left out (by the polygons' own extents)
+    def reaches(feature) -> bool:
+        ring = feature["geometry"]["coordinates"][0]
+        lons, lats = [p[0] for p in ring], [p[1] for p in ring]
+        return min(lons) <= 120.86 and max(lons) >= 120.84 and min(lats) <= 32.02 and max(lats) >= 32.00
+    assert codes == {f["properties"]["code"] for f in everything if reaches(f)}
+    # a box over the Yangtze, north of the district: nothing
+    assert rider.get("/api/v1/grids?bbox=120.84,32.10,120.86,32.12").get_json() == {
+        "type": "FeatureCollection", "features": []}
+
+
+@pytest.mark.parametrize("bbox, status", [
+    ("120.84,32.00,120.86", 400), ("a,b,c,d", 400), ("nan,32.00,120.86,32.02", 400), ("", 400),
+    ("120.84,32.00,120.86,32.02,1", 400), ("1e400,32,120.86,32.02", 400),  # not four numbers
+    ("120.86,32.00,120.84,32.02", 422), ("120.84,32.02,120.86,32.00", 422),  # four numbers, but no box
+    ("120,31,121,32", 422), ("181,32.00,182,32.02", 422), ("8994984.,-82.,0852,40", 422)])
+def test_a_box_that_is_no_box_is_refused_naming_it(rider, bbox, status):
+    answer = rider.get(f"/api/v1/grids?bbox={bbox}")
+    assert answer.status_code == status and answer.get_json()["error"]["field"] == "bbox", bbox
 
 
 # --- "me too" only from the spot, by someone who is neither staff, the assignee nor the reporter ----------------
@@ -129,7 +160,7 @@ def test_the_grids_are_there_for_the_map(rider):
     ({"accuracy_m": -1}, 422, "invalid_number", "accuracy_m"),
     ({"accuracy_m": 150}, 422, "location_too_coarse", "accuracy_m"),  # coarser than the 100 m radius
     ({"lat": 32.0160}, 422, "too_far_from_case", "lat"),  # 111 m north
-    ({"lat": 32.06, "lon": 120.9}, 422, "too_far_from_case", "lat"),  # 5 km away, still in the service area
+    ({"lat": 31.97, "lon": 120.86}, 422, "too_far_from_case", "lat"),  # 5 km away in 军山社区, still in the district
     ({"lat": 31.0}, 422, "outside_service_area", "lat"),
 ], ids=["no-location", "no-accuracy", "text-for-a-number", "number-for-text", "overflow", "lat-alone",
         "unknown-system", "negative-accuracy", "coarse-fix", "111-m-away", "5-km-away", "outside-the-area"])

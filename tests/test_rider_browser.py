@@ -52,7 +52,8 @@ def twelve_megapixel_photo() -> bytes:
 def test_a_rider_reports_a_broken_street_light_and_follows_it_to_dispatch(people, workers, db):
     rider = rider_at_the_page(people, "rider1")
     page = rider.page
-    assert page.locator("#map svg path").count() >= 12, "the grid polygons are the map's backdrop"
+    # the grid polygons are the map's backdrop (they arrive by cell, after the page is up)
+    page.wait_for_function("document.querySelectorAll('#map svg path').length >= 12", timeout=15_000)
     expect(page.locator("#where-text")).to_contain_text(HQ06_NAME)
     rider.shot("report-page")
 
@@ -328,18 +329,18 @@ def test_a_report_the_server_refuses_is_dropped_with_the_reason_shown_and_the_fo
     page = rider.page
     rider.context.set_geolocation({"latitude": 31.2304, "longitude": 121.4737, "accuracy": 20})  # Shanghai
     page.get_by_role("button", name="重新定位").click()
-    expect(page.locator("#where-text")).to_contain_text("±20 米 · 不在网格内")
+    expect(page.locator("#where-text")).to_contain_text("±20 米 · 不在本区服务范围内")
     take_photos(page, photo_jpeg(seed=71))
     choose(page, "路灯")
     send(page)
-    expect(page.get_by_role("alert")).to_contain_text("上报未被接受：位置不在本社区服务范围内")
+    expect(page.get_by_role("alert")).to_contain_text("上报未被接受：位置不在崇川区范围内")
     expect(page.locator("#previews img")).to_have_count(1)  # given back to mend, not lost
     expect(page.locator("#chosen .tile")).to_contain_text("路灯")
     expect(page.locator("#outbox")).to_be_hidden()
     rider.shot("refused")
     assert cases_on_the_server(db) == 0
     page.reload()
-    expect(page.get_by_role("alert")).to_contain_text("位置不在本社区服务范围内")  # shown until the rider closes it
+    expect(page.get_by_role("alert")).to_contain_text("位置不在崇川区范围内")  # shown until the rider closes it
     page.get_by_role("alert").get_by_role("button", name="关闭").click()
     page.reload()
     expect(page.locator("#tiles .tile").first).to_be_visible()

@@ -84,6 +84,13 @@ def test_every_answer_is_not_sniffed_framed_or_leaking_its_address(app, client, 
     assert "Strict-Transport-Security" not in response.headers, "HSTS over plain http"
 
 
+@pytest.mark.parametrize("path", ["/api/v1/categories", "/api/v1/communities", "/api/v1/nope", "/api/v1/me/reports"])
+def test_a_json_answer_loads_nothing_and_is_framed_by_no_one(client, path):
+    answer = client.get(path)
+    assert answer.mimetype == "application/json", path
+    assert directives(answer) == {"default-src": ["'none'"], "frame-ancestors": ["'none'"]}, path
+
+
 def test_hsts_only_when_the_site_is_served_over_https(client):
     assert "Strict-Transport-Security" not in client.get("/login").headers
     secure = client.get("/login", base_url="https://snap.example")

@@ -146,7 +146,7 @@ def test_no_page_breaks_its_content_security_policy_and_each_keeps_its_look(peop
     # the grid worker on a phone: the orders
     worker = Watched(people(**{k: v for k, v in PHONE.items() if k not in ("permissions", "geolocation")}))
     worker.person.log_in("gw06")
-    worker.page.locator(f"#order-{case_no} summary").click()  # the compact list opens the case: photos, map
+    worker.page.locator(f"#order-{case_no} > details > summary").click()  # the compact list opens the case: photos, map
     expect(worker.page.locator(f"#order-{case_no} img")).to_be_visible()
     expect(worker.page.locator(f"#order-{case_no} .field-map.leaflet-container")).to_be_visible()
     worker.looked_at("field-orders")

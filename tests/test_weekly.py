@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from synthetic_week import TZ, W09, local
 
 from service.models import Case
-from service.weekly import Week, _percentile, figures, headline, weekly_closure
+from service.weekly import Week, figures, headline, weekly_closure
+from service.weekly_figures import percentile
 
 
 def hours(case: Case) -> float:
@@ -51,8 +52,37 @@ def test_the_week_before_stands_beside_it(db, week_of_cases, settings):
     assert report["trend"][-1]["closure_rate"] == 0.75 and len(report["trend"]) == 8
 
 
+def test_the_trend_shows_earlier_weeks_as_their_own_reports_published_them(db, week_of_cases):
+    """An earlier week's rates in the trend are those its own report gave once the week was over (kept); a week
+    with no such report of the scope (none, or one built while the week was under way) is counted from the cases."""
+    from service.weekly import build_weekly_report
+
+    a = week_of_cases["A"]
+
+    def case(no, created, state, deadline, closed=None):
+        db.add(Case(case_no=no, reporter=a.reporter, category=a.category, lat=a.lat, lon=a.lon, state=state,
+                    grid=a.grid, assignee=a.assignee, created_at=created, updated_at=created, dispatched_at=created,
+                    deadline_at=deadline, closed_at=closed, priority=0, community_id=a.community_id,
+                    street_office_id=a.street_office_id))
+        db.commit()
+
+    w06, w07 = W09.shifted(-3), W09.shifted(-2)
+    case("TREND-X", local(2, 9), "closed", deadline=local(2, 12), closed=local(2, 10))  # W07: due, closed on time
+    published = build_weekly_report(db, w07, TZ, w07.end(TZ) + timedelta(hours=1)).data["overall"]
+    assert published["closure_rate"] == 1.0
+    build_weekly_report(db, w06, TZ, local(2, 4))  # W06 under way, with nothing due yet
+    case("TREND-Y", local(2, 9), "in_progress", deadline=local(2, 13))  # W07 now has two due, one closed
+    case("TREND-Z", local(2, 2), "closed", deadline=local(2, 3), closed=local(2, 6))  # W06: closed late
+
+    trend = {t["week"]: t for t in weekly_closure(db, W09, TZ, datetime.now(UTC))["trend"]}
+    assert trend[w07.name]["closure_rate"] == 1.0 and trend[w07.name]["on_time_rate"] == 1.0  # as published
+    assert trend[w06.name]["closure_rate"] == 1.0 and trend[w06.name]["on_time_rate"] == 0.0  # counted now
+    community = {t["week"]: t for t in weekly_closure(db, W09, TZ, datetime.now(UTC), "community:hqsq")["trend"]}
+    assert community[w07.name]["closure_rate"] == 0.5  # no report of the community's was kept: counted now
+
+
 def test_per_grid_per_category_and_per_assignee(db, week_of_cases):
-    report = weekly_closure(db, W09, TZ, datetime.now(UTC))
+    report = weekly_closure(db, W09, TZ, datetime.now(UTC), "community:hqsq")
     grids = {row["name"]: row["figures"] for row in report["by_grid"]}
     hq01 = next(v for k, v in grids.items() if k.startswith("虹桥第01网格"))
     hq02 = next(v for k, v in grids.items() if k.startswith("虹桥第02网格"))
@@ -79,9 +109,9 @@ def test_an_empty_week_divides_by_nothing(db, settings):
 
 
 def test_percentiles_interpolate_like_postgresql():
-    assert _percentile([1, 2, 3, 4], 0.5) == 2.5
-    assert _percentile([10, 20, 30], 0.9) == 28.0
-    assert _percentile([], 0.5) is None
+    assert percentile([1, 2, 3, 4], 0.5) == 2.5
+    assert percentile([10, 20, 30], 0.9) == 28.0
+    assert percentile([], 0.5) is None
 
 
 def test_building_a_week_again_replaces_it_and_the_command_line_builds_any_week(app, db, week_of_cases):
@@ -95,7 +125,8 @@ def test_building_a_week_again_replaces_it_and_the_command_line_builds_any_week(
     assert again.exit_code == 0
     db.expire_all()
     kept = db.scalars(sa.select(WeeklyReport)).all()
-    assert [r.week for r in kept] == ["2026-W09"] and kept[0].data["overall"]["closed"] == 3
+    district = [r for r in kept if r.scope == "district"]
+    assert {r.week for r in kept} == {"2026-W09"} and len(district) == 1 and district[0].data["overall"]["closed"] == 3
     bad = runner.invoke(args=["report", "weekly", "--week", "someday"])
     assert bad.exit_code != 0 and "ISO week" in bad.output
 
@@ -112,9 +143,11 @@ def test_the_monday_job_builds_last_week_and_posts_the_headline(db, worker_env, 
         "workers.jobs.announce_weekly_report", "2026-W09")
     run_jobs(settings)
     db.expire_all()
-    assert db.get(WeeklyReport, "2026-W09").data["overall"]["received"] == 7
+    assert db.get(WeeklyReport, ("2026-W09", "district")).data["overall"]["received"] == 7
+    assert db.get(WeeklyReport, ("2026-W09", "community:hqsq")).data["overall"]["received"] == 7
+    assert db.get(WeeklyReport, ("2026-W09", "street_office:hpqjd")).data["overall"]["received"] == 0
     message = db.scalar(sa.select(WebhookMessage))
-    assert message.content.startswith("【随手拍周报 2026-W09】受理 7") and message.attempts == 1  # the robot is down
+    assert message.content.startswith("【随手拍周报 2026-W09 全区】受理 7") and message.attempts == 1  # robot down
 
 
 def test_the_report_page_prints_with_charts_tables_and_downloads(app, db, week_of_cases):
@@ -142,7 +175,7 @@ def test_the_report_page_prints_with_charts_tables_and_downloads(app, db, week_o
     book = load_workbook(io.BytesIO(browser.get("/desk/reports/2026-W09.xlsx").data))
     assert book.sheetnames == ["总体", "按网格", "按类别", "按处置人", "超期未结", "上报人排行"]
     overall = [c.value for c in book["总体"][2]]
-    assert overall[:6] == ["全社区", 7, 5, 4, 3, 0.75]  # numbers, the rate shown as 75.0% by its format
+    assert overall[:6] == ["虹桥社区", 7, 5, 4, 3, 0.75]  # numbers, the rate shown as 75.0% by its format
     text = browser.get("/desk/reports/2026-W09.csv").get_data(as_text=True)
     assert text.startswith("\ufeff随手拍周报 2026-W09") and "上报人排行" in text
     assert re.search(r"rider1,骑手 张师傅,5,5,10", text)
@@ -171,7 +204,7 @@ def test_a_week_under_way_counts_what_was_due_by_now(db, week_of_cases):
     assert (f["due"], f["closed"], f["on_time"], f["closure_rate"]) == (2, 2, 1, 1.0)  # A (late) and B
     assert report["overdue"] == []  # C is due at 12:00 today: not overdue at 11:59
     assert report["trend"][-1]["partial"] is True and not any(t["partial"] for t in report["trend"][:-1])
-    assert headline(report).startswith("【随手拍周报 2026-W09 进行中（截至 02-27 11:59）】受理 6，立案 4，应结 2")
+    assert headline(report).startswith("【随手拍周报 2026-W09 进行中（截至 02-27 11:59） 全区】受理 6，立案 4，应结 2")
 
 
 def test_a_case_due_a_minute_ago_is_overdue_by_now_and_counted_due(db, week_of_cases):
@@ -196,7 +229,7 @@ def test_the_report_reads_in_local_dates_and_times(app, db, settings):
     from service.weekly import build_weekly_report
 
     built_at = datetime(2026, 12, 2, 2, 19, 30, tzinfo=UTC)  # 10:19 in Shanghai
-    data = build_weekly_report(db, Week(2026, 49), TZ, built_at).data
+    data = build_weekly_report(db, Week(2026, 49), TZ, built_at, "community:hqsq").data
     assert (data["first_day"], data["last_day"]) == ("2026-11-30", "2026-12-06")
     page = staff_browser(app).get("/desk/reports/2026-W49").get_data(as_text=True)
     assert "2026-11-30 至 2026-12-06" in page and "生成于 2026-12-02 10:19" in page

@@ -7,13 +7,13 @@ from functools import cache
 
 from config import Settings
 from service.db import Database
-from service.dispatch import fresh_grid_index
-from service.grids import GridIndex
+from service.dispatch import KeptIndex
+from service.district import district_name
+from service.grids import DistrictIndex
 from service.photos import PhotoStore
 from service.pipeline import PipelineRules
 
 _databases: dict[int, Database] = {}
-_grid_index: list[GridIndex] = []
 
 
 @cache
@@ -40,20 +40,21 @@ def pipeline_rules() -> PipelineRules:
     return PipelineRules.from_settings(settings())
 
 
-def grid_index(session) -> GridIndex:
-    """The grid index, rebuilt only when the grids in the database have changed since it was built."""
-    current = _grid_index[0] if _grid_index else None
-    fresh = fresh_grid_index(session, current, settings().grid_snap_m)
-    if fresh is not current:
-        _grid_index[:] = [fresh]
-    return fresh
+@cache
+def _kept_index() -> KeptIndex:
+    return KeptIndex(settings().grid_snap_m, district_name(settings().district_dir))
+
+
+def district_index(session) -> DistrictIndex:
+    """The district index, rebuilt only when the grids or boundaries in the database have changed."""
+    return _kept_index().fresh(session)
 
 
 def reset() -> None:
     """Forget everything read from the environment (tests point the workers at another database)."""
     settings.cache_clear()
     pipeline_rules.cache_clear()
-    _grid_index.clear()
+    _kept_index.cache_clear()
     for db in _databases.values():
         db.dispose()
     _databases.clear()

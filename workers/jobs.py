@@ -14,7 +14,7 @@ from service import overdue, periodic, pipeline
 from service.db import utcnow
 from service.notifications import deliver_webhook
 from service.runtime.jobqueue import JobQueue
-from workers.context import database, grid_index, photo_store, pipeline_rules, settings
+from workers.context import database, district_index, photo_store, pipeline_rules, settings
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def process_new_case(case_id: int) -> str | None:
     messages."""
     with database().session() as session:
         try:
-            done = pipeline.process_case(session, photo_store(), grid_index(session), pipeline_rules(), case_id)
+            done = pipeline.process_case(session, photo_store(), district_index(session), pipeline_rules(), case_id)
         except Exception:
             log.exception("process_case %s failed; RQ will retry it", case_id)
             raise
@@ -58,12 +58,13 @@ def send_robot_message(message_id: int) -> bool:
 
 
 def announce_weekly_report(week: str | None = None) -> str:
-    """Build a week's closure report (last week by default) and post its headline to the staff group's robot."""
+    """Build a week's closure report of every scope (last week by default) and post each headline to its group's
+    robot: the district's to the staff group's, a community's to its own."""
     with database().session() as session:
-        built, follow_up = periodic.build_and_announce_week(session, week, settings().timezone, utcnow(),
-                                                            settings().webhook_url)
-    if follow_up:
-        _queue().enqueue_follow_ups(built.name, [follow_up])
+        built, follow_ups = periodic.build_and_announce_weeks(session, week, settings().timezone, utcnow(),
+                                                              settings().webhook_url)
+    if follow_ups:
+        _queue().enqueue_follow_ups(built.name, follow_ups)
     return built.name
 
 

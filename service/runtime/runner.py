@@ -5,7 +5,6 @@ With REDIS_URL set, that Redis is used instead of the embedded one.
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,9 +14,12 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+import sqlalchemy as sa
+
 from config import Settings
-from service.community import load_community
 from service.db import Database, upgrade_schema
+from service.district import load_district
+from service.models import User
 from service.runtime.embedded_redis import EmbeddedRedis
 
 BIN = Path(sys.executable).parent
@@ -99,8 +101,15 @@ def wait_healthy(url: str, children: dict[str, subprocess.Popen], timeout: float
     raise SystemExit(f"the web server did not become healthy at {url} within {timeout:.0f} s")
 
 
-def _print_welcome(url: str, settings: Settings, password: str) -> None:
-    users = json.loads(settings.users_file.read_text(encoding="utf-8"))["users"]
+def demo_logins(session) -> dict[str, list[str]]:
+    """The usernames of each role, as the welcome lists them."""
+    logins: dict[str, list[str]] = {}
+    for username, role in session.execute(sa.select(User.username, User.role).order_by(User.username)):
+        logins.setdefault(role, []).append(username)
+    return logins
+
+
+def _print_welcome(url: str, settings: Settings, password: str, logins: dict[str, list[str]]) -> None:
     print("\n随手拍 is running / 服务已启动")
     print(f"  web        {url}/")
     print(f"  API        {url}/api/v1/openapi.json")
@@ -108,9 +117,9 @@ def _print_welcome(url: str, settings: Settings, password: str) -> None:
     print(f"  database   {masked_url(settings.database_url)}")
     print(f"  redis      {masked_url(settings.redis_url)}{' (embedded)' if settings.embedded_redis else ''}")
     print(f"\nDemo logins (password for all: {password}):")
-    for role in ("reporter", "grid_worker", "staff", "admin"):
-        names = [u["username"] for u in users if u["role"] == role]
-        print(f"  {role:<12} {', '.join(names)}")
+    for role, names in logins.items():
+        more = f" … ({len(names)} in all)" if len(names) > 20 else ""
+        print(f"  {role:<12} {', '.join(names[:20])}{more}")
     print("\nTry:  curl -s -X POST -H 'Content-Type: application/json' "
           f"-d '{{\"username\":\"rider1\",\"password\":\"{password}\"}}' {url}/api/v1/auth/login")
     print("Ctrl-C stops everything.\n", flush=True)
@@ -159,7 +168,8 @@ def main() -> int:
         password = settings.resolved_demo_password()
         db = Database(settings.database_url)
         with db.session() as session:
-            load_community(session, settings.categories_file, settings.users_file, settings.grids_file, password)
+            print(load_district(session, settings.district_dir, password).line(), flush=True)
+            logins = demo_logins(session)
         db.dispose()
         env = dict(os.environ, REDIS_URL=settings.redis_url, DATABASE_URL=settings.database_url)
         for name, argv in _processes(port).items():
@@ -169,7 +179,7 @@ def main() -> int:
             children[name] = subprocess.Popen(argv, env=env, start_new_session=True)
         url = f"http://127.0.0.1:{port}"
         if wait_healthy(url, children, stop=stop):
-            _print_welcome(url, settings, password)
+            _print_welcome(url, settings, password, logins)
         while not stop and all(proc.poll() is None for proc in children.values()):
             time.sleep(0.2)
         if stop:

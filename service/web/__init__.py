@@ -10,8 +10,9 @@ from config import Settings
 from service.actions import DeskRules
 from service.cases import IntakeLimits
 from service.db import Database
-from service.event_words import event_line
-from service.geo import ServiceArea
+from service.dispatch import KeptIndex
+from service.district import district_name
+from service.event_words import SEND_BACK_REASONS, event_line
 from service.local_time import SHORT, local_time
 from service.photos import PhotoStore
 from service.runtime.jobqueue import JobQueue, redis_connection
@@ -31,7 +32,7 @@ from service.web import (
     rider_api,
     security,
 )
-from service.web.access import current_user, uses_bearer_token
+from service.web.access import DailyRenewedSessions, current_user, uses_bearer_token
 from service.web.extensions import Services, close_db_session, compress, csrf, limiter
 
 
@@ -57,7 +58,7 @@ def register_extensions(app: Flask, settings: Settings) -> None:
         db=Database(settings.database_url),
         photos=PhotoStore(settings.media_dir),
         jobs=JobQueue(redis_connection(settings.redis_url)),
-        area=ServiceArea.from_file(settings.area_file),
+        district=KeptIndex(settings.grid_snap_m, district_name(settings.district_dir)),
         limits=limits,
         desk_rules=DeskRules.from_files(settings.units_file, settings.points_file, settings.timezone),
     )
@@ -80,7 +81,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(rider_api.bp, url_prefix="/api/v1")
 
 
-STATE_CONTEXT = {"CaseState": CaseState, "OPEN": OPEN, "WORKED": WORKED, "FINAL": FINAL}
+STATE_CONTEXT = {"CaseState": CaseState, "OPEN": OPEN, "WORKED": WORKED, "FINAL": FINAL,
+                 "SEND_BACK_REASONS": SEND_BACK_REASONS}
 
 
 def register_template_helpers(app: Flask, settings: Settings) -> None:
@@ -155,9 +157,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         # Static files never get here: they are precompressed (register_static).
         COMPRESS_ALGORITHM="gzip",
         COMPRESS_ALGORITHM_STREAMING="gzip",
-        COMPRESS_MIN_SIZE=1024,
+        COMPRESS_MIN_SIZE=500,  # the web manifest (685 bytes) and a cell's grids among them
     )
     app.json.ensure_ascii = False
+    app.session_interface = DailyRenewedSessions()
     if settings.trusted_proxies:  # the rider's own address (for the rate limits) from the proxies in front
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies,
                                 x_host=settings.trusted_proxies)

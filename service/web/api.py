@@ -9,20 +9,20 @@ from flask import Blueprint, jsonify, request, send_file, url_for
 
 from service import case_lookup
 from service.actions import may_reopen_now
-from service.auth import STAFF_ROLES, authenticate, can_view_case
+from service.auth import STAFF_ROLES, authenticate
 from service.cases import ReportForm, take_report
 from service.categories import active_categories, active_codes, looks, reports_per_category
 from service.db import utcnow
 from service.event_words import Reading, event_lines, notification_texts
-from service.geo import ServiceArea
 from service.local_time import local_iso as local_time_iso
 from service.models import Case, Photo
 from service.notifications import latest_notifications, mark_all_read, mark_read, unread_count
 from service.parsing import INT32_MAX, whole_number
 from service.refusals import Refused
+from service.scope import may_see
 from service.users import sign_in
 from service.web.access import current_user, log_in, log_out, login_required
-from service.web.extensions import db_session, services
+from service.web.extensions import db_session, district_index, services
 from service.web.links import external_url
 from service.web.throttle import limit_intake, limit_login_failures
 
@@ -149,7 +149,7 @@ def create_report():
     form = ReportForm(**{name: request.form.get(name) for name in REPORT_FIELDS})
     # a file input left empty arrives as a part with no file name and no bytes: not a photo at all
     photos = [f.stream for f in request.files.getlist("photo") if f.filename or f.content_length]
-    intake = take_report(db_session(), svc.photos, current_user(), form, photos, svc.limits, svc.area,
+    intake = take_report(db_session(), svc.photos, current_user(), form, photos, svc.limits, district_index(),
                          svc.settings.timezone)
     case = intake.case
     if intake.created:
@@ -223,7 +223,7 @@ def my_notifications():
         items.append({"id": n.id, "kind": n.kind, "message": text["zh"], "text": text,
                       "created_at": local_iso(n.created_at), "read": n.read_at is not None,
                       "case_no": n.case.case_no if n.case else None,
-                      "case_visible": n.case is not None and can_view_case(user, n.case)})
+                      "case_visible": n.case is not None and may_see(user, n.case)})
     return jsonify({"unread": unread, "items": items})
 
 
@@ -273,19 +273,20 @@ def openapi():
     """The OpenAPI document describing this API, with this server's photo limits, categories and service area."""
     svc = services()
     return jsonify(_openapi_document(svc.limits.max_photos, svc.limits.max_photo_bytes, active_codes(db_session()),
-                                     svc.area))
+                                     district_index().bounds))
 
 
 @cache
 def _openapi_document(max_photos: int, max_photo_bytes: int, category_codes: tuple[str, ...],
-                      area: ServiceArea) -> dict:
+                      bounds: tuple[float, float, float, float]) -> dict:
     """The document with the values it leaves to the server: MAX_PHOTOS, MAX_PHOTO_MB, the community's category
-    codes and its service area, so a client (or a fuzzer) knows exactly what this server takes."""
+    codes and the box around its district, so a client (or a fuzzer) knows exactly what this server takes."""
     doc = json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))
     schemas = doc["components"]["schemas"]
     schemas["Photos"]["maxItems"] = max_photos
     schemas["Photos"]["items"]["maxLength"] = max_photo_bytes
     schemas["CategoryCode"]["enum"] = list(category_codes)
-    schemas["AreaLatitude"].update(minimum=area.south, maximum=area.north)
-    schemas["AreaLongitude"].update(minimum=area.west, maximum=area.east)
+    south, west, north, east = bounds
+    schemas["AreaLatitude"].update(minimum=south, maximum=north)
+    schemas["AreaLongitude"].update(minimum=west, maximum=east)
     return doc

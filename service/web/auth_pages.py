@@ -16,7 +16,8 @@ from service.web.throttle import limit_login_failures, limit_password_guesses
 
 bp = Blueprint("auth", __name__)
 
-HOME_BY_ROLE = {"staff": "desk.queue", "admin": "desk.queue", "grid_worker": "field.orders", "reporter": "main.index"}
+HOME_BY_ROLE = {"staff": "desk.queue", "admin": "desk.queue", "grid_worker": "field.orders", "unit": "field.orders",
+                "reporter": "main.index"}
 
 # The language a person chose (the rider page's 中文/English keeps it in this cookie too, and so does the login
 # page's own switch); without one, English for a browser that asks for it first, else Chinese.

@@ -1,17 +1,17 @@
-"""Command-line tasks on the app: `flask --app service.web db upgrade`, `... community load`, `... report weekly`,
+"""Command-line tasks on the app: `flask --app service.web db upgrade`, `... district load`, `... report weekly`,
 `... demo week`."""
 import dataclasses
 
 import click
 from flask import Flask
 
-from service.community import load_community
 from service.db import upgrade_schema, utcnow
 from service.demo import DemoRefused, DemoSummary, DemoTools, make_demo_week
+from service.district import DistrictFileError, load_district
 from service.pipeline import PipelineRules
 from service.states import CaseState
 from service.web.extensions import services
-from service.weekly import FIRST_YEAR, LAST_YEAR, Week, build_weekly_report, headline, last_week
+from service.weekly import FIRST_YEAR, LAST_YEAR, Week, build_all_weekly_reports, headline, last_week
 
 
 def _week_option(week_name: str | None, default: Week) -> Week:
@@ -28,7 +28,9 @@ def demo_tools() -> DemoTools:
     desk's rules from the settings (as the photo worker reads them)."""
     svc, s = services(), services().settings
     rules = dataclasses.replace(PipelineRules.from_settings(s), staff_webhook=None)  # no robot for made-up cases
-    return DemoTools(svc.photos, svc.limits, svc.area, rules, svc.desk_rules, s.grid_snap_m)
+    with svc.db.session() as session:
+        district = svc.district.fresh(session)
+    return DemoTools(svc.photos, svc.limits, district, rules, svc.desk_rules)
 
 
 def demo_lines(made: DemoSummary) -> list[str]:
@@ -58,17 +60,22 @@ def init_app(app: Flask) -> None:
         click.echo("database is up to date")
 
     @app.cli.group()
-    def community():
-        """The community's data files (categories, users, grids)."""
+    def district():
+        """The district's data files (config/district/: offices, communities, boundaries, grids, people)."""
 
-    @community.command("load")
-    def community_load():
-        """Load or refresh categories, demo users and grids from config/."""
+    @district.command("load")
+    def district_load():
+        """Load or refresh the district from its files; a redrawn grid or boundary becomes a new generation."""
         s = services().settings
         with services().db.session() as session:
-            summary = load_community(session, s.categories_file, s.users_file, s.grids_file,
-                                     s.resolved_demo_password())
-        click.echo(f"loaded {summary.categories} categories, {summary.users} users, {summary.grids} grids")
+            try:
+                summary = load_district(session, s.district_dir, s.resolved_demo_password())
+            except DistrictFileError as error:
+                raise click.ClickException(str(error)) from None
+        click.echo(summary.line())
+
+    app.cli.add_command(click.Group("community", help="The former name of `district`.",
+                                    commands={"load": district_load}))
 
     @app.cli.group()
     def report():
@@ -81,8 +88,9 @@ def init_app(app: Flask) -> None:
         tz, now = services().settings.timezone, utcnow()
         week = _week_option(week_name, last_week(now, tz))
         with services().db.session() as session:
-            built = build_weekly_report(session, week, tz, now)
-        click.echo(headline(built.data))
+            built = build_all_weekly_reports(session, week, tz, now)
+        click.echo(f"{len(built)} reports built (the district, its street offices and communities)")
+        click.echo(headline(built[0].data))
 
     @app.cli.group()
     def demo():
@@ -105,6 +113,6 @@ def init_app(app: Flask) -> None:
             except DemoRefused as refused:
                 raise click.ClickException(refused.message) from None
             for each in made.weeks:
-                build_weekly_report(session, each, tz, utcnow())
+                build_all_weekly_reports(session, each, tz, utcnow())
         click.echo("\n".join(demo_lines(made)))
         click.echo(f"weekly reports built: /desk/reports/{made.weeks[0].name}, /desk/reports/{week.name}")

@@ -38,6 +38,7 @@ from service.queue import (
     state_counts,
 )
 from service.refusals import Refused
+from service.scope import may_see
 from service.spreadsheets import CsvWriter
 from service.states import OPEN, WORKED, CaseState
 from service.users import (
@@ -86,7 +87,7 @@ def _filter_from_args() -> QueueFilter:
 
 def _choices() -> dict:
     """The lists the filter and assign forms offer."""
-    return {**desk_choices(db_session()), "units": services().desk_rules.units}
+    return {**desk_choices(db_session(), current_user()), "units": services().desk_rules.units}
 
 
 @bp.get("/desk")
@@ -95,13 +96,13 @@ def queue():
     """Every case the filters match, most urgent and soonest due first, 50 a page, with counts per state."""
     f, now = _filter_from_args(), utcnow()
     try:
-        cases, next_cursor = queue_page(db_session(), f, now, request.args.get("after"))
+        cases, next_cursor = queue_page(db_session(), f, now, current_user(), request.args.get("after"))
     except BadCursor:
         raise Refused("malformed", "bad_cursor", "翻页链接无效，请从第一页重新打开",
                        "the page link is not valid: start from the first page", field="after") from None
     # links carry the filters alone: any other name in the query (url_for's own _external, endpoint) is dropped
     first = {k: v for k, v in request.args.to_dict(flat=False).items() if k in FILTER_ARGS}
-    counts = state_counts(db_session(), f, now)
+    counts = state_counts(db_session(), f, now, current_user())
     return render_template(
         "desk/queue.html", cases=cases, counts=counts, chips=QUEUE_CHIPS, open_count=sum(counts[s] for s in OPEN),
         # a state chip keeps the other filters and asks for its state alone, from the first page
@@ -120,7 +121,7 @@ def bulk_assign():
     for case_no in request.form.getlist("case_no")[:200]:
         case = case_by_number(db_session(), case_no)
         try:
-            if case is None:
+            if case is None or not may_see(current_user(), case):
                 raise Refused("invalid", "unknown_case", "找不到案件", "no such case")
             follow_ups = perform(db_session(), case, "assign", current_user(), params, services().desk_rules)
             services().jobs.enqueue_follow_ups(case.case_no, follow_ups)
@@ -157,7 +158,7 @@ def case_map():
 def map_data():
     """The grids and the open cases as GeoJSON, for the map pages."""
     session, now = db_session(), utcnow()
-    cases, _ = queue_page(session, QueueFilter(), now, limit=2000)
+    cases, _ = queue_page(session, QueueFilter(), now, current_user(), limit=2000)
     points = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [c.lon, c.lat]},
                "properties": {"case_no": c.case_no, "state": c.state, "label": c.state.zh,
                               "category": c.category.name, "url": url_for("desk.case_page", case_no=c.case_no),
@@ -178,7 +179,8 @@ def export_csv():
         writer = CsvWriter(buf)  # names and notes people typed can never run as formulas in Excel
         buf.write("\ufeff")
         writer.writerow(CSV_HEADER)
-        for row in export_rows(db_session(), f, now, svc.settings.timezone, svc.desk_rules.units):
+        for row in export_rows(db_session(), f, now, svc.settings.timezone, svc.desk_rules.units,
+                               current_user()):
             writer.writerow(row)
             if buf.tell() > 64 * 1024:
                 yield buf.getvalue()
@@ -221,7 +223,8 @@ def _users_page(reset: PasswordReset | None = None):
     session = db_session()
     response = make_response(render_template(
         "desk/users.html", roles=[Role(r) for r in ROLES], reset=reset, people=people(session),
-        grids=grids_by_code(session), workers=grid_workers(session)))
+        grids=grids_by_code(session), workers=grid_workers(session), places=desk_choices(session, current_user()),
+        units=services().desk_rules.units))
     if reset:
         response.headers["Cache-Control"] = "no-store"
     return response
@@ -248,7 +251,8 @@ def add_user():
 
     def add() -> str:
         user = add_person(db_session(), form.get("username", ""), form.get("role", ""), form.get("password", ""),
-                          form.get("display_name", ""), form.get("phone", ""))
+                          form.get("display_name", ""), form.get("phone", ""), form.get("belongs", ""),
+                          form.get("unit", ""))
         return f"已添加 {user.username}"
 
     return _change_then_back(add)

@@ -15,7 +15,8 @@ from config import Settings
 from service.actions import DeskRules
 from service.cases import IntakeLimits
 from service.db import Database
-from service.geo import ServiceArea
+from service.dispatch import KeptIndex
+from service.grids import DistrictIndex
 from service.photos import PhotoStore
 from service.runtime.jobqueue import JobQueue
 
@@ -35,7 +36,7 @@ class Services:
     db: Database
     photos: PhotoStore
     jobs: JobQueue
-    area: ServiceArea
+    district: KeptIndex
     limits: IntakeLimits
     desk_rules: DeskRules
 
@@ -43,6 +44,11 @@ class Services:
 def services() -> Services:
     """The services of the running app."""
     return current_app.extensions["snap"]
+
+
+def district_index() -> DistrictIndex:
+    """The district's boundaries and grids as the database now stands: where reports may come from."""
+    return services().district.fresh(db_session())
 
 
 def db_session() -> Session:

@@ -10,6 +10,7 @@ from service.geo import from_wgs84
 from service.models import Case
 from service.parsing import whole_number
 from service.queue import resolved_by, work_orders
+from service.scope import FIELD_ROLES
 from service.web.access import current_user, page_login_required
 from service.web.extensions import db_session, services
 
@@ -45,7 +46,7 @@ def navigation_links(case: Case) -> list[tuple[str, str]]:
 
 
 @bp.get("/field")
-@page_login_required("grid_worker")
+@page_login_required(*FIELD_ROLES)
 def orders():
     """My work orders that are dispatched or in progress: urgent first, then soonest due."""
     svc = services()
@@ -55,7 +56,7 @@ def orders():
 
 
 @bp.get("/field/done")
-@page_login_required("grid_worker")
+@page_login_required(*FIELD_ROLES)
 def resolved():
     """The orders I resolved, the latest first, 20 a page, each with what became of it (已结案, 返工, ...)."""
     try:

@@ -15,9 +15,8 @@ from service.case_lookup import case_by_number, joined_among
 from service.cases import ReportForm, join_as_me_too
 from service.categories import active_categories, category_by_code, looks, reports_per_category
 from service.db import utcnow
-from service.dispatch import grid_features
+from service.dispatch import community_list, grid_features
 from service.geo import is_plain_coordinate, to_wgs84
-from service.grids import grid_streets
 from service.models import COORD_SYSTEMS, Case, Category
 from service.parsing import INT64_MAX, finite_number, whole_number
 from service.placement import PlacementRules, open_cases_near
@@ -25,7 +24,7 @@ from service.points import points_of
 from service.refusals import Refused
 from service.web.access import current_user, login_required
 from service.web.api import local_iso
-from service.web.extensions import db_session, services
+from service.web.extensions import db_session, district_index, services
 from service.web.throttle import limit_nearby
 
 bp = Blueprint("rider_api", __name__)
@@ -95,19 +94,20 @@ def _category_as_shown(category: Category, used: int, shown: dict, classes: dict
 @bp.get("/community")
 @login_required
 def community():
-    """What a client shows of this community: its active categories as shown (by kind and code, `used` counting
-    my reports of each), the photo limits, the service area (a box, and its centre) and the time zone."""
+    """What a client shows of the district: its active categories as shown (by kind and code, `used` counting
+    my reports of each), the photo limits, the service area (a box, and its centre), its communities (as
+    /api/v1/communities lists them: what the rider's map draws and names) and the time zone."""
     svc, session = services(), db_session()
     shown, classes = looks(svc.settings.categories_file)
     rows = active_categories(session, by_kind=True)
     used = reports_per_category(session, current_user())
-    area = svc.area
+    south, west, north, east = district_index().bounds
     return jsonify({
         "categories": [_category_as_shown(c, used.get(c.id, 0), shown, classes) for c in rows],
         "max_photos": svc.limits.max_photos, "max_photo_bytes": svc.limits.max_photo_bytes,
-        "area": {"south": area.south, "north": area.north, "west": area.west, "east": area.east,
-                 "centre": {"lat": (area.south + area.north) / 2, "lon": (area.west + area.east) / 2}},
-        "timezone": svc.settings.timezone})
+        "area": {"south": south, "north": north, "west": west, "east": east,
+                 "centre": {"lat": (south + north) / 2, "lon": (west + east) / 2}},
+        "communities": community_list(session), "timezone": svc.settings.timezone})
 
 
 @bp.get("/nearby")
@@ -138,14 +138,44 @@ def nearby():
         if any(p.kind == "before" and p.thumb_path for p in case.photos) else None} for case, apart in found]})
 
 
+MAX_BBOX_DEGREES = 0.5  # a box a phone's map asks for at street level is a few hundredths of a degree across
+
+
+def _bbox_arg() -> tuple[float, float, float, float] | None:
+    """`bbox=west,south,east,north` (WGS-84 degrees, as GeoJSON orders a box) as (south, west, north, east), or
+    None when not given; 400 when it is not four numbers, 422 when they make no box within the world and
+    MAX_BBOX_DEGREES."""
+    given = request.args.get("bbox")
+    if given is None:
+        return None
+    try:
+        west, south, east, north = (finite_number(part) for part in given.split(","))
+    except ValueError:
+        raise Refused("malformed", "bad_request", "bbox 无效：应为 西,南,东,北 四个经纬度",
+                      "bbox must be four numbers: west,south,east,north in degrees", field="bbox") from None
+    if not (is_plain_coordinate(south, west) and is_plain_coordinate(north, east) and west < east and south < north
+            and east - west <= MAX_BBOX_DEGREES and north - south <= MAX_BBOX_DEGREES):
+        raise Refused("invalid", "bad_bbox", "bbox 无效：西须小于东、南须小于北，跨度不超过 0.5 度",
+                      "bbox must have west below east and south below north, at most 0.5 degrees across",
+                      field="bbox")
+    return south, west, north, east
+
+
 @bp.get("/grids")
 @login_required
 def grids():
-    """The grid polygons (WGS-84 GeoJSON), the backdrop of the rider's map, each with its road (`street`)."""
-    grids, streets = grid_features(db_session()), grid_streets(services().settings.grids_file)
-    for feature in grids["features"]:
-        feature["properties"]["street"] = streets.get(feature["properties"]["code"])
-    return jsonify(grids)
+    """The grid polygons (WGS-84 GeoJSON), the backdrop of the rider's map, each with its road (`street`) and
+    community: all of them, or with `bbox` only those reaching into that box (what the map's view shows)."""
+    box = _bbox_arg()
+    ids = None if box is None else district_index().grids_meeting(*box)
+    return jsonify(grid_features(db_session(), ids))
+
+
+@bp.get("/communities")
+def communities():
+    """The district's communities, each with its street office and current boundary (WGS-84 GeoJSON): public, as
+    the map of who looks after where."""
+    return jsonify(community_list(db_session()))
 
 
 @bp.get("/nearby/<case_no>/thumb")
@@ -173,8 +203,8 @@ def me_too(case_no: str):
     core's refusals (MeTooRefused, ReportRefused) answer with their kind's status: 422, 403 or 409.
     """
     case = _open_case(case_no)
-    svc = services()
-    count = join_as_me_too(db_session(), case, current_user(), _point_sent(), svc.area, svc.settings.me_too_radius_m)
+    count = join_as_me_too(db_session(), case, current_user(), _point_sent(), district_index(),
+                           services().settings.me_too_radius_m)
     return jsonify({"case_no": case_no, "me_too_count": count})
 
 

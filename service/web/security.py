@@ -28,6 +28,18 @@ def content_security_policy(settings: Settings, assets: Manifest) -> dict[str, s
     }
 
 
+# what an API answer needs (OWASP's REST cheat sheet): no document of ours is ever a JSON answer, so nothing may load
+# from it and no one may frame it; the pages' longer policy would be bytes on every call for nothing
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+
+
+def _api_policy(response):
+    """A JSON answer carries the API's policy instead of the pages' (Talisman sets that one just before)."""
+    if response.mimetype == "application/json":
+        response.headers["Content-Security-Policy"] = API_POLICY
+    return response
+
+
 def _private_cache(response):
     """Whatever the app itself lets a browser keep (photos) is for that person only, never for shared caches.
 
@@ -41,6 +53,8 @@ def _private_cache(response):
 
 def init_app(app: Flask, settings: Settings, assets: Manifest) -> None:
     """Talisman with our policy; https redirects and the session cookie's Secure flag are left to the settings."""
+    # Flask runs after-request functions last registered first: this one, registered before Talisman, runs after it
+    app.after_request(_api_policy)
     # one Talisman per app: it keeps its policy on itself, and the tests make many apps in one process
     app.extensions["talisman"] = Talisman(
         app,

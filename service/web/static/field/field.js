@@ -9,7 +9,7 @@ import { Outbox } from "/static/js/outbox.js";
 import { CaseState } from "/static/js/states.js";
 
 const NOTICE_MS = 8000;
-const STEP_WORDS = { start: "接单处置", resolve: "处置完成" };
+const STEP_WORDS = { start: "接单处置", resolve: "处置完成", send_back: "退回" };
 const list = document.getElementById("orders");
 const outbox = new Outbox({ owner: list.dataset.user, kind: "action" });
 const maxPhotos = parseInt(list.dataset.maxPhotos, 10) || 4;
@@ -75,8 +75,12 @@ function showPreviews(card, photos) {
 async function submitStep(card, form) {
   const step = form.dataset.step, caseNo = card.dataset.caseNo, button = form.querySelector("button");
   const fields = { action: step };
-  const note = form.querySelector("[name=note]");
+  const note = form.querySelector("[name=note]"), reason = form.querySelector("[name=reason]");
   if (note && note.value.trim()) { fields.note = note.value.trim(); }
+  if (reason) {
+    if (!reason.value) { say("请选择退回原因", "warn"); return; }
+    fields.reason = reason.value;
+  }
   let photos = [];
   button.disabled = true;
   try {

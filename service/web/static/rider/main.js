@@ -7,18 +7,18 @@ import { renderCategories, setCategories, setChosen, showKind, whenChosen } from
 import { loadCase, loadMine, renderCase, renderMine } from "./mine.js";
 import { renderNearby, scheduleNearby, whenJoined } from "./nearby.js";
 import { addPhotos, renderPreviews, setMaxPhotos } from "./photos.js";
-import { relocate, renderPlace, setUpMap, showArea, startLocating, whenPlaced } from "./place.js";
+import { relocate, renderPlace, setUpMap, showDistrict, startLocating, whenPlaced } from "./place.js";
 import { clearForm, outbox, renderWaiting, showOutbox, showRefusals, submitReport } from "./report.js";
 import { $, askToLogIn, dropNotices, failureNotice, notice } from "./ui.js";
 import { applyLanguage, switchLanguage, t } from "./words.js";
 
-/** This community's categories, photo limit and area (kept by the service worker for a start with no signal). */
+/** The categories, photo limit, the district's box and communities (kept by the service worker for a start with no signal). */
 async function loadCommunity() {
   try {
     const community = await getJSON("/api/v1/community");
     dropNotices("community-failed");
     setMaxPhotos(community.max_photos);
-    showArea(community.area);
+    showDistrict(community.area, community.communities);
     setCategories(community.categories);
   } catch (e) {
     failureNotice(e, "community-failed");

@@ -1,11 +1,14 @@
 {#- Rendered by main.service_worker from the static manifest: the kept files and the cache's name follow each build. -#}
-/* 随手拍 service worker: keeps the rider page's shell (page, modules, styles, the community, grids) so it opens with no signal. */
+/* 随手拍 service worker: keeps the rider page's shell (page, modules, styles, the community and the district's communities, the
+   grids of each cell the map fetched) so it opens with no signal. */
 "use strict";
 
 var CACHE = "suishoupai-shell-{{ version }}";  // a new build, a new cache: the old one goes on activate
 var NETWORK_WAIT_MS = 4000;  // a signal that answers nothing for this long counts as none: the kept copy is shown
 // network first (fresh whenever there is signal), the kept copy when there is none
-var FRESH_FIRST = ["/", "/manifest.webmanifest", "/api/v1/community", "/api/v1/grids"];
+var FRESH_FIRST = ["/", "/manifest.webmanifest", "/api/v1/community"];
+// kept by path and query as they are fetched (not on install): a cell's grids, /api/v1/grids?bbox=…
+var FRESH_FIRST_WITH_QUERY = ["/api/v1/grids"];
 // the kept copy first: the static files, whose fingerprinted names never change content
 var KEPT_FIRST = {{ shell | tojson }};
 
@@ -36,6 +39,9 @@ self.addEventListener("fetch", function (event) {
   var request = event.request, url = new URL(request.url);
   if (request.method !== "GET" || url.origin !== self.location.origin) { return; }
   if (FRESH_FIRST.indexOf(url.pathname) >= 0) { event.respondWith(freshFirst(event, request, url.pathname)); }
+  else if (FRESH_FIRST_WITH_QUERY.indexOf(url.pathname) >= 0) {
+    event.respondWith(freshFirst(event, request, url.pathname + url.search));
+  }
   else if (KEPT_FIRST.indexOf(url.pathname) >= 0) { event.respondWith(keptFirst(event, request, url.pathname)); }
 });
 
