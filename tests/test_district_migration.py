@@ -102,6 +102,21 @@ def test_the_one_community_becomes_a_community_of_a_one_office_district(upgraded
     assert (min(p[1] for p in ring), max(p[1] for p in ring)) == pytest.approx((31.99, 32.02))
 
 
+def test_a_report_kept_after_the_upgrade_is_compressed_with_lz4_on_postgresql(upgraded):
+    """0011: a new report's JSON, big enough to be compressed at all, is kept with lz4 (PostgreSQL only)."""
+    if not upgraded.startswith("postgresql"):
+        pytest.skip("column compression is PostgreSQL's")
+    db = Database(upgraded)
+    data = json.dumps({"overdue": [{"case_no": f"20261130-{n:04}", "state": "dispatched"} for n in range(500)]})
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO weekly_reports (week, scope, built_at, data, overall) "
+                             "VALUES ('2026-W49', 'district', '2026-12-07 00:00:00', :d, :d)"), {"d": data})
+        kept = conn.execute(sa.text("SELECT pg_column_compression(data), pg_column_compression(overall), "
+                                    "data::text FROM weekly_reports WHERE week = '2026-W49'")).one()
+    db.dispose()
+    assert kept[:2] == ("lz4", "lz4") and json.loads(kept[2]) == json.loads(data)
+
+
 def test_after_the_upgrade_everyone_goes_on_as_before(upgraded, tmp_path, redis_url, monkeypatch):
     """The old staff see their three cases at the desk; the old rider's next report is routed to the old grid's
     worker, who finds it among their work orders; a report beyond the old community is refused."""
