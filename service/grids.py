@@ -123,6 +123,17 @@ class _Tree:
         return sorted(d for d in found if d[0] <= metres)
 
 
+@dataclass(frozen=True, eq=False)
+class _Square:
+    """What is left to test in a small square of ground no one answer settles: the grids meeting it (positions and
+    polygons, None when none: a point there may be in them), the community wholly around it (None near a
+    boundary) and the positions of the grids within the snap distance of it (the only ones to snap to)."""
+
+    meeting: tuple[numpy.ndarray, numpy.ndarray] | None
+    community: int | None
+    reaching: tuple[int, ...]
+
+
 CELL_M = 250.0  # the side of the squares _Tree files polygons under: a few grids' width
 WHOLE_M = 50.0  # the side of the squares it knows to lie wholly inside one polygon
 
@@ -161,6 +172,50 @@ class DistrictIndex:
                                  [c.geometry for c in communities])
         self.grids = _Tree(self.projection, [g.grid_id for g in grids], [g.geometry for g in grids])
         self.grid_community = [g.community_id for g in grids]
+        self.squares = self._squares()
+
+    def _squares(self) -> dict[tuple[int, int], Located | _Square | None]:
+        """The small squares (WHOLE_M) of the ground within the snap distance of any polygon, each with its
+        answer where every point of it has the same one — wholly inside a grid; or with no grid within the snap
+        distance and wholly inside a community (in it, in none of its grids) or with none that near (outside) —
+        else what is left to test there (_Square). A point beyond them all is outside the district."""
+        squares: dict[tuple[int, int], Located | _Square | None] = {
+            cell: Located(self.grid_community[n], self.grids.ids[n], 0.0) for cell, n in self.grids.whole.items()}
+        bounds = [p.bounds for p in (*self.grids.polygons, *self.communities.polygons) if not p.is_empty]
+        if not bounds:
+            return squares
+        reach = self.snap_m
+        cells = [cell for cell in _cells(min(b[0] for b in bounds) - reach, min(b[1] for b in bounds) - reach,
+                                         max(b[2] for b in bounds) + reach, max(b[3] for b in bounds) + reach,
+                                         side=WHOLE_M) if cell not in squares]
+        corners = numpy.array(cells, dtype=float).reshape(-1, 2) * WHOLE_M
+
+        def met(tree: _Tree, widen: float) -> dict[int, list[int]]:
+            """{square's index: positions of the tree's polygons meeting it, widened by that many metres}"""
+            boxes = shapely.box(corners[:, 0] - widen, corners[:, 1] - widen, corners[:, 0] + WHOLE_M + widen,
+                                corners[:, 1] + WHOLE_M + widen)
+            found: dict[int, list[int]] = defaultdict(list)
+            if tree.ids:
+                for i, n in zip(*tree.tree.query(boxes, predicate="intersects").tolist()):
+                    found[i].append(n)
+            return found
+
+        # a polygon not meeting the square widened by the snap distance is farther than that from all of it
+        meeting, reaching, near_community = met(self.grids, 0.0), met(self.grids, reach), met(self.communities, reach)
+        shared: dict[tuple, _Square] = {}  # neighbouring squares mostly hold the same: one _Square for them all
+        for i, cell in enumerate(cells):
+            around = self.communities.whole.get(cell)
+            community = None if around is None else self.communities.ids[around]
+            if i not in reaching:
+                squares[cell] = None if i not in near_community else \
+                    Located(community, None, 0.0) if community is not None else _Square(None, None, ())
+                continue
+            key = (tuple(sorted(meeting.get(i, ()))), community, tuple(sorted(reaching[i])))
+            if key not in shared:
+                inside = numpy.array(key[0]), numpy.array([self.grids.polygons[n] for n in key[0]], dtype=object)
+                shared[key] = _Square(inside if key[0] else None, community, key[2])
+            squares[cell] = shared[key]
+        return squares
 
     def __len__(self) -> int:
         return len(self.grids.ids)
@@ -192,14 +247,23 @@ class DistrictIndex:
         """The community and grid of the point: the grid containing it, else the community containing it and the
         nearest of that community's grids within the snap distance (or none); None outside the district."""
         x, y = self.projection.xy(lat, lon)
-        inside = self.grids.containing(x, y)
-        if inside:
-            best = min(inside, key=lambda i: self.grids.ids[i])
-            return Located(self.grid_community[best], self.grids.ids[best], 0.0)
-        community = self._community_at(x, y) if self.communities.ids else None
+        square = self.squares.get((math.floor(x / WHOLE_M), math.floor(y / WHOLE_M)))
+        if not isinstance(square, _Square):  # its answer, or beyond every polygon's reach: outside
+            return square
+        if square.meeting is not None:
+            positions, polygons = square.meeting
+            inside = positions[shapely.intersects_xy(polygons, x, y)].tolist()
+            if inside:
+                best = min(inside, key=lambda i: self.grids.ids[i])
+                return Located(self.grid_community[best], self.grids.ids[best], 0.0)
+        community = square.community
         if community is None:
-            return None
-        for distance, i in self.grids.within(x, y, self.snap_m):
-            if self.grid_community[i] == community:
-                return Located(community, self.grids.ids[i], distance)
+            community = self._community_at(x, y) if self.communities.ids else None
+            if community is None:
+                return None
+        if square.reaching:
+            point = Point(x, y)
+            for distance, i in sorted((float(self.grids.polygons[n].distance(point)), n) for n in square.reaching):
+                if distance <= self.snap_m and self.grid_community[i] == community:
+                    return Located(community, self.grids.ids[i], distance)
         return Located(community, None, 0.0)
