@@ -150,8 +150,9 @@ def _cells_under(polygon, side: float) -> list[tuple[int, int]]:
 
 
 class DistrictIndex:
-    """The district's current community boundaries and grid polygons, each filed by the squares of ground they cover:
-    placing a point costs one look-up when it is in a grid (the grid knows its community), two or three when not.
+    """The district's current community boundaries and grid polygons, and the district's ground in 50 m squares:
+    most squares hold their answer (wholly in a grid, wholly in a community far from its grids, far from every
+    community), so placing a point there is one dictionary look-up; the others hold the few polygons to test.
 
     A point on a shared border belongs to the lowest id, so the answer never depends on the order the tree returns
     candidates in. The snap distance forgives a phone's error: a point that far outside a grid (or the district)
