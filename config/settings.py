@@ -112,6 +112,11 @@ class Settings:
     trusted_proxies: int = 0  # reverse proxies in front that set X-Forwarded-For/-Proto; 0: use the peer address
     token_days: int = 30  # a bearer token works this long after its login
     public_url: str | None = None  # the address people use, e.g. https://snap.example.cn; None: as each request came
+    # Open311 (/open311/v2/): who to ask about it, whether reading needs a client's api_key ("open" or "key"), and
+    # how long the signed photo links of its requests work
+    open311_contact: str = ""
+    open311_reads: str = "open"
+    open311_media_days: int = 90
     tiles: MapTiles | None = field(init=False, default=None, repr=False)  # the four map_tiles settings, resolved
 
     def __post_init__(self):
@@ -163,6 +168,9 @@ class Settings:
             trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
             token_days=_int(env, "TOKEN_DAYS", 30),
             public_url=_public_url(env.get("PUBLIC_URL")),
+            open311_contact=env.get("OPEN311_CONTACT", ""),
+            open311_reads=env.get("OPEN311_READS") or "open",
+            open311_media_days=_int(env, "OPEN311_MEDIA_DAYS", 90),
         )
         for name in ("intake_limit_per_user", "intake_limit_per_address", "login_limit_per_account",
                      "login_limit_per_address", "nearby_limit_per_user"):
@@ -170,6 +178,10 @@ class Settings:
                 values[name] = _rate_limit(name.upper(), env[name.upper()])
         if env.get("DISTRICT_DIR"):
             values["district_dir"] = Path(env["DISTRICT_DIR"])
+        if values["open311_reads"] not in ("open", "key"):
+            raise ValueError(f"OPEN311_READS must be open or key, got {values['open311_reads']!r}")
+        if values["open311_media_days"] < 1:
+            raise ValueError(f"OPEN311_MEDIA_DAYS must be at least 1, got {values['open311_media_days']}")
         if values["token_days"] < 1:
             raise ValueError(f"TOKEN_DAYS must be at least 1, got {values['token_days']}")
         values.update(overrides)

@@ -40,3 +40,9 @@ def looks(categories_file: Path) -> tuple[dict, dict]:
     (name -> name_en, colour) are shown; data the database does not keep, read once."""
     data = json.loads(Path(categories_file).read_text(encoding="utf-8"))
     return ({row["code"]: row for row in data["categories"]}, data.get("major_classes", {}))
+
+
+@cache
+def names_en(categories_file: Path) -> dict[str, str]:
+    """The categories' English names by code, from the district's file (read once)."""
+    return {code: row["name_en"] for code, row in looks(categories_file)[0].items() if row.get("name_en")}

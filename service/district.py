@@ -70,6 +70,11 @@ def district_name(root: Path) -> str:
     return _read_json(DistrictFiles(Path(root)).path("district.json"))["name"]
 
 
+def district_code(root: Path) -> str:
+    """The district's code (chongchuan), the jurisdiction_id Open311 clients name it by."""
+    return _read_json(DistrictFiles(Path(root)).path("district.json"))["code"]
+
+
 def load_categories(session: Session, path: Path) -> int:
     """Insert or update every category of the file, by code."""
     rows = _read_json(path)["categories"]

@@ -79,6 +79,17 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/reports/<case_no>/me-too"): {"rider2", "gw01"},  # not staff, the assignee or the reporter
     ("GET", "/api/v1/me/points"): LOGGED_IN,
     ("GET", "/api/v1/openapi.json"): ALL,
+    # Open311 (GeoReport v2): reads need no key by default (OPEN311_READS=open), as the spec has it; a media link
+    # works for anyone holding it, signed
+    ("GET", "/open311/v2/discovery.<any(xml, json):fmt>"): ALL,
+    ("GET", "/open311/v2/services.<any(xml, json):fmt>"): ALL,
+    ("GET", "/open311/v2/services/<code>.<any(xml, json):fmt>"): ALL,
+    ("GET", "/open311/v2/requests.<any(xml, json):fmt>"): ALL,
+    ("GET", "/open311/v2/requests/<case_no>.<any(xml, json):fmt>"): ALL,
+    ("GET", "/open311/v2/tokens/<token>.<any(xml, json):fmt>"): ALL,
+    ("GET", "/open311/v2/media/<int:photo_id>"): ALL,
+    ("GET", "/open311/v2/<path:anything>"): ALL,  # an error list (404) for anyone
+    ("POST", "/open311/v2/<path:anything>"): ALL,
 }
 # what each request sends, so that an allowed person gets past the access check
 BODIES = {
@@ -94,7 +105,8 @@ BODIES = {
 }
 # a query string, or who -> the query string that person was handed
 QUERIES = {("GET", "/api/v1/nearby"): "?lat=32.015&lon=120.855&category=B0118",
-           ("GET", "/api/v1/nearby/<case_no>/thumb"): lambda scene, who: scene["thumb_queries"].get(who, "")}
+           ("GET", "/api/v1/nearby/<case_no>/thumb"): lambda scene, who: scene["thumb_queries"].get(who, ""),
+           ("GET", "/open311/v2/media/<int:photo_id>"): lambda scene, who: scene["media_query"]}
 # credentials that worked once, each of an admin of its own (admins may use nearly every route), each sent on
 # every route: a bearer token (on pages too) or a session cookie alone
 STALE = {"token after API logout": "stale-api", "cookie copied before page logout": "stale-page",
@@ -202,8 +214,11 @@ def scene(app, factory, db, stale_admins):
                                headers={"Authorization": f"Bearer {client.token}"}).get_json()["cases"]
             thumb_queries[who] = "?" + found[0]["thumb_url"].split("?", 1)[1]
     notification_id = db.scalar(sa.select(Notification.id).order_by(Notification.id).limit(1))  # gw06's order
+    [published] = clients["anon"].get(f"/open311/v2/requests/{case_no}.json").get_json()
     return {"case_no": case_no, "photo_id": photo_id, "token": "not-a-real-invite", "notification_id": notification_id,
             "week": "2026-W09", "variant": "thumb", "clients": clients, "thumb_queries": thumb_queries,
+            "fmt": "json", "code": "B0118", "anything": "nothing-here",
+            "media_query": "?" + published["media_url"].split("?", 1)[1],
             "stale": _stale_clients(app, db, clients["admin"])}
 
 

@@ -27,6 +27,7 @@ from service.web import (
     errors,
     field,
     main,
+    open311,
     reports,
     request_bodies,
     rider_api,
@@ -79,6 +80,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(casework.bp, url_prefix="/api/v1")
     app.register_blueprint(rider_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(open311.bp, url_prefix="/open311/v2")
 
 
 STATE_CONTEXT = {"CaseState": CaseState, "OPEN": OPEN, "WORKED": WORKED, "FINAL": FINAL,

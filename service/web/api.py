@@ -11,7 +11,7 @@ from service import case_lookup
 from service.actions import may_reopen_now
 from service.auth import STAFF_ROLES, authenticate
 from service.cases import ReportForm, take_report
-from service.categories import active_categories, active_codes, looks, reports_per_category
+from service.categories import active_categories, active_codes, names_en, reports_per_category
 from service.db import utcnow
 from service.event_words import Reading, event_lines, notification_texts
 from service.local_time import local_iso as local_time_iso
@@ -39,16 +39,10 @@ def local_iso(instant):
     return local_time_iso(instant, services().settings.timezone)
 
 
-@cache
-def _names_en(categories_file: Path) -> dict[str, str]:
-    """The categories' English names by code, from the community's file (read once)."""
-    return {code: row["name_en"] for code, row in looks(categories_file)[0].items() if row.get("name_en")}
-
-
 def reading() -> Reading:
     """How this community's events and notifications are read out: its time zone, its categories' English names."""
     settings = services().settings
-    return Reading(settings.timezone, _names_en(settings.categories_file))
+    return Reading(settings.timezone, names_en(settings.categories_file))
 
 
 def _photo_url(case: Case, photo: Photo, variant: str):

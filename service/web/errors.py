@@ -11,6 +11,7 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import ClientDisconnected, HTTPException, default_exceptions
 
 from service.refusals import Refused
+from service.web import open311_format
 from service.web.extensions import limiter
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,17 @@ def error_page(status: int, zh: str, en: str, fallback):
     except Exception:  # an error page must never become a 500 of its own
         log.exception("the error page could not be drawn for %s %s", request.method, request.path)
         return fallback(), status
+
+
+def _on_open311() -> bool:
+    return request.path.startswith("/open311/")
+
+
+def open311_error(status: int, en: str):
+    """The error as Open311 lists it: 404, 403 (also for not logged in), the statuses that say when to come back
+    (413, 429, 503) and 500 as they are; any other client error is the spec's 400."""
+    status = 403 if status == 401 else status if status in (403, 404, 405, 413, 429, 500, 503) else 400
+    return open311_format.error_response(status, en)
 
 
 def _wants_json() -> bool:
@@ -103,6 +115,8 @@ def init_app(app: Flask) -> None:
         """The JSON error on the API. A page's form with a wrong value is shown again with the message (as every
         form shows its refusals); any other refusal on a page is that status's page, with the same words."""
         status = REFUSAL_STATUS[exc.kind]
+        if _on_open311():
+            return open311_error(status, exc.en)
         if _wants_json():
             return error_response(status, exc.code, exc.zh, exc.en, exc.field)
         if exc.kind == "invalid" and request.method == "POST":
@@ -117,7 +131,10 @@ def init_app(app: Flask) -> None:
             code, zh, en = "csrf_failed", "页面已过期，请刷新后重试", "the page's CSRF token is missing or stale"
         if exc.code is None or exc.code < 400:  # a redirect werkzeug raises (a missing slash): as it is
             return exc.get_response()
-        if _wants_json():
+        if _on_open311():
+            response = open311_error(exc.code, en)
+            status = response.status_code
+        elif _wants_json():
             response, status = error_response(exc.code, code, zh, en)
         else:
             body, status = error_page(exc.code, zh, en, exc.get_response)
@@ -134,8 +151,11 @@ def init_app(app: Flask) -> None:
     def _database_down(exc):
         """The database cannot be reached: say so, and when to try again; the request left nothing behind."""
         log.error("database unavailable on %s %s: %s", request.method, request.path, getattr(exc, "orig", None) or exc)
-        response, status = error_response(503, "database_unavailable", "数据库暂不可用，请稍后重试",
-                                          "the database is unavailable, please try again shortly")
+        if _on_open311():
+            response, status = open311_error(503, "the database is unavailable, please try again shortly"), 503
+        else:
+            response, status = error_response(503, "database_unavailable", "数据库暂不可用，请稍后重试",
+                                              "the database is unavailable, please try again shortly")
         response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
         return response, status
 
@@ -156,4 +176,6 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
+        if _on_open311():
+            return open311_error(500, HTTP_MESSAGES[500][2])
         return error_response(500, *HTTP_MESSAGES[500])

@@ -1,0 +1,150 @@
+"""Our Open311 GeoReport v2 server at /open311/v2/: discovery, services and their definitions, requests and the
+requests list, tokens, and the photos their media_url links to; each in .xml and .json, errors as error lists."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+from flask import Blueprint, request, send_file
+
+from service import open311
+from service.categories import names_en
+from service.db import utcnow
+from service.district import district_code
+from service.models import Case, Photo
+from service.open311 import Open311Error
+from service.parsing import INT64_MAX, whole_number
+from service.web.extensions import db_session, services
+from service.web.links import external_url
+from service.web.open311_format import MIMETYPES, error_response, respond
+
+bp = Blueprint("open311", __name__)
+FORMAT = "<any(xml, json):fmt>"
+
+
+@bp.errorhandler(Open311Error)
+def _refused(error: Open311Error):
+    return error_response(error.status, error.description)
+
+
+@cache
+def _district_code(root: Path) -> str:
+    return district_code(root)
+
+
+def _jurisdiction():
+    """The part of the district the request's jurisdiction_id names (the whole district when none is given)."""
+    return open311.jurisdiction(db_session(), request.values.get("jurisdiction_id"),
+                                _district_code(services().settings.district_dir))
+
+
+def _base_url() -> str:
+    """Our endpoint's address, with the trailing slash clients join paths to."""
+    return external_url("open311.discovery", fmt="xml").removesuffix("discovery.xml")
+
+
+@bp.get(f"/discovery.{FORMAT}")
+def discovery(fmt: str):
+    """Where our endpoint is and what it speaks (Open311 service discovery)."""
+    settings = services().settings
+    changeset = open311.w3c(_changed_at(settings.categories_file))
+    return respond("discovery", {
+        "changeset": changeset, "contact": settings.open311_contact,
+        "key_service": "向区管理员申请 api_key (ask the district's administrators for an api_key)",
+        "endpoints": [{"specification": open311.SPECIFICATION, "url": _base_url(), "changeset": changeset,
+                       "type": "production", "formats": list(MIMETYPES.values())}]})
+
+
+def _changed_at(path: Path) -> datetime:
+    """When the categories (our services) last changed: their file's time."""
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
+
+@bp.get(f"/services.{FORMAT}")
+def service_list(fmt: str):
+    """Every service (category) one may request."""
+    _jurisdiction()
+    return respond("services", open311.services(db_session(), names_en(services().settings.categories_file)))
+
+
+@bp.get(f"/services/<code>.{FORMAT}")
+def service_definition(code: str, fmt: str):
+    """A service's attributes: the coordinate system and the client's own report id."""
+    _jurisdiction()
+    return respond("service_definition", open311.service_definition(db_session(), code))
+
+
+def _media_url(case: Case) -> str | None:
+    """A signed link to the case's first before photo (its EXIF-free web copy), for OPEN311_MEDIA_DAYS."""
+    photo = next((p for p in case.photos if p.kind == "before" and p.web_path), None)
+    return None if photo is None else media_link(photo)
+
+
+def media_link(photo: Photo) -> str:
+    """An unguessable link to the photo's web copy that anyone may open until it expires (OPEN311_MEDIA_DAYS),
+    rounded up to the whole day so a photo's link stays the same all day (and caches)."""
+    days = services().settings.open311_media_days
+    expires = (int(time.time()) // 86400 + 1 + days) * 86400
+    return external_url("open311.media", photo_id=photo.id, expires=expires, sig=_media_signature(photo.id, expires))
+
+
+def _media_signature(photo_id: int, expires: int) -> str:
+    """HMAC-SHA256, under the app's secret, of what a media link grants: this photo's web copy until then."""
+    message = f"open311-media\n{photo_id}\n{expires}".encode()
+    return hmac.new(services().settings.secret_key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _requests_body(cases: list[Case]) -> list[dict]:
+    units = open311.unit_names(db_session())
+    return [open311.service_request(case, units, _media_url(case)) for case in cases]
+
+
+@bp.get(f"/requests.{FORMAT}")
+def request_list(fmt: str):
+    """The requests the filters ask for: by id (overriding the rest), service, status and report time."""
+    wanted = open311.RequestFilter.from_args(request.args, utcnow())
+    return respond("service_requests", _requests_body(open311.find_requests(db_session(), wanted, _jurisdiction())))
+
+
+@bp.get(f"/requests/<case_no>.{FORMAT}")
+def one_request(case_no: str, fmt: str):
+    """One request, as a list of one (the spec's form)."""
+    return respond("service_requests", _requests_body([open311.find_request(db_session(), case_no, _jurisdiction())]))
+
+
+@bp.get(f"/tokens/<token>.{FORMAT}")
+def token(token: str, fmt: str):
+    """The request a token stands for. We answer every POST with its case number at once, so the only tokens
+    are the case numbers themselves; any other is unknown (404)."""
+    case = open311.find_request(db_session(), token, _jurisdiction())
+    return respond("service_requests", [{"service_request_id": case.case_no, "token": token}])
+
+
+@bp.get("/media/<int:photo_id>")
+def media(photo_id: int):
+    """A photo's EXIF-free web copy, through the signed link a request's media_url gave; never an original."""
+    try:
+        expires = whole_number(request.args.get("expires", ""), 0, INT64_MAX)
+    except ValueError:
+        expires = None
+    if expires is None or not hmac.compare_digest(request.args.get("sig", "").encode(),
+                                                  _media_signature(photo_id, expires).encode()):
+        raise Open311Error(403, "the media link is not valid")
+    left = expires - int(time.time())
+    if left < 0:
+        raise Open311Error(403, "the media link has expired: read the request again for a new one")
+    photo = db_session().get(Photo, photo_id)
+    if photo is None or photo.web_path is None:
+        raise Open311Error(404, "no such photo")
+    return send_file(services().photos.path(photo.web_path), mimetype="image/jpeg", max_age=min(left, 86400))
+
+
+@bp.route("/<path:anything>", methods=["GET", "POST"])
+def unknown(anything: str):
+    """Anything else under /open311/v2/: an error list, never a page."""
+    raise Open311Error(404, f"{request.path} is not an Open311 resource here (try discovery.xml or services.xml)")
+
