@@ -30,6 +30,7 @@ class Role(StrEnum):
     REPORTER = "reporter", "骑手", "Rider"
     GRID_WORKER = "grid_worker", "网格员", "Grid worker"
     UNIT = "unit", "责任单位", "Unit"
+    OPEN311 = "open311", "接口客户端", "Open311 client"  # another system's service account: files cases, no login
     STAFF = "staff", "工作人员", "Staff"
     ADMIN = "admin", "管理员", "Administrator"
 

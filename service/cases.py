@@ -28,6 +28,21 @@ MAX_DESCRIPTION = 1000
 MAX_CLIENT_REPORT_ID = 64
 
 
+@dataclass(frozen=True)
+class Channel:
+    """How a report comes in, and what it must carry: from a rider's phone (a photo at least, 1000 characters), or
+    from another system through Open311 (the hotline's cases often have no photo; the spec's 4000 characters), with
+    the contact details and photo link that system sent."""
+
+    photos_required: bool = True
+    max_description: int = MAX_DESCRIPTION
+    contact: dict | None = None
+    media_url: str | None = None
+
+
+RIDER_APP = Channel()
+
+
 class ReportRefused(Refused):
     """A report (or a me-too) we will not take, and why: malformed, too_large, unsupported, invalid, forbidden or
     conflict."""
@@ -122,7 +137,8 @@ def _accuracy(form: ReportForm) -> float | None:
     return accuracy
 
 
-def check_report(session: Session, form: ReportForm, area: DistrictIndex) -> CheckedReport:
+def check_report(session: Session, form: ReportForm, area: DistrictIndex,
+                 max_description: int = MAX_DESCRIPTION) -> CheckedReport:
     """Check every text field of a report; raises ReportRefused naming the first bad one."""
     code = (form.category or "").strip()
     if not code:
@@ -133,9 +149,9 @@ def check_report(session: Session, form: ReportForm, area: DistrictIndex) -> Che
     lat, lon, system = _location(form, area)
     accuracy = _accuracy(form)
     description = (form.description or "").strip()
-    if len(description) > MAX_DESCRIPTION:
-        raise _invalid("description", "description_too_long", f"描述不能超过 {MAX_DESCRIPTION} 字",
-                       f"description is longer than {MAX_DESCRIPTION} characters")
+    if len(description) > max_description:
+        raise _invalid("description", "description_too_long", f"描述不能超过 {max_description} 字",
+                       f"description is longer than {max_description} characters")
     client_id = (form.client_report_id or "").strip() or None
     if client_id is not None and (len(client_id) > MAX_CLIENT_REPORT_ID or not client_id.isprintable()):
         raise _invalid("client_report_id", "invalid_client_report_id",
@@ -145,9 +161,9 @@ def check_report(session: Session, form: ReportForm, area: DistrictIndex) -> Che
     return CheckedReport(category, lat, lon, system, accuracy, description, client_id, community)
 
 
-def check_photo_count(photos: list[BinaryIO], limits: IntakeLimits) -> None:
-    """A report carries one photo at least and max_photos at most."""
-    if not photos:
+def check_photo_count(photos: list[BinaryIO], limits: IntakeLimits, required: bool = True) -> None:
+    """A report carries one photo at least (when required) and max_photos at most."""
+    if not photos and required:
         raise ReportRefused("malformed", "missing_photo", "请至少上传一张照片", "at least one photo is required",
                             "photo")
     if len(photos) > limits.max_photos:
@@ -192,14 +208,15 @@ def next_case_no(session: Session, now: datetime, tz: str) -> str:
 
 
 def take_report(session: Session, store: PhotoStore, reporter: User, form: ReportForm, photos: list[BinaryIO],
-                limits: IntakeLimits, area: DistrictIndex, tz: str, now: datetime | None = None) -> Intake:
+                limits: IntakeLimits, area: DistrictIndex, tz: str, now: datetime | None = None,
+                channel: Channel = RIDER_APP) -> Intake:
     """Check a report, write its original photos to disk and commit the case; nothing is kept if any step fails.
 
     The same client_report_id from the same reporter gives back the case it made the first time. `now` is when
     it was reported (a moment in the past for demo data; the API's reports are taken now).
     """
-    check_photo_count(photos, limits)
-    checked = check_report(session, form, area)
+    check_photo_count(photos, limits, channel.photos_required)
+    checked = check_report(session, form, area, channel.max_description)
     existing = find_by_client_id(session, reporter, checked.client_report_id)
     if existing is not None:
         return Intake(existing, created=False)
@@ -208,7 +225,7 @@ def take_report(session: Session, store: PhotoStore, reporter: User, form: Repor
     try:
         for stream, header in zip(photos, headers):
             stored.append(store.put_original(stream, header.format))
-        intake = _open_case(session, reporter, checked, headers, stored, tz, now or utcnow())
+        intake = _open_case(session, reporter, checked, headers, stored, tz, now or utcnow(), channel)
         session.commit()
         return intake
     except IntegrityError:
@@ -225,12 +242,13 @@ def take_report(session: Session, store: PhotoStore, reporter: User, form: Repor
 
 
 def _open_case(session: Session, reporter: User, checked: CheckedReport, headers: list[PhotoHeader],
-               stored: list[StoredOriginal], tz: str, now: datetime) -> Intake:
+               stored: list[StoredOriginal], tz: str, now: datetime, channel: Channel) -> Intake:
     """Add the case, its photo rows and its first event to the session."""
     case = Case(case_no=next_case_no(session, now, tz), reporter=reporter, category=checked.category,
                 lat=checked.lat, lon=checked.lon, coord_system=checked.coord_system, accuracy_m=checked.accuracy_m,
                 description=checked.description, client_report_id=checked.client_report_id, created_at=now,
-                updated_at=now, priority=checked.category.priority)
+                updated_at=now, priority=checked.category.priority, contact=channel.contact,
+                media_url=channel.media_url)
     lifecycle.place(case, session.get(Community, checked.community_id) if checked.community_id else None)
     session.add(case)
     for header, original in zip(headers, stored):

@@ -10,7 +10,7 @@ import sqlalchemy.orm as so
 from service.db import Base, UTCDateTime, bound_text_lengths, utcnow
 from service.states import OPEN, CaseState
 
-ROLES = ("reporter", "grid_worker", "unit", "staff", "admin")
+ROLES = ("reporter", "grid_worker", "unit", "staff", "admin", "open311")
 COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
 PHOTO_KINDS = ("before", "after")
 
@@ -229,6 +229,10 @@ class Case(Base):
     closed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     duplicate_of_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("cases.id"))
     client_report_id: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    # who to reach about a case another system filed (Open311: email, first_name, last_name, phone, device_id,
+    # account_id), and the photo link it sent (shown to staff, never fetched from elsewhere)
+    contact: so.Mapped[dict | None] = so.mapped_column(sa.JSON)
+    media_url: so.Mapped[str | None] = so.mapped_column(sa.String(2000))
     # what the pipeline found: where the point came from, and what staff should look at
     location_source: so.Mapped[str | None] = so.mapped_column(sa.String(8))  # device, photo, or None
     location_mismatch_m: so.Mapped[float | None]  # set when device and photo GPS disagree by > 200 m
@@ -405,6 +409,24 @@ class PointsEntry(Base):
     rule: so.Mapped[str] = so.mapped_column(sa.String(32))  # report_closed, me_too_closed
     points: so.Mapped[int]
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    user: so.Mapped[User] = so.relationship()
+
+
+class Open311Client(Base):
+    """A system that files and follows cases through Open311 (the 12345 hotline, a platform's rider app, a civic
+    app): its service account is the reporter of its cases; its key is kept only as a SHA-256 hash."""
+
+    __tablename__ = "open311_clients"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"), unique=True)
+    key_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    key_changed_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    rate_limit: so.Mapped[str | None] = so.mapped_column(sa.String(32))  # Flask-Limiter's notation; None: the default
 
     user: so.Mapped[User] = so.relationship()
 

@@ -6,6 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from service.auth import Role
 from service.models import Case, MeToo, PointsEntry
 
 REPORT_CLOSED = "report_closed"
@@ -23,9 +24,11 @@ def _earn(session: Session, user_id: int, case: Case, rule: str, points: int, at
 def award_on_close(session: Session, case: Case, me_too_points: int, at: datetime) -> None:
     """The reporter earns the category's points; everyone who said "me too" earns me_too_points.
 
-    Rejected and duplicate cases never close, so they earn nothing.
+    Rejected and duplicate cases never close, so they earn nothing; nor does a case another system filed through
+    Open311 (its reporter is that system's account, not a person).
     """
-    _earn(session, case.reporter_id, case, REPORT_CLOSED, case.category.points, at)
+    if case.reporter.role != Role.OPEN311:
+        _earn(session, case.reporter_id, case, REPORT_CLOSED, case.category.points, at)
     for user_id in session.scalars(sa.select(MeToo.user_id).where(MeToo.case_id == case.id)):
         _earn(session, user_id, case, ME_TOO_CLOSED, me_too_points, at)
 

@@ -42,10 +42,12 @@ def _check_csrf() -> None:
 
     That is every page form, and API calls made with a logged-in session cookie. Requests with a bearer token
     are exempt (a browser never sends one on its own), as are API calls with no session, which are refused
-    as not logged in anyway, and the API login itself. A request no route takes is answered 404 or 405 first.
+    as not logged in anyway, the API login itself, and Open311 (its api_key is in the body). A request no route
+    takes is answered 404 or 405 first.
     """
     if request.method != "POST" or uses_bearer_token() or request.endpoint == "api.login" \
-            or request.routing_exception is not None or not current_app.config["WTF_CSRF_ENABLED"]:
+            or request.routing_exception is not None or not current_app.config["WTF_CSRF_ENABLED"] \
+            or request.blueprint == "open311":  # authorised by the client's api_key in the body, never a cookie
         return
     if "uid" in session or not request.path.startswith("/api/"):
         csrf.protect()

@@ -1,10 +1,11 @@
 """Command-line tasks on the app: `flask --app service.web db upgrade`, `... district load`, `... report weekly`,
-`... demo week`."""
+`... open311 add-client NAME`, `... demo week`."""
 import dataclasses
 
 import click
 from flask import Flask
 
+from service import open311_intake
 from service.db import upgrade_schema, utcnow
 from service.demo import DemoRefused, DemoSummary, DemoTools, make_demo_week
 from service.district import DistrictFileError, load_district
@@ -91,6 +92,22 @@ def init_app(app: Flask) -> None:
             built = build_all_weekly_reports(session, week, tz, now)
         click.echo(f"{len(built)} reports built (the district, its street offices and communities)")
         click.echo(headline(built[0].data))
+
+    @app.cli.group()
+    def open311():
+        """The systems that file cases through Open311 (/open311/v2/), each with its api_key."""
+
+    @open311.command("add-client")
+    @click.argument("name")
+    def open311_add_client(name):
+        """Add a client and print its api_key on the last line: shown this once, kept only as a hash."""
+        with services().db.session() as session:
+            try:
+                client, key = open311_intake.add_client(session, name)
+            except ValueError as error:
+                raise click.ClickException(str(error)) from None
+            click.echo(f"Open311 client {client.name} added; its api_key (shown once, keep it safe):")
+        click.echo(key)
 
     @app.cli.group()
     def demo():

@@ -11,14 +11,15 @@ from pathlib import Path
 
 from flask import Blueprint, request, send_file
 
-from service import open311
+from service import open311, open311_intake
+from service.cases import take_report
 from service.categories import names_en
 from service.db import utcnow
 from service.district import district_code
 from service.models import Case, Photo
 from service.open311 import Open311Error
 from service.parsing import INT64_MAX, whole_number
-from service.web.extensions import db_session, services
+from service.web.extensions import db_session, district_index, services
 from service.web.links import external_url
 from service.web.open311_format import MIMETYPES, error_response, respond
 
@@ -108,6 +109,24 @@ def request_list(fmt: str):
     """The requests the filters ask for: by id (overriding the rest), service, status and report time."""
     wanted = open311.RequestFilter.from_args(request.args, utcnow())
     return respond("service_requests", _requests_body(open311.find_requests(db_session(), wanted, _jurisdiction())))
+
+
+@bp.post(f"/requests.{FORMAT}")
+def create_request(fmt: str):
+    """File a request as the client whose api_key it carries: its case number at once (201), or the same number
+    again (200) for a request repeated with the same attribute[client_report_id] (or [fixmystreet_id]). Photos
+    are optional, as multipart parts (media, or FixMyStreet's photo1...photo4)."""
+    session, svc = db_session(), services()
+    client = open311_intake.client_of(session, request.form.get("api_key"))
+    asked = open311_intake.requested_report(session, request.form)
+    photos = [f.stream for name in open311_intake.PHOTO_FIELDS for f in request.files.getlist(name)
+              if f.filename or f.content_length]  # an empty file part is no photo
+    intake = take_report(session, svc.photos, client.user, asked.form, photos, svc.limits, district_index(),
+                         svc.settings.timezone, channel=asked.channel)
+    if intake.created:
+        svc.jobs.enqueue_follow_ups(intake.case.case_no, intake.follow_ups)
+    answer = {"service_request_id": intake.case.case_no, "service_notice": "", "account_id": None}
+    return respond("service_requests", [answer], 201 if intake.created else 200)
 
 
 @bp.get(f"/requests/<case_no>.{FORMAT}")

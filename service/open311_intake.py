@@ -1,0 +1,136 @@
+"""Open311 clients and what they send: their keys (made, rotated, revoked; kept only as hashes), and a POSTed
+service request read into a report for the intake, with its contact details and photo link."""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from service.auth import Role
+from service.cases import Channel, ReportForm
+from service.db import utcnow
+from service.models import Category, Open311Client, User
+from service.open311 import MAX_DESCRIPTION, Open311Error
+
+KEY_BYTES = 32  # a key is 43 characters of base64url: guessing one is out of the question, so SHA-256 keeps it
+CONTACT_FIELDS = {"email": 254, "first_name": 64, "last_name": 64, "phone": 32, "device_id": 128, "account_id": 128}
+ID_ATTRIBUTES = ("client_report_id", "fixmystreet_id")  # the client's own id of a report; FixMyStreet's name for it
+PHOTO_FIELDS = ("media", "photo", "photo1", "photo2", "photo3", "photo4")  # the spec's, and FixMyStreet's parts
+_TAG = re.compile(r"<\s*/?\s*[A-Za-z!][^<>]*>")
+
+
+def _hashed(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def add_client(session: Session, name: str, now: datetime | None = None) -> tuple[Open311Client, str]:
+    """A new client with its service account, and its key: shown this once, kept only as a hash."""
+    name = " ".join(name.split())
+    if not name or len(name) > 64:
+        raise ValueError("a client's name is 1 to 64 characters")
+    if session.scalar(sa.select(Open311Client.id).where(Open311Client.name == name)) is not None:
+        raise ValueError(f"there is already a client named {name}")
+    now = now or utcnow()
+    account = User(username=f"open311:{secrets.token_hex(8)}", display_name=name[:100], role=Role.OPEN311,
+                   password_hash=None, created_at=now)
+    key = secrets.token_urlsafe(KEY_BYTES)
+    client = Open311Client(name=name, user=account, key_hash=_hashed(key), created_at=now, key_changed_at=now)
+    session.add_all([account, client])
+    session.commit()
+    return client, key
+
+
+def rotate_key(session: Session, client: Open311Client, now: datetime | None = None) -> str:
+    """A new key for the client, the old one refused from now on."""
+    key = secrets.token_urlsafe(KEY_BYTES)
+    client.key_hash, client.key_changed_at = _hashed(key), now or utcnow()
+    session.commit()
+    return key
+
+
+def revoke(session: Session, client: Open311Client, now: datetime | None = None) -> None:
+    """The client's key refused from now on; its cases stay, as the cases of a reporter who left."""
+    client.revoked_at = now or utcnow()
+    client.user.active = False
+    session.commit()
+
+
+def client_of(session: Session, key: str | None) -> Open311Client:
+    """The client whose key this is; 403 for no key, a wrong one or a revoked client's."""
+    if not key:
+        raise Open311Error(403, "api_key is required")
+    client = session.scalar(sa.select(Open311Client).where(Open311Client.key_hash == _hashed(key)))
+    if client is None or client.revoked_at is not None:
+        raise Open311Error(403, "api_key is not valid")
+    return client
+
+
+@dataclass(frozen=True)
+class RequestedReport:
+    """A POSTed request as the intake takes it: the report's fields and how it came."""
+
+    form: ReportForm
+    channel: Channel
+
+
+def requested_report(session: Session, values) -> RequestedReport:
+    """The report a POST requests asks for, from its form values; 400 for a missing or bad field, 404 for an
+    unknown service."""
+    code = _one(values, "service_code")
+    if not code:
+        raise Open311Error(400, "service_code is required")
+    known = session.scalar(sa.select(Category.id).where(Category.code == code, Category.active.is_(True)))
+    if known is None:
+        raise Open311Error(404, f"service_code {code} is not a service of this district")
+    lat, lon = _one(values, "lat"), _one(values, "long")
+    if not (lat and lon):
+        if _one(values, "address_string") or _one(values, "address_id"):
+            raise Open311Error(400, "this server places requests by lat and long only: address_string and "
+                                    "address_id cannot be placed here")
+        raise Open311Error(400, "lat and long are required")
+    description = _one(values, "description") or ""
+    if len(description) > MAX_DESCRIPTION:
+        raise Open311Error(400, f"description is longer than {MAX_DESCRIPTION} characters")
+    if _TAG.search(description):
+        raise Open311Error(400, "description may not hold HTML")
+    report_id = next((v for v in (_one(values, f"attribute[{a}]") for a in ID_ATTRIBUTES) if v), None)
+    form = ReportForm(category=code, lat=lat, lon=lon, coord_system=_one(values, "attribute[coord_system]"),
+                      description=description, client_report_id=report_id)
+    return RequestedReport(form, Channel(photos_required=False, max_description=MAX_DESCRIPTION,
+                                         contact=_contact(values), media_url=_media_url(values)))
+
+
+def _one(values, name: str) -> str | None:
+    """A parameter's value, stripped; None when absent or empty (the spec: an empty one is an absent one)."""
+    value = values.get(name)
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def _contact(values) -> dict | None:
+    """The person to reach about the request, as the client gave them (deviceid: FixMyStreet's spelling)."""
+    contact = {}
+    for name, most in CONTACT_FIELDS.items():
+        value = _one(values, name) or (_one(values, "deviceid") if name == "device_id" else None)
+        if value is None:
+            continue
+        if len(value) > most or not value.isprintable():
+            raise Open311Error(400, f"{name} must be at most {most} printable characters")
+        contact[name] = value
+    return contact or None
+
+
+def _media_url(values) -> str | None:
+    """The photo link the client sent, checked to be an http(s) URL: kept for staff, never fetched by us."""
+    url = _one(values, "media_url")
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if len(url) > 2000 or parts.scheme not in ("http", "https") or not parts.netloc or not url.isprintable():
+        raise Open311Error(400, "media_url must be an http or https URL of at most 2000 characters")
+    return url

@@ -1,0 +1,155 @@
+"""Filing requests through Open311 as other systems do: a client's key from the command line, POST requests in
+both formats (with and without photos, FixMyStreet's way and the spec's), a repeat that makes no second case, the
+pipeline dispatching a case with no photo, and every refusal as an error list."""
+from __future__ import annotations
+
+from io import BytesIO
+
+import pytest
+import sqlalchemy as sa
+from images import photo_jpeg
+from support import HONGQIAO
+from test_open311 import errors_of, json_of, xml_of
+
+from service import open311_intake
+from service.geo import from_wgs84
+from service.models import Case, PointsEntry
+from service.states import CaseState
+
+BASE = "/open311/v2"
+
+
+@pytest.fixture
+def hotline(app):
+    """An Open311 client, the 12345 hotline: its key."""
+    with app.extensions["snap"].db.session() as session:
+        _, key = open311_intake.add_client(session, "12345 热线")
+    return key
+
+
+def post(client, key: str | None, fmt: str = "json", files: dict | None = None, **fields):
+    """POST requests.<fmt> with the fields (form-encoded, or multipart with file parts), as FixMyStreet sends."""
+    data = {"service_code": "B0118", "lat": HONGQIAO["lat"], "long": HONGQIAO["lon"], **fields}
+    if key is not None:
+        data["api_key"] = key
+    data = {k: v for k, v in data.items() if v is not None}
+    if files:
+        data.update({name: (BytesIO(content), f"{name}.jpeg") for name, content in files.items()})
+        return client.post(f"{BASE}/requests.{fmt}", data=data, content_type="multipart/form-data")
+    return client.post(f"{BASE}/requests.{fmt}", data=data)
+
+
+def test_add_client_prints_a_key_on_its_last_line_that_files_requests(app, client):
+    result = app.test_cli_runner().invoke(args=["open311", "add-client", "饿了么骑手"])
+    assert result.exit_code == 0, result.output
+    key = result.output.strip().splitlines()[-1]
+    assert len(key) >= 40 and " " not in key
+    assert post(client, key).status_code == 201
+    again = app.test_cli_runner().invoke(args=["open311", "add-client", "饿了么骑手"])
+    assert again.exit_code != 0 and "already" in again.output
+
+
+@pytest.mark.parametrize("fmt", ["xml", "json"])
+def test_a_request_without_photos_is_filed_at_once_and_dispatched_by_the_pipeline(client, db, hotline, workers, fmt):
+    response = post(client, hotline, fmt, description="路灯不亮，热线来电", first_name="张", last_name="三",
+                    phone="13800138000", email="zhang@example.cn", deviceid="hotline-desk-3",
+                    media_url="https://photos.example.cn/a.jpg")
+    assert response.status_code == 201
+    if fmt == "xml":
+        [answer] = xml_of(response, "service_requests").findall("request")
+        case_no = answer.findtext("service_request_id")
+    else:
+        [answer] = json_of(response)
+        case_no = answer["service_request_id"]
+    assert case_no and case_no != "0"
+    workers()
+    case = db.scalar(sa.select(Case).where(Case.case_no == case_no))
+    assert case.state == CaseState.DISPATCHED and case.grid is not None and case.photos == []
+    assert case.reporter.role == "open311" and case.reporter.display_name == "12345 热线"
+    assert case.contact == {"email": "zhang@example.cn", "first_name": "张", "last_name": "三",
+                            "phone": "13800138000", "device_id": "hotline-desk-3"}
+    assert case.media_url == "https://photos.example.cn/a.jpg"
+    [published] = json_of(client.get(f"{BASE}/requests/{case_no}.json"))
+    assert published["description"] == "路灯不亮，热线来电" and published["status"] == "open"
+    text = client.get(f"{BASE}/requests/{case_no}.json").get_data(as_text=True)
+    assert "13800138000" not in text and "zhang@example.cn" not in text and "12345" not in text
+
+
+def test_the_same_client_report_id_gives_the_same_case_and_no_second_one(client, db, hotline, app):
+    first = json_of(post(client, hotline, **{"attribute[client_report_id]": "hotline-2026-1203-17"}))
+    again = post(client, hotline, **{"attribute[client_report_id]": "hotline-2026-1203-17"})
+    assert again.status_code == 200 and json_of(again) == first
+    fms = json_of(post(client, hotline, **{"attribute[fixmystreet_id]": "4417"}))
+    assert json_of(post(client, hotline, **{"attribute[fixmystreet_id]": "4417"})) == fms != first
+    with app.extensions["snap"].db.session() as session:
+        _, other = open311_intake.add_client(session, "FixMyStreet")
+    assert json_of(post(client, other, **{"attribute[fixmystreet_id]": "4417"})) != fms  # another client's own
+    assert db.scalar(sa.select(sa.func.count()).select_from(Case)) == 3
+
+
+def test_photos_come_as_fixmystreet_photo_parts_or_the_spec_media_part(client, db, hotline, workers):
+    [fms] = json_of(post(client, hotline, files={"photo1": photo_jpeg(seed=3), "photo2": photo_jpeg(seed=4)}))
+    [spec] = json_of(post(client, hotline, files={"media": photo_jpeg(seed=5)}))
+    workers()
+    counts = {no: len(db.scalar(sa.select(Case).where(Case.case_no == no)).photos)
+              for no in (fms["service_request_id"], spec["service_request_id"])}
+    assert counts == {fms["service_request_id"]: 2, spec["service_request_id"]: 1}
+    [published] = json_of(client.get(f"{BASE}/requests/{spec['service_request_id']}.json"))
+    assert "/open311/v2/media/" in published["media_url"]
+
+
+def test_a_point_in_gcj02_is_kept_in_wgs84(client, db, hotline):
+    lat, lon = from_wgs84(float(HONGQIAO["lat"]), float(HONGQIAO["lon"]), "gcj02")
+    [answer] = json_of(post(client, hotline, lat=f"{lat:.7f}", long=f"{lon:.7f}",
+                            **{"attribute[coord_system]": "gcj02"}))
+    case = db.scalar(sa.select(Case).where(Case.case_no == answer["service_request_id"]))
+    assert (case.lat, case.lon) == pytest.approx((float(HONGQIAO["lat"]), float(HONGQIAO["lon"])), abs=2e-5)
+    assert case.coord_system == "gcj02"
+
+
+def test_a_case_another_system_filed_earns_no_points_when_closed(client, db, hotline, factory, workers):
+    [answer] = json_of(post(client, hotline))
+    workers()
+    case = factory.session.scalar(sa.select(Case).where(Case.case_no == answer["service_request_id"]))
+    factory.act(case, "start", by=case.assignee.username)
+    factory.after_photo(case)
+    factory.act(case, "resolve", by=case.assignee.username)
+    factory.act(case, "close", note="已修复")
+    assert case.state == CaseState.CLOSED
+    assert db.scalar(sa.select(sa.func.count()).select_from(PointsEntry)) == 0
+    [published] = json_of(client.get(f"{BASE}/requests/{case.case_no}.json"))
+    assert published["status"] == "closed" and published["status_notes"] == "已修复"
+
+
+@pytest.mark.parametrize("fmt", ["xml", "json"])
+def test_without_a_valid_key_nothing_is_filed(client, db, hotline, app, fmt):
+    errors_of(post(client, None, fmt), 403, fmt)
+    errors_of(post(client, "not-a-key", fmt), 403, fmt)
+    with app.extensions["snap"].db.session() as session:
+        added, key = open311_intake.add_client(session, "已停用的客户端")
+        open311_intake.revoke(session, added)
+    errors_of(post(client, key, fmt), 403, fmt)
+    with app.extensions["snap"].db.session() as session:
+        rotated, old = open311_intake.add_client(session, "换了密钥的客户端")
+        new = open311_intake.rotate_key(session, rotated)
+    errors_of(post(client, old, fmt), 403, fmt)
+    assert post(client, new, fmt).status_code == 201
+    assert db.scalar(sa.select(sa.func.count()).select_from(Case)) == 1
+
+
+@pytest.mark.parametrize("fields, status", [
+    ({"service_code": None}, 400), ({"service_code": "NOPE"}, 404), ({"lat": None}, 400),
+    ({"lat": None, "long": None, "address_string": "崇川区工农路 1 号"}, 400), ({"lat": "31.0", "long": "121.9"}, 400),
+    ({"lat": "north"}, 400), ({"description": "长" * 4001}, 400), ({"description": "<script>x</script>"}, 400),
+    ({"media_url": "javascript:alert(1)"}, 400), ({"attribute[coord_system]": "mercator"}, 400),
+    ({"email": "x" * 300}, 400), ({"attribute[client_report_id]": "x" * 65}, 400),
+])
+def test_a_bad_request_is_refused_with_an_error_list_and_nothing_is_kept(client, db, hotline, fields, status):
+    for fmt in ("xml", "json"):
+        [(code, description)] = errors_of(post(client, hotline, fmt, **fields), status, fmt)
+        assert code == status and description
+    assert db.scalar(sa.select(sa.func.count()).select_from(Case)) == 0
+
+
+def test_a_description_may_say_less_than_without_being_html(client, hotline):
+    assert post(client, hotline, description="水温<5度，井盖 > 路面").status_code == 201
