@@ -229,3 +229,73 @@ def service_request(case: Case, units: dict[str, str], media_url: str | None) ->
             "expected_datetime": w3c(case.deadline_at), "address": address(case), "address_id": "", "zipcode": "",
             "lat": case.lat, "long": case.lon, "media_url": media_url or ""}
 
+
+
+# the updates extension (mySociety's servicerequestupdates): each public change of a case's state as the extended
+# status FixMyStreet and open311-adapter read (lower case), by the action that made it and else the state it led to
+UPDATE_STATUS_OF_ACTION = {"reopen": "reopen", "rework": "reopen", "transfer": "internal_referral",
+                           "escalate": "internal_referral"}
+UPDATE_STATUS_OF_STATE = {CaseState.UNROUTED: "open", CaseState.DISPATCHED: "action_scheduled",
+                          CaseState.IN_PROGRESS: "in_progress", CaseState.RESOLVED: "fixed",
+                          CaseState.CLOSED: "closed", CaseState.REJECTED: "no_further_action",
+                          CaseState.DUPLICATE: "duplicate", CaseState.NEW: "open"}
+PUBLIC_NOTE_ACTIONS = ("close", "reject")  # whose note is written for the public (as status_notes)
+DEFAULT_UPDATE_HOURS = 24  # the window of an updates list asked for with no dates
+
+
+@dataclass(frozen=True)
+class UpdateWindow:
+    """What a servicerequestupdates list asks for: the instants its updates fall between, and the page."""
+
+    start: datetime
+    end: datetime
+    page: int = 1
+    page_size: int = DEFAULT_LIMIT
+
+    @classmethod
+    def from_args(cls, args, now: datetime) -> UpdateWindow:
+        """Both dates or neither (the last DEFAULT_UPDATE_HOURS), at most MAX_DAYS apart; 400 otherwise."""
+        given = [name for name in ("start_date", "end_date") if (args.get(name) or "").strip()]
+        if len(given) == 1:
+            raise Open311Error(400, "start_date and end_date go together: give both or neither")
+        if given:
+            start, end = parse_w3c(args["start_date"], "start_date"), parse_w3c(args["end_date"], "end_date")
+        else:
+            start, end = now - timedelta(hours=DEFAULT_UPDATE_HOURS), now
+        if end < start:
+            raise Open311Error(400, "end_date is before start_date")
+        if end - start > timedelta(days=MAX_DAYS):
+            raise Open311Error(400, f"start_date and end_date may be at most {MAX_DAYS} days apart")
+        page, size = _whole(args, "page", 1, 1, 10 ** 6), _whole(args, "page_size", DEFAULT_LIMIT, 1, MAX_PAGE_SIZE)
+        return cls(start, end, page, size)
+
+
+def find_updates(session: Session, window: UpdateWindow, scope: ReportScope) -> list[CaseEvent]:
+    """The changes of state of the jurisdiction's cases in the window, oldest first (a case's in their order)."""
+    query = (sa.select(CaseEvent).join(Case, Case.id == CaseEvent.case_id)
+             .where(CaseEvent.created_at >= window.start, CaseEvent.created_at <= window.end,
+                    CaseEvent.from_state.is_not(None), CaseEvent.from_state != CaseEvent.to_state)
+             .order_by(CaseEvent.created_at, CaseEvent.id)
+             .options(so.selectinload(CaseEvent.case).selectinload(Case.photos)))
+    if scope.condition is not None:
+        query = query.where(scope.condition)
+    return list(session.scalars(query.limit(window.page_size).offset((window.page - 1) * window.page_size)))
+
+
+def update_status(event: CaseEvent) -> str:
+    """The extended status of a change of state (open, action_scheduled, in_progress, fixed, closed, reopen...)."""
+    return UPDATE_STATUS_OF_ACTION.get(event.action) or UPDATE_STATUS_OF_STATE[event.to_state]
+
+
+def update_description(event: CaseEvent) -> str:
+    """What the update says: the note written for the public (a close or rejection reason), else the new state."""
+    if event.action in PUBLIC_NOTE_ACTIONS and event.note:
+        return event.note
+    return f"{event.to_state.zh} ({event.to_state.en})"
+
+
+def request_update(event: CaseEvent, media_url: str | None) -> dict:
+    """An event as the extension's request_update; its update_id the event's own, which never changes."""
+    return {"update_id": str(event.id), "service_request_id": event.case.case_no, "status": update_status(event),
+            "updated_datetime": w3c(event.created_at), "description": update_description(event),
+            "media_url": media_url or ""}

@@ -88,6 +88,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/open311/v2/requests/<case_no>.<any(xml, json):fmt>"): ALL,
     ("GET", "/open311/v2/tokens/<token>.<any(xml, json):fmt>"): ALL,
     ("GET", "/open311/v2/media/<int:photo_id>"): ALL,
+    ("GET", "/open311/v2/servicerequestupdates.<any(xml, json):fmt>"): set(),  # a client's api_key, no one's login
     ("GET", "/open311/v2/<path:anything>"): ALL,  # an error list (404) for anyone
     ("POST", "/open311/v2/<path:anything>"): ALL,
 }

@@ -19,6 +19,7 @@ from service.district import district_code
 from service.models import Case, Photo
 from service.open311 import Open311Error
 from service.parsing import INT64_MAX, whole_number
+from service.states import CaseState
 from service.web.extensions import db_session, district_index, services
 from service.web.links import external_url
 from service.web.open311_format import MIMETYPES, error_response, respond
@@ -30,6 +31,15 @@ FORMAT = "<any(xml, json):fmt>"
 @bp.errorhandler(Open311Error)
 def _refused(error: Open311Error):
     return error_response(error.status, error.description)
+
+
+@bp.before_request
+def _reads_need_a_key_when_so_set():
+    """With OPEN311_READS=key, reading requests and services takes a client's api_key too (discovery, and the
+    signed media links, stay open)."""
+    if services().settings.open311_reads == "key" and request.method == "GET" \
+            and request.endpoint not in ("open311.discovery", "open311.media", "open311.unknown"):
+        open311_intake.client_of(db_session(), request.args.get("api_key"))
 
 
 @cache
@@ -141,6 +151,24 @@ def token(token: str, fmt: str):
     are the case numbers themselves; any other is unknown (404)."""
     case = open311.find_request(db_session(), token, _jurisdiction())
     return respond("service_requests", [{"service_request_id": case.case_no, "token": token}])
+
+
+@bp.get(f"/servicerequestupdates.{FORMAT}")
+def request_updates(fmt: str):
+    """Every public change of state of the jurisdiction's requests between start_date and end_date (the last day
+    when neither is given), for a client's api_key: mySociety's extension, which FixMyStreet polls."""
+    open311_intake.client_of(db_session(), request.args.get("api_key"))
+    window = open311.UpdateWindow.from_args(request.args, utcnow())
+    updates = open311.find_updates(db_session(), window, _jurisdiction())
+    return respond("service_request_updates", [open311.request_update(e, _after_photo_url(e)) for e in updates])
+
+
+def _after_photo_url(event) -> str | None:
+    """A signed link to the after photo a case was resolved with, on the updates that report it fixed or closed."""
+    if event.to_state not in (CaseState.RESOLVED, CaseState.CLOSED):
+        return None
+    photo = next((p for p in reversed(event.case.photos) if p.kind == "after" and p.web_path), None)
+    return None if photo is None else media_link(photo)
 
 
 @bp.get("/media/<int:photo_id>")
