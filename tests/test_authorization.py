@@ -89,6 +89,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/open311/v2/tokens/<token>.<any(xml, json):fmt>"): ALL,
     ("GET", "/open311/v2/media/<int:photo_id>"): ALL,
     ("GET", "/open311/v2/servicerequestupdates.<any(xml, json):fmt>"): set(),  # a client's api_key, no one's login
+    ("POST", "/open311/v2/requests.<any(xml, json):fmt>"): set(),
     ("GET", "/open311/v2/<path:anything>"): ALL,  # an error list (404) for anyone
     ("POST", "/open311/v2/<path:anything>"): ALL,
 }
@@ -275,8 +276,9 @@ def test_each_person_is_allowed_or_refused_as_the_matrix_says(app, scene, method
         response = _send(client, method, url, rule, headers)
         seen = (response.status_code, response.headers.get("Location"))
         assert seen == (anon.status_code, anon.headers.get("Location")), (name, method, url, response.text_read[:200])
-        if "anon" not in MATRIX[(method, rule)]:  # 401 on the API, the login page for pages
-            assert response.status_code == 401 if url.startswith("/api/") else \
+        if "anon" not in MATRIX[(method, rule)]:  # 401 on the API, 403 on Open311 (no key), the login page for pages
+            assert response.status_code == 401 if url.startswith("/api/") else response.status_code == 403 \
+                if url.startswith("/open311/") else \
                 (response.status_code == 302 and response.headers["Location"].startswith("/login")), (name, url)
 
 
