@@ -41,6 +41,8 @@ def role_label(role: str) -> str:
 
 
 STAFF_ROLES = frozenset({Role.STAFF, Role.ADMIN})
+# the roles a person is given at the desk; an Open311 client's account is made with the client (service.open311_intake)
+PEOPLE_ROLES = tuple(role for role in Role if role is not Role.OPEN311)
 MIN_PASSWORD_LENGTH = 8
 USERNAME_MAX_LENGTH = 64
 TOKEN_SALT = "api-token"

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from service.auth import Role
 from service.cases import Channel, ReportForm
 from service.db import utcnow
-from service.models import Category, Open311Client, User
+from service.models import Case, Category, Open311Client, User
 from service.open311 import MAX_DESCRIPTION, Open311Error
+from service.queue import mask_phone
 
 KEY_BYTES = 32  # a key is 43 characters of base64url: guessing one is out of the question, so SHA-256 keeps it
 CONTACT_FIELDS = {"email": 254, "first_name": 64, "last_name": 64, "phone": 32, "device_id": 128, "account_id": 128}
@@ -123,6 +124,25 @@ def _contact(values) -> dict | None:
             raise Open311Error(400, f"{name} must be at most {most} printable characters")
         contact[name] = value
     return contact or None
+
+
+def mask_email(email: str) -> str:
+    """An email address as staff may see it: z***@example.cn."""
+    name, at, domain = email.partition("@")
+    return f"{name[:1]}***{at}{domain}" if at else "***"
+
+
+def seen_by_staff(case: Case) -> dict | None:
+    """How a case another system filed shows at the desk: that system's name (the channel), the person's name,
+    their phone and email masked as phones are, the device, and the photo link it sent; None for a rider's case."""
+    if case.reporter.role != Role.OPEN311:
+        return None
+    contact = case.contact or {}
+    name = " ".join(contact[k] for k in ("last_name", "first_name") if contact.get(k))  # 张三: family name first
+    return {"channel": case.reporter.display_name, "name": name, "phone": mask_phone(contact.get("phone")),
+            "email": mask_email(contact["email"]) if contact.get("email") else "",
+            "device_id": contact.get("device_id", ""), "account_id": contact.get("account_id", ""),
+            "media_url": case.media_url or ""}
 
 
 def _media_url(values) -> str | None:

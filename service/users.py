@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from service.auth import (
+    PEOPLE_ROLES,
+    Role,
     change_password,
     end_sessions,
     generated_password,
@@ -16,7 +18,7 @@ from service.auth import (
     set_active,
     set_password,
 )
-from service.models import ROLES, Community, Grid, StreetOffice, Unit, User
+from service.models import Community, Grid, StreetOffice, Unit, User
 from service.refusals import Refused
 
 
@@ -29,8 +31,9 @@ class PasswordReset:
 
 
 def people(session: Session) -> list[User]:
-    """Everyone with an account, by role and username."""
-    return list(session.scalars(sa.select(User).order_by(User.role, User.username).options(
+    """Everyone with an account, by role and username (not the Open311 clients' accounts: no one logs in there)."""
+    query = sa.select(User).where(User.role != Role.OPEN311).order_by(User.role, User.username)
+    return list(session.scalars(query.options(
         selectinload(User.community), selectinload(User.street_office), selectinload(User.unit))))
 
 
@@ -45,7 +48,7 @@ def grid_workers(session: Session, active_only: bool = False) -> list[User]:
 def new_person(session: Session, username: str, role: str, display_name: str = "", phone: str = "") -> User:
     """A new person of this role, added to the session but not committed: the username normalised (as at login)
     and free, the display name the username when none is given. Raises Refused."""
-    if role not in ROLES:
+    if role not in PEOPLE_ROLES:
         raise Refused("invalid", "unknown_role", "请选择角色", "choose a role", "role")
     username = new_username(session, username)
     user = User(username=username, role=role, display_name=display_name.strip() or username,

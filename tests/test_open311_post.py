@@ -153,3 +153,29 @@ def test_a_bad_request_is_refused_with_an_error_list_and_nothing_is_kept(client,
 
 def test_a_description_may_say_less_than_without_being_html(client, hotline):
     assert post(client, hotline, description="水温<5度，井盖 > 路面").status_code == 201
+
+
+def test_the_desk_shows_the_channel_and_the_contact_masked(app, client, hotline, workers):
+    from support import staff_browser
+    [answer] = json_of(post(client, hotline, first_name="三", last_name="张", phone="13800138000",
+                            email="zhang@example.cn", media_url="https://photos.example.cn/a.jpg"))
+    workers()
+    page = staff_browser(app).get(f"/desk/cases/{answer['service_request_id']}").get_data(as_text=True)
+    assert "Open311 · 12345 热线" in page and "张 三" in page
+    assert "138****8000" in page and "z***@example.cn" in page
+    assert "13800138000" not in page and "zhang@example.cn" not in page
+    assert 'href="https://photos.example.cn/a.jpg" rel="noopener noreferrer nofollow"' in page
+
+
+def test_a_clients_account_is_no_person_at_the_desk(app, hotline):
+    from support import Browser
+    admin = Browser(app.test_client())
+    admin.login("admin")
+    page = admin.get("/desk/users").get_data(as_text=True)
+    assert "12345 热线" not in page and "接口客户端" not in page
+    refused = admin.post("/desk/users/add", username="sneaky", role="open311", password="long enough pw",
+                         display_name="x")
+    assert refused.status_code == 303
+    with app.extensions["snap"].db.session() as session:
+        from service.models import User
+        assert session.scalar(sa.select(User).where(User.username == "sneaky")) is None

@@ -20,12 +20,12 @@ from flask import (
 )
 
 from service.actions import available_actions, perform
-from service.auth import STAFF_ROLES, Role, role_label
+from service.auth import PEOPLE_ROLES, STAFF_ROLES, role_label
 from service.case_lookup import case_by_number, joiners_of, possible_duplicates
 from service.db import utcnow
 from service.dispatch import grid_features, grids_by_code
 from service.invites import create_invite
-from service.models import ROLES
+from service.open311_intake import seen_by_staff
 from service.parsing import INT32_MAX
 from service.queue import (
     CSV_HEADER,
@@ -142,6 +142,7 @@ def case_page(case_no: str):
     case = visible_case(case_no)
     duplicates = possible_duplicates(db_session(), case, with_photos=True)
     return render_template("desk/case.html", case=case, duplicates=duplicates, phone=mask_phone(case.reporter.phone),
+                           channel=seen_by_staff(case),
                            actions={a.name for a in available_actions(current_user(), case)}, now=utcnow(),
                            **_choices(), joined=joiners_of(db_session(), case))
 
@@ -222,7 +223,7 @@ def _users_page(reset: PasswordReset | None = None):
     """The users page; with a generated password, shown this once and never kept by a cache."""
     session = db_session()
     response = make_response(render_template(
-        "desk/users.html", roles=[Role(r) for r in ROLES], reset=reset, people=people(session),
+        "desk/users.html", roles=list(PEOPLE_ROLES), reset=reset, people=people(session),
         grids=grids_by_code(session), workers=grid_workers(session), places=desk_choices(session, current_user()),
         units=services().desk_rules.units))
     if reset:
