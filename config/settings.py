@@ -109,6 +109,9 @@ class Settings:
     login_limit_per_address: str = "30 per 10 minutes"  # failed logins only
     # each answer hands out signed thumbnail links of the cases near a point: no sweeping the district with it
     nearby_limit_per_user: str = "120 per 10 minutes"
+    # what one Open311 client may POST (a hotline files a few hundred cases a day); a client's own limit, set at the
+    # desk, overrides it
+    open311_limit_per_client: str = "600 per 10 minutes"
     trusted_proxies: int = 0  # reverse proxies in front that set X-Forwarded-For/-Proto; 0: use the peer address
     token_days: int = 30  # a bearer token works this long after its login
     public_url: str | None = None  # the address people use, e.g. https://snap.example.cn; None: as each request came
@@ -173,7 +176,7 @@ class Settings:
             open311_media_days=_int(env, "OPEN311_MEDIA_DAYS", 90),
         )
         for name in ("intake_limit_per_user", "intake_limit_per_address", "login_limit_per_account",
-                     "login_limit_per_address", "nearby_limit_per_user"):
+                     "login_limit_per_address", "nearby_limit_per_user", "open311_limit_per_client"):
             if env.get(name.upper()):
                 values[name] = _rate_limit(name.upper(), env[name.upper()])
         if env.get("DISTRICT_DIR"):

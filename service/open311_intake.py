@@ -26,8 +26,14 @@ PHOTO_FIELDS = ("media", "photo", "photo1", "photo2", "photo3", "photo4")  # the
 _TAG = re.compile(r"<\s*/?\s*[A-Za-z!][^<>]*>")
 
 
-def _hashed(key: str) -> str:
+def hashed_key(key: str) -> str:
+    """A client's key as it is kept: its SHA-256, in hex."""
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def client_limit(session: Session, key: str) -> str | None:
+    """The rate limit the desk set for the client with this key, or None (the default applies)."""
+    return session.scalar(sa.select(Open311Client.rate_limit).where(Open311Client.key_hash == hashed_key(key)))
 
 
 def add_client(session: Session, name: str, now: datetime | None = None) -> tuple[Open311Client, str]:
@@ -41,7 +47,7 @@ def add_client(session: Session, name: str, now: datetime | None = None) -> tupl
     account = User(username=f"open311:{secrets.token_hex(8)}", display_name=name[:100], role=Role.OPEN311,
                    password_hash=None, created_at=now)
     key = secrets.token_urlsafe(KEY_BYTES)
-    client = Open311Client(name=name, user=account, key_hash=_hashed(key), created_at=now, key_changed_at=now)
+    client = Open311Client(name=name, user=account, key_hash=hashed_key(key), created_at=now, key_changed_at=now)
     session.add_all([account, client])
     session.commit()
     return client, key
@@ -50,7 +56,7 @@ def add_client(session: Session, name: str, now: datetime | None = None) -> tupl
 def rotate_key(session: Session, client: Open311Client, now: datetime | None = None) -> str:
     """A new key for the client, the old one refused from now on."""
     key = secrets.token_urlsafe(KEY_BYTES)
-    client.key_hash, client.key_changed_at = _hashed(key), now or utcnow()
+    client.key_hash, client.key_changed_at = hashed_key(key), now or utcnow()
     session.commit()
     return key
 
@@ -66,7 +72,7 @@ def client_of(session: Session, key: str | None) -> Open311Client:
     """The client whose key this is; 403 for no key, a wrong one or a revoked client's."""
     if not key:
         raise Open311Error(403, "api_key is required")
-    client = session.scalar(sa.select(Open311Client).where(Open311Client.key_hash == _hashed(key)))
+    client = session.scalar(sa.select(Open311Client).where(Open311Client.key_hash == hashed_key(key)))
     if client is None or client.revoked_at is not None:
         raise Open311Error(403, "api_key is not valid")
     return client

@@ -179,3 +179,18 @@ def test_a_clients_account_is_no_person_at_the_desk(app, hotline):
     with app.extensions["snap"].db.session() as session:
         from service.models import User
         assert session.scalar(sa.select(User).where(User.username == "sneaky")) is None
+
+
+def test_each_client_has_its_own_rate_limit(app, client, db, hotline):
+    from service.models import Open311Client
+    with app.extensions["snap"].db.session() as session:
+        slow, slow_key = open311_intake.add_client(session, "一个慢的客户端")
+        slow.rate_limit = "2 per minute"
+        session.commit()
+    assert [post(client, slow_key).status_code for _ in range(2)] == [201, 201]
+    refused = post(client, slow_key, "xml")
+    [(code, _)] = errors_of(refused, 429)
+    assert code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert post(client, hotline).status_code == 201  # the hotline's default limit is its own
+    assert db.scalar(sa.select(sa.func.count()).select_from(Case)) == 3
+    assert db.scalar(sa.select(Open311Client.rate_limit).where(Open311Client.name == "一个慢的客户端")) == "2 per minute"

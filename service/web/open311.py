@@ -23,6 +23,7 @@ from service.states import CaseState
 from service.web.extensions import db_session, district_index, services
 from service.web.links import external_url
 from service.web.open311_format import MIMETYPES, error_response, respond
+from service.web.throttle import limit_open311_posts
 
 bp = Blueprint("open311", __name__)
 FORMAT = "<any(xml, json):fmt>"
@@ -122,6 +123,7 @@ def request_list(fmt: str):
 
 
 @bp.post(f"/requests.{FORMAT}")
+@limit_open311_posts
 def create_request(fmt: str):
     """File a request as the client whose api_key it carries: its case number at once (201), or the same number
     again (200) for a request repeated with the same attribute[client_report_id] (or [fixmystreet_id]). Photos

@@ -10,6 +10,7 @@ from flask import request, session
 from flask_limiter.util import get_remote_address
 
 from service.auth import account_key, login_account_key, token_user_id
+from service.open311_intake import client_limit, hashed_key
 from service.web.access import bearer_token, current_user
 from service.web.extensions import db_session, limiter, services
 
@@ -79,3 +80,21 @@ def limit_password_guesses(view):
     session cookie gives no faster way to guess the password than the login form."""
     return limiter.shared_limit(lambda: services().settings.login_limit_per_account, scope="login-account",
                                 key_func=_own_account, deduct_when=_failed, methods=["POST"])(view)
+
+
+def _open311_client() -> str:
+    """Which client is posting, by its key's hash (the key itself is never kept, not even in Redis)."""
+    key = request.form.get("api_key") or ""
+    return f"open311:{hashed_key(key)}" if key else f"anonymous:{get_remote_address()}"
+
+
+def _open311_limit() -> str:
+    """The client's own limit when the desk set one, else OPEN311_LIMIT_PER_CLIENT."""
+    key = request.form.get("api_key") or ""
+    own = client_limit(db_session(), key) if key else None
+    return own or services().settings.open311_limit_per_client
+
+
+def limit_open311_posts(view):
+    """A limit on each Open311 client's POSTs: 429 with Retry-After (as an Open311 error list) beyond it."""
+    return limiter.limit(_open311_limit, key_func=_open311_client, scope="open311-client", methods=["POST"])(view)
