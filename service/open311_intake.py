@@ -10,6 +10,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from limits import parse_many
 from sqlalchemy.orm import Session
 
 from service.auth import Role
@@ -18,6 +19,7 @@ from service.db import utcnow
 from service.models import Case, Category, Open311Client, User
 from service.open311 import MAX_DESCRIPTION, Open311Error
 from service.queue import mask_phone
+from service.refusals import Refused
 
 KEY_BYTES = 32  # a key is 43 characters of base64url: guessing one is out of the question, so SHA-256 keeps it
 CONTACT_FIELDS = {"email": 254, "first_name": 64, "last_name": 64, "phone": 32, "device_id": 128, "account_id": 128}
@@ -39,10 +41,12 @@ def client_limit(session: Session, key: str) -> str | None:
 def add_client(session: Session, name: str, now: datetime | None = None) -> tuple[Open311Client, str]:
     """A new client with its service account, and its key: shown this once, kept only as a hash."""
     name = " ".join(name.split())
-    if not name or len(name) > 64:
-        raise ValueError("a client's name is 1 to 64 characters")
+    if not name or len(name) > 64 or not name.isprintable():
+        raise Refused("invalid", "bad_client_name", "客户端名称须为 1 至 64 个字符", "a client's name is 1 to 64 "
+                      "printable characters", "name")
     if session.scalar(sa.select(Open311Client.id).where(Open311Client.name == name)) is not None:
-        raise ValueError(f"there is already a client named {name}")
+        raise Refused("conflict", "client_exists", f"已有名为 {name} 的客户端", f"there is already a client named "
+                      f"{name}", "name")
     now = now or utcnow()
     account = User(username=f"open311:{secrets.token_hex(8)}", display_name=name[:100], role=Role.OPEN311,
                    password_hash=None, created_at=now)
@@ -66,6 +70,28 @@ def revoke(session: Session, client: Open311Client, now: datetime | None = None)
     client.revoked_at = now or utcnow()
     client.user.active = False
     session.commit()
+
+
+def set_rate_limit(session: Session, client: Open311Client, limit: str) -> None:
+    """The client's own limit on its POSTs, in Flask-Limiter's notation ("120 per minute"); empty: the default."""
+    limit = limit.strip()
+    if limit:
+        try:
+            parse_many(limit)
+        except ValueError:
+            raise Refused("invalid", "bad_rate_limit", f"限流格式不对：{limit}（例如 120 per minute）",
+                          f"not a rate limit: {limit} (say 120 per minute)", "rate_limit") from None
+        if len(limit) > 32:
+            raise Refused("invalid", "bad_rate_limit", "限流不能超过 32 个字符",
+                          "a rate limit is at most 32 characters", "rate_limit")
+    client.rate_limit = limit or None
+    session.commit()
+
+
+def clients(session: Session) -> list[tuple[Open311Client, int]]:
+    """Every client, by name, with how many cases it has filed."""
+    filed = sa.select(sa.func.count()).where(Case.reporter_id == Open311Client.user_id).scalar_subquery()
+    return [(c, n) for c, n in session.execute(sa.select(Open311Client, filed).order_by(Open311Client.name))]
 
 
 def client_of(session: Session, key: str | None) -> Open311Client:

@@ -52,6 +52,11 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/desk/reports/<week>.xlsx"): STAFF,
     ("GET", "/desk/reports/<week>.csv"): STAFF,
     ("GET", "/desk/users"): {"admin"},
+    ("GET", "/desk/open311"): {"admin"},
+    ("POST", "/desk/open311/add"): {"admin"},
+    ("POST", "/desk/open311/<int:client_id>/key"): {"admin"},  # (no such client: 404 for an admin)
+    ("POST", "/desk/open311/<int:client_id>/revoke"): {"admin"},
+    ("POST", "/desk/open311/<int:client_id>/limit"): {"admin"},
     ("POST", "/desk/users/add"): {"admin"},
     ("POST", "/desk/users/active"): {"admin"},
     ("POST", "/desk/users/reset"): {"admin"},
@@ -103,6 +108,7 @@ BODIES = {
     ("POST", "/desk/users/reset"): {"username": "nobody"},
     ("POST", "/desk/users/grid-worker"): {"grid": "nothing", "worker": "nobody"},
     ("POST", "/desk/reports"): {"week": "2026-W09"},
+    ("POST", "/desk/open311/add"): {"name": ""},
     ("POST", "/api/v1/reports/<case_no>/me-too"): {"lat": 32.015, "lon": 120.855, "accuracy_m": 10},
 }
 # a query string, or who -> the query string that person was handed
@@ -219,7 +225,7 @@ def scene(app, factory, db, stale_admins):
     [published] = clients["anon"].get(f"/open311/v2/requests/{case_no}.json").get_json()
     return {"case_no": case_no, "photo_id": photo_id, "token": "not-a-real-invite", "notification_id": notification_id,
             "week": "2026-W09", "variant": "thumb", "clients": clients, "thumb_queries": thumb_queries,
-            "fmt": "json", "code": "B0118", "anything": "nothing-here",
+            "fmt": "json", "code": "B0118", "anything": "nothing-here", "client_id": 999999,
             "media_query": "?" + published["media_url"].split("?", 1)[1],
             "stale": _stale_clients(app, db, clients["admin"])}
 

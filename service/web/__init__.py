@@ -28,6 +28,7 @@ from service.web import (
     field,
     main,
     open311,
+    open311_desk,
     reports,
     request_bodies,
     rider_api,
@@ -83,6 +84,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(casework.bp, url_prefix="/api/v1")
     app.register_blueprint(rider_api.bp, url_prefix="/api/v1")
     app.register_blueprint(open311.bp, url_prefix="/open311/v2")
+    app.register_blueprint(open311_desk.bp)
 
 
 STATE_CONTEXT = {"CaseState": CaseState, "OPEN": OPEN, "WORKED": WORKED, "FINAL": FINAL,

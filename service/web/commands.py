@@ -10,6 +10,7 @@ from service.db import upgrade_schema, utcnow
 from service.demo import DemoRefused, DemoSummary, DemoTools, make_demo_week
 from service.district import DistrictFileError, load_district
 from service.pipeline import PipelineRules
+from service.refusals import Refused
 from service.states import CaseState
 from service.web.extensions import services
 from service.weekly import FIRST_YEAR, LAST_YEAR, Week, build_all_weekly_reports, headline, last_week
@@ -104,8 +105,8 @@ def init_app(app: Flask) -> None:
         with services().db.session() as session:
             try:
                 client, key = open311_intake.add_client(session, name)
-            except ValueError as error:
-                raise click.ClickException(str(error)) from None
+            except Refused as refused:
+                raise click.ClickException(refused.en) from None
             click.echo(f"Open311 client {client.name} added; its api_key (shown once, keep it safe):")
         click.echo(key)
 

@@ -54,7 +54,7 @@ def _jurisdiction():
                                 _district_code(services().settings.district_dir))
 
 
-def _base_url() -> str:
+def base_url() -> str:
     """Our endpoint's address, with the trailing slash clients join paths to."""
     return external_url("open311.discovery", fmt="xml").removesuffix("discovery.xml")
 
@@ -67,7 +67,7 @@ def discovery(fmt: str):
     return respond("discovery", {
         "changeset": changeset, "contact": settings.open311_contact,
         "key_service": "向区管理员申请 api_key (ask the district's administrators for an api_key)",
-        "endpoints": [{"specification": open311.SPECIFICATION, "url": _base_url(), "changeset": changeset,
+        "endpoints": [{"specification": open311.SPECIFICATION, "url": base_url(), "changeset": changeset,
                        "type": "production", "formats": list(MIMETYPES.values())}]})
 
 
