@@ -120,6 +120,10 @@ class Settings:
     open311_contact: str = ""
     open311_reads: str = "open"
     open311_media_days: int = 90
+    # a Nominatim-compatible geocoder for Open311's address_string (None: off, addresses are refused), and the
+    # coordinate system its answers are in (a Chinese service's: gcj02 or bd09)
+    open311_geocoder_url: str | None = None
+    open311_geocoder_coords: str = "wgs84"
     tiles: MapTiles | None = field(init=False, default=None, repr=False)  # the four map_tiles settings, resolved
 
     def __post_init__(self):
@@ -174,6 +178,8 @@ class Settings:
             open311_contact=env.get("OPEN311_CONTACT", ""),
             open311_reads=env.get("OPEN311_READS") or "open",
             open311_media_days=_int(env, "OPEN311_MEDIA_DAYS", 90),
+            open311_geocoder_url=env.get("OPEN311_GEOCODER_URL") or None,
+            open311_geocoder_coords=env.get("OPEN311_GEOCODER_COORDS") or "wgs84",
         )
         for name in ("intake_limit_per_user", "intake_limit_per_address", "login_limit_per_account",
                      "login_limit_per_address", "nearby_limit_per_user", "open311_limit_per_client"):
@@ -183,6 +189,9 @@ class Settings:
             values["district_dir"] = Path(env["DISTRICT_DIR"])
         if values["open311_reads"] not in ("open", "key"):
             raise ValueError(f"OPEN311_READS must be open or key, got {values['open311_reads']!r}")
+        if values["open311_geocoder_coords"] not in ("wgs84", "gcj02", "bd09"):
+            raise ValueError("OPEN311_GEOCODER_COORDS must be wgs84, gcj02 or bd09, got "
+                             f"{values['open311_geocoder_coords']!r}")
         if values["open311_media_days"] < 1:
             raise ValueError(f"OPEN311_MEDIA_DAYS must be at least 1, got {values['open311_media_days']}")
         if values["token_days"] < 1:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from service.auth import Role
 from service.cases import Channel, ReportForm
 from service.db import utcnow
+from service.geocoding import Geocoder
 from service.models import Case, Category, Open311Client, User
 from service.open311 import MAX_DESCRIPTION, Open311Error
 from service.queue import mask_phone
@@ -112,31 +113,43 @@ class RequestedReport:
     channel: Channel
 
 
-def requested_report(session: Session, values) -> RequestedReport:
-    """The report a POST requests asks for, from its form values; 400 for a missing or bad field, 404 for an
-    unknown service."""
+def requested_report(session: Session, values, geocoder: Geocoder | None = None) -> RequestedReport:
+    """The report a POST requests asks for, from its form values (an address_string placed by the geocoder, when
+    there is one and no lat and long); 400 for a missing or bad field, 404 for an unknown service."""
     code = _one(values, "service_code")
     if not code:
         raise Open311Error(400, "service_code is required")
     known = session.scalar(sa.select(Category.id).where(Category.code == code, Category.active.is_(True)))
     if known is None:
         raise Open311Error(404, f"service_code {code} is not a service of this district")
-    lat, lon = _one(values, "lat"), _one(values, "long")
-    if not (lat and lon):
-        if _one(values, "address_string") or _one(values, "address_id"):
-            raise Open311Error(400, "this server places requests by lat and long only: address_string and "
-                                    "address_id cannot be placed here")
-        raise Open311Error(400, "lat and long are required")
+    lat, lon, coord_system = _one(values, "lat"), _one(values, "long"), _one(values, "attribute[coord_system]")
+    address = _one(values, "address_string")
+    if not (lat or lon) and address:
+        lat, lon = _placed(address, geocoder)
+        coord_system = "wgs84"  # the geocoder's answer, converted
+    elif not (lat and lon):
+        raise Open311Error(400, "lat and long are required (or address_string, where this server geocodes)")
     description = _one(values, "description") or ""
     if len(description) > MAX_DESCRIPTION:
         raise Open311Error(400, f"description is longer than {MAX_DESCRIPTION} characters")
     if _TAG.search(description):
         raise Open311Error(400, "description may not hold HTML")
     report_id = next((v for v in (_one(values, f"attribute[{a}]") for a in ID_ATTRIBUTES) if v), None)
-    form = ReportForm(category=code, lat=lat, lon=lon, coord_system=_one(values, "attribute[coord_system]"),
-                      description=description, client_report_id=report_id)
-    return RequestedReport(form, Channel(photos_required=False, max_description=MAX_DESCRIPTION,
-                                         contact=_contact(values), media_url=_media_url(values)))
+    form = ReportForm(category=code, lat=lat, lon=lon, coord_system=coord_system, description=description,
+                      client_report_id=report_id)
+    contact = {**(_contact(values) or {}), **({"address": address[:200]} if address else {})} or None
+    return RequestedReport(form, Channel(photos_required=False, max_description=MAX_DESCRIPTION, contact=contact,
+                                         media_url=_media_url(values)))
+
+
+def _placed(address: str, geocoder: Geocoder | None) -> tuple[str, str]:
+    """The address's WGS-84 point as text for the intake; 400 when this server geocodes nothing, or cannot."""
+    if geocoder is None:
+        raise Open311Error(400, "this server does not geocode addresses: send lat and long")
+    point = geocoder.place(address)
+    if point is None:
+        raise Open311Error(400, f"address_string {address[:100]} could not be placed: send lat and long")
+    return f"{point[0]:.7f}", f"{point[1]:.7f}"
 
 
 def _one(values, name: str) -> str | None:

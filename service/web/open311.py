@@ -16,6 +16,7 @@ from service.cases import take_report
 from service.categories import names_en
 from service.db import utcnow
 from service.district import district_code
+from service.geocoding import Geocoder
 from service.models import Case, Photo
 from service.open311 import Open311Error
 from service.parsing import INT64_MAX, whole_number
@@ -130,7 +131,7 @@ def create_request(fmt: str):
     are optional, as multipart parts (media, or FixMyStreet's photo1...photo4)."""
     session, svc = db_session(), services()
     client = open311_intake.client_of(session, request.form.get("api_key"))
-    asked = open311_intake.requested_report(session, request.form)
+    asked = open311_intake.requested_report(session, request.form, _geocoder())
     photos = [f.stream for name in open311_intake.PHOTO_FIELDS for f in request.files.getlist(name)
               if f.filename or f.content_length]  # an empty file part is no photo
     intake = take_report(session, svc.photos, client.user, asked.form, photos, svc.limits, district_index(),
@@ -139,6 +140,16 @@ def create_request(fmt: str):
         svc.jobs.enqueue_follow_ups(intake.case.case_no, intake.follow_ups)
     answer = {"service_request_id": intake.case.case_no, "service_notice": "", "account_id": None}
     return respond("service_requests", [answer], 201 if intake.created else 200)
+
+
+def _geocoder() -> Geocoder | None:
+    """The geocoder OPEN311_GEOCODER_URL names, held to the district's box; None when none is set."""
+    settings = services().settings
+    if not settings.open311_geocoder_url:
+        return None
+    south, west, north, east = district_index().bounds
+    return Geocoder(settings.open311_geocoder_url, settings.open311_geocoder_coords,
+                    viewbox=((south, west), (north, east)))
 
 
 @bp.get(f"/requests/<case_no>.{FORMAT}")
