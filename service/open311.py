@@ -11,6 +11,7 @@ import sqlalchemy.orm as so
 from sqlalchemy.orm import Session
 
 from service.models import Case, CaseEvent, Category, Community, Unit
+from service.parsing import whole_number
 from service.scope import Level
 from service.states import OPEN, CaseState
 from service.weekly_levels import DISTRICT_NAME, ReportScope, scope_named
@@ -157,12 +158,13 @@ class RequestFilter:
 
 
 def _whole(args, name: str, default: int, low: int, high: int) -> int:
-    text = (args.get(name) or "").strip()
-    if not text:
+    text = args.get(name) or ""
+    if not text.strip():
         return default
-    if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
-        raise Open311Error(400, f"{name} must be a whole number from {low} to {high}")
-    return int(text)
+    try:
+        return whole_number(text, low, high)
+    except ValueError:
+        raise Open311Error(400, f"{name} must be a whole number from {low} to {high}") from None
 
 
 def find_requests(session: Session, wanted: RequestFilter, scope: ReportScope) -> list[Case]:

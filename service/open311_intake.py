@@ -134,6 +134,8 @@ def requested_report(session: Session, values, geocoder: Geocoder | None = None)
         raise Open311Error(400, f"description is longer than {MAX_DESCRIPTION} characters")
     if _TAG.search(description):
         raise Open311Error(400, "description may not hold HTML")
+    if any(not c.isprintable() and c not in "\t\r\n" for c in description):
+        raise Open311Error(400, "description may hold line breaks but no other control characters")
     report_id = next((v for v in (_one(values, f"attribute[{a}]") for a in ID_ATTRIBUTES) if v), None)
     form = ReportForm(category=code, lat=lat, lon=lon, coord_system=coord_system, description=description,
                       client_report_id=report_id)
@@ -196,6 +198,7 @@ def _media_url(values) -> str | None:
     if url is None:
         return None
     parts = urlsplit(url)
-    if len(url) > 2000 or parts.scheme not in ("http", "https") or not parts.netloc or not url.isprintable():
+    if len(url) > 2000 or parts.scheme not in ("http", "https") or not parts.netloc or not url.isprintable() \
+            or any(c.isspace() for c in url):
         raise Open311Error(400, "media_url must be an http or https URL of at most 2000 characters")
     return url

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,9 @@ class PhotoHeader:
     height: int
 
 
+_OBJECT = re.compile(r"<[^<>]* object at 0x[0-9a-fA-F]+>")  # Pillow names the stream it read: not for the client
+
+
 def inspect_photo(stream: BinaryIO, max_pixels: int) -> PhotoHeader:
     """Decide from the bytes (never the name or Content-Type) that this is a whole JPEG, PNG, WEBP or HEIC.
 
@@ -69,7 +73,8 @@ def inspect_photo(stream: BinaryIO, max_pixels: int) -> PhotoHeader:
     except Image.DecompressionBombError:
         raise PhotoRefused("image_too_large", "图片像素过多", "image has too many pixels") from None
     except (BrokenImage, UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise PhotoRefused("broken_image", "图片文件已损坏或不完整", f"image is damaged or truncated ({exc})") from None
+        raise PhotoRefused("broken_image", "图片文件已损坏或不完整",
+                           f"image is damaged or truncated ({_OBJECT.sub('the upload', str(exc))})") from None
     finally:
         stream.seek(0)
     return PhotoHeader(format=facts.format, width=width, height=height)

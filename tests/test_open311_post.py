@@ -195,3 +195,40 @@ def test_each_client_has_its_own_rate_limit(app, client, db, hotline):
     assert db.scalar(sa.select(sa.func.count()).select_from(Case)) == 3
     kept = db.scalar(sa.select(Open311Client.rate_limit).where(Open311Client.name == "一个慢的客户端"))
     assert kept == "2 per minute"
+
+
+def test_a_chunked_form_past_the_cap_is_refused_whole_not_cut_short(app, client, db, hotline):
+    """With no Content-Length the body is read to one byte past the cap: what came after the cut is not lost
+    silently, the request is refused (413) and nothing is kept."""
+    cap = app.config["MAX_FORM_MEMORY_SIZE"]
+    body = (f"api_key={hotline}&service_code=B0118&lat=32.015&long=120.855&pad={'x' * cap}"
+            "&description=%3Cscript%3E").encode()
+    response = client.post(f"{BASE}/requests.json", input_stream=BytesIO(body),
+                           content_type="application/x-www-form-urlencoded",
+                           headers={"Transfer-Encoding": "chunked"}, environ_overrides={"wsgi.input_terminated": True})
+    errors_of(response, 413, "json")
+    small = f"api_key={hotline}&service_code=B0118&lat=32.015&long=120.855".encode()
+    response = client.post(f"{BASE}/requests.json", input_stream=BytesIO(small),
+                           content_type="application/x-www-form-urlencoded",
+                           headers={"Transfer-Encoding": "chunked"}, environ_overrides={"wsgi.input_terminated": True})
+    assert response.status_code == 201
+    assert db.scalar(sa.select(sa.func.count()).select_from(Case)) == 1
+
+
+def test_hostile_edges_are_clear_errors(app, client, hotline):
+    import hashlib
+    import hmac
+    errors_of(client.get(f"{BASE}/requests.json?page={'1' * 4301}"), 400, "json")
+    errors_of(client.get(f"{BASE}/servicerequestupdates.xml?api_key={hotline}&page_size={'9' * 5000}"), 400)
+    huge, expires = 2 ** 63, 4_000_000_000
+    sig = hmac.new(b"test-secret", f"open311-media\n{huge}\n{expires}".encode(), hashlib.sha256).hexdigest()
+    errors_of(client.get(f"{BASE}/media/{huge}?expires={expires}&sig={sig}"), 404)
+    errors_of(post(client, hotline, jurisdiction_id="nowhere"), 404, "json")
+    broken = post(client, hotline, files={"media": b"\xff\xd8\xff" + b"\0" * 600_000})
+    [(_, text)] = errors_of(broken, 415 if broken.status_code == 415 else 400, "json")
+    assert "object at 0x" not in text
+    as_json = client.post(f"{BASE}/requests.json", json={"api_key": hotline, "service_code": "B0118"})
+    [(_, text)] = errors_of(as_json, 400, "json")
+    assert "form" in text
+    errors_of(post(client, hotline, media_url="http://example.cn/a b.jpg"), 400, "json")
+    errors_of(post(client, hotline, description="坏\x01字符"), 400, "json")

@@ -131,6 +131,7 @@ def create_request(fmt: str):
     are optional, as multipart parts (media, or FixMyStreet's photo1...photo4)."""
     session, svc = db_session(), services()
     client = open311_intake.client_of(session, request.form.get("api_key"))
+    _jurisdiction()  # an unknown one is 404 here too; the case lands in the community its point is in
     asked = open311_intake.requested_report(session, request.form, _geocoder())
     photos = [f.stream for name in open311_intake.PHOTO_FIELDS for f in request.files.getlist(name)
               if f.filename or f.content_length]  # an empty file part is no photo
@@ -197,7 +198,7 @@ def media(photo_id: int):
     left = expires - int(time.time())
     if left < 0:
         raise Open311Error(403, "the media link has expired: read the request again for a new one")
-    photo = db_session().get(Photo, photo_id)
+    photo = db_session().get(Photo, photo_id) if photo_id <= INT64_MAX else None
     if photo is None or photo.web_path is None:
         raise Open311Error(404, "no such photo")
     return send_file(services().photos.path(photo.web_path), mimetype="image/jpeg", max_age=min(left, 86400))

@@ -51,9 +51,19 @@ def guard_request_body() -> None:
     if not _sends_a_body():
         return
     if request.mimetype == "application/x-www-form-urlencoded":
-        request.max_content_length = current_app.config["MAX_FORM_MEMORY_SIZE"]
+        _guard_form_body(current_app.config["MAX_FORM_MEMORY_SIZE"])
     if request.is_json:
         _guard_json_body()
+
+
+def _guard_form_body(cap: int) -> None:
+    """At most `cap` bytes. A chunked body (no Content-Length) is read now, to one byte past the cap: werkzeug
+    would stop at the cap without a word, and the form would be what came before the cut."""
+    request.max_content_length = cap + 1
+    if (request.content_length or 0) > cap:
+        raise Refused("too_large", "form_too_large", "表单内容过大", f"a form body must be at most {cap // 1024} KB")
+    if request.content_length is None and len(request.get_data(cache=True)) > cap:
+        raise Refused("too_large", "form_too_large", "表单内容过大", f"a form body must be at most {cap // 1024} KB")
 
 
 def _guard_json_body() -> None:
@@ -66,6 +76,9 @@ def _guard_json_body() -> None:
     request.max_content_length = kb * 1024 + 1
     if (request.content_length or 0) > kb * 1024:
         raise too_large
+    if request.blueprint == "open311" and request.method == "POST":  # the spec's POSTs are forms, keyed
+        raise Refused("malformed", "form_expected", "Open311 请求须以表单提交",
+                      "Open311 requests are forms: application/x-www-form-urlencoded or multipart/form-data")
     if request.endpoint not in LOGIN_ENDPOINTS and request.routing_exception is None:
         if current_user() is None:
             raise Refused("not_logged_in", "not_logged_in", "请先登录", "not logged in")
