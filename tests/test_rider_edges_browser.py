@@ -110,8 +110,8 @@ def test_a_rider_who_denies_location_is_told_at_once_and_reports_with_a_pin_plac
     page = rider.page
     expect(page).to_have_url(re.compile(r"/$"))
     started = time.monotonic()
-    expect(page.locator("#tiles .tile").first).to_be_visible()
     says_no_fix_within_ten_seconds(page, started, "")
+    expect(page.locator("#tiles .tile").first).to_be_visible(timeout=15_000)  # a busy machine draws tiles late
     rider.shot("no-fix")
     in_english_too(rider, "no-fix")
     place_by_hand_and_send(rider, db, drag=True)
