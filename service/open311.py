@@ -238,9 +238,12 @@ def service_request(case: Case, units: dict[str, str], media_url: str | None) ->
 UPDATE_STATUS_OF_ACTION = {"reopen": "reopen", "rework": "reopen", "transfer": "internal_referral",
                            "escalate": "internal_referral"}
 UPDATE_STATUS_OF_STATE = {CaseState.UNROUTED: "open", CaseState.DISPATCHED: "action_scheduled",
-                          CaseState.IN_PROGRESS: "in_progress", CaseState.RESOLVED: "fixed",
-                          CaseState.CLOSED: "closed", CaseState.REJECTED: "no_further_action",
-                          CaseState.DUPLICATE: "duplicate", CaseState.NEW: "open"}
+                          CaseState.IN_PROGRESS: "in_progress",  # not a state: the extension's status of the same name
+                          CaseState.RESOLVED: "fixed",
+                          CaseState.CLOSED: "closed",  # not a state: the extension's status of the same name
+                          CaseState.REJECTED: "no_further_action",
+                          CaseState.DUPLICATE: "duplicate",  # not a state: the extension's status of the same name
+                          CaseState.NEW: "open"}
 PUBLIC_NOTE_ACTIONS = ("close", "reject")  # whose note is written for the public (as status_notes)
 DEFAULT_UPDATE_HOURS = 24  # the window of an updates list asked for with no dates
 

@@ -29,6 +29,9 @@ CHROMIUM = Path("/usr/bin/chromium")  # Debian's package `chromium`; .ci/run ins
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync", "--disable-quic"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"  # git-ignored
+# what a page is waited for before an expectation fails: a busy CI machine draws a map's first tiles in over 5 s
+# (Playwright's default); an expectation that holds passes at once all the same
+expect.set_options(timeout=12_000)
 
 
 def in_ci() -> bool:
