@@ -156,3 +156,12 @@ def factory(app, worker_env):
     made = Factory(app.extensions["snap"])
     yield made
     made.close()
+
+
+@pytest.fixture
+def hotline(app):
+    """An Open311 client, the 12345 hotline: its key."""
+    from service import open311_intake
+    with app.extensions["snap"].db.session() as session:
+        _, key = open311_intake.add_client(session, "12345 热线")
+    return key

@@ -19,14 +19,6 @@ from service.states import CaseState
 BASE = "/open311/v2"
 
 
-@pytest.fixture
-def hotline(app):
-    """An Open311 client, the 12345 hotline: its key."""
-    with app.extensions["snap"].db.session() as session:
-        _, key = open311_intake.add_client(session, "12345 热线")
-    return key
-
-
 def post(client, key: str | None, fmt: str = "json", files: dict | None = None, **fields):
     """POST requests.<fmt> with the fields (form-encoded, or multipart with file parts), as FixMyStreet sends."""
     data = {"service_code": "B0118", "lat": HONGQIAO["lat"], "long": HONGQIAO["lon"], **fields}

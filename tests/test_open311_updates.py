@@ -11,19 +11,11 @@ from support import make_settings
 from test_open311 import W3C, errors_of, json_of, xml_of
 from test_open311_post import post
 
-from service import open311_intake
 from service.models import Case
 from service.states import CaseState
 from service.web import create_app
 
 BASE = "/open311/v2"
-
-
-@pytest.fixture
-def hotline(app):
-    with app.extensions["snap"].db.session() as session:
-        _, key = open311_intake.add_client(session, "12345 热线")
-    return key
 
 
 def _z(instant: datetime) -> str:
