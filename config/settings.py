@@ -124,6 +124,10 @@ class Settings:
     # coordinate system its answers are in (a Chinese service's: gcj02 or bd09)
     open311_geocoder_url: str | None = None
     open311_geocoder_coords: str = "wgs84"
+    # the hosts whose photos we fetch for Open311 (a request's media_url; a unit's platform's own host is trusted
+    # besides), and how often the units' platforms are asked for their updates, in seconds
+    open311_media_hosts: frozenset[str] = frozenset()
+    open311_poll_seconds: int = 300
     tiles: MapTiles | None = field(init=False, default=None, repr=False)  # the four map_tiles settings, resolved
 
     def __post_init__(self):
@@ -180,6 +184,9 @@ class Settings:
             open311_media_days=_int(env, "OPEN311_MEDIA_DAYS", 90),
             open311_geocoder_url=env.get("OPEN311_GEOCODER_URL") or None,
             open311_geocoder_coords=env.get("OPEN311_GEOCODER_COORDS") or "wgs84",
+            open311_media_hosts=frozenset(h.strip().lower() for h in env.get("OPEN311_MEDIA_HOSTS", "").split(",")
+                                          if h.strip()),
+            open311_poll_seconds=_int(env, "OPEN311_POLL_SECONDS", 300),
         )
         for name in ("intake_limit_per_user", "intake_limit_per_address", "login_limit_per_account",
                      "login_limit_per_address", "nearby_limit_per_user", "open311_limit_per_client"):
@@ -194,6 +201,8 @@ class Settings:
                              f"{values['open311_geocoder_coords']!r}")
         if values["open311_media_days"] < 1:
             raise ValueError(f"OPEN311_MEDIA_DAYS must be at least 1, got {values['open311_media_days']}")
+        if values["open311_poll_seconds"] < 10:
+            raise ValueError(f"OPEN311_POLL_SECONDS must be at least 10, got {values['open311_poll_seconds']}")
         if values["token_days"] < 1:
             raise ValueError(f"TOKEN_DAYS must be at least 1, got {values['token_days']}")
         values.update(overrides)

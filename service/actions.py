@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from service import lifecycle
+from service import lifecycle, unit_platforms
 from service.auth import STAFF_ROLES
 from service.db import utcnow
 from service.dispatch import CURRENT_GRIDS
@@ -162,8 +162,10 @@ def _assign(act: Act) -> Outcome:
                        "assignee")
     deadline = case.deadline_at or act.now + timedelta(hours=case.category.deadline_hours)
     to_whom = act.rules.units[unit] if unit else (worker.display_name if worker else grid.name)
-    return lifecycle.dispatch(session, case, grid, worker, deadline, act.actor, act.note, act.now, unit=unit,
-                              action="assign", facts={"to": to_whom})
+    outcome = lifecycle.dispatch(session, case, grid, worker, deadline, act.actor, act.note, act.now, unit=unit,
+                                 action="assign", facts={"to": to_whom})
+    outcome.follow_ups += unit_platforms.forward(session, case, unit, act.now) if unit else []
+    return outcome
 
 
 def _start(act: Act) -> Outcome:

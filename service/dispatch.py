@@ -2,9 +2,13 @@
 dispatch itself."""
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload
 
@@ -15,6 +19,7 @@ from service.states import CaseState
 
 CURRENT_GRIDS = Grid.retired_at.is_(None)
 CURRENT_BOUNDARIES = CommunityBoundary.retired_at.is_(None)
+_BUILDING = threading.Lock()
 
 
 def district_fingerprint(session: Session) -> tuple:
@@ -26,14 +31,33 @@ def district_fingerprint(session: Session) -> tuple:
     return tuple(session.execute(grids).one()) + tuple(session.execute(boundaries).one())
 
 
+# the last few indexes this process built, by exactly what each was built from: building one takes about half a
+# second (its squares), and every web and worker process of a host, or a test, would otherwise build the same again
+_BUILT: OrderedDict[tuple, DistrictIndex] = OrderedDict()
+KEEP_BUILT = 4
+
+
 def build_district_index(session: Session, snap_m: float, name: str = "") -> DistrictIndex:
-    """An index of every current boundary and grid in the database."""
+    """An index of every current boundary and grid in the database (the one built before from the very same
+    polygons, when there is one)."""
     fingerprint = district_fingerprint(session)
     communities = [CommunityShape(b.community_id, b.polygon) for b in session.scalars(
         sa.select(CommunityBoundary).where(CURRENT_BOUNDARIES).order_by(CommunityBoundary.community_id))]
     grids = [GridShape(g.id, g.polygon, g.community_id) for g in session.scalars(
         sa.select(Grid).where(CURRENT_GRIDS).order_by(Grid.id))]
-    return DistrictIndex(communities, grids, snap_m=snap_m, fingerprint=fingerprint, name=name)
+    drawn = orjson.dumps([[(c.community_id, c.geometry) for c in communities],
+                          [(g.grid_id, g.community_id, g.geometry) for g in grids]], option=orjson.OPT_SORT_KEYS)
+    key = (snap_m, name, fingerprint, hashlib.sha256(drawn).digest())
+    with _BUILDING:
+        if key in _BUILT:
+            _BUILT.move_to_end(key)
+            return _BUILT[key]
+    index = DistrictIndex(communities, grids, snap_m=snap_m, fingerprint=fingerprint, name=name)
+    with _BUILDING:
+        _BUILT[key] = index
+        while len(_BUILT) > KEEP_BUILT:
+            _BUILT.popitem(last=False)
+    return index
 
 
 def fresh_district_index(session: Session, current: DistrictIndex | None, snap_m: float,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from service.auth import hash_password, normalise_username
 from service.db import utcnow
 from service.models import ROLES, Category, Community, CommunityBoundary, Grid, StreetOffice, Unit, User
+from service.unit_platforms import PlatformSettings
 
 # how much of a grid may lie outside its community, and two boundaries overlap, in square degrees (about 1 m²)
 SLIVER = 1e-10
@@ -96,11 +97,23 @@ def load_units(session: Session, path: Path) -> dict[str, Unit]:
     for row in rows:
         unit = existing.get(row["code"]) or Unit(code=row["code"])
         unit.name, unit.active = row["name"], True
+        unit.open311 = _platform_settings(row)
         existing[unit.code] = unit
         session.add(unit)
     for code, unit in existing.items():
         unit.active = code in listed
     return existing
+
+
+def _platform_settings(row: dict) -> dict | None:
+    """A unit's `open311` settings as given, once checked (service.unit_platforms); None for a unit without."""
+    if "open311" not in row:
+        return None
+    try:
+        PlatformSettings.read(row["open311"])
+    except ValueError as error:
+        raise DistrictFileError(f"units.json: {row['code']}: {error}") from None
+    return row["open311"]
 
 
 def load_offices_and_communities(session: Session, district: dict) -> dict[str, Community]:

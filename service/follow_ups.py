@@ -7,6 +7,7 @@ from dataclasses import dataclass
 PROCESS_CASE = "process_case"
 PROCESS_PHOTOS = "process_photos"
 DELIVER_WEBHOOK = "deliver_webhook"
+SEND_TO_UNIT = "send_to_unit"  # a case to a unit's own platform (service.unit_platforms)
 
 
 @dataclass(frozen=True)

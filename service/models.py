@@ -84,6 +84,10 @@ class Unit(Base):
     code: so.Mapped[str] = so.mapped_column(sa.String(32), unique=True)
     name: so.Mapped[str] = so.mapped_column(sa.String(100))
     active: so.Mapped[bool] = so.mapped_column(default=True)
+    # a unit with its own platform: where its cases are sent over Open311 (service.unit_platforms.PlatformSettings)
+    open311: so.Mapped[dict | None] = so.mapped_column(sa.JSON)
+    # the end of the last window of its platform's updates that was read whole
+    polled_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
 
 class User(Base):
@@ -447,3 +451,41 @@ class WeeklyReport(Base):
 
 
 bound_text_lengths(Base)  # a name or phone number too long for its column is a clear refusal on every engine
+
+
+class UnitRequest(Base):
+    """A case as sent to a unit's own platform over Open311: the platform's id for it (or the token to ask it for),
+    how sending went, and whether it is still followed (until the case leaves the unit)."""
+
+    __tablename__ = "unit_requests"
+    __table_args__ = (sa.Index("ix_unit_requests_followed", "unit_id", "ended_at"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    case_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    unit_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("units.id"))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    sent_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    last_error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    token: so.Mapped[str | None] = so.mapped_column(sa.String(100))
+    service_request_id: so.Mapped[str | None] = so.mapped_column(sa.String(100))
+    ended_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    case: so.Mapped[Case] = so.relationship()
+    unit: so.Mapped[Unit] = so.relationship()
+
+
+class UnitUpdate(Base):
+    """An update a unit's platform gave on one of our requests, recorded once with what came of it: seen again, it
+    is not applied again."""
+
+    __tablename__ = "unit_updates"
+    __table_args__ = (sa.UniqueConstraint("unit_request_id", "update_id"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    unit_request_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("unit_requests.id", ondelete="CASCADE"))
+    update_id: so.Mapped[str] = so.mapped_column(sa.String(100))
+    status: so.Mapped[str] = so.mapped_column(sa.String(40))
+    updated_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    received_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    outcome: so.Mapped[str] = so.mapped_column(sa.String(32))  # the action it made (start, resolve...), or no_change

@@ -145,7 +145,7 @@ def test_two_hundred_cases_show_20_plus_to_a_screen_and_staff_filter_select_all_
     expect(bar.locator("#bulk-count")).to_have_text("已选 0 件")
     expect(bar.get_by_role("button", name="批量派遣")).to_be_disabled()
     page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
-    page.wait_for_function("window.scrollY > 0")
+    page.wait_for_function("() => window.scrollY > 0")
     assert inside_the_window(page, ".bulk-bar") and inside_the_window(page, ".queue-table thead th.c-no")
     screen(staff, "scrolled-to-the-bottom-bar-stays")
     page.evaluate("window.scrollTo(0, 0)")

@@ -53,7 +53,7 @@ def test_a_rider_reports_a_broken_street_light_and_follows_it_to_dispatch(people
     rider = rider_at_the_page(people, "rider1")
     page = rider.page
     # the grid polygons are the map's backdrop (they arrive by cell, after the page is up)
-    page.wait_for_function("document.querySelectorAll('#map svg path').length >= 12", timeout=15_000)
+    page.wait_for_function("() => document.querySelectorAll('#map svg path').length >= 12", timeout=15_000)
     expect(page.locator("#where-text")).to_contain_text(HQ06_NAME)
     rider.shot("report-page")
 

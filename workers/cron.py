@@ -66,11 +66,13 @@ class JSONCronScheduler(CronScheduler):
 
 
 def scheduler(connection: redis.Redis) -> JSONCronScheduler:
-    """The scheduler with our periodic jobs: the sweeper every minute, overdue chasing, the Monday report."""
+    """The scheduler with our periodic jobs: the sweeper every minute, overdue chasing, the Monday report, the
+    units' platforms' updates."""
     jobs = JSONCronScheduler(connection)
     jobs.register_job("sweep_stale_reports", interval=60)
     jobs.register_job("chase_overdue", interval=600)
     jobs.register_job("weekly_report", cron=monday_8am_as_utc_cron(settings().timezone))
+    jobs.register_job("poll_unit_platforms", interval=settings().open311_poll_seconds)
     return jobs
 
 

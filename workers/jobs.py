@@ -8,11 +8,15 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from rq import get_current_job
 
-from service import overdue, periodic, pipeline
+from service import overdue, periodic, pipeline, unit_platforms
+from service.cases import IntakeLimits
 from service.db import utcnow
+from service.models import Unit
 from service.notifications import deliver_webhook
+from service.open311_remote import RemoteError
 from service.runtime.jobqueue import JobQueue
 from workers.context import database, district_index, photo_store, pipeline_rules, settings
 
@@ -55,6 +59,34 @@ def send_robot_message(message_id: int) -> bool:
     """The `deliver_webhook` follow-up: send one group-robot message; a failure raises so RQ retries it."""
     with database().session() as session:
         return deliver_webhook(session, message_id)
+
+
+def send_to_unit_platform(request_id: int) -> bool:
+    """The `send_to_unit` follow-up: send a case to its unit's own platform; a failure raises so RQ retries it."""
+    with database().session() as session:
+        return unit_platforms.send(session, photo_store(), request_id, utcnow())
+
+
+def poll_unit_platforms() -> int:
+    """Read each unit's platform's updates and apply them to the cases it was sent; how many were applied. A
+    platform that cannot be read is logged and asked again next time."""
+    config, applied, jobs = settings(), 0, _queue()
+    limits = IntakeLimits(config.max_photos, config.max_photo_bytes, config.max_photo_pixels)
+    with database().session() as session:
+        for unit in session.scalars(sa.select(Unit).where(Unit.active.is_(True))).all():
+            if not unit.open311:
+                continue
+            try:
+                done = unit_platforms.poll(session, photo_store(), unit, utcnow(), limits, config.timezone,
+                                           config.open311_media_hosts)
+            except RemoteError as error:
+                session.rollback()
+                log.warning("unit %s: its platform could not be read: %s", unit.code, error)
+                continue
+            applied += done.applied
+            for case_no, follow_ups in done.follow_ups:
+                jobs.enqueue_follow_ups(case_no, follow_ups)
+    return applied
 
 
 def announce_weekly_report(week: str | None = None) -> str:

@@ -13,7 +13,7 @@ from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
-from service.follow_ups import DELIVER_WEBHOOK, PROCESS_CASE, PROCESS_PHOTOS, FollowUp
+from service.follow_ups import DELIVER_WEBHOOK, PROCESS_CASE, PROCESS_PHOTOS, SEND_TO_UNIT, FollowUp
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,13 @@ JOB_SPECS = {spec.name: spec for spec in (
             Retry(max=3, interval=[10, 30, 60])),
     JobSpec(DELIVER_WEBHOOK, "workers.jobs.send_robot_message", DEFAULT_QUEUE, 30,
             Retry(max=5, interval=[10, 30, 60, 300, 900])),
+    # a unit's platform may be down for hours: tried again over about a day, then left to the desk's resend
+    JobSpec(SEND_TO_UNIT, "workers.jobs.send_to_unit_platform", DEFAULT_QUEUE, 60,
+            Retry(max=6, interval=[30, 120, 600, 1800, 3600, 4 * 3600])),
     JobSpec("sweep_stale_reports", "workers.jobs.sweep_stale_reports", DEFAULT_QUEUE, 120),
     JobSpec("chase_overdue", "workers.jobs.chase_overdue_cases", DEFAULT_QUEUE, 300),
     JobSpec("weekly_report", "workers.jobs.announce_weekly_report", DEFAULT_QUEUE, 1800),
+    JobSpec("poll_unit_platforms", "workers.jobs.poll_unit_platforms", DEFAULT_QUEUE, 600),
 )}
 
 

@@ -19,6 +19,7 @@ from flask import (
     url_for,
 )
 
+from service import unit_platforms
 from service.actions import available_actions, perform
 from service.auth import PEOPLE_ROLES, STAFF_ROLES, role_label
 from service.case_lookup import case_by_number, joiners_of, possible_duplicates
@@ -142,9 +143,24 @@ def case_page(case_no: str):
     case = visible_case(case_no)
     duplicates = possible_duplicates(db_session(), case, with_photos=True)
     return render_template("desk/case.html", case=case, duplicates=duplicates, phone=mask_phone(case.reporter.phone),
-                           channel=seen_by_staff(case),
+                           channel=seen_by_staff(case), platform=unit_platforms.request_of(db_session(), case),
                            actions={a.name for a in available_actions(current_user(), case)}, now=utcnow(),
                            **_choices(), joined=joiners_of(db_session(), case))
+
+
+@bp.post("/desk/cases/<case_no>/resend")
+@page_login_required(*STAFF_ROLES)
+def resend_to_unit(case_no: str):
+    """Send a case again to its unit's own platform, which did not take it (the job had given up, or is waiting)."""
+    case = visible_case(case_no)
+    try:
+        follow_up = unit_platforms.resend(db_session(), case)
+    except Refused as refused:
+        flash(refused.message, "error")
+    else:
+        services().jobs.enqueue_follow_ups(case.case_no, [follow_up])
+        flash("已重新发送至单位平台 / sent to the unit's platform again", "ok")
+    return redirect(url_for("desk.case_page", case_no=case.case_no), code=303)
 
 
 @bp.get("/desk/map")
