@@ -220,7 +220,8 @@ def poll(session: Session, store: PhotoStore, unit: Unit, now: datetime, limits:
     if by_id:
         since = min([unit.polled_until or now, *(r.sent_at for r in by_id.values())]) - POLL_OVERLAP
         try:
-            updates = platform.updates(max(since, now - LONGEST_WINDOW), now)
+            # to the next whole second: the spec's times have none, and an update of this very second is past `now`
+            updates = platform.updates(max(since, now - LONGEST_WINDOW), now + timedelta(seconds=1))
         except RemoteError as error:
             if not error.not_offered:
                 raise

@@ -165,3 +165,20 @@ def hotline(app):
     with app.extensions["snap"].db.session() as session:
         _, key = open311_intake.add_client(session, "12345 热线")
     return key
+
+
+@pytest.fixture
+def platform_unit(app):
+    """Give the power company (gongdian) a platform of its own for this test, taken away after:
+    platform_unit({"endpoint": ..., "api_key": ...}) with its units.json `open311` settings."""
+    from service.models import Unit
+    svc = app.extensions["snap"]
+
+    def set_platform(open311: dict | None) -> None:
+        with svc.db.session() as session:
+            unit = session.scalar(sa.select(Unit).where(Unit.code == "gongdian"))
+            unit.open311, unit.polled_until = open311, None
+            session.commit()
+
+    yield set_platform
+    set_platform(None)

@@ -18,28 +18,13 @@ from support import Browser, run_jobs
 from unit_platform_fake import XML, FakePlatform, Serving
 
 from service.district import DistrictFileError, load_units
-from service.models import Case, CaseEvent, Unit, UnitRequest, UnitUpdate
+from service.models import Case, CaseEvent, UnitRequest, UnitUpdate
 from service.open311_remote import Platform, RemoteError
 from service.runtime.jobqueue import JOB_SPECS, redis_connection, rq_queue
 from service.states import CaseState
 from service.unit_platforms import PlatformSettings
 
 UNIT = "gongdian"  # 供电公司: street lights are its to fix
-
-
-@pytest.fixture
-def platform_unit(app):
-    """Give the power company a platform of its own for this test (taken away after): set(open311 settings)."""
-    svc = app.extensions["snap"]
-
-    def set_platform(settings: dict | None) -> None:
-        with svc.db.session() as session:
-            unit = session.scalar(sa.select(Unit).where(Unit.code == UNIT))
-            unit.open311, unit.polled_until = settings, None
-            session.commit()
-
-    yield set_platform
-    set_platform(None)
 
 
 @pytest.fixture
