@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 STARTED = frozenset({"IN_PROGRESS", "ACTION_SCHEDULED", "INVESTIGATING"})
 FIXED = frozenset({"FIXED", "CLOSED"})
 SENT_BACK = {"NO_FURTHER_ACTION": "not_ours", "NOT_COUNCILS_RESPONSIBILITY": "not_ours",
-             "INTERNAL_REFERRAL": "not_ours", "DUPLICATE": "duplicate"}
+             "INTERNAL_REFERRAL": "not_ours", "DUPLICATE": "duplicate"}  # not a state: a status and a reason
 assert set(SENT_BACK.values()) <= set(SEND_BACK_REASONS)
 # each poll reads again this far back from where the last one ended: a platform may stamp an update late
 POLL_OVERLAP = timedelta(minutes=10)

@@ -74,12 +74,13 @@ def test_the_scheduler_queues_its_periodic_jobs_as_json_and_the_worker_runs_them
     connection = redis_connection(settings.redis_url)
     queued = scheduler(connection).enqueue_jobs()  # the interval jobs are due at once
     assert sorted(job.func_name for job in queued) == ["workers.jobs.chase_overdue_cases",
+                                                       "workers.jobs.poll_unit_platforms",
                                                        "workers.jobs.sweep_stale_reports"]
     default = rq_queue("default", connection)
     for job_id in default.job_ids:
         assert json.loads(zlib.decompress(connection.hget(f"rq:job:{job_id}", "data")))[0].startswith("workers.jobs.")
     run_jobs(settings)
-    assert default.finished_job_registry.count == 2 and default.failed_job_registry.count == 0
+    assert default.finished_job_registry.count == 3 and default.failed_job_registry.count == 0
 
 
 def test_the_embedded_redis_refuses_clients_without_its_password(tmp_path):
