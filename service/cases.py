@@ -283,8 +283,9 @@ def stale_new_cases(session: Session, created_before: datetime) -> list[Case]:
 
 
 def add_after_photos(session: Session, store: PhotoStore, case: Case, photos: list[BinaryIO],
-                     limits: IntakeLimits) -> list[FollowUp]:
-    """Keep the after photos (处置后) of a case as intake keeps originals; the pipeline makes their copies."""
+                     limits: IntakeLimits, kind: str = "after") -> list[FollowUp]:
+    """Keep the after photos (处置后) of a case as intake keeps originals, or with kind="before" a photo that came
+    later (the one an Open311 request linked to); the pipeline makes their copies."""
     check_photo_count(photos, limits)
     headers = check_photos(photos, limits)
     stored: list[StoredOriginal] = []
@@ -293,7 +294,7 @@ def add_after_photos(session: Session, store: PhotoStore, case: Case, photos: li
         for stream, header in zip(photos, headers):
             original = store.put_original(stream, header.format)
             stored.append(original)
-            session.add(_photo_row(case, "after", header, original, now))
+            session.add(_photo_row(case, kind, header, original, now))
         session.commit()
     except BaseException:
         session.rollback()

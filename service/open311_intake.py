@@ -3,6 +3,8 @@ service request read into a report for the intake, with its contact details and 
 from __future__ import annotations
 
 import hashlib
+import io
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -14,19 +16,24 @@ from limits import parse_many
 from sqlalchemy.orm import Session
 
 from service.auth import Role
-from service.cases import Channel, ReportForm
+from service.cases import Channel, IntakeLimits, ReportForm, add_after_photos
 from service.db import utcnow
 from service.geocoding import Geocoder
 from service.models import Case, Category, Open311Client, User
 from service.open311 import MAX_DESCRIPTION, Open311Error
+from service.open311_remote import RemoteError, fetch_photo
+from service.photos import PhotoStore
 from service.queue import mask_phone
 from service.refusals import Refused
+from service.states import CaseState
 
 KEY_BYTES = 32  # a key is 43 characters of base64url: guessing one is out of the question, so SHA-256 keeps it
 CONTACT_FIELDS = {"email": 254, "first_name": 64, "last_name": 64, "phone": 32, "device_id": 128, "account_id": 128}
 ID_ATTRIBUTES = ("client_report_id", "fixmystreet_id")  # the client's own id of a report; FixMyStreet's name for it
 PHOTO_FIELDS = ("media", "photo", "photo1", "photo2", "photo3", "photo4")  # the spec's, and FixMyStreet's parts
 _TAG = re.compile(r"<\s*/?\s*[A-Za-z!][^<>]*>")
+
+log = logging.getLogger(__name__)
 
 
 def hashed_key(key: str) -> str:
@@ -193,7 +200,8 @@ def seen_by_staff(case: Case) -> dict | None:
 
 
 def _media_url(values) -> str | None:
-    """The photo link the client sent, checked to be an http(s) URL: kept for staff, never fetched by us."""
+    """The photo link the client sent, checked to be an http(s) URL: kept for staff, fetched only from a host of
+    OPEN311_MEDIA_HOSTS (fetch_linked_photo)."""
     url = _one(values, "media_url")
     if url is None:
         return None
@@ -202,3 +210,19 @@ def _media_url(values) -> str | None:
             or any(c.isspace() for c in url):
         raise Open311Error(400, "media_url must be an http or https URL of at most 2000 characters")
     return url
+
+
+def fetch_linked_photo(session: Session, store: PhotoStore, case_id: int, limits: IntakeLimits,
+                       hosts: frozenset[str]) -> None:
+    """A new Open311 case that came with no photo but a media_url on a host of OPEN311_MEDIA_HOSTS: that photo kept
+    as its own before the pipeline processes the case (in the worker, never while the client waits). A photo that
+    cannot be had, or is not a photo, leaves the case without one: the link stays for staff."""
+    case = session.get(Case, case_id)
+    if case is None or case.state != CaseState.NEW or not case.media_url or case.photos or not hosts:
+        return
+    try:
+        data = fetch_photo(case.media_url, limits.max_photo_bytes, hosts)
+        add_after_photos(session, store, case, [io.BytesIO(data)], limits, kind="before")
+    except (RemoteError, Refused) as error:
+        session.rollback()
+        log.warning("case %s: its linked photo was not kept: %s", case.case_no, error)

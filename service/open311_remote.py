@@ -136,19 +136,27 @@ class Platform:
         return self._call("GET", "requests", params=params)
 
     def fetch_photo(self, url: str, max_bytes: int, allowed_hosts: frozenset[str]) -> bytes:
-        """A photo the platform links to, from its own host or one the district allows, at most max_bytes."""
-        url = urljoin(self.endpoint, url)
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or (parts.hostname or "").lower() not in allowed_hosts | {self.host}:
-            raise RemoteError(f"photo: {parts.hostname or url!r} is not an allowed host")
-        try:
-            answer = self.session.get(url, timeout=TIMEOUT_S, stream=True, allow_redirects=False)
-            body = _read_capped(answer, max_bytes)
-        except requests.RequestException as error:
-            raise RemoteError(f"photo: {type(error).__name__}: {error}") from None
-        if answer.status_code != 200:
-            raise RemoteError(f"photo: HTTP {answer.status_code}", answer.status_code)
-        return body
+        """A photo the platform links to (a link relative to its endpoint, or on its own host or one the district
+        allows), at most max_bytes."""
+        return fetch_photo(urljoin(self.endpoint, url), max_bytes, allowed_hosts | {self.host}, self.session)
+
+
+def fetch_photo(url: str, max_bytes: int, allowed_hosts: frozenset[str],
+                session: requests.Session | None = None) -> bytes:
+    """A photo another system links to, only from the hosts named (OPEN311_MEDIA_HOSTS: never an address anyone
+    could give, such as one inside our own network), at most max_bytes, not following redirects."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or (parts.hostname or "").lower() not in allowed_hosts:
+        raise RemoteError(f"photo: {parts.hostname or url!r} is not an allowed host")
+    try:
+        answer = (session or requests).get(url, timeout=TIMEOUT_S, stream=True, allow_redirects=False,
+                                           headers={"User-Agent": USER_AGENT})
+        body = _read_capped(answer, max_bytes)
+    except requests.RequestException as error:
+        raise RemoteError(f"photo: {type(error).__name__}: {error}") from None
+    if answer.status_code != 200:
+        raise RemoteError(f"photo: HTTP {answer.status_code}", answer.status_code)
+    return body
 
 
 def _read_capped(answer: requests.Response, cap: int) -> bytes:

@@ -90,6 +90,28 @@ def test_photos_come_as_fixmystreet_photo_parts_or_the_spec_media_part(client, d
     assert "/open311/v2/media/" in published["media_url"]
 
 
+def test_a_linked_photo_is_fetched_only_from_an_allowed_host_and_kept_as_the_cases_own(
+        client, db, hotline, worker_env, settings):
+    from support import run_jobs
+    from unit_platform_fake import FakePlatform, Serving
+    with Serving(FakePlatform(photos={"/a.jpg": photo_jpeg(seed=8), "/not.jpg": b"<html>not a photo</html>"})) as fake:
+        [allowed] = json_of(post(client, hotline, media_url=f"{fake.url}/a.jpg"))
+        [broken] = json_of(post(client, hotline, media_url=f"{fake.url}/not.jpg"))
+        worker_env(OPEN311_MEDIA_HOSTS="photos.example.cn, 127.0.0.1")
+        run_jobs(settings)
+        worker_env(OPEN311_MEDIA_HOSTS="photos.example.cn")  # the same server, no longer allowed
+        [elsewhere] = json_of(post(client, hotline, media_url=f"{fake.url}/a.jpg"))
+        run_jobs(settings)
+        assert [a for a in fake.asked if a.startswith("/a.jpg")] == ["/a.jpg?"]  # asked once: for the allowed one
+    cases = {no: db.scalar(sa.select(Case).where(Case.case_no == no))
+             for no in (allowed["service_request_id"], broken["service_request_id"], elsewhere["service_request_id"])}
+    kept, not_a_photo, not_fetched = cases.values()
+    assert [p.kind for p in kept.photos] == ["before"] and kept.photos[0].web_path is not None
+    assert not_a_photo.photos == [] and not_fetched.photos == []
+    assert all(c.state == CaseState.DISPATCHED for c in cases.values())  # dispatched, with a photo or without
+    assert not_fetched.media_url == f"{fake.url}/a.jpg"  # the link stays for staff
+
+
 def test_a_point_in_gcj02_is_kept_in_wgs84(client, db, hotline):
     lat, lon = from_wgs84(float(HONGQIAO["lat"]), float(HONGQIAO["lon"]), "gcj02")
     [answer] = json_of(post(client, hotline, lat=f"{lat:.7f}", long=f"{lon:.7f}",

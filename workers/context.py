@@ -1,11 +1,13 @@
-"""What jobs need from their process: settings, a database made in this process (never across a fork),
-the photo store, the pipeline's rules, and the grid index, built once and rebuilt only when the grids change."""
+"""What jobs need from their process: settings, a database made in this process (never across a fork), the photo
+store, the pipeline's rules, the photo limits, and the grid index, built once and rebuilt only when the grids
+change."""
 from __future__ import annotations
 
 import os
 from functools import cache
 
 from config import Settings
+from service.cases import IntakeLimits
 from service.db import Database
 from service.dispatch import KeptIndex
 from service.district import district_name
@@ -38,6 +40,12 @@ def photo_store() -> PhotoStore:
 def pipeline_rules() -> PipelineRules:
     """The pipeline's thresholds, from the settings."""
     return PipelineRules.from_settings(settings())
+
+
+def intake_limits() -> IntakeLimits:
+    """How big and how many photos may be (an Open311 link's photo, a platform's after photo), from the settings."""
+    config = settings()
+    return IntakeLimits(config.max_photos, config.max_photo_bytes, config.max_photo_pixels)
 
 
 @cache

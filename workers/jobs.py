@@ -11,14 +11,13 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from rq import get_current_job
 
-from service import overdue, periodic, pipeline, unit_platforms
-from service.cases import IntakeLimits
+from service import open311_intake, overdue, periodic, pipeline, unit_platforms
 from service.db import utcnow
 from service.models import Unit
 from service.notifications import deliver_webhook
 from service.open311_remote import RemoteError
 from service.runtime.jobqueue import JobQueue
-from workers.context import database, district_index, photo_store, pipeline_rules, settings
+from workers.context import database, district_index, intake_limits, photo_store, pipeline_rules, settings
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +35,8 @@ def process_new_case(case_id: int) -> str | None:
     """The `process_case` follow-up: process a new case's photos, place it and route it; then queue its robot
     messages."""
     with database().session() as session:
+        open311_intake.fetch_linked_photo(session, photo_store(), case_id, intake_limits(),
+                                          settings().open311_media_hosts)
         try:
             done = pipeline.process_case(session, photo_store(), district_index(session), pipeline_rules(), case_id)
         except Exception:
@@ -70,8 +71,7 @@ def send_to_unit_platform(request_id: int) -> bool:
 def poll_unit_platforms() -> int:
     """Read each unit's platform's updates and apply them to the cases it was sent; how many were applied. A
     platform that cannot be read is logged and asked again next time."""
-    config, applied, jobs = settings(), 0, _queue()
-    limits = IntakeLimits(config.max_photos, config.max_photo_bytes, config.max_photo_pixels)
+    config, applied, jobs, limits = settings(), 0, _queue(), intake_limits()
     with database().session() as session:
         for unit in session.scalars(sa.select(Unit).where(Unit.active.is_(True))).all():
             if not unit.open311:
