@@ -124,6 +124,8 @@ class Settings:
     # coordinate system its answers are in (a Chinese service's: gcj02 or bd09)
     open311_geocoder_url: str | None = None
     open311_geocoder_coords: str = "wgs84"
+    open311_geocoder: str = "nominatim"  # or "baidu" (its geocoding API v3, answering BD-09), with its key (ak)
+    open311_geocoder_key: str = ""
     # the hosts whose photos we fetch for Open311 (a request's media_url; a unit's platform's own host is trusted
     # besides), and how often the units' platforms are asked for their updates, in seconds
     open311_media_hosts: frozenset[str] = frozenset()
@@ -183,7 +185,11 @@ class Settings:
             open311_reads=env.get("OPEN311_READS") or "open",
             open311_media_days=_int(env, "OPEN311_MEDIA_DAYS", 90),
             open311_geocoder_url=env.get("OPEN311_GEOCODER_URL") or None,
-            open311_geocoder_coords=env.get("OPEN311_GEOCODER_COORDS") or "wgs84",
+            open311_geocoder=env.get("OPEN311_GEOCODER") or "nominatim",
+            open311_geocoder_key=env.get("OPEN311_GEOCODER_KEY", ""),
+            # Baidu's answers are BD-09 unless said otherwise
+            open311_geocoder_coords=env.get("OPEN311_GEOCODER_COORDS")
+            or ("bd09" if env.get("OPEN311_GEOCODER") == "baidu" else "wgs84"),
             open311_media_hosts=frozenset(h.strip().lower() for h in env.get("OPEN311_MEDIA_HOSTS", "").split(",")
                                           if h.strip()),
             open311_poll_seconds=_int(env, "OPEN311_POLL_SECONDS", 300),
@@ -196,6 +202,8 @@ class Settings:
             values["district_dir"] = Path(env["DISTRICT_DIR"])
         if values["open311_reads"] not in ("open", "key"):
             raise ValueError(f"OPEN311_READS must be open or key, got {values['open311_reads']!r}")
+        if values["open311_geocoder"] not in ("nominatim", "baidu"):
+            raise ValueError(f"OPEN311_GEOCODER must be nominatim or baidu, got {values['open311_geocoder']!r}")
         if values["open311_geocoder_coords"] not in ("wgs84", "gcj02", "bd09"):
             raise ValueError("OPEN311_GEOCODER_COORDS must be wgs84, gcj02 or bd09, got "
                              f"{values['open311_geocoder_coords']!r}")

@@ -150,7 +150,8 @@ def _geocoder() -> Geocoder | None:
         return None
     south, west, north, east = district_index().bounds
     return Geocoder(settings.open311_geocoder_url, settings.open311_geocoder_coords,
-                    viewbox=((south, west), (north, east)))
+                    viewbox=((south, west), (north, east)), provider=settings.open311_geocoder,
+                    key=settings.open311_geocoder_key)
 
 
 @bp.get(f"/requests/<case_no>.{FORMAT}")
