@@ -38,6 +38,7 @@ class Channel:
     max_description: int = MAX_DESCRIPTION
     contact: dict | None = None
     media_url: str | None = None
+    community_id: int | None = None  # the desk a report with no location goes to (an Open311 client's default)
 
 
 RIDER_APP = Channel()
@@ -249,7 +250,8 @@ def _open_case(session: Session, reporter: User, checked: CheckedReport, headers
                 description=checked.description, client_report_id=checked.client_report_id, created_at=now,
                 updated_at=now, priority=checked.category.priority, contact=channel.contact,
                 media_url=channel.media_url)
-    lifecycle.place(case, session.get(Community, checked.community_id) if checked.community_id else None)
+    community_id = checked.community_id or (channel.community_id if checked.lat is None else None)
+    lifecycle.place(case, session.get(Community, community_id) if community_id else None)
     session.add(case)
     for header, original in zip(headers, stored):
         session.add(_photo_row(case, "before", header, original, now))

@@ -83,14 +83,16 @@ class KeptIndex:
 
 def dispatch_case(session: Session, case: Case, index: DistrictIndex, now: datetime) -> lifecycle.Outcome:
     """Dispatch the case to the grid its point is in (or within the snap distance of); else leave it to the staff
-    of the community it is in (or, in none, to the district's).
+    of the community it is in (or, in none, to the district's; one with no location stays at the desk intake
+    gave it, an Open311 client's default community).
 
     Dispatch gives the case to the grid's worker with the category's deadline from now; the event says who is
     told (service.notifications.announce): the worker and the grid's robot, or staff for an unroutable case.
     """
     located = index.locate(case.lat, case.lon) if case.lat is not None else None
     if located is None or located.grid_id is None:
-        lifecycle.place(case, session.get(Community, located.community_id) if located else None)
+        lifecycle.place(case, session.get(Community, located.community_id) if located
+                        else case.community if case.lat is None else None)
         return lifecycle.transition(session, case, CaseState.UNROUTED, None, at=now,
                                     facts={"why": why_unrouted(case)})
     grid = session.get(Grid, located.grid_id)

@@ -431,8 +431,11 @@ class Open311Client(Base):
     key_changed_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     revoked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     rate_limit: so.Mapped[str | None] = so.mapped_column(sa.String(32))  # Flask-Limiter's notation; None: the default
+    # the desk its requests go to when they cannot be placed (an address no geocoder finds); None: refused (400)
+    community_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("communities.id"))
 
     user: so.Mapped[User] = so.relationship()
+    community: so.Mapped[Community | None] = so.relationship()
 
 
 class WeeklyReport(Base):

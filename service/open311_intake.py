@@ -19,7 +19,7 @@ from service.auth import Role
 from service.cases import Channel, IntakeLimits, ReportForm, add_after_photos
 from service.db import utcnow
 from service.geocoding import Geocoder
-from service.models import Case, Category, Open311Client, User
+from service.models import Case, Category, Community, Open311Client, User
 from service.open311 import MAX_DESCRIPTION, Open311Error
 from service.open311_remote import RemoteError, fetch_photo
 from service.photos import PhotoStore
@@ -96,6 +96,18 @@ def set_rate_limit(session: Session, client: Open311Client, limit: str) -> None:
     session.commit()
 
 
+def set_default_community(session: Session, client: Open311Client, code: str) -> None:
+    """The community whose desk takes the client's requests that cannot be placed; empty: none (refused)."""
+    community = None
+    if code.strip():
+        community = session.scalar(sa.select(Community).where(Community.code == code.strip()))
+        if community is None:
+            raise Refused("invalid", "unknown_community", f"没有该社区：{code[:32]}", f"no such community: {code[:32]}",
+                          "community")
+    client.community = community
+    session.commit()
+
+
 def clients(session: Session) -> list[tuple[Open311Client, int]]:
     """Every client, by name, with how many cases it has filed."""
     filed = sa.select(sa.func.count()).where(Case.reporter_id == Open311Client.user_id).scalar_subquery()
@@ -120,9 +132,11 @@ class RequestedReport:
     channel: Channel
 
 
-def requested_report(session: Session, values, geocoder: Geocoder | None = None) -> RequestedReport:
+def requested_report(session: Session, values, geocoder: Geocoder | None = None,
+                     client: Open311Client | None = None) -> RequestedReport:
     """The report a POST requests asks for, from its form values (an address_string placed by the geocoder, when
-    there is one and no lat and long); 400 for a missing or bad field, 404 for an unknown service."""
+    there is one and no lat and long; one that cannot be placed goes with no location to the client's default
+    community's desk, when it has one); 400 for a missing or bad field, 404 for an unknown service."""
     code = _one(values, "service_code")
     if not code:
         raise Open311Error(400, "service_code is required")
@@ -131,8 +145,14 @@ def requested_report(session: Session, values, geocoder: Geocoder | None = None)
         raise Open311Error(404, f"service_code {code} is not a service of this district")
     lat, lon, coord_system = _one(values, "lat"), _one(values, "long"), _one(values, "attribute[coord_system]")
     address = _one(values, "address_string")
+    default_desk = client.community_id if client is not None else None
     if not (lat or lon) and address:
-        lat, lon = _placed(address, geocoder)
+        try:
+            lat, lon = _placed(address, geocoder)
+        except Open311Error:
+            if default_desk is None:
+                raise
+            lat = lon = None  # its staff place it by the address, kept in the contact
         coord_system = "wgs84"  # the geocoder's answer, converted
     elif not (lat and lon):
         raise Open311Error(400, "lat and long are required (or address_string, where this server geocodes)")
@@ -148,7 +168,7 @@ def requested_report(session: Session, values, geocoder: Geocoder | None = None)
                       client_report_id=report_id)
     contact = {**(_contact(values) or {}), **({"address": address[:200]} if address else {})} or None
     return RequestedReport(form, Channel(photos_required=False, max_description=MAX_DESCRIPTION, contact=contact,
-                                         media_url=_media_url(values)))
+                                         media_url=_media_url(values), community_id=default_desk))
 
 
 def _placed(address: str, geocoder: Geocoder | None) -> tuple[str, str]:
@@ -188,7 +208,8 @@ def mask_email(email: str) -> str:
 
 def seen_by_staff(case: Case) -> dict | None:
     """How a case another system filed shows at the desk: that system's name (the channel), the person's name,
-    their phone and email masked as phones are, the device, and the photo link it sent; None for a rider's case."""
+    their phone and email masked as phones are, the device, the address it gave and the photo link it sent; None for
+    a rider's case."""
     if case.reporter.role != Role.OPEN311:
         return None
     contact = case.contact or {}
@@ -196,7 +217,7 @@ def seen_by_staff(case: Case) -> dict | None:
     return {"channel": case.reporter.display_name, "name": name, "phone": mask_phone(contact.get("phone")),
             "email": mask_email(contact["email"]) if contact.get("email") else "",
             "device_id": contact.get("device_id", ""), "account_id": contact.get("account_id", ""),
-            "media_url": case.media_url or ""}
+            "media_url": case.media_url or "", "address": contact.get("address", "")}
 
 
 def _media_url(values) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import sqlalchemy as sa
 from support import Browser
 from test_open311 import errors_of
 from test_open311_post import post
@@ -67,3 +68,34 @@ def test_staff_who_are_not_admins_do_not_manage_clients(app):
     staff = Browser(app.test_client())
     staff.login("staff1")
     assert staff.get("/desk/open311").status_code == 403
+
+
+def test_a_clients_request_that_cannot_be_placed_goes_to_its_default_communitys_desk(app, client, db, workers):
+    from support import staff_browser
+
+    from service.models import Case, CaseEvent
+    from service.states import CaseState
+
+    admin = _admin(app)
+    key = _shown_key(admin.post("/desk/open311/add", name="12345 热线"))
+    address_only = {"api_key": key, "service_code": "B0118", "address_string": "虹桥新村 12 幢东侧"}
+    errors_of(client.post("/open311/v2/requests.json", data=address_only), 400, "json")  # no default: refused
+    client_id = _client_id(admin, "12345 热线")
+    assert admin.post(f"/desk/open311/{client_id}/community", community="nowhere").status_code == 303
+    assert "没有该社区" in admin.get("/desk/open311").get_data(as_text=True)
+    assert admin.post(f"/desk/open311/{client_id}/community", community="hqsq").status_code == 303
+    page = admin.get("/desk/open311").get_data(as_text=True)
+    assert '<option value="hqsq" selected>虹桥社区</option>' in page
+    answer = client.post("/open311/v2/requests.json", data=address_only)
+    assert answer.status_code == 201
+    case_no = answer.get_json()[0]["service_request_id"]
+    workers()
+    case = db.scalar(sa.select(Case).where(Case.case_no == case_no))
+    assert case.state == CaseState.UNROUTED and case.community.code == "hqsq" and case.lat is None
+    why = db.scalar(sa.select(CaseEvent.facts).where(CaseEvent.case_id == case.id,
+                                                     CaseEvent.to_state == CaseState.UNROUTED))
+    assert why == {"why": "no_location"}
+    staff_page = staff_browser(app).get(f"/desk/cases/{case_no}").get_data(as_text=True)  # 虹桥社区's staff
+    assert "虹桥新村 12 幢东侧" in staff_page
+    point = {**address_only, "lat": "32.015", "long": "120.855"}  # a request with a point goes where it is
+    assert client.post("/open311/v2/requests.json", data=point).status_code == 201

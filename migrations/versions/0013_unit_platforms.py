@@ -1,5 +1,5 @@
 """Units with their own platform: a unit's Open311 settings and how far its updates were read; the requests sent
-to it and the updates it gave
+to it and the updates it gave; an Open311 client's default community
 
 Revision ID: 0013
 Revises: 0012
@@ -16,7 +16,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """units.open311 and units.polled_until; the unit_requests and unit_updates tables."""
+    """units.open311 and units.polled_until; the unit_requests and unit_updates tables;
+    open311_clients.community_id."""
+    with op.batch_alter_table('open311_clients') as batch:
+        batch.add_column(sa.Column('community_id', sa.Integer(), nullable=True))
+        batch.create_foreign_key(op.f('fk_open311_clients_community_id_communities'), 'communities',
+                                 ['community_id'], ['id'])
     op.add_column('units', sa.Column('open311', sa.JSON(), nullable=True))
     op.add_column('units', sa.Column('polled_until', sa.DateTime(), nullable=True))
     op.create_table(
@@ -55,6 +60,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('open311_clients') as batch:
+        batch.drop_constraint(op.f('fk_open311_clients_community_id_communities'), type_='foreignkey')
+        batch.drop_column('community_id')
     op.drop_table('unit_updates')
     op.drop_index('ix_unit_requests_followed', table_name='unit_requests')
     op.drop_index(op.f('ix_unit_requests_case_id'), table_name='unit_requests')

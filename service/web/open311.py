@@ -132,7 +132,7 @@ def create_request(fmt: str):
     session, svc = db_session(), services()
     client = open311_intake.client_of(session, request.form.get("api_key"))
     _jurisdiction()  # an unknown one is 404 here too; the case lands in the community its point is in
-    asked = open311_intake.requested_report(session, request.form, _geocoder())
+    asked = open311_intake.requested_report(session, request.form, _geocoder(), client)
     photos = [f.stream for name in open311_intake.PHOTO_FIELDS for f in request.files.getlist(name)
               if f.filename or f.content_length]  # an empty file part is no photo
     intake = take_report(session, svc.photos, client.user, asked.form, photos, svc.limits, district_index(),

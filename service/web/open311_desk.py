@@ -1,10 +1,11 @@
 """The admins' page of Open311 clients: add one, give it a new key, revoke it, set its rate limit."""
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 
 from service import open311_intake
-from service.models import Open311Client
+from service.models import Community, Open311Client
 from service.refusals import Refused
 from service.web.access import page_login_required
 from service.web.extensions import db_session
@@ -15,8 +16,10 @@ bp = Blueprint("open311_desk", __name__)
 
 def _page(name: str | None = None, key: str | None = None):
     """The clients page; with a key just made, shown this once and never kept by a cache (nor in the session)."""
+    communities = db_session().scalars(sa.select(Community).order_by(Community.code)).all()
     response = make_response(render_template("desk/open311.html", clients=open311_intake.clients(db_session()),
-                                             new_key=key, key_name=name, endpoint=base_url()))
+                                             new_key=key, key_name=name, endpoint=base_url(),
+                                             communities=communities))
     if key:
         response.headers["Cache-Control"] = "no-store"
     return response
@@ -77,6 +80,20 @@ def set_limit(client_id: int):
     try:
         open311_intake.set_rate_limit(db_session(), client, request.form.get("rate_limit", ""))
         flash(f"{client.name} 的限流：{client.rate_limit or '默认'} / rate limit set", "ok")
+    except Refused as refused:
+        flash(refused.message, "error")
+    return redirect(url_for("open311_desk.clients"), code=303)
+
+
+@bp.post("/desk/open311/<int:client_id>/community")
+@page_login_required("admin")
+def set_community(client_id: int):
+    """The community whose desk takes the client's requests that cannot be placed; none: they are refused."""
+    client = _client(client_id)
+    try:
+        open311_intake.set_default_community(db_session(), client, request.form.get("community", ""))
+        flash(f"{client.name}：无法定位的案件交{client.community.name if client.community else '（不接收）'} / "
+              "default desk set", "ok")
     except Refused as refused:
         flash(refused.message, "error")
     return redirect(url_for("open311_desk.clients"), code=303)
