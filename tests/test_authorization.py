@@ -41,6 +41,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/desk"): STAFF,
     ("POST", "/desk/bulk-assign"): STAFF,
     ("GET", "/desk/cases/<case_no>"): STAFF,
+    ("POST", "/desk/cases/<case_no>/resend"): STAFF,  # (nothing to resend: said so, on the case page)
     ("GET", "/desk/map"): STAFF,
     ("GET", "/desk/map.json"): STAFF,
     ("GET", "/desk/export.csv"): STAFF,
@@ -57,6 +58,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/desk/open311/<int:client_id>/key"): {"admin"},  # (no such client: 404 for an admin)
     ("POST", "/desk/open311/<int:client_id>/revoke"): {"admin"},
     ("POST", "/desk/open311/<int:client_id>/limit"): {"admin"},
+    ("POST", "/desk/open311/<int:client_id>/community"): {"admin"},
     ("POST", "/desk/users/add"): {"admin"},
     ("POST", "/desk/users/active"): {"admin"},
     ("POST", "/desk/users/reset"): {"admin"},

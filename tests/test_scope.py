@@ -75,7 +75,7 @@ def test_each_route_naming_a_case_is_404_outside_ones_scope(app, cases, kind, wh
         case_no, photo_id = cases[which]
         routes = [("GET", f"/api/v1/reports/{case_no}"), ("GET", f"/api/v1/reports/{case_no}/photos/{photo_id}/thumb")]
         if kind in STAFF_KINDS:
-            routes.append(("GET", f"/desk/cases/{case_no}"))
+            routes += [("GET", f"/desk/cases/{case_no}"), ("POST", f"/desk/cases/{case_no}/resend")]
         if kind != "reporter":
             routes += [("POST", f"/api/v1/cases/{case_no}/actions"), ("POST", f"/api/v1/cases/{case_no}/photos")]
         for method, url in routes:
