@@ -19,6 +19,7 @@ from service.parsing import EARLIEST_INSTANT, LATEST_INSTANT, whole_number
 from service.scope import Level
 from service.weekly_figures import (
     GROUPS,
+    OVERDUE_FIELDS,
     Span,
     Where,
     case_counts,
@@ -34,6 +35,7 @@ from service.weekly_figures import (
 from service.weekly_levels import (
     DISTRICT,
     DISTRICT_NAME,
+    NO_COUNTS,
     OWN,
     OWN_NAME,
     ReportScope,
@@ -41,6 +43,7 @@ from service.weekly_levels import (
     district_scopes,
     parts_of,
     ranking,
+    rate,
     reason_counts,
     scope_named,
     with_rates,
@@ -111,7 +114,9 @@ def _round(value) -> float | None:
 
 
 def _hours(values: list[float] | None) -> dict:
-    values = sorted(values or [])  # once: sorting it again for each quantile is then cheap
+    if not values:  # most groups' figures (every one of the week before): nothing closed to take times of
+        return {"median_hours": None, "p90_hours": None}
+    values = sorted(values)  # once: sorting it again for each quantile is then cheap
     return {"median_hours": _round(percentile(values, 0.5)), "p90_hours": _round(percentile(values, 0.9))}
 
 
@@ -145,8 +150,9 @@ class _Tallies:
     """One week's SQL aggregates for every part of the district the condition holds, rolled up into every scope:
     the same queries whether one community's report is built or all of the district's."""
 
-    def __init__(self, session: Session, week: Week, tz: str, as_of: datetime, where: Where, keys: list[str]):
-        self.rollup = Rollup(district_scopes(session))
+    def __init__(self, session: Session, week: Week, tz: str, as_of: datetime, where: Where, keys: list[str],
+                 everywhere: list[ReportScope]):
+        self.rollup = Rollup(everywhere)
         weeks = [week.shifted(-back) for back in range(7, -1, -1)]  # the trend's 8 weeks, this one last
         spans = [_span(w, tz, as_of) for w in weeks]
         self.weeks, self.end = weeks, spans[-1][1]
@@ -185,17 +191,23 @@ class _Tallies:
         week's only."""
         found = self.made.get((key, by, group, week))  # a part's figures are in its report and its parents'
         if found is None:
-            counts = self.by[by].get(key, {}).get((week, group), {})
+            counts = self.by[by].get(key, {}).get((week, group), NO_COUNTS)
             hours = self.hours.get((key, by, group)) if week == 1 else None
-            found = self.made[(key, by, group, week)] = {**with_rates(counts), **_hours(hours)}
+            found = self.made[(key, by, group, week)] = with_rates(counts) | _hours(hours)
         return found
 
+    def previous_rates(self, key: str, by: str, group) -> dict:
+        """A group's 结案率 and 按期结案率 of the week before: all its row shows of that week (a district has some
+        10^4 group rows, and their whole figures would be a third of its reports' size)."""
+        f = self.by[by].get(key, {}).get((0, group)) or NO_COUNTS
+        return {"closure_rate": rate(f["closed"], f["due"]), "on_time_rate": rate(f["on_time"], f["due"])}
+
     def group_rows(self, key: str, by: str) -> list[dict]:
-        """The scope's rows of a group table, with their names, this week's figures and the week before's."""
+        """The scope's rows of a group table, with their names, this week's figures and the week before's rates."""
         groups = {g for (_, g) in self.by[by].get(key, {})}
         names = self.names[by]
         rows = [{"name": names.get(g, "—") if g is not None else "（未分配）", "figures": self.figures(key, by, g),
-                 "previous": self.figures(key, by, g, week=0)} for g in groups]
+                 "previous": self.previous_rates(key, by, g)} for g in groups]
         return sorted(rows, key=lambda r: (r["name"] == "（未分配）", r["name"]))
 
     def reporters_of(self, key: str) -> list[dict]:
@@ -266,7 +278,8 @@ def _report(tallies: _Tallies, scope: ReportScope, scopes: list[ReportScope], we
               "scope": key, "level": scope.level.value, "scope_name": scope.name,
               "office_name": scope.office_name if scope.level is Level.COMMUNITY else None,
               "overall": tallies.figures(key), "previous": tallies.figures(key, week=0),
-              "overdue": tallies.overdue.get(key, []), "reporters": tallies.reporters_of(key),
+              "overdue": tallies.overdue.get(key, []), "overdue_fields": OVERDUE_FIELDS,
+              "reporters": tallies.reporters_of(key),
               "send_back_reasons": reason_counts(tallies.reasons.get(key, [])),
               "trend": tallies.trend_of(key, under_way), "rankings": _rankings(tallies, scope, scopes)}
     for by in GROUPS:
@@ -285,7 +298,7 @@ def weekly_reports(session: Session, week: Week, tz: str, now: datetime,
     where = scopes[0].condition if all(scopes[0].holds(s) for s in scopes) else None
     as_of = now if now < week.end(tz) else week.end(tz)
     with _no_collection():
-        tallies = _Tallies(session, week, tz, as_of, where, [s.key for s in scopes])
+        tallies = _Tallies(session, week, tz, as_of, where, [s.key for s in scopes], everywhere)
         return {s.key: _report(tallies, s, everywhere, week, tz, now) for s in scopes}
 
 

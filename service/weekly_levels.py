@@ -170,14 +170,15 @@ class Rollup:
 def with_rates(counts: dict) -> dict:
     """The counts with the rates derived from them (None when there is nothing to divide by, shown as —)."""
     f = {**NO_COUNTS, **counts}
-    f["closure_rate"] = _rate(f["closed"], f["due"])  # the indicator "closed", not a state
-    f["on_time_rate"] = _rate(f["on_time"], f["due"])
-    f["rework_rate"] = _rate(f["rework"], f["due"])
-    f["send_back_rate"] = _rate(f["sent_back"], f["dispatched"])  # not a state: a count's name
+    f["closure_rate"] = rate(f["closed"], f["due"])  # the indicator "closed", not a state
+    f["on_time_rate"] = rate(f["on_time"], f["due"])
+    f["rework_rate"] = rate(f["rework"], f["due"])
+    f["send_back_rate"] = rate(f["sent_back"], f["dispatched"])  # not a state: a count's name
     return f
 
 
-def _rate(part: int, whole: int) -> float | None:
+def rate(part: int, whole: int) -> float | None:
+    """part ÷ whole, or None when there is nothing to divide by (shown as —)."""
     return None if not whole else part / whole
 
 

@@ -15,6 +15,7 @@ from pygal.style import Style
 from service.local_time import local_time
 from service.spreadsheets import CsvWriter, append_row
 from service.weekly import Week, percent, progress_note
+from service.weekly_figures import overdue_cases
 
 # pygal lays the charts out with these sizes; their colours, fonts and lines are css/report.css's, for the page's
 # CSP forbids the <style> and <script> pygal puts in every chart (see _without_style_or_script)
@@ -146,7 +147,7 @@ def tables(data: dict) -> list[Table]:
     result.append((OVERDUE, ["案件编号", "类别", "网格", "处置人", "期限", "超期(小时)"],
                    [TEXT, TEXT, TEXT, TEXT, TIME, COUNT],
                    [[o["case_no"], o["category"], o["grid"] or "", o["assignee"] or "", instant(o["deadline_at"]),
-                     o["hours_overdue"]] for o in data["overdue"]]))
+                     o["hours_overdue"]] for o in overdue_cases(data)]))
     result.append((RANKING, ["用户名", "姓名", "上报数", "有效上报", "本周积分"],
                    [TEXT, TEXT, COUNT, COUNT, COUNT],
                    [[r["username"], r["display_name"], r["reports"], r["valid"], r["points"]]

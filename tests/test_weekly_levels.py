@@ -10,6 +10,7 @@ import pytest
 from synthetic_week import TZ, W09, local
 
 from service.weekly import Week, build_all_weekly_reports, build_weekly_report, weekly_closure, weekly_reports
+from service.weekly_figures import overdue_cases
 from service.weekly_levels import league_order
 
 NOW = datetime(2026, 3, 9, tzinfo=UTC)  # the week after next: W09 is over
@@ -104,12 +105,12 @@ def test_the_league_tables_rank_by_closure_then_on_time_then_rework(reports):
 def test_a_communitys_report_counts_only_its_cases(db, district_week, reports):
     alone = weekly_closure(db, W09, TZ, NOW, "community:sqsq")
     assert alone == reports["community:sqsq"]  # the same figures whether built alone or with the district
-    assert [o["case_no"] for o in alone["overdue"]] == [district_week[x].case_no for x in ("S1", "S2")]
+    assert [o["case_no"] for o in overdue_cases(alone)] == [district_week[x].case_no for x in ("S1", "S2")]
     assert [(r["username"], r["reports"], r["valid"]) for r in alone["reporters"]] == [("rider2", 3, 3)]
     assert [row["name"] for row in alone["by_grid"]] == [district_week["S1"].grid.name]
     district = reports["district"]
-    assert [o["case_no"] for o in district["overdue"]] == [district_week[x].case_no for x in ("S1", "S2", "H3")]
-    assert [o["hours_overdue"] for o in district["overdue"]] == [132, 108, 60]  # noon Tue, Wed, Fri to Mon 0:00
+    assert [o["case_no"] for o in overdue_cases(district)] == [district_week[x].case_no for x in ("S1", "S2", "H3")]
+    assert [o["hours_overdue"] for o in overdue_cases(district)] == [132, 108, 60]  # noon Tue, Wed, Fri to Mon 0:00
     assert [(r["username"], r["reports"], r["points"]) for r in district["reporters"]] == [
         ("rider1", 9, 10), ("rider2", 3, 0)]
     assert reports["community:hqsq"]["reporters"][0]["points"] == 5  # H1's, not Q2's
