@@ -130,6 +130,10 @@ class Settings:
     # besides), and how often the units' platforms are asked for their updates, in seconds
     open311_media_hosts: frozenset[str] = frozenset()
     open311_poll_seconds: int = 300
+    # the points scheme: quarters a point lives after the quarter it was earned in, and the most a rider's
+    # reports of one day earn
+    points_expire_quarters: int = 4
+    points_daily_cap: int = 50
     tiles: MapTiles | None = field(init=False, default=None, repr=False)  # the four map_tiles settings, resolved
 
     def __post_init__(self):
@@ -193,6 +197,8 @@ class Settings:
             open311_media_hosts=frozenset(h.strip().lower() for h in env.get("OPEN311_MEDIA_HOSTS", "").split(",")
                                           if h.strip()),
             open311_poll_seconds=_int(env, "OPEN311_POLL_SECONDS", 300),
+            points_expire_quarters=_int(env, "POINTS_EXPIRE_QUARTERS", 4),
+            points_daily_cap=_int(env, "POINTS_DAILY_CAP", 50),
         )
         for name in ("intake_limit_per_user", "intake_limit_per_address", "login_limit_per_account",
                      "login_limit_per_address", "nearby_limit_per_user", "open311_limit_per_client"):
@@ -211,6 +217,10 @@ class Settings:
             raise ValueError(f"OPEN311_MEDIA_DAYS must be at least 1, got {values['open311_media_days']}")
         if values["open311_poll_seconds"] < 10:
             raise ValueError(f"OPEN311_POLL_SECONDS must be at least 10, got {values['open311_poll_seconds']}")
+        if values["points_expire_quarters"] < 1:
+            raise ValueError(f"POINTS_EXPIRE_QUARTERS must be at least 1, got {values['points_expire_quarters']}")
+        if values["points_daily_cap"] < 0:
+            raise ValueError(f"POINTS_DAILY_CAP must not be negative, got {values['points_daily_cap']}")
         if values["token_days"] < 1:
             raise ValueError(f"TOKEN_DAYS must be at least 1, got {values['token_days']}")
         values.update(overrides)

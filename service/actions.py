@@ -18,6 +18,7 @@ from service.db import utcnow
 from service.dispatch import CURRENT_GRIDS
 from service.event_words import SEND_BACK_REASONS
 from service.follow_ups import FollowUp
+from service.ledger import PointsRules
 from service.lifecycle import Outcome
 from service.models import Case, CaseEvent, Community, Grid, User
 from service.notifications import announce
@@ -34,20 +35,23 @@ STAFF, ASSIGNEE, REPORTER = "staff", "assignee", "reporter"
 
 @dataclass(frozen=True)
 class DeskRules:
-    """What the actions read from the community's configuration."""
+    """What the actions read from the district's configuration."""
 
     timezone: str = "Asia/Shanghai"
     units: dict[str, str] = field(default_factory=dict)  # external units: code -> name (物业, 市政, ...)
-    me_too_points: int = 1
     reopen_days: int = 7
+    points: PointsRules = field(default_factory=PointsRules)
 
     @classmethod
-    def from_files(cls, units_file: Path, points_file: Path, timezone: str) -> DeskRules:
-        """The rules of the community's units.json and points.json."""
+    def from_files(cls, units_file: Path, points_file: Path, timezone: str, expire_quarters: int = 4,
+                   daily_cap: int = 50) -> DeskRules:
+        """The rules of the district's units.json and points.json, and the points settings."""
         units = json.loads(Path(units_file).read_text(encoding="utf-8"))["units"]
         points = json.loads(Path(points_file).read_text(encoding="utf-8"))
+        scheme = PointsRules(per_flower=int(points.get("points_per_flower", 5)), expire_quarters=expire_quarters,
+                             tz=timezone, me_too_closed=int(points.get("me_too_closed", 1)), daily_cap=daily_cap)
         return cls(timezone=timezone, units={u["code"]: u["name"] for u in units},
-                   me_too_points=int(points.get("me_too_closed", 1)), reopen_days=int(points.get("reopen_days", 7)))
+                   reopen_days=int(points.get("reopen_days", 7)), points=scheme)
 
 
 @dataclass(frozen=True)
@@ -183,7 +187,7 @@ def _resolve(act: Act) -> Outcome:
 def _close(act: Act) -> Outcome:
     outcome = act.transition(S.CLOSED, "close")
     act.case.closed_at = act.now
-    award_on_close(act.session, act.case, act.rules.me_too_points, act.now)
+    award_on_close(act.session, act.case, act.rules.points, act.now)
     return outcome
 
 

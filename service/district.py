@@ -1,6 +1,6 @@
 """Loading the district from its files (config/district/): categories, units, street offices, communities with
-their boundaries, grids and people. Loading again is harmless; a redrawn boundary or grid becomes a new generation
-and the old one is kept for the cases dispatched to it."""
+their boundaries, grids, people and exchanges. Loading again is harmless; a redrawn boundary or grid becomes a new
+generation and the old one is kept for the cases dispatched to it."""
 from __future__ import annotations
 
 import json
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from service.auth import hash_password, normalise_username
 from service.db import utcnow
+from service.exchange import CatalogueFileError, load_exchanges
 from service.models import ROLES, Category, Community, CommunityBoundary, Grid, StreetOffice, Unit, User
 from service.unit_platforms import PlatformSettings
 
@@ -50,12 +51,14 @@ class LoadSummary:
     users: int
     units: int
     categories: int
+    exchanges: int = 0  # communities holding an exchange, with a catalogue file
     new_generations: int = 0  # boundaries and grids drawn anew (or for the first time)
     retired: int = 0  # boundaries and grids no longer current
 
     def line(self) -> str:
         return (f"loaded {self.street_offices} street offices, {self.communities} communities, {self.grids} grids, "
-                f"{self.users} users, {self.units} units, {self.categories} categories; "
+                f"{self.users} users, {self.units} units, {self.categories} categories, "
+                f"{self.exchanges} exchanges; "
                 f"{self.new_generations} boundaries or grids drawn anew, {self.retired} retired")
 
 
@@ -276,6 +279,10 @@ def load_district(session: Session, root: Path, password: str, now: datetime | N
         drawn, retired = drawn + made, retired + gone
     for grid in current.values():  # in no file any more
         grid.retired_at, retired = now, retired + 1
+    try:
+        n_exchanges = load_exchanges(session, communities, files.root)
+    except CatalogueFileError as error:
+        raise DistrictFileError(str(error)) from None
     session.commit()
     return LoadSummary(len(district["street_offices"]), len(communities), n_grids, n_users, len(units),
-                       n_categories, drawn, retired)
+                       n_categories, n_exchanges, drawn, retired)

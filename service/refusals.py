@@ -12,18 +12,20 @@ KINDS = (
     "unsupported",  # a file that is not an image we take
     "invalid",  # a field's value is wrong; `field` names it
     "too_many",  # too many attempts for now
+    "gone",  # it was good once and is no more (a code used or expired)
 )
 
 
 class Refused(Exception):
     """Something we will not do, and why: `kind` (one of KINDS), a `code` for scripts, the words for people
-    (`zh`, then `en`), and the `field` at fault when there is one."""
+    (`zh`, then `en`), the `field` at fault when there is one, and `extra` facts the answer carries beside it."""
 
-    def __init__(self, kind: str, code: str, zh: str, en: str, field: str | None = None):
+    def __init__(self, kind: str, code: str, zh: str, en: str, field: str | None = None, extra: dict | None = None):
         if kind not in KINDS:
             raise ValueError(f"unknown kind of refusal: {kind!r}")
         super().__init__(f"{code}: {en}")
         self.kind, self.code, self.zh, self.en, self.field = kind, code, zh, en, field
+        self.extra = extra or {}  # what else the answer says beside the error (a balance that fell short)
 
     @property
     def message(self) -> str:

@@ -7,7 +7,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 
 from service.auth import STAFF_ROLES, Role
-from service.models import Case, Grid, User
+from service.models import Case, Community, Grid, User
 
 
 class Level(StrEnum):
@@ -77,6 +77,11 @@ def _same_part(user: User, community_id: int | None, street_office_id: int | Non
     if level is Level.STREET_OFFICE:
         return street_office_id == user.street_office_id
     return True
+
+
+def may_work_community(user: User, community: Community) -> bool:
+    """Staff whose part of the district holds the community (its exchange, its stock, its 公示)."""
+    return user.role in STAFF_ROLES and _same_part(user, community.id, community.street_office_id)
 
 
 def may_see_grid(user: User, grid: Grid) -> bool:

@@ -200,7 +200,8 @@ class _Tallies:
         """A group's 结案率 and 按期结案率 of the week before: all its row shows of that week (a district has some
         10^4 group rows, and their whole figures would be a third of its reports' size)."""
         f = self.by[by].get(key, {}).get((0, group)) or NO_COUNTS
-        return {"closure_rate": rate(f["closed"], f["due"]), "on_time_rate": rate(f["on_time"], f["due"])}
+        closed = f["closed"]  # the indicator, not a state
+        return {"closure_rate": rate(closed, f["due"]), "on_time_rate": rate(f["on_time"], f["due"])}
 
     def group_rows(self, key: str, by: str) -> list[dict]:
         """The scope's rows of a group table, with their names, this week's figures and the week before's rates."""

@@ -182,3 +182,18 @@ def platform_unit(app):
 
     yield set_platform
     set_platform(None)
+
+
+@pytest.fixture
+def exchange(app, settings):
+    """The district's exchanges loaded from their catalogue files, 虹桥社区's (hqsq, staff1's) open every day of
+    the year for this test: the exchange as its desk sees it."""
+    from service.exchange import exchange_of, load_exchanges
+    from service.models import Community
+    with app.extensions["snap"].db.session() as session:
+        communities = {c.code: c for c in session.scalars(sa.select(Community))}
+        load_exchanges(session, communities, settings.district_dir)
+        session.flush()
+        exchange_of(session, "hqsq").windows = [["01-01", "12-31"]]
+        session.commit()
+    return "hqsq"

@@ -33,6 +33,7 @@ from service.web import (
     request_bodies,
     rider_api,
     security,
+    wallet_api,
 )
 from service.web.access import DailyRenewedSessions, current_user, uses_bearer_token
 from service.web.extensions import Services, close_db_session, compress, csrf, limiter
@@ -64,7 +65,8 @@ def register_extensions(app: Flask, settings: Settings) -> None:
         jobs=JobQueue(redis_connection(settings.redis_url)),
         district=KeptIndex(settings.grid_snap_m, district_name(settings.district_dir)),
         limits=limits,
-        desk_rules=DeskRules.from_files(settings.units_file, settings.points_file, settings.timezone),
+        desk_rules=DeskRules.from_files(settings.units_file, settings.points_file, settings.timezone,
+                                        settings.points_expire_quarters, settings.points_daily_cap),
     )
     app.teardown_appcontext(close_db_session)
     request_bodies.init_app(app)  # first: each check after it may read the body
@@ -83,6 +85,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(casework.bp, url_prefix="/api/v1")
     app.register_blueprint(rider_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(wallet_api.bp, url_prefix="/api/v1")
     app.register_blueprint(open311.bp, url_prefix="/open311/v2")
     app.register_blueprint(open311_desk.bp)
 

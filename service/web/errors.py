@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 DATABASE_RETRY_AFTER_S = 30
 # every kind of refusal the core and the face raise (service/refusals.py), and the status it is answered with
 REFUSAL_STATUS = {"malformed": 400, "not_logged_in": 401, "forbidden": 403, "not_found": 404, "conflict": 409,
-                  "too_large": 413, "unsupported": 415, "invalid": 422, "too_many": 429}
+                  "too_large": 413, "unsupported": 415, "invalid": 422, "too_many": 429, "gone": 410}
 
 # status -> (code, Chinese, English) for errors raised by Flask and werkzeug themselves
 HTTP_MESSAGES = {
@@ -36,9 +36,11 @@ HTTP_MESSAGES = {
 }
 
 
-def error_response(status: int, code: str, message_zh: str, message_en: str, field: str | None = None):
-    """The JSON error body: {"error": {"code", "message", "field"}}."""
-    body = {"error": {"code": code, "message": f"{message_zh} / {message_en}", "field": field}}
+def error_response(status: int, code: str, message_zh: str, message_en: str, field: str | None = None,
+                   extra: dict | None = None):
+    """The JSON error body: {"error": {"code", "message", "field"}}, and what else the refusal says beside it
+    (a 409's balance)."""
+    body = {"error": {"code": code, "message": f"{message_zh} / {message_en}", "field": field}, **(extra or {})}
     return jsonify(body), status
 
 
@@ -118,7 +120,7 @@ def init_app(app: Flask) -> None:
         if _on_open311():
             return open311_error(status, exc.en)
         if _wants_json():
-            return error_response(status, exc.code, exc.zh, exc.en, exc.field)
+            return error_response(status, exc.code, exc.zh, exc.en, exc.field, exc.extra)
         if exc.kind == "invalid" and request.method == "POST":
             flash(exc.zh, "error")
             return redirect(request.path, code=303)
