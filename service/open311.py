@@ -148,13 +148,26 @@ class RequestFilter:
         """The cases asked for, as a condition on Case."""
         if self.case_nos:
             return Case.case_no.in_(self.case_nos)
-        terms = [Case.created_at >= self.start, Case.created_at <= self.end]
+        first, after = published_between(self.start, self.end)
+        terms = [Case.created_at >= first, Case.created_at < after]
         if self.service_codes:
             terms.append(Case.category_id.in_(sa.select(Category.id).where(Category.code.in_(self.service_codes))))
         if len(set(self.statuses)) == 1:
             closed = Case.state.in_(CLOSED_STATES)
             terms.append(closed if self.statuses[0] == SPEC_CLOSED else ~closed)
         return sa.and_(*terms)
+
+
+def published_between(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The instants from `first` until before `after` whose published time (W3C, whole seconds) lies between start
+    and end: a request is found by a window at its own requested_datetime, an update by one at its own time."""
+    first = start.replace(microsecond=0)
+    if first < start:
+        first += timedelta(seconds=1)
+    try:
+        return first, end.replace(microsecond=0) + timedelta(seconds=1)
+    except OverflowError:  # end_date in the last second of year 9999
+        return first, datetime.max.replace(tzinfo=UTC)
 
 
 def _whole(args, name: str, default: int, low: int, high: int) -> int:
@@ -235,9 +248,10 @@ def service_request(case: Case, units: dict[str, str], media_url: str | None) ->
 
 
 # the updates extension (mySociety's servicerequestupdates): each public change of a case's state as the extended
-# status FixMyStreet and open311-adapter read (lower case), by the action that made it and else the state it led to
-UPDATE_STATUS_OF_ACTION = {"reopen": "reopen", "rework": "reopen", "transfer": "internal_referral",
-                           "escalate": "internal_referral"}
+# status FixMyStreet and open311-adapter read (lower case), by the action that made it and else the state it led to.
+# A transfer or escalation is no internal_referral: FixMyStreet reads that as closed (and so does our own client, as
+# "not ours"), while the case is still ours, at another desk: open.
+UPDATE_STATUS_OF_ACTION = {"reopen": "reopen", "rework": "reopen"}
 UPDATE_STATUS_OF_STATE = {CaseState.UNROUTED: "open", CaseState.DISPATCHED: "action_scheduled",
                           CaseState.IN_PROGRESS: "in_progress",  # not a state: the extension's status of the same name
                           CaseState.RESOLVED: "fixed",
@@ -278,8 +292,9 @@ class UpdateWindow:
 
 def find_updates(session: Session, window: UpdateWindow, scope: ReportScope) -> list[CaseEvent]:
     """The changes of state of the jurisdiction's cases in the window, oldest first (a case's in their order)."""
+    first, after = published_between(window.start, window.end)
     query = (sa.select(CaseEvent).join(Case, Case.id == CaseEvent.case_id)
-             .where(CaseEvent.created_at >= window.start, CaseEvent.created_at <= window.end,
+             .where(CaseEvent.created_at >= first, CaseEvent.created_at < after,
                     CaseEvent.from_state.is_not(None), CaseEvent.from_state != CaseEvent.to_state)
              .order_by(CaseEvent.created_at, CaseEvent.id)
              .options(so.selectinload(CaseEvent.case).selectinload(Case.photos)))

@@ -28,6 +28,8 @@ from service.web.throttle import limit_open311_posts
 
 bp = Blueprint("open311", __name__)
 FORMAT = "<any(xml, json):fmt>"
+# discovery's contact is a required field: what it says when OPEN311_CONTACT is not set
+DEFAULT_CONTACT = "请联系区管理员 (ask the district's administrators)"
 
 
 @bp.errorhandler(Open311Error)
@@ -66,7 +68,7 @@ def discovery(fmt: str):
     settings = services().settings
     changeset = open311.w3c(_changed_at(settings.categories_file))
     return respond("discovery", {
-        "changeset": changeset, "contact": settings.open311_contact,
+        "changeset": changeset, "contact": settings.open311_contact or DEFAULT_CONTACT,
         "key_service": "向区管理员申请 api_key (ask the district's administrators for an api_key)",
         "endpoints": [{"specification": open311.SPECIFICATION, "url": base_url(), "changeset": changeset,
                        "type": "production", "formats": list(MIMETYPES.values())}]})

@@ -1,5 +1,6 @@
 """Open311's two formats: XML with its declaration, every list in its wrapper, and JSON in the spec's mapping
-of it (a list is a bare array, even of one element); and its error lists, in whichever format was asked for."""
+of it (the Spark convention: a list is a bare array, even of one element; an empty element is null); and its error
+lists, in whichever format was asked for."""
 from __future__ import annotations
 
 import json
@@ -46,11 +47,20 @@ def to_xml(root: str, value) -> bytes:
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + tostring(_element(root, value), encoding="unicode").encode()
 
 
+def _spark(value):
+    """The value as JSON maps the XML written of it: an empty text, written as an empty element, is null."""
+    if isinstance(value, dict):
+        return {key: _spark(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_spark(item) for item in value]
+    return None if value == "" else value
+
+
 def respond(root: str, value, status: int = 200, fmt: str | None = None) -> Response:
     """The answer in the asked format: XML under `root`, or the bare JSON value (an array for a list)."""
     fmt = fmt or asked_format()
     if fmt == "json":
-        body = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+        body = json.dumps(_spark(value), ensure_ascii=False, separators=(",", ":")).encode()
     else:
         body = to_xml(root, value)
     return Response(body, status=status, content_type=f"{MIMETYPES[fmt]}; charset=utf-8")
