@@ -53,6 +53,11 @@ class DeskRules:
         return cls(timezone=timezone, units={u["code"]: u["name"] for u in units},
                    reopen_days=int(points.get("reopen_days", 7)), points=scheme)
 
+    @classmethod
+    def from_settings(cls, s) -> DeskRules:
+        """The rules of the district's files and the service's settings (config.Settings, passed in)."""
+        return cls.from_files(s.units_file, s.points_file, s.timezone, s.points_expire_quarters, s.points_daily_cap)
+
 
 @dataclass(frozen=True)
 class Action:

@@ -85,6 +85,12 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/nearby/<case_no>/thumb"): LOGGED_IN,
     ("POST", "/api/v1/reports/<case_no>/me-too"): {"rider2", "gw01"},  # not staff, the assignee or the reporter
     ("GET", "/api/v1/me/points"): LOGGED_IN,
+    ("GET", "/api/v1/me/wallet"): LOGGED_IN,
+    ("POST", "/api/v1/me/redemption-code"): LOGGED_IN,
+    ("GET", "/api/v1/catalogue"): ALL,  # (no exchange loaded here: 404 no_exchange, for anyone)
+    ("POST", "/api/v1/redemptions"): STAFF,
+    ("GET", "/api/v1/redemptions/<int:redemption_id>"): LOGGED_IN,  # (none: 404; another's is 404 too)
+    ("POST", "/api/v1/redemptions/<int:redemption_id>/reversal"): LOGGED_IN,  # (none: 404; admins only, else 403)
     ("GET", "/api/v1/openapi.json"): ALL,
     # Open311 (GeoReport v2): reads need no key by default (OPEN311_READS=open), as the spec has it; a media link
     # works for anyone holding it, signed
@@ -227,7 +233,7 @@ def scene(app, factory, db, stale_admins):
     [published] = clients["anon"].get(f"/open311/v2/requests/{case_no}.json").get_json()
     return {"case_no": case_no, "photo_id": photo_id, "token": "not-a-real-invite", "notification_id": notification_id,
             "week": "2026-W09", "variant": "thumb", "clients": clients, "thumb_queries": thumb_queries,
-            "fmt": "json", "code": "B0118", "anything": "nothing-here", "client_id": 999999,
+            "fmt": "json", "code": "B0118", "anything": "nothing-here", "client_id": 999999, "redemption_id": 999999,
             "media_query": "?" + published["media_url"].split("?", 1)[1],
             "stale": _stale_clients(app, db, clients["admin"])}
 

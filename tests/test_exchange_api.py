@@ -223,3 +223,17 @@ def test_points_expire_four_quarters_after_theirs_once_and_oldest_are_spent_firs
     assert expiries[0].created_at == rules.expires_at(expiries[0].lot) <= now
     wallet = rider.get("/api/v1/me/wallet").get_json()
     assert wallet["points"] == 20 and [h["rule"] for h in wallet["history"]][:2] == ["report_closed", "expired"]
+
+
+def test_the_daily_job_writes_off_lapsed_points_on_a_real_worker(db, settings, worker_env):
+    from support import run_jobs
+
+    from service.runtime.jobqueue import JOB_SPECS, redis_connection, rq_queue
+
+    worker_env()
+    credit(db, "rider1", 12, datetime.now(UTC) - timedelta(days=500))
+    spec = JOB_SPECS["expire_points"]
+    rq_queue(spec.queue, redis_connection(settings.redis_url)).enqueue(spec.path, job_timeout=spec.timeout)
+    run_jobs(settings)
+    db.expire_all()
+    assert db.scalars(sa.select(PointsEntry.points).where(PointsEntry.rule == Rule.EXPIRED)).all() == [-12]

@@ -1,12 +1,13 @@
 """What jobs need from their process: settings, a database made in this process (never across a fork), the photo
-store, the pipeline's rules, the photo limits, and the grid index, built once and rebuilt only when the grids
-change."""
+store, the pipeline's and the desk's rules, the photo limits, and the grid index, built once and rebuilt only when
+the grids change."""
 from __future__ import annotations
 
 import os
 from functools import cache
 
 from config import Settings
+from service.actions import DeskRules
 from service.cases import IntakeLimits
 from service.db import Database
 from service.dispatch import KeptIndex
@@ -37,6 +38,12 @@ def photo_store() -> PhotoStore:
 
 
 @cache
+def desk_rules() -> DeskRules:
+    """The desk's rules and the points scheme, from the district's files and the settings."""
+    return DeskRules.from_settings(settings())
+
+
+@cache
 def pipeline_rules() -> PipelineRules:
     """The pipeline's thresholds, from the settings."""
     return PipelineRules.from_settings(settings())
@@ -62,6 +69,7 @@ def reset() -> None:
     """Forget everything read from the environment (tests point the workers at another database)."""
     settings.cache_clear()
     pipeline_rules.cache_clear()
+    desk_rules.cache_clear()
     _kept_index.cache_clear()
     for db in _databases.values():
         db.dispose()

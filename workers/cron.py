@@ -25,6 +25,12 @@ def monday_8am_as_utc_cron(tz: str) -> str:
     return f"{utc.minute} {utc.hour} * * {weekday}"
 
 
+def daily_as_utc_cron(tz: str, hour: int, minute: int) -> str:
+    """Every day at hour:minute in the community's zone, as a cron line in UTC."""
+    utc = datetime(2026, 3, 2, hour, minute, tzinfo=ZoneInfo(tz)).astimezone(ZoneInfo("UTC"))
+    return f"{utc.minute} {utc.hour} * * *"
+
+
 class JSONCronJob(CronJob):
     """A periodic job queued as JSON.
 
@@ -67,12 +73,13 @@ class JSONCronScheduler(CronScheduler):
 
 def scheduler(connection: redis.Redis) -> JSONCronScheduler:
     """The scheduler with our periodic jobs: the sweeper every minute, overdue chasing, the Monday report, the
-    units' platforms' updates."""
+    units' platforms' updates, points expiring (daily, just after midnight)."""
     jobs = JSONCronScheduler(connection)
     jobs.register_job("sweep_stale_reports", interval=60)
     jobs.register_job("chase_overdue", interval=600)
     jobs.register_job("weekly_report", cron=monday_8am_as_utc_cron(settings().timezone))
     jobs.register_job("poll_unit_platforms", interval=settings().open311_poll_seconds)
+    jobs.register_job("expire_points", cron=daily_as_utc_cron(settings().timezone, 0, 5))  # a new quarter's first
     return jobs
 
 

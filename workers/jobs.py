@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from rq import get_current_job
 
-from service import open311_intake, overdue, periodic, pipeline, unit_platforms
+from service import ledger, open311_intake, overdue, periodic, pipeline, unit_platforms
 from service.db import utcnow
 from service.models import Unit
 from service.notifications import deliver_webhook
 from service.open311_remote import RemoteError
 from service.runtime.jobqueue import JobQueue
-from workers.context import database, district_index, intake_limits, photo_store, pipeline_rules, settings
+from workers.context import database, desk_rules, district_index, intake_limits, photo_store, pipeline_rules, settings
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,12 @@ def announce_weekly_report(week: str | None = None) -> str:
     if follow_ups:
         _queue().enqueue_follow_ups(built.name, follow_ups)
     return built.name
+
+
+def write_off_lapsed_points(as_of: str | None = None) -> int:
+    """Write off the points past their expiry (service.ledger), once per person and earning quarter; how many."""
+    with database().session() as session:
+        return ledger.expire_points(session, _as_of(as_of), desk_rules().points)
 
 
 def chase_overdue_cases(as_of: str | None = None) -> int:

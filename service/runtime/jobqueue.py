@@ -55,6 +55,7 @@ JOB_SPECS = {spec.name: spec for spec in (
     JobSpec("chase_overdue", "workers.jobs.chase_overdue_cases", DEFAULT_QUEUE, 300),
     JobSpec("weekly_report", "workers.jobs.announce_weekly_report", DEFAULT_QUEUE, 1800),
     JobSpec("poll_unit_platforms", "workers.jobs.poll_unit_platforms", DEFAULT_QUEUE, 600),
+    JobSpec("expire_points", "workers.jobs.write_off_lapsed_points", DEFAULT_QUEUE, 1800),
 )}
 
 

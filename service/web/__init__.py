@@ -65,8 +65,7 @@ def register_extensions(app: Flask, settings: Settings) -> None:
         jobs=JobQueue(redis_connection(settings.redis_url)),
         district=KeptIndex(settings.grid_snap_m, district_name(settings.district_dir)),
         limits=limits,
-        desk_rules=DeskRules.from_files(settings.units_file, settings.points_file, settings.timezone,
-                                        settings.points_expire_quarters, settings.points_daily_cap),
+        desk_rules=DeskRules.from_settings(settings),
     )
     app.teardown_appcontext(close_db_session)
     request_bodies.init_app(app)  # first: each check after it may read the body
