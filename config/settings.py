@@ -109,6 +109,8 @@ class Settings:
     login_limit_per_address: str = "30 per 10 minutes"  # failed logins only
     # each answer hands out signed thumbnail links of the cases near a point: no sweeping the district with it
     nearby_limit_per_user: str = "120 per 10 minutes"
+    # redemption codes a staff member sends that name no code (six digits typed wrong, or guessed)
+    code_guess_limit_per_staff: str = "20 per 10 minutes"
     # what one Open311 client may POST (a hotline files a few hundred cases a day); a client's own limit, set at the
     # desk, overrides it
     open311_limit_per_client: str = "600 per 10 minutes"
@@ -201,7 +203,8 @@ class Settings:
             points_daily_cap=_int(env, "POINTS_DAILY_CAP", 50),
         )
         for name in ("intake_limit_per_user", "intake_limit_per_address", "login_limit_per_account",
-                     "login_limit_per_address", "nearby_limit_per_user", "open311_limit_per_client"):
+                     "login_limit_per_address", "nearby_limit_per_user", "open311_limit_per_client",
+                     "code_guess_limit_per_staff"):
             if env.get(name.upper()):
                 values[name] = _rate_limit(name.upper(), env[name.upper()])
         if env.get("DISTRICT_DIR"):

@@ -42,11 +42,16 @@ def issue_code(session: Session, rider: User, now: datetime, secret: str) -> Iss
                           expires_at=now + timedelta(minutes=CODE_MINUTES))
     session.add(code)
     session.commit()
-    return IssuedCode(_signer(secret).sign(str(code.id)).decode(), digits, code.expires_at)
+    return IssuedCode(signed_code(code.id, secret), digits, code.expires_at)
 
 
 def _signer(secret: str) -> Signer:
     return Signer(secret, salt=CODE_SALT)
+
+
+def signed_code(code_id: int, secret: str) -> str:
+    """The QR code's text of a code: its number, signed (nothing else can be made into a code)."""
+    return _signer(secret).sign(str(code_id)).decode()
 
 
 def code_named(session: Session, secret: str, code: str | None = None, digits: str | None = None,
@@ -69,7 +74,8 @@ def code_named(session: Session, secret: str, code: str | None = None, digits: s
     return found
 
 
-def _gone_unless_live(code: RedemptionCode, now: datetime) -> None:
+def live_or_gone(code: RedemptionCode, now: datetime) -> None:
+    """Refuse a code that was used or has expired (410)."""
     if code.used_at is not None:
         raise Refused("gone", "code_used", "兑换码已使用，请让骑手刷新", "this redemption code has been used", "code")
     if code.expires_at <= now:
@@ -153,7 +159,7 @@ def redeem(session: Session, staff: User, exchange: Exchange, code: RedemptionCo
             session.rollback()
             return done.answer, False
         session.refresh(code)
-        _gone_unless_live(code, now)
+        live_or_gone(code, now)
         if open_window(exchange, now, rules.tz) is None:
             window = next_window(exchange, now, rules.tz)
             raise Refused("conflict", "exchange_closed", f"现在不是兑换时间，下次兑换：{window.first} 至 {window.last}",

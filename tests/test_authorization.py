@@ -63,6 +63,13 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/desk/users/active"): {"admin"},
     ("POST", "/desk/users/reset"): {"admin"},
     ("POST", "/desk/users/grid-worker"): {"admin"},
+    ("GET", "/wallet"): LOGGED_IN,
+    ("POST", "/wallet/code"): LOGGED_IN,
+    ("GET", "/wallet/code"): LOGGED_IN,  # (no code shown: back to /wallet)
+    ("GET", "/desk/exchange"): STAFF,
+    ("GET", "/desk/exchange/stock"): STAFF,
+    ("POST", "/desk/exchange/stock"): STAFF,
+    ("POST", "/desk/exchange/redemptions/<int:redemption_id>/reverse"): {"admin"},  # (none: 404)
     ("GET", "/field"): {"gw06", "gw01"},
     ("GET", "/field/done"): {"gw06", "gw01"},
     ("POST", "/api/v1/auth/login"): ALL,
@@ -89,6 +96,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/me/redemption-code"): LOGGED_IN,
     ("GET", "/api/v1/catalogue"): ALL,  # (no exchange loaded here: 404 no_exchange, for anyone)
     ("POST", "/api/v1/redemptions"): STAFF,
+    ("POST", "/api/v1/redemption-codes/check"): STAFF,
     ("GET", "/api/v1/redemptions/<int:redemption_id>"): LOGGED_IN,  # (none: 404; another's is 404 too)
     ("POST", "/api/v1/redemptions/<int:redemption_id>/reversal"): LOGGED_IN,  # (none: 404; admins only, else 403)
     ("GET", "/api/v1/openapi.json"): ALL,

@@ -25,6 +25,7 @@ from service.web import (
     commands,
     desk,
     errors,
+    exchange_desk,
     field,
     main,
     open311,
@@ -33,6 +34,7 @@ from service.web import (
     request_bodies,
     rider_api,
     security,
+    wallet,
     wallet_api,
 )
 from service.web.access import DailyRenewedSessions, current_user, uses_bearer_token
@@ -85,6 +87,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(casework.bp, url_prefix="/api/v1")
     app.register_blueprint(rider_api.bp, url_prefix="/api/v1")
     app.register_blueprint(wallet_api.bp, url_prefix="/api/v1")
+    app.register_blueprint(wallet.bp)
+    app.register_blueprint(exchange_desk.bp)
     app.register_blueprint(open311.bp, url_prefix="/open311/v2")
     app.register_blueprint(open311_desk.bp)
 

@@ -1,5 +1,6 @@
-"""Rate limits: report intake per rider and per address, the nearby look-up per rider, and failed logins (and wrong
-current passwords on the password page) per account and per address.
+"""Rate limits: report intake per rider and per address, the nearby look-up per rider, failed logins (and wrong
+current passwords on the password page) per account and per address, and redemption codes that name no code, per
+staff member.
 
 Each answers 429 with Retry-After and the JSON error; the limits are settings (config/settings.py), counted in
 Redis by Flask-Limiter, and lapse while Redis is down rather than turn anyone away.
@@ -73,6 +74,18 @@ def limit_nearby(view):
     cases near the point asked about, and a rider asking about point after point would collect them all."""
     return limiter.limit(lambda: services().settings.nearby_limit_per_user, key_func=_reporter, scope="nearby-user",
                          methods=["GET"])(view)
+
+
+def _unknown_code(response) -> bool:
+    """A code that names none (404): what guessing six digits looks like."""
+    return response.status_code == 404
+
+
+def limit_code_guesses(view):
+    """A limit on the redemption codes one staff member sends that name no code: six digits are few, and a desk
+    trying digit after digit would find someone's live code."""
+    return limiter.shared_limit(lambda: services().settings.code_guess_limit_per_staff, scope="code-guesses",
+                                key_func=_reporter, deduct_when=_unknown_code, methods=["POST"])(view)
 
 
 def limit_password_guesses(view):

@@ -16,6 +16,7 @@ from service.redemption import (
     code_named,
     earlier_answer,
     issue_code,
+    live_or_gone,
     redeem,
     reverse_redemption,
 )
@@ -24,6 +25,7 @@ from service.scope import Level, level_of, may_work_community
 from service.web.access import current_user, login_required
 from service.web.api import local_iso
 from service.web.extensions import db_session, services
+from service.web.throttle import limit_code_guesses
 
 bp = Blueprint("wallet_api", __name__)
 RULE_NOTES = {Rule.REDEEMED, Rule.REVERSAL}  # whose entries name a redemption
@@ -134,8 +136,31 @@ def _desk_exchange(staff, code: str | None) -> Exchange:
     return exchange
 
 
+def _code_sent(body: dict):
+    code, digits = body.get("code"), body.get("digits")
+    if not isinstance(code, str | None) or not isinstance(digits, str | None) or not (code or digits):
+        raise Refused("invalid", "code_required", "请扫描或输入骑手的兑换码", "scan or type the rider's code", "code")
+    return code_named(db_session(), services().settings.secret_key, code, digits, utcnow())
+
+
+@bp.post("/redemption-codes/check")
+@login_required
+@limit_code_guesses
+def check_code():
+    """Whose code the desk scanned or typed, and their balance, before goods are picked: {"code" or "digits"};
+    404 for a code that names none, 410 for a used or expired one. Nothing is taken."""
+    _staff()
+    code = _code_sent(_json_body())
+    live_or_gone(code, utcnow())
+    rules = _rules()
+    return jsonify({"rider": {"username": code.user.username, "display_name": code.user.display_name},
+                    "balance": balance_of(wallet_of(db_session(), code.user_id, utcnow(), rules), rules),
+                    "expires_at": local_iso(code.expires_at)})
+
+
 @bp.post("/redemptions")
 @login_required
+@limit_code_guesses
 def confirm_redemption():
     """Give a rider goods for their points: {"code" or "digits", "items": [{"item", "qty"}], "idempotency_key",
     "community"?}. 201 with the redemption and the balance left (the same answer again for the same key); 409
@@ -144,15 +169,11 @@ def confirm_redemption():
     staff, body = _staff(), _json_body()
     exchange = _desk_exchange(staff, body.get("community"))
     order = Order.read(body.get("items"), body.get("idempotency_key"))
-    code, digits = body.get("code"), body.get("digits")
     session, now = db_session(), utcnow()
     done = earlier_answer(session, staff, order.key)
     if done is not None:
         return jsonify(done), 201
-    if not isinstance(code, str | None) or not isinstance(digits, str | None) or not (code or digits):
-        raise Refused("invalid", "code_required", "请扫描或输入骑手的兑换码", "scan or type the rider's code", "code")
-    answer, _ = redeem(session, staff, exchange, code_named(session, services().settings.secret_key, code, digits,
-                                                            now), order, now, _rules())
+    answer, _ = redeem(session, staff, exchange, _code_sent(body), order, now, _rules())
     return jsonify(answer), 201
 
 
