@@ -279,7 +279,7 @@ def _report(tallies: _Tallies, scope: ReportScope, scopes: list[ReportScope], we
               "scope": key, "level": scope.level.value, "scope_name": scope.name,
               "office_name": scope.office_name if scope.level is Level.COMMUNITY else None,
               "overall": tallies.figures(key), "previous": tallies.figures(key, week=0),
-              "overdue": tallies.overdue.get(key, []), "overdue_fields": OVERDUE_FIELDS,
+              "overdue": tallies.overdue.get(key, []), "overdue_fields": list(OVERDUE_FIELDS),
               "reporters": tallies.reporters_of(key),
               "send_back_reasons": reason_counts(tallies.reasons.get(key, [])),
               "trend": tallies.trend_of(key, under_way), "rankings": _rankings(tallies, scope, scopes)}
