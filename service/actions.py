@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from service import lifecycle, unit_platforms
+from service import lifecycle, points, unit_platforms
 from service.auth import STAFF_ROLES
 from service.db import utcnow
 from service.dispatch import CURRENT_GRIDS
@@ -24,7 +24,6 @@ from service.models import Case, CaseEvent, Community, Grid, User
 from service.notifications import announce
 from service.parsing import EARLIEST_INSTANT, LATEST_INSTANT, client_instant
 from service.pipeline import retry_processing
-from service.points import award_on_close
 from service.refusals import Refused
 from service.scope import Level, is_assignee, level_of, may_see, may_see_grid, may_see_worker
 from service.states import WORKED
@@ -92,6 +91,10 @@ ACTIONS = {a.name: a for a in (
     Action("transfer", "转派", frozenset({S.UNROUTED, *WORKED}), frozenset({STAFF}), needs_note=True),
     Action("escalate", "上报街道", frozenset({S.UNROUTED, *WORKED}), frozenset({STAFF}), needs_note=True),
     Action("send_back", "退回", frozenset(WORKED), frozenset({ASSIGNEE})),
+    # the reporter's points (service.points): held back with the reason they see, or released
+    Action("withhold_points", "暂缓积分", frozenset(S) - {S.REJECTED, S.DUPLICATE, S.CLOSED}, frozenset({STAFF}),
+           needs_note=True),
+    Action("release_points", "发放积分", frozenset(S), frozenset({STAFF})),
 )}
 ROUTING = frozenset({"assign", "transfer", "escalate"})  # for an escalated case, its street office's to do
 
@@ -192,7 +195,7 @@ def _resolve(act: Act) -> Outcome:
 def _close(act: Act) -> Outcome:
     outcome = act.transition(S.CLOSED, "close")
     act.case.closed_at = act.now
-    award_on_close(act.session, act.case, act.rules.points, act.now)
+    points.award_on_close(act.session, act.case, act.rules.points, act.now)
     return outcome
 
 
@@ -293,11 +296,23 @@ def _send_back(act: Act) -> Outcome:
     return lifecycle.send_back(act.session, act.case, act.actor, reason, act.note, act.now)
 
 
+def _withhold_points(act: Act) -> Outcome:
+    points.withhold(act.session, act.case, act.note)
+    return lifecycle.note_event(act.session, act.case, act.actor, "withhold_points", act.note, act.now)
+
+
+def _release_points(act: Act) -> Outcome:
+    held = {"hold": act.case.points_hold}
+    points.release(act.session, act.case, act.rules.points, act.now)
+    return lifecycle.note_event(act.session, act.case, act.actor, "release_points", act.note, act.now, held)
+
+
 HANDLERS: dict[str, Callable[[Act], Outcome]] = {
     "assign": _assign, "start": _start, "resolve": _resolve, "close": _close, "rework": _rework,
     "reject": _reject, "merge": _merge, lifecycle.UNMERGE: _unmerge, "reopen": _reopen,
     "extend": _extend, "retry_processing": _retry,
     "transfer": _transfer, "escalate": _escalate, "send_back": _send_back,
+    "withhold_points": _withhold_points, "release_points": _release_points,
 }
 
 

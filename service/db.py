@@ -79,8 +79,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _hash_distance(a: int | None, b: int | None) -> int | None:
+    """How many bits of two 64-bit photo hashes differ (SQLite's hash_distance(), for service.points)."""
+    return None if a is None or b is None else ((a ^ b) & 0xFFFF_FFFF_FFFF_FFFF).bit_count()
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    """WAL lets readers run beside the one writer; busy_timeout makes writers wait rather than fail."""
+    """WAL lets readers run beside the one writer; busy_timeout makes writers wait rather than fail; and the one
+    function of ours SQLite lacks."""
+    dbapi_conn.create_function("hash_distance", 2, _hash_distance, deterministic=True)
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")

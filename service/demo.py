@@ -267,7 +267,9 @@ def demo_photo(rng: random.Random, label: str, size=(480, 360)) -> bytes:
                         align="center", font=font or ImageFont.load_default(36))
     draw.text((12, 10), "演示 DEMO" if font else "DEMO", fill=(255, 255, 255), font=_label_font(20) or None)
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=80)
+    camera = Image.Exif()
+    camera[0x010F], camera[0x0110] = "Demo", "随手拍演示"  # Make, Model: as a phone's photo names its camera
+    img.save(buf, "JPEG", quality=80, exif=camera.tobytes())
     return buf.getvalue()
 
 

@@ -54,6 +54,8 @@ EVENT_WORDS: dict[str, tuple[str, str]] = {
     "transfer": ("由{from}转派至{to}", "Transferred from {from} to {to}"),
     "escalate": ("上报{office}", "Escalated to {office}"),
     "send_back": ("退回：{reason}", "Sent back: {reason}"),
+    "withhold_points": ("暂缓发放积分", "Points held back"),
+    "release_points": ("积分已发放", "Points released"),
 }
 NO_ORIGINAL = {"unmerge": ("撤销合并", "Merge undone")}
 

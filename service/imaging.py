@@ -44,6 +44,7 @@ class ProcessedPhoto:
     dhash: int  # 64-bit difference hash of the upright picture, unsigned
     taken_at: datetime | None  # UTC
     gps: tuple[float, float] | None  # (lat, lon) WGS-84
+    camera: str | None = None  # EXIF Make and Model; None when the file names no camera (a screenshot's)
 
 
 def _rational(value) -> float:
@@ -88,6 +89,13 @@ def exif_taken_at(exif: Image.Exif, tz: str) -> datetime | None:
         return local.replace(tzinfo=ZoneInfo(tz)).astimezone(UTC)
     except (KeyError, TypeError, ValueError, SyntaxError, OSError, OverflowError):  # overflow: years 1 and 9999
         return None
+
+
+def exif_camera(exif: Image.Exif) -> str | None:
+    """The camera's make and model as the EXIF names them (Apple iPhone 13), at most 64 characters, or None."""
+    parts = [str(exif.get(tag) or "").strip("\x00 ") for tag in (ExifTags.Base.Make, ExifTags.Base.Model)]
+    named = " ".join(p for p in parts if p)
+    return named[:64] or None
 
 
 def _orientation(exif: Image.Exif) -> int:
@@ -153,7 +161,7 @@ def process_photo(source: Path, max_pixels: int, tz: str, decode_budget: int) ->
     thumb = _shrink_to(web, THUMB_LONG_SIDE)
     return ProcessedPhoto(web=_jpeg(web, WEB_QUALITY, icc), thumb=_jpeg(thumb, THUMB_QUALITY, icc),
                           web_size=web.size, dhash=dhash(thumb), taken_at=exif_taken_at(exif, tz),
-                          gps=exif_gps(exif))
+                          gps=exif_gps(exif), camera=exif_camera(exif))
 
 
 def _decode(source: Path, max_pixels: int, decode_budget: int) -> tuple[Image.Image, Image.Exif, bytes | None]:

@@ -1,5 +1,5 @@
 """The typed SQLAlchemy models: the district's street offices, communities and grids, its units and users,
-categories, cases, their photos and their events."""
+categories, cases, their photos and their events, the points ledger, the exchanges and their redemptions."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -244,6 +244,9 @@ class Case(Base):
     location_source: so.Mapped[str | None] = so.mapped_column(sa.String(8))  # device, photo, or None
     location_mismatch_m: so.Mapped[float | None]  # set when device and photo GPS disagree by > 200 m
     old_photo: so.Mapped[bool] = so.mapped_column(default=False)  # taken > 24 h before the upload
+    # what holds the reporter's points back until staff release them (service.points.HOLDS), and its detail
+    points_hold: so.Mapped[str | None] = so.mapped_column(sa.String(16))
+    points_hold_note: so.Mapped[str | None] = so.mapped_column(sa.String(200))
     processing_error: so.Mapped[str | None] = so.mapped_column(sa.Text)
     processing_attempts: so.Mapped[int] = so.mapped_column(default=0)  # times the sweeper re-queued it
     processed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
@@ -293,6 +296,7 @@ class Photo(Base):
     exif_taken_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     exif_lat: so.Mapped[float | None]
     exif_lon: so.Mapped[float | None]
+    camera: so.Mapped[str | None] = so.mapped_column(sa.String(64))  # the EXIF make and model; None: no camera's
     dhash: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)  # 64-bit perceptual hash, stored signed
     processed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)

@@ -19,6 +19,7 @@ from service.models import Case, Photo, PossibleDuplicate
 from service.notifications import announce, announce_processing_error
 from service.photos import PhotoStore
 from service.placement import Neighbour, PlacementRules, neighbours, same_problem, settle_location, to_signed64
+from service.points import photo_hold
 from service.states import CaseState
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ def process_photos(store: PhotoStore, photos: list[Photo], rules: PipelineRules,
         photo.dhash = to_signed64(result.dhash)
         photo.exif_taken_at = result.taken_at
         photo.exif_lat, photo.exif_lon = result.gps if result.gps else (None, None)
+        photo.camera = result.camera
         photo.processed_at = now
 
 
@@ -100,6 +102,9 @@ def process_case(session: Session, store: PhotoStore, grids: DistrictIndex, rule
         return _record_unreadable(session, case, error)
     settle_location(case, photos, rules.placement)
     session.flush()
+    held = photo_hold(session, case, photos, rules.placement.duplicate_hash_bits, now)
+    if held is not None:
+        case.points_hold, case.points_hold_note = held
     nearby = neighbours(session, case, now, rules.placement)
     original = same_problem(nearby, rules.placement)
     if original is not None:

@@ -48,12 +48,13 @@ class Factory:
         return self.session.scalar(sa.select(User).where(User.username == username))
 
     def report(self, reporter: str = "rider1", category: str = "B0118", where: dict | None = None,
-               description: str = "", seed: int | None = None) -> Case:
-        """A rider's report taken in as the API takes it (one photo, kept in the media folder): a `new` case."""
+               description: str = "", seed: int | None = None, photo: bytes | None = None) -> Case:
+        """A rider's report taken in as the API takes it (one photo, kept in the media folder): a `new` case.
+        The photo is a phone's picture of its own (of `seed`), or the `photo` given."""
         self._now_held()
         point = {**HQ06, **(where or {})}
         form = ReportForm(category=category, lat=point.get("lat"), lon=point.get("lon"), description=description)
-        photo = BytesIO(photo_jpeg(seed=next(self.seeds) if seed is None else seed))
+        photo = BytesIO(photo if photo is not None else photo_jpeg(seed=next(self.seeds) if seed is None else seed))
         svc = self.services
         return take_report(self.session, svc.photos, self.user(reporter), form, [photo], svc.limits,
                            svc.district.fresh(self.session),
@@ -79,17 +80,18 @@ class Factory:
         process_unprocessed_photos(self.session, context.photo_store(), context.pipeline_rules(), case.id)
 
     def case_in(self, state: CaseState, reporter: str = "rider1", category: str = "B0118",
-                where: dict | None = None, description: str = "", seed: int | None = None) -> Case:
+                where: dict | None = None, description: str = "", seed: int | None = None,
+                photo: bytes | None = None) -> Case:
         """A case of the reporter's in the given state, reached step by step through the lifecycle.
 
         `where` (lat, lon) overrides the spot: HQ06, dispatched to gw06, or for `unrouted` a spot in no grid.
         Staff (staff1) reject, merge and close; the assignee starts and resolves.
         """
         if state == CaseState.NEW:
-            return self.report(reporter, category, where, description, seed)
+            return self.report(reporter, category, where, description, seed, photo)
         if state == CaseState.UNROUTED:
             where = {**OUTSIDE_GRIDS, **(where or {})}
-        case = self.process(self.report(reporter, category, where, description, seed))
+        case = self.process(self.report(reporter, category, where, description, seed, photo))
         if case.state != (CaseState.UNROUTED if state == CaseState.UNROUTED else CaseState.DISPATCHED):
             raise AssertionError(f"the pipeline left {case.case_no} {case.state}, not on the way to {state}")
         if state in (CaseState.UNROUTED, CaseState.DISPATCHED):

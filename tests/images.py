@@ -7,13 +7,18 @@ import os
 from PIL import Image
 
 
-def photo_jpeg(width: int = 1600, height: int = 1200, quality: int = 85, seed: int = 1) -> bytes:
-    """A JPEG with photo-like content (smooth colour fields), a few hundred KB at this size."""
+def photo_jpeg(width: int = 1600, height: int = 1200, quality: int = 85, seed: int = 1,
+               camera: tuple[str, str] | None = ("Xiaomi", "Redmi Note 12")) -> bytes:
+    """A JPEG with photo-like content (smooth colour fields), a few hundred KB at this size, naming the phone
+    that took it in its EXIF as phones do (camera=None: none, as a screenshot)."""
     rnd = __import__("random").Random(seed)
     small = Image.frombytes("RGB", (40, 30), bytes(rnd.randrange(256) for _ in range(40 * 30 * 3)))
     img = small.resize((width, height), Image.BILINEAR)
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=quality)
+    exif = Image.Exif()
+    if camera is not None:
+        exif[0x010F], exif[0x0110] = camera  # Make, Model
+    img.save(buf, "JPEG", quality=quality, exif=exif.tobytes())
     return buf.getvalue()
 
 

@@ -1,5 +1,6 @@
 """Points you can spend: the ledger's earning quarters, communities and redemptions; the exchanges, their
-catalogues, the riders' redemption codes and the redemptions; a person's wallet lock and ranking choice
+catalogues, the riders' redemption codes and the redemptions; a person's wallet lock and ranking choice; what
+holds a case's points back, and a photo's camera
 
 Revision ID: 0014
 Revises: 0013
@@ -135,12 +136,18 @@ def upgrade() -> None:
         bind.execute(sa.text("UPDATE points_ledger SET lot = :lot, community_id = :community WHERE id = :id"),
                      [{"id": r.id, "lot": _lot(r.created_at, zone), "community": r.community_id} for r in rows])
 
-    # in place on both engines: users is not rebuilt
+    # in place on both engines: users, cases and photos are not rebuilt
+    op.add_column('cases', sa.Column('points_hold', sa.String(length=16), nullable=True))
+    op.add_column('cases', sa.Column('points_hold_note', sa.String(length=200), nullable=True))
+    op.add_column('photos', sa.Column('camera', sa.String(length=64), nullable=True))
     op.add_column('users', sa.Column('wallet_version', sa.Integer(), nullable=False, server_default='0'))
     op.add_column('users', sa.Column('ranked_by_name', sa.Boolean(), nullable=False, server_default=sa.true()))
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE photos DROP COLUMN camera")
+    op.execute("ALTER TABLE cases DROP COLUMN points_hold_note")
+    op.execute("ALTER TABLE cases DROP COLUMN points_hold")
     op.execute("ALTER TABLE users DROP COLUMN ranked_by_name")
     op.execute("ALTER TABLE users DROP COLUMN wallet_version")
     op.execute("DELETE FROM points_ledger WHERE case_id IS NULL")

@@ -15,6 +15,7 @@ from service.district import district_name
 from service.event_words import SEND_BACK_REASONS, event_line
 from service.local_time import SHORT, local_time
 from service.photos import PhotoStore
+from service.points import hold_words
 from service.runtime.jobqueue import JobQueue, redis_connection
 from service.states import FINAL, OPEN, WORKED, CaseState
 from service.web import (
@@ -105,6 +106,7 @@ def register_template_helpers(app: Flask, settings: Settings) -> None:
     app.add_template_filter(lambda t: local_time(t, settings.timezone, SHORT), "local")
     app.add_template_filter(lambda e: event_line(e.action, e.facts, e.note, "zh", api.reading()), "event_line")
     app.add_template_global(api.my_unread_count, "unread_notifications")
+    app.add_template_global(hold_words, "hold_words")  # why a case's points are held (service.points)
     # every map's tiles as data: data-tiles="{{ MAP_TILES }}" (static/js/basemap.js reads it); "" for none
     app.add_template_global(settings.tiles.page_data() if settings.tiles else "", "MAP_TILES")
 

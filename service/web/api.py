@@ -18,6 +18,7 @@ from service.local_time import local_iso as local_time_iso
 from service.models import Case, Photo
 from service.notifications import latest_notifications, mark_all_read, mark_read, unread_count
 from service.parsing import INT32_MAX, whole_number
+from service.points import hold_words, paid_for
 from service.refusals import Refused
 from service.scope import may_see
 from service.users import sign_in
@@ -89,6 +90,9 @@ def report_detail(case: Case) -> dict:
                       "text": event_lines(e.action, e.facts, e.note, said)} for e in case.events],
         "duplicate_of": case.duplicate_of.case_no if case.duplicate_of else None,
         "can_reopen": may_reopen_now(current_user(), case, services().desk_rules, utcnow()),
+        "points": {"paid": paid_for(db_session(), case), "held": None if case.points_hold is None else {
+            "code": case.points_hold, "zh": hold_words(case.points_hold, case.points_hold_note),
+            "en": hold_words(case.points_hold, case.points_hold_note, "en")}},
     })
     if current_user().role in STAFF_ROLES:
         detail["flags"] = {"location_source": case.location_source,

@@ -15,6 +15,7 @@ from service.exchange import exchange_of, exchanges_for, next_window, open_windo
 from service.ledger import Rule, history_of, wallet_of
 from service.local_time import local_time
 from service.models import Case, Redemption, RedemptionCode
+from service.points import hold_words
 from service.redemption import issue_code, signed_code
 from service.web.access import current_user, page_login_required
 from service.web.auth_pages import LANGUAGE_COOKIE, LANGUAGES, chosen_language
@@ -31,7 +32,7 @@ WORDS = {
            "code_hint": "请工作人员扫码，或输入下面的六位数字",
            "valid_until": "有效至", "waiting": "等待工作人员确认…", "receipt": "兑换成功", "left": "剩余",
            "again": "再出示一次", "expired": "兑换码已过期，请重新出示", "other": "English", "other_lang": "en",
-           "case": "案件", "sold_out": "已兑完"},
+           "case": "案件", "sold_out": "已兑完", "held": "暂缓发放的积分"},
     "en": {"lang": "en", "title": "My points", "back": "‹ Back to Snap", "points": "points", "flowers": "flowers",
            "balance": "Balance", "equals": "=", "over": "+", "expiring": "Expiring", "expires": "good until",
            "show_code": "Show my exchange code", "catalogue": "What points buy", "next": "Next exchange",
@@ -40,7 +41,8 @@ WORDS = {
            "code_title": "Exchange code", "code_hint": "Let staff scan it, or read them the six digits",
            "valid_until": "Good until", "waiting": "Waiting for staff to confirm…", "receipt": "Exchanged",
            "left": "Left", "again": "Show a new code", "expired": "The code has expired: show a new one",
-           "other": "中文", "other_lang": "zh", "case": "case", "sold_out": "none left"},
+           "other": "中文", "other_lang": "zh", "case": "case", "sold_out": "none left",
+           "held": "Points held back"},
 }
 
 
@@ -71,10 +73,13 @@ def page():
     ids = {e.case_id for e in history if e.case_id}
     cases = dict(db_session().execute(sa.select(Case.id, Case.case_no).where(Case.id.in_(ids))).all()) if ids else {}
     window = next_window(exchange, now, rules.tz) if exchange else None
+    held = db_session().execute(sa.select(Case.case_no, Case.points_hold, Case.points_hold_note).where(
+        Case.reporter_id == user.id, Case.points_hold.is_not(None)).order_by(Case.id.desc()).limit(20)).all()
     response = make_response(render_template(
         "wallet/page.html", words=WORDS[lang], lang=lang, wallet=wallet, rules=rules, exchange=exchange, held=held,
         window=window, open_now=bool(exchange and open_window(exchange, now, rules.tz)), history=history,
-        cases=cases, rule_words={r.value: (r.zh if lang == "zh" else r.en) for r in Rule},
+        cases=cases, held_cases=[(h.case_no, hold_words(h.points_hold, h.points_hold_note, lang)) for h in held],
+        rule_words={r.value: (r.zh if lang == "zh" else r.en) for r in Rule},
         last_day=lambda lot: local_time(lot.expires_at - timedelta(seconds=1), rules.tz, "%Y-%m-%d"),
         when=lambda t: local_time(t, rules.tz)))
     return _language_kept(response, lang)

@@ -10,6 +10,7 @@ from service.db import utcnow
 from service.exchange import exchange_of, exchanges_for, next_window, open_window
 from service.ledger import Rule, history_of, wallet_of
 from service.models import Case, Exchange, PointsEntry, Redemption
+from service.points import hold_words
 from service.redemption import (
     Order,
     balance_of,
@@ -62,7 +63,12 @@ def my_wallet():
     cases = dict(session.execute(sa.select(Case.id, Case.case_no).where(Case.id.in_(ids))).all()) if ids else {}
     latest = session.scalar(sa.select(Redemption).where(Redemption.user_id == user.id)
                             .order_by(Redemption.id.desc()).limit(1))
+    held = session.execute(sa.select(Case.case_no, Case.points_hold, Case.points_hold_note).where(
+        Case.reporter_id == user.id, Case.points_hold.is_not(None)).order_by(Case.id.desc()).limit(50)).all()
     return jsonify({**balance_of(wallet, rules), "per_flower": rules.per_flower,
+                    "held": [{"case_no": h.case_no, "code": h.points_hold, "words": {
+                        "zh": hold_words(h.points_hold, h.points_hold_note),
+                        "en": hold_words(h.points_hold, h.points_hold_note, "en")}} for h in held],
                     "expiring": [{"lot": lot.name, "points": lot.left, "expires_at": local_iso(lot.expires_at)}
                                  for lot in wallet.lots],
                     "history": [_entry(e, cases) for e in history],
