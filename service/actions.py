@@ -18,6 +18,7 @@ from service.db import utcnow
 from service.dispatch import CURRENT_GRIDS
 from service.event_words import SEND_BACK_REASONS
 from service.follow_ups import FollowUp
+from service.good_deeds import deed_kinds
 from service.ledger import PointsRules
 from service.lifecycle import Outcome
 from service.models import Case, CaseEvent, Community, Grid, User
@@ -47,8 +48,10 @@ class DeskRules:
         """The rules of the district's units.json and points.json, and the points settings."""
         units = json.loads(Path(units_file).read_text(encoding="utf-8"))["units"]
         points = json.loads(Path(points_file).read_text(encoding="utf-8"))
+        kinds, weekly_cap = deed_kinds(points)
         scheme = PointsRules(per_flower=int(points.get("points_per_flower", 5)), expire_quarters=expire_quarters,
-                             tz=timezone, me_too_closed=int(points.get("me_too_closed", 1)), daily_cap=daily_cap)
+                             tz=timezone, me_too_closed=int(points.get("me_too_closed", 1)), daily_cap=daily_cap,
+                             deed_kinds=kinds, deed_weekly_cap=weekly_cap)
         return cls(timezone=timezone, units={u["code"]: u["name"] for u in units},
                    reopen_days=int(points.get("reopen_days", 7)), points=scheme)
 

@@ -106,7 +106,7 @@ def _number(raw: str, field: str) -> float:
         raise _invalid(field, "invalid_number", f"{field} 须为有限的数字", f"{field} must be a finite number") from None
 
 
-def _location(form: ReportForm, area: DistrictIndex) -> tuple[float | None, float | None, str]:
+def checked_location(form: ReportForm, area: DistrictIndex) -> tuple[float | None, float | None, str]:
     """The WGS-84 point of the report, converted from the system the client used; None, None when absent."""
     system = (form.coord_system or "wgs84").strip().lower()
     if system not in COORD_SYSTEMS:
@@ -147,7 +147,7 @@ def check_report(session: Session, form: ReportForm, area: DistrictIndex,
     category = session.scalar(sa.select(Category).where(Category.code == code, Category.active.is_(True)))
     if category is None:
         raise _invalid("category", "unknown_category", f"未知的问题类别：{code}", f"unknown category: {code}")
-    lat, lon, system = _location(form, area)
+    lat, lon, system = checked_location(form, area)
     accuracy = _accuracy(form)
     description = (form.description or "").strip()
     if len(description) > max_description:
@@ -338,7 +338,7 @@ def _check_on_the_spot(case: Case, where: ReportForm, area: DistrictIndex, radiu
     than given the benefit of the doubt, and the accuracy is not added to the allowed distance: the point
     itself must lie within radius_m of the case, measured geodesically.
     """
-    lat, lon, _ = _location(where, area)
+    lat, lon, _ = checked_location(where, area)
     if lat is None:
         raise _invalid("lat", "location_required", "请打开定位：须在现场才能加入“我也遇到”",
                        "your current location (lat, lon) is required to join a case")

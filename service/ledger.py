@@ -36,13 +36,15 @@ class Rule(StrEnum):
 class PointsRules:
     """The scheme's numbers (points.json and the POINTS_ settings): points to one 紫藤花, quarters points live
     after the one they were earned in, the district's zone (in which quarters and days begin), what a "me too"
-    earns, and the most one day's reports of a rider earn."""
+    earns, the most one day's reports of a rider earn, and the kinds of good deed (顺手帮) with their weekly cap."""
 
     per_flower: int = 5
     expire_quarters: int = 4
     tz: str = "Asia/Shanghai"
     me_too_closed: int = 1
     daily_cap: int = 50
+    deed_kinds: tuple = ()  # service.good_deeds.DeedKind, from points.json
+    deed_weekly_cap: int = 0
 
     def lot(self, instant: datetime) -> str:
         """The earning quarter of a credit written at that instant."""

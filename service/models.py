@@ -431,10 +431,41 @@ class PointsEntry(Base):
     lot: so.Mapped[str | None] = so.mapped_column(sa.String(7))
     community_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("communities.id"))  # whose ranking
     redemption_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("redemptions.id"))
+    deed_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("good_deeds.id"), unique=True)
     actor_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))  # who wrote it, when a person
     note: so.Mapped[str | None] = so.mapped_column(sa.String(200))  # why: a reversal's reason
 
     user: so.Mapped[User] = so.relationship(foreign_keys=[user_id])
+
+
+class GoodDeed(Base):
+    """A rider's good deed on the way (顺手帮), for the grid worker of its grid to confirm or decline
+    (service.good_deeds)."""
+
+    __tablename__ = "good_deeds"
+    __table_args__ = (sa.CheckConstraint("state IN ('pending', 'confirmed', 'declined')", name="state"),
+                      sa.Index("ix_good_deeds_grid_state", "grid_id", "state"),
+                      sa.Index("ix_good_deeds_user_created", "user_id", "created_at"))
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
+    kind: so.Mapped[str] = so.mapped_column(sa.String(32))  # a kind's code in points.json
+    note: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    lat: so.Mapped[float]  # WGS-84
+    lon: so.Mapped[float]
+    grid_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("grids.id"))
+    community_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("communities.id"))
+    photo_path: so.Mapped[str | None] = so.mapped_column(sa.String(200))  # its EXIF-free web copy
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    state: so.Mapped[str] = so.mapped_column(sa.String(16), default="pending")
+    decided_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    decided_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    reason: so.Mapped[str | None] = so.mapped_column(sa.String(200))  # why declined
+    points: so.Mapped[int] = so.mapped_column(default=0)  # what its confirmation paid
+
+    user: so.Mapped[User] = so.relationship(foreign_keys=[user_id])
+    grid: so.Mapped[Grid | None] = so.relationship()
+    community: so.Mapped[Community | None] = so.relationship()
 
 
 class Exchange(Base):

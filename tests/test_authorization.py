@@ -70,6 +70,10 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/desk/exchange/stock"): STAFF,
     ("POST", "/desk/exchange/stock"): STAFF,
     ("POST", "/desk/exchange/redemptions/<int:redemption_id>/reverse"): {"admin"},  # (none: 404)
+    ("GET", "/good-deeds"): LOGGED_IN,
+    ("POST", "/good-deeds"): LOGGED_IN,
+    ("GET", "/field/good-deeds"): {"gw06", "gw01"},
+    ("POST", "/field/good-deeds/<int:deed_id>"): {"gw06", "gw01"},  # (none: 404)
     ("GET", "/field"): {"gw06", "gw01"},
     ("GET", "/field/done"): {"gw06", "gw01"},
     ("POST", "/api/v1/auth/login"): ALL,
@@ -97,6 +101,11 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/catalogue"): ALL,  # (no exchange loaded here: 404 no_exchange, for anyone)
     ("POST", "/api/v1/redemptions"): STAFF,
     ("POST", "/api/v1/redemption-codes/check"): STAFF,
+    ("POST", "/api/v1/me/good-deeds"): LOGGED_IN,
+    ("GET", "/api/v1/me/good-deeds"): LOGGED_IN,
+    ("GET", "/api/v1/good-deeds/pending"): {"gw06", "gw01", "staff1", "admin"},
+    ("POST", "/api/v1/good-deeds/<int:deed_id>/decision"): LOGGED_IN,  # (none: 404; only its grid's worker, staff)
+    ("GET", "/api/v1/good-deeds/<int:deed_id>/photo"): LOGGED_IN,  # (none: 404; its rider and deciders only)
     ("GET", "/api/v1/redemptions/<int:redemption_id>"): LOGGED_IN,  # (none: 404; another's is 404 too)
     ("POST", "/api/v1/redemptions/<int:redemption_id>/reversal"): LOGGED_IN,  # (none: 404; admins only, else 403)
     ("GET", "/api/v1/openapi.json"): ALL,
@@ -241,7 +250,8 @@ def scene(app, factory, db, stale_admins):
     [published] = clients["anon"].get(f"/open311/v2/requests/{case_no}.json").get_json()
     return {"case_no": case_no, "photo_id": photo_id, "token": "not-a-real-invite", "notification_id": notification_id,
             "week": "2026-W09", "variant": "thumb", "clients": clients, "thumb_queries": thumb_queries,
-            "fmt": "json", "code": "B0118", "anything": "nothing-here", "client_id": 999999, "redemption_id": 999999,
+            "fmt": "json", "code": "B0118", "anything": "nothing-here", "client_id": 999999,
+            "redemption_id": 999999, "deed_id": 999999,
             "media_query": "?" + published["media_url"].split("?", 1)[1],
             "stale": _stale_clients(app, db, clients["admin"])}
 

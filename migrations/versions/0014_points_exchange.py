@@ -1,6 +1,6 @@
 """Points you can spend: the ledger's earning quarters, communities and redemptions; the exchanges, their
 catalogues, the riders' redemption codes and the redemptions; a person's wallet lock and ranking choice; what
-holds a case's points back, and a photo's camera
+holds a case's points back, and a photo's camera; the riders' good deeds (顺手帮)
 
 Revision ID: 0014
 Revises: 0013
@@ -110,8 +110,37 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_redemption_lines_redemption_id'), 'redemption_lines', ['redemption_id'])
 
+    op.create_table(
+        'good_deeds',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('user_id', sa.Integer(), nullable=False),
+        sa.Column('kind', sa.String(length=32), nullable=False),
+        sa.Column('note', sa.String(length=200), nullable=False),
+        sa.Column('lat', sa.Float(), nullable=False),
+        sa.Column('lon', sa.Float(), nullable=False),
+        sa.Column('grid_id', sa.Integer(), nullable=True),
+        sa.Column('community_id', sa.Integer(), nullable=True),
+        sa.Column('photo_path', sa.String(length=200), nullable=True),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.Column('state', sa.String(length=16), nullable=False),
+        sa.Column('decided_by_id', sa.Integer(), nullable=True),
+        sa.Column('decided_at', sa.DateTime(), nullable=True),
+        sa.Column('reason', sa.String(length=200), nullable=True),
+        sa.Column('points', sa.Integer(), nullable=False),
+        sa.CheckConstraint("state IN ('pending', 'confirmed', 'declined')", name=op.f('ck_good_deeds_state')),
+        sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_good_deeds_user_id_users')),
+        sa.ForeignKeyConstraint(['grid_id'], ['grids.id'], name=op.f('fk_good_deeds_grid_id_grids')),
+        sa.ForeignKeyConstraint(['community_id'], ['communities.id'], name=op.f('fk_good_deeds_community_id_communities')),
+        sa.ForeignKeyConstraint(['decided_by_id'], ['users.id'], name=op.f('fk_good_deeds_decided_by_id_users')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_good_deeds')),
+    )
+    op.create_index('ix_good_deeds_grid_state', 'good_deeds', ['grid_id', 'state'])
+    op.create_index('ix_good_deeds_user_created', 'good_deeds', ['user_id', 'created_at'])
     with op.batch_alter_table('points_ledger', reflect_kwargs={'resolve_fks': False}) as batch:
         batch.alter_column('case_id', existing_type=sa.Integer(), nullable=True)
+        batch.add_column(sa.Column('deed_id', sa.Integer(), nullable=True))
+        batch.create_foreign_key(op.f('fk_points_ledger_deed_id_good_deeds'), 'good_deeds', ['deed_id'], ['id'])
+        batch.create_unique_constraint(op.f('uq_points_ledger_deed_id'), ['deed_id'])
         batch.add_column(sa.Column('lot', sa.String(length=7), nullable=True))
         batch.add_column(sa.Column('community_id', sa.Integer(), nullable=True))
         batch.add_column(sa.Column('redemption_id', sa.Integer(), nullable=True))
@@ -154,6 +183,9 @@ def downgrade() -> None:
     op.drop_index('uq_points_ledger_expired_lot', table_name='points_ledger')
     op.drop_index('ix_points_ledger_user_created', table_name='points_ledger')
     with op.batch_alter_table('points_ledger', reflect_kwargs={'resolve_fks': False}) as batch:
+        batch.drop_constraint(op.f('uq_points_ledger_deed_id'), type_='unique')
+        batch.drop_constraint(op.f('fk_points_ledger_deed_id_good_deeds'), type_='foreignkey')
+        batch.drop_column('deed_id')
         batch.drop_constraint(op.f('uq_points_ledger_redemption_id_rule'), type_='unique')
         batch.drop_constraint(op.f('fk_points_ledger_actor_id_users'), type_='foreignkey')
         batch.drop_constraint(op.f('fk_points_ledger_redemption_id_redemptions'), type_='foreignkey')
@@ -164,6 +196,9 @@ def downgrade() -> None:
         batch.drop_column('community_id')
         batch.drop_column('lot')
         batch.alter_column('case_id', existing_type=sa.Integer(), nullable=False)
+    op.drop_index('ix_good_deeds_user_created', table_name='good_deeds')
+    op.drop_index('ix_good_deeds_grid_state', table_name='good_deeds')
+    op.drop_table('good_deeds')
     op.drop_index(op.f('ix_redemption_lines_redemption_id'), table_name='redemption_lines')
     op.drop_table('redemption_lines')
     op.drop_index('ix_redemptions_exchange_created', table_name='redemptions')

@@ -28,6 +28,7 @@ from service.web import (
     errors,
     exchange_desk,
     field,
+    good_deeds,
     main,
     open311,
     open311_desk,
@@ -90,6 +91,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(wallet_api.bp, url_prefix="/api/v1")
     app.register_blueprint(wallet.bp)
     app.register_blueprint(exchange_desk.bp)
+    app.register_blueprint(good_deeds.bp)
     app.register_blueprint(open311.bp, url_prefix="/open311/v2")
     app.register_blueprint(open311_desk.bp)
 

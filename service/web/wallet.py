@@ -32,7 +32,8 @@ WORDS = {
            "code_hint": "请工作人员扫码，或输入下面的六位数字",
            "valid_until": "有效至", "waiting": "等待工作人员确认…", "receipt": "兑换成功", "left": "剩余",
            "again": "再出示一次", "expired": "兑换码已过期，请重新出示", "other": "English", "other_lang": "en",
-           "case": "案件", "sold_out": "已兑完", "held": "暂缓发放的积分"},
+           "case": "案件", "sold_out": "已兑完", "held": "暂缓发放的积分",
+           "good_deeds": "顺手帮：登记路上的好人好事 ›"},
     "en": {"lang": "en", "title": "My points", "back": "‹ Back to Snap", "points": "points", "flowers": "flowers",
            "balance": "Balance", "equals": "=", "over": "+", "expiring": "Expiring", "expires": "good until",
            "show_code": "Show my exchange code", "catalogue": "What points buy", "next": "Next exchange",
@@ -42,7 +43,7 @@ WORDS = {
            "valid_until": "Good until", "waiting": "Waiting for staff to confirm…", "receipt": "Exchanged",
            "left": "Left", "again": "Show a new code", "expired": "The code has expired: show a new one",
            "other": "中文", "other_lang": "zh", "case": "case", "sold_out": "none left",
-           "held": "Points held back"},
+           "held": "Points held back", "good_deeds": "Helped someone on the way? Log it ›"},
 }
 
 
