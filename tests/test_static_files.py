@@ -72,12 +72,13 @@ def test_the_import_map_resolves_every_page_script_to_its_fingerprinted_file(app
     html = client.get("/login").get_data(as_text=True)
     import_map = json.loads(re.search(r'<script type="importmap">(.*?)</script>', html).group(1))
     scripts = sorted(name for name in manifest.files if name.endswith(".js"))
-    assert scripts == ["desk/queue.js", "field/field.js",
-                       "js/basemap.js", "js/bell.js", "js/capture.js", "js/coords.js", "js/http.js", "js/maps.js",
-                       "js/outbox.js", "js/states.js", "rider/categories.js", "rider/main.js", "rider/mine.js",
-                       "rider/nearby.js",
+    assert scripts == ["desk/exchange.js", "desk/queue.js", "field/field.js",
+                       "js/basemap.js", "js/bell.js", "js/capture.js", "js/coords.js", "js/good_deeds.js", "js/http.js",
+                       "js/maps.js", "js/outbox.js", "js/states.js", "js/wallet.js",
+                       "rider/categories.js", "rider/main.js", "rider/mine.js", "rider/nearby.js",
                        "rider/photos.js", "rider/place.js", "rider/report.js", "rider/ui.js", "rider/words.js",
-                       "vendor/leaflet.markercluster/leaflet.markercluster.js", "vendor/leaflet/leaflet.js"]
+                       "vendor/jsqr/jsQR.js", "vendor/leaflet.markercluster/leaflet.markercluster.js",
+                       "vendor/leaflet/leaflet.js"]
     assert import_map == {"imports": {f"/static/{name}": manifest.url(name) for name in scripts}}
     for plain, fingerprinted in import_map["imports"].items():
         assert client.get(fingerprinted).data == assets.source_content(plain.removeprefix("/static/"))
