@@ -70,6 +70,10 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/desk/exchange/stock"): STAFF,
     ("POST", "/desk/exchange/stock"): STAFF,
     ("POST", "/desk/exchange/redemptions/<int:redemption_id>/reverse"): {"admin"},  # (none: 404)
+    ("GET", "/desk/publicity"): STAFF,
+    ("GET", "/desk/publicity/poster"): STAFF,
+    ("GET", "/desk/publicity/poster.png"): STAFF,
+    ("POST", "/wallet/ranking"): LOGGED_IN,
     ("GET", "/good-deeds"): LOGGED_IN,
     ("POST", "/good-deeds"): LOGGED_IN,
     ("GET", "/field/good-deeds"): {"gw06", "gw01"},

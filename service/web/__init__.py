@@ -32,6 +32,7 @@ from service.web import (
     main,
     open311,
     open311_desk,
+    publicity,
     reports,
     request_bodies,
     rider_api,
@@ -92,6 +93,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(wallet.bp)
     app.register_blueprint(exchange_desk.bp)
     app.register_blueprint(good_deeds.bp)
+    app.register_blueprint(publicity.bp)
     app.register_blueprint(open311.bp, url_prefix="/open311/v2")
     app.register_blueprint(open311_desk.bp)
 

@@ -33,7 +33,8 @@ WORDS = {
            "valid_until": "有效至", "waiting": "等待工作人员确认…", "receipt": "兑换成功", "left": "剩余",
            "again": "再出示一次", "expired": "兑换码已过期，请重新出示", "other": "English", "other_lang": "en",
            "case": "案件", "sold_out": "已兑完", "held": "暂缓发放的积分",
-           "good_deeds": "顺手帮：登记路上的好人好事 ›"},
+           "good_deeds": "顺手帮：登记路上的好人好事 ›", "by_name": "每周公示中显示您的姓名（部分隐去，如 张*华）。",
+           "anonymous": "每周公示中您显示为“匿名”。", "be_anonymous": "改为匿名", "be_named": "显示姓名"},
     "en": {"lang": "en", "title": "My points", "back": "‹ Back to Snap", "points": "points", "flowers": "flowers",
            "balance": "Balance", "equals": "=", "over": "+", "expiring": "Expiring", "expires": "good until",
            "show_code": "Show my exchange code", "catalogue": "What points buy", "next": "Next exchange",
@@ -43,7 +44,10 @@ WORDS = {
            "valid_until": "Good until", "waiting": "Waiting for staff to confirm…", "receipt": "Exchanged",
            "left": "Left", "again": "Show a new code", "expired": "The code has expired: show a new one",
            "other": "中文", "other_lang": "zh", "case": "case", "sold_out": "none left",
-           "held": "Points held back", "good_deeds": "Helped someone on the way? Log it ›"},
+           "held": "Points held back", "good_deeds": "Helped someone on the way? Log it ›",
+           "by_name": "The weekly ranking shows your name, partly hidden (张*华).",
+           "anonymous": "The weekly ranking shows you as 匿名 (anonymous).", "be_anonymous": "Be anonymous",
+           "be_named": "Show my name"},
 }
 
 
@@ -79,7 +83,8 @@ def page():
     response = make_response(render_template(
         "wallet/page.html", words=WORDS[lang], lang=lang, wallet=wallet, rules=rules, exchange=exchange, held=held,
         window=window, open_now=bool(exchange and open_window(exchange, now, rules.tz)), history=history,
-        cases=cases, held_cases=[(h.case_no, hold_words(h.points_hold, h.points_hold_note, lang)) for h in held],
+        cases=cases, by_name=user.ranked_by_name,
+        held_cases=[(h.case_no, hold_words(h.points_hold, h.points_hold_note, lang)) for h in held],
         rule_words={r.value: (r.zh if lang == "zh" else r.en) for r in Rule},
         last_day=lambda lot: local_time(lot.expires_at - timedelta(seconds=1), rules.tz, "%Y-%m-%d"),
         when=lambda t: local_time(t, rules.tz)))
