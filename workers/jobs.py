@@ -91,10 +91,10 @@ def poll_unit_platforms() -> int:
 
 def announce_weekly_report(week: str | None = None) -> str:
     """Build a week's closure report of every scope (last week by default) and post each headline to its group's
-    robot: the district's to the staff group's, a community's to its own."""
+    robot: the district's to the staff group's, a community's to its own, followed by its 紫藤花 公示."""
     with database().session() as session:
         built, follow_ups = periodic.build_and_announce_weeks(session, week, settings().timezone, utcnow(),
-                                                              settings().webhook_url)
+                                                              settings().webhook_url, desk_rules().points)
     if follow_ups:
         _queue().enqueue_follow_ups(built.name, follow_ups)
     return built.name
