@@ -117,11 +117,26 @@ def write_expiries(session: Session, user_id: int, now: datetime, rules: PointsR
     left of it; of nothing, for a lot spent whole, so that it is not looked at again); how many points that took.
     Written once: the entry marks the lot written off."""
     lapsed = wallet_of(session, user_id, now, rules).lapsed
+    where = _earned_most_in(session, user_id, [lot.name for lot in lapsed]) if lapsed else {}
     for lot in lapsed:
         session.add(PointsEntry(user_id=user_id, rule=Rule.EXPIRED, points=-max(lot.left, 0), lot=lot.name,
-                                created_at=lot.expires_at))
+                                created_at=lot.expires_at, community_id=where.get(lot.name)))
     session.flush()
     return sum(max(lot.left, 0) for lot in lapsed)
+
+
+def _earned_most_in(session: Session, user_id: int, lots: list[str]) -> dict[str, int | None]:
+    """For each lot, the community the person earned most of its points in (the lowest id among equals): where
+    its expiry is counted (a rider's points are one balance, earned in many communities)."""
+    rows = session.execute(sa.select(PointsEntry.lot, PointsEntry.community_id, sa.func.sum(PointsEntry.points))
+                           .where(PointsEntry.user_id == user_id, PointsEntry.points > 0, PointsEntry.lot.in_(lots))
+                           .group_by(PointsEntry.lot, PointsEntry.community_id)).all()
+    best: dict[str, tuple] = {}
+    for lot, community, points in rows:
+        key = (-points, community is None, community or 0)
+        if lot not in best or key < best[lot][0]:
+            best[lot] = (key, community)
+    return {lot: community for lot, (_, community) in best.items()}
 
 
 def expire_points(session: Session, now: datetime, rules: PointsRules) -> int:

@@ -71,6 +71,9 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/desk/exchange/stock"): STAFF,
     ("POST", "/desk/exchange/redemptions/<int:redemption_id>/reverse"): {"admin"},  # (none: 404)
     ("GET", "/desk/publicity"): STAFF,
+    ("GET", "/desk/exchange-report"): STAFF,
+    ("GET", "/desk/exchange-report.xlsx"): STAFF,
+    ("GET", "/desk/exchange-report.csv"): STAFF,
     ("GET", "/desk/publicity/poster"): STAFF,
     ("GET", "/desk/publicity/poster.png"): STAFF,
     ("POST", "/wallet/ranking"): LOGGED_IN,

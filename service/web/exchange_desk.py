@@ -1,22 +1,26 @@
 """The exchange desk for staff: the phone page of an exchange day (scan or type the rider's code, pick the goods,
-confirm, a receipt), and the desk page of an exchange's stock and its redemptions (an admin reverses a mistake)."""
+confirm, a receipt), the desk page of an exchange's stock and its redemptions (an admin reverses a mistake), and the
+quarterly exchange report of the staff member's part of the district (page, Excel, CSV)."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import selectinload
 
 from service.auth import STAFF_ROLES, Role
 from service.db import utcnow
 from service.exchange import exchanges, next_window, open_window
+from service.exchange_report import csv_text, exchange_report, report_tables, workbook
 from service.local_time import local_time
 from service.models import CatalogueItem, Exchange, Redemption, RedemptionLine
 from service.parsing import whole_number
+from service.quarters import Quarter
 from service.redemption import reverse_redemption
 from service.refusals import Refused
 from service.scope import may_work_community
 from service.web.access import current_user, page_login_required
 from service.web.extensions import db_session, services
+from service.weekly_levels import readable_scopes
 
 bp = Blueprint("exchange_desk", __name__)
 MAX_STOCK = 100_000
@@ -109,3 +113,46 @@ def _number(text, field: str, low: int, high: int) -> int:
     except ValueError:
         raise Refused("invalid", f"bad_{field}", f"{field} 须为 {low}–{high} 的整数",
                       f"{field} must be a whole number from {low} to {high}", field) from None
+
+
+def _report_asked() -> dict:
+    """The quarter (?quarter=, this one by default) and scope (?scope=, the staff member's own by default; 404
+    outside their part) of an exchange report, built."""
+    staff, now, rules = current_user(), utcnow(), services().desk_rules.points
+    readable = readable_scopes(db_session(), staff)
+    key = request.args.get("scope") or readable[0].key
+    scope = next((s for s in readable if s.key == key), None)
+    try:
+        quarter = Quarter.parse(request.args["quarter"]) if request.args.get("quarter") else \
+            Quarter.containing(now, rules.tz)
+    except ValueError:
+        abort(404)
+    if scope is None:
+        abort(404)
+    return {"data": exchange_report(db_session(), quarter, scope, rules, now), "readable": readable}
+
+
+@bp.get("/desk/exchange-report")
+@page_login_required(*STAFF_ROLES)
+def quarterly():
+    """The quarterly exchange report of the staff member's part (or a part of it), with its downloads."""
+    asked = _report_asked()
+    return render_template("desk/exchange_report.html", tables=report_tables(asked["data"]), **asked)
+
+
+@bp.get("/desk/exchange-report.xlsx")
+@page_login_required(*STAFF_ROLES)
+def quarterly_xlsx():
+    data = _report_asked()["data"]
+    name = f"exchange-{data['quarter']}-{data['scope'].replace(':', '-')}.xlsx"
+    return Response(workbook(data), headers={"Content-Disposition": f"attachment; filename={name}"},
+                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+@bp.get("/desk/exchange-report.csv")
+@page_login_required(*STAFF_ROLES)
+def quarterly_csv():
+    data = _report_asked()["data"]
+    name = f"exchange-{data['quarter']}-{data['scope'].replace(':', '-')}.csv"
+    return Response(csv_text(data), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename={name}"})
