@@ -5,7 +5,6 @@ import hashlib
 import secrets
 import unicodedata
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 import sqlalchemy as sa
 from itsdangerous import BadSignature, Signer
@@ -16,16 +15,11 @@ from service.db import utcnow
 from service.models import User
 from service.parsing import INT32_MAX, whole_number
 from service.refusals import Refused
+from service.vocabulary import Worded
 
 
-class Role(StrEnum):
+class Role(Worded):
     """A person's role (the users.role column, models.ROLES), with its Chinese and English names for the pages."""
-
-    def __new__(cls, value: str, zh: str, en: str) -> Role:
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.zh, member.en = zh, en
-        return member
 
     REPORTER = "reporter", "骑手", "Rider"
     GRID_WORKER = "grid_worker", "网格员", "Grid worker"

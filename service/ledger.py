@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -13,16 +12,11 @@ from sqlalchemy.orm import Session
 
 from service.models import PointsEntry
 from service.quarters import Quarter
+from service.vocabulary import Worded
 
 
-class Rule(StrEnum):
+class Rule(Worded):
     """Why a ledger entry was written, with its words for the rider's history (Chinese, English)."""
-
-    def __new__(cls, value: str, zh: str, en: str) -> Rule:
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.zh, member.en = zh, en
-        return member
 
     REPORT_CLOSED = "report_closed", "上报结案", "report closed"
     ME_TOO_CLOSED = "me_too_closed", "我也遇到·结案", "me too, closed"

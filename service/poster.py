@@ -41,7 +41,8 @@ def _table(draw: ImageDraw.ImageDraw, y: int, title: str, rows: list, limit: int
         if i % 2 == 0:
             draw.rectangle((MARGIN - 16, y - 4, WIDTH - MARGIN + 16, y + 52), fill=PALE)
         medal = standing.rank <= 3
-        values = (str(standing.rank), standing.name, str(standing.points), str(standing.flowers), str(standing.closed))
+        values = (str(standing.rank), standing.name, str(standing.points), str(standing.flowers),
+                  str(standing.reports_closed))
         for (_, x), value in zip(COLUMNS, values):
             draw.text((MARGIN + x, y), value, font=body, fill=DEEP if medal else INK,
                       stroke_width=1 if medal else 0, stroke_fill=DEEP)

@@ -36,7 +36,7 @@ class Standing:
     name: str
     points: int
     flowers: int
-    closed: int  # their reports in the community closed in the period
+    reports_closed: int  # their reports in the community closed in the period
 
 
 def ranking(session: Session, community_id: int, start: datetime, end: datetime, rules: PointsRules,
@@ -47,21 +47,21 @@ def ranking(session: Session, community_id: int, start: datetime, end: datetime,
         .where(PointsEntry.community_id == community_id, PointsEntry.rule.in_(EARNINGS),
                PointsEntry.created_at >= start, PointsEntry.created_at < end) \
         .group_by(PointsEntry.user_id).subquery()
-    closed = sa.select(Case.reporter_id.label("uid"), sa.func.count().label("closed")) \
+    done = sa.select(Case.reporter_id.label("uid"), sa.func.count().label("reports_closed")) \
         .where(Case.community_id == community_id, Case.closed_at >= start, Case.closed_at < end) \
         .group_by(Case.reporter_id).subquery()
     rows = session.execute(
         sa.select(User.display_name, User.ranked_by_name, earned.c.points,
-                  sa.func.coalesce(closed.c.closed, 0).label("closed"))
-        .join(earned, earned.c.uid == User.id).outerjoin(closed, closed.c.uid == User.id)
+                  sa.func.coalesce(done.c.reports_closed, 0).label("reports_closed"))
+        .join(earned, earned.c.uid == User.id).outerjoin(done, done.c.uid == User.id)
         .where(earned.c.points > 0)
-        .order_by(earned.c.points.desc(), sa.literal_column("closed").desc(), User.id)).all()
+        .order_by(earned.c.points.desc(), sa.literal_column("reports_closed").desc(), User.id)).all()
     standings, previous, rank = [], None, 0
     for n, row in enumerate(rows, start=1):
-        if (row.points, row.closed) != previous:
-            rank, previous = n, (row.points, row.closed)
+        if (row.points, row.reports_closed) != previous:
+            rank, previous = n, (row.points, row.reports_closed)
         standings.append(Standing(rank, masked(row.display_name) if row.ranked_by_name else ANONYMOUS,
-                                  int(row.points), rules.flowers(int(row.points)), int(row.closed)))
+                                  int(row.points), rules.flowers(int(row.points)), int(row.reports_closed)))
     return standings[:limit] if limit else standings
 
 
@@ -84,7 +84,7 @@ def robot_text(publicity: dict) -> str:
     head = f"【紫藤花公示 {publicity['week']} {publicity['community']}】"
     if not rows:
         return head + "本周暂无积分。"
-    lines = [f"{s.rank}. {s.name} {s.points} 积分（{s.flowers} 朵紫藤花），结案 {s.closed} 件"
+    lines = [f"{s.rank}. {s.name} {s.points} 积分（{s.flowers} 朵紫藤花），结案 {s.reports_closed} 件"
              for s in rows[:POSTED_ROWS]]
     more = f"\n……共 {len(rows)} 人获得积分" if len(rows) > POSTED_ROWS else ""
     return head + "\n" + "\n".join(lines) + more

@@ -2,25 +2,15 @@
 query of the desk, the field, the API, the exports and the reports goes through (outside it a case is not found)."""
 from __future__ import annotations
 
-from enum import StrEnum
-
 import sqlalchemy as sa
 
 from service.auth import STAFF_ROLES, Role
 from service.models import Case, Community, Grid, User
+from service.vocabulary import Worded
 
 
-class Level(StrEnum):
+class Level(Worded):
     """A level of the district (区 → 街道 → 社区), with its Chinese and English names."""
-
-    zh: str
-    en: str
-
-    def __new__(cls, value: str, zh: str, en: str) -> Level:
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.zh, member.en = zh, en
-        return member
 
     DISTRICT = "district", "区", "District"
     STREET_OFFICE = "street_office", "街道", "Street office"
