@@ -15,6 +15,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from service.refusals import Refused
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+ID_MAX = 2**31 - 1  # what an INTEGER key holds on PostgreSQL
 
 
 class Base(DeclarativeBase):
@@ -27,6 +28,11 @@ class Base(DeclarativeBase):
         "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
         "pk": "pk_%(table_name)s",
     })
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """A CHECK expression limiting the column to the given values."""
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 class UTCDateTime(sa.TypeDecorator):
@@ -132,6 +138,11 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection (after a fork, or at shutdown)."""
         self.engine.dispose()
+
+
+def by_id(session: Session, model, row_id: int):
+    """The row of that id, or None — also for an id past what an INTEGER key holds (a client may send any)."""
+    return session.get(model, row_id) if 0 < row_id <= ID_MAX else None
 
 
 def on_postgresql(session: Session) -> bool:

@@ -15,14 +15,15 @@ from service.auth import STAFF_ROLES, Role
 from service.cases import IntakeLimits, ReportForm, check_photo_count, check_photos, checked_location
 from service.grids import DistrictIndex
 from service.imaging import UnreadablePhoto, process_photo
-from service.ledger import PointsRules, Rule
-from service.models import GoodDeed, Grid, PointsEntry, User
+from service.ledger import PointsRules, Rule, lock_wallet
+from service.models import Community, GoodDeed, Grid, PointsEntry, User
 from service.photos import PhotoStore
 from service.refusals import Refused
-from service.scope import may_work_community
+from service.scope import Level, level_of, may_work_community
+from service.vocabulary import DeedState
 
 MAX_NOTE = 200
-PENDING, CONFIRMED, DECLINED = "pending", "confirmed", "declined"  # a deed's states, as stored
+
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,8 @@ def log_deed(session: Session, store: PhotoStore, rider: User, kind_code: str, n
         raise Refused("invalid", "missing_location", "请打开定位后再提交", "a location is required", "lat")
     located = area.locate(lat, lon)
     check_photo_count(photos, limits, required=False)
-    deed = GoodDeed(user_id=rider.id, kind=kind.code, note=note, lat=lat, lon=lon, created_at=now, state=PENDING,
-                    grid_id=located.grid_id if located else None,
+    deed = GoodDeed(user_id=rider.id, kind=kind.code, note=note, lat=lat, lon=lon, created_at=now,
+                    state=DeedState.PENDING, grid_id=located.grid_id if located else None,
                     community_id=located.community_id if located else None)
     for stream, header in zip(photos[:1], check_photos(photos[:1], limits)):
         kept = store.put_original(stream, header.format)
@@ -78,7 +79,10 @@ def log_deed(session: Session, store: PhotoStore, rider: User, kind_code: str, n
 
 
 def may_decide(user: User, deed: GoodDeed) -> bool:
-    """The grid worker of the deed's grid, or staff of its community's part of the district."""
+    """The grid worker of the deed's grid, or staff of its community's part of the district — never the one who
+    logged it."""
+    if deed.user_id == user.id:
+        return False
     if user.role == Role.GRID_WORKER:
         return deed.grid is not None and deed.grid.worker_id == user.id
     return user.role in STAFF_ROLES and deed.community is not None and may_work_community(user, deed.community)
@@ -90,33 +94,53 @@ def may_see_deed(user: User, deed: GoodDeed) -> bool:
 
 def pending_for(session: Session, user: User) -> list[GoodDeed]:
     """The deeds waiting for this grid worker (their grids') or staff member (their part), oldest first."""
-    query = sa.select(GoodDeed).where(GoodDeed.state == PENDING).order_by(GoodDeed.id)
+    query = sa.select(GoodDeed).where(GoodDeed.state == DeedState.PENDING, GoodDeed.user_id != user.id) \
+        .order_by(GoodDeed.id).limit(200)
     if user.role == Role.GRID_WORKER:
         query = query.where(GoodDeed.grid_id.in_(sa.select(Grid.id).where(Grid.worker_id == user.id)))
-    return [d for d in session.scalars(query.limit(200)) if may_decide(user, d)]
+    elif user.role in STAFF_ROLES and level_of(user) is Level.COMMUNITY:
+        query = query.where(GoodDeed.community_id == user.community_id)
+    elif user.role in STAFF_ROLES and level_of(user) is Level.STREET_OFFICE:
+        query = query.where(GoodDeed.community_id.in_(
+            sa.select(Community.id).where(Community.street_office_id == user.street_office_id)))
+    elif user.role not in STAFF_ROLES:
+        return []
+    return list(session.scalars(query))
 
 
 def decide(session: Session, deed: GoodDeed, by: User, confirmed: bool, reason: str, now: datetime,
            rules: PointsRules) -> int:
     """Confirm (paying the kind's points, within the rider's weekly cap) or decline the deed with a reason, and
-    commit; the points paid. Refused when it was decided already or this person may not."""
+    commit; the points paid. Decided once: two deciders at the same moment, one wins and the other is refused."""
     if not may_decide(by, deed):
         raise Refused("not_found", "not_found", "找不到该顺手帮记录", "no such good deed")
-    if deed.state != PENDING:
-        raise Refused("conflict", "already_decided", "这条顺手帮已确认或已退回", "this good deed was decided already")
     reason = (reason or "").strip()[:MAX_NOTE]
     if not confirmed and not reason:
         raise Refused("invalid", "reason_required", "请写明不予确认的原因", "give the reason", "reason")
-    deed.state, deed.decided_by_id, deed.decided_at, deed.reason = \
-        (CONFIRMED if confirmed else DECLINED), by.id, now, reason or None
-    paid = _pay(session, deed, rules, now) if confirmed else 0
-    session.commit()
+    kind = next((k for k in rules.deed_kinds if k.code == deed.kind), None)
+    if confirmed and kind is None:
+        raise Refused("conflict", "kind_withdrawn", "这种顺手帮已不再计分", "this kind of good deed earns no longer")
+    try:
+        lock_wallet(session, deed.user_id)  # the weekly cap is counted with no other payment of theirs under way
+        decided = session.execute(sa.update(GoodDeed).where(GoodDeed.id == deed.id,
+                                                            GoodDeed.state == DeedState.PENDING)
+                                  .values(state=DeedState.CONFIRMED if confirmed else DeedState.DECLINED,
+                                          decided_by_id=by.id, decided_at=now, reason=reason or None)
+                                  .execution_options(synchronize_session=False)).rowcount
+        if not decided:
+            raise Refused("conflict", "already_decided", "这条顺手帮已确认或已退回",
+                          "this good deed was decided already")
+        paid = _pay(session, deed, kind, rules, now) if confirmed else 0
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    session.refresh(deed)
     return paid
 
 
-def _pay(session: Session, deed: GoodDeed, rules: PointsRules, now: datetime) -> int:
+def _pay(session: Session, deed: GoodDeed, kind: DeedKind, rules: PointsRules, now: datetime) -> int:
     """The deed's points, as much of them as the rider's deeds of that week leave under the weekly cap."""
-    kind = next(k for k in rules.deed_kinds if k.code == deed.kind)
     zone = ZoneInfo(rules.tz)
     local = deed.created_at.astimezone(zone)
     monday = (local - timedelta(days=local.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -128,5 +152,6 @@ def _pay(session: Session, deed: GoodDeed, rules: PointsRules, now: datetime) ->
     if points:
         session.add(PointsEntry(user_id=deed.user_id, rule=Rule.GOOD_DEED, points=points, created_at=now,
                                 lot=rules.lot(now), community_id=deed.community_id, deed_id=deed.id))
-    deed.points = points
+    session.execute(sa.update(GoodDeed).where(GoodDeed.id == deed.id).values(points=points)
+                    .execution_options(synchronize_session=False))
     return points

@@ -177,3 +177,15 @@ def points_of(session: Session, user_id: int, since: datetime | None = None) -> 
         query = query.where(PointsEntry.created_at >= since)
     return session.scalar(query)
 
+
+
+def held_reports(session: Session, user_id: int, limit: int = 50) -> list:
+    """The person's reports whose points are held back, newest first: rows of case_no, points_hold and its note."""
+    return session.execute(sa.select(Case.case_no, Case.points_hold, Case.points_hold_note).where(
+        Case.reporter_id == user_id, Case.points_hold.is_not(None)).order_by(Case.id.desc()).limit(limit)).all()
+
+
+def case_numbers(session: Session, entries: list[PointsEntry]) -> dict[int, str]:
+    """{case id: case number} of the cases the ledger entries name (for a history a person reads)."""
+    ids = {e.case_id for e in entries if e.case_id}
+    return dict(session.execute(sa.select(Case.id, Case.case_no).where(Case.id.in_(ids))).all()) if ids else {}

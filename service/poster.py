@@ -3,19 +3,35 @@ we ship (service/fonts/), so it needs no font installed and shows Chinese, not b
 from __future__ import annotations
 
 import io
+from functools import cache
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
 FONT = Path(__file__).with_name("fonts") / "NotoSansSC-Subset.otf"
+NO_SUCH_CHARACTER = "\U000F0000"  # private use: in no font of ours, so drawn as the box
 WIDTH, MARGIN = 1080, 60
 WISTERIA, DEEP, INK, PALE, LINE = (142, 92, 196), (74, 40, 120), (25, 25, 25), (245, 239, 252), (214, 200, 232)
 WEEK_ROWS, QUARTER_ROWS = 20, 10
 COLUMNS = (("名次", 0), ("姓名", 130), ("积分", 520), ("紫藤花", 690), ("结案", 860))  # title, x from the margin
 
 
+@cache
 def _font(size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(FONT), size)
+
+
+@cache
+def _has(char: str) -> bool:
+    """Whether the shipped font draws the character (not its empty box, .notdef)."""
+    font = _font(32)
+    return char.isspace() or bytes(font.getmask(char)) != bytes(font.getmask(NO_SUCH_CHARACTER))
+
+
+def drawable(text: str) -> str:
+    """The text with any character the font lacks (beyond GBK, service/fonts/make_subset.py) as *: a name's
+    masked characters are * already, where a box would be a fault."""
+    return "".join(c if _has(c) else "*" for c in text)
 
 
 def _flower(draw: ImageDraw.ImageDraw, x: int, y: int, r: int = 7) -> None:
@@ -41,7 +57,7 @@ def _table(draw: ImageDraw.ImageDraw, y: int, title: str, rows: list, limit: int
         if i % 2 == 0:
             draw.rectangle((MARGIN - 16, y - 4, WIDTH - MARGIN + 16, y + 52), fill=PALE)
         medal = standing.rank <= 3
-        values = (str(standing.rank), standing.name, str(standing.points), str(standing.flowers),
+        values = (str(standing.rank), drawable(standing.name), str(standing.points), str(standing.flowers),
                   str(standing.reports_closed))
         for (_, x), value in zip(COLUMNS, values):
             draw.text((MARGIN + x, y), value, font=body, fill=DEEP if medal else INK,
@@ -64,7 +80,8 @@ def poster_png(publicity: dict, built: str) -> bytes:
     for i in range(6):
         _flower(draw, WIDTH - 120 + (i % 3) * 34, 40 + (i // 3) * 70, 11)
     draw.text((MARGIN, 36), "紫藤花积分公示", font=_font(72), fill="white", stroke_width=2, stroke_fill="white")
-    draw.text((MARGIN, 130), f"{publicity['community']} · {publicity['office']}", font=_font(38), fill="white")
+    draw.text((MARGIN, 130), drawable(f"{publicity['community']} · {publicity['office']}"), font=_font(38),
+              fill="white")
     span = f"{publicity['week']}（{publicity['first_day']:%m-%d} 至 {publicity['last_day']:%m-%d}）"
     draw.text((MARGIN, 186), span + (" 进行中" if publicity["under_way"] else ""), font=_font(32), fill="white")
     y = _table(draw, 290, "本周排行", week_rows, WEEK_ROWS)

@@ -12,7 +12,7 @@ from itsdangerous import BadSignature, Signer
 from sqlalchemy.orm import Session
 
 from service.exchange import next_window, open_window
-from service.ledger import PointsRules, Rule, Wallet, wallet_of, write_expiries
+from service.ledger import PointsRules, Rule, Wallet, lock_wallet, wallet_of, write_expiries
 from service.local_time import local_iso
 from service.models import CatalogueItem, Exchange, PointsEntry, Redemption, RedemptionCode, RedemptionLine, User
 from service.refusals import Refused
@@ -65,13 +65,21 @@ def code_named(session: Session, secret: str, code: str | None = None, digits: s
         except (BadSignature, ValueError):
             found = None
     elif digits and len(digits) == 6 and digits.isascii() and digits.isdigit():
+        # among the codes not yet expired, an unused one first: a used one is still found, so that a retried
+        # confirmation reaches its first answer, and anything else is told the code was used (410)
         found = session.scalar(sa.select(RedemptionCode).where(
-            RedemptionCode.digits == digits, RedemptionCode.expires_at > now, RedemptionCode.used_at.is_(None))
-            .order_by(RedemptionCode.id.desc()).limit(1))
+            RedemptionCode.digits == digits, RedemptionCode.expires_at > now)
+            .order_by(RedemptionCode.used_at.is_not(None), RedemptionCode.id.desc()).limit(1))
     if found is None:
         raise Refused("not_found", "unknown_code", "兑换码无效，请让骑手重新出示", "no such redemption code",
                       "code" if code else "digits")
     return found
+
+
+def not_ones_own() -> Refused:
+    """Staff do not give goods for their own points: another desk does."""
+    return Refused("forbidden", "own_code", "不能为自己办理兑换，请由其他工作人员办理",
+                   "staff do not confirm their own redemption: another staff member does")
 
 
 def live_or_gone(code: RedemptionCode, now: datetime) -> None:
@@ -126,13 +134,6 @@ def balance_of(wallet: Wallet, rules: PointsRules) -> dict:
     return {"points": wallet.points, "flowers": wallet.flowers, "points_over": wallet.points % rules.per_flower}
 
 
-def _lock_wallet(session: Session, user_id: int) -> None:
-    """Queue behind any other spending of this person's points until this transaction ends: a row lock on
-    PostgreSQL; on SQLite the database's write lock, taken here, before the balance is read."""
-    session.execute(sa.update(User).where(User.id == user_id).values(wallet_version=User.wallet_version + 1)
-                    .execution_options(synchronize_session=False))
-
-
 def _earlier(session: Session, staff: User, key: str) -> Redemption | None:
     return session.scalar(sa.select(Redemption).where(Redemption.staff_id == staff.id,
                                                       Redemption.idempotency_key == key))
@@ -152,8 +153,10 @@ def redeem(session: Session, staff: User, exchange: Exchange, code: RedemptionCo
     unused): 410 for a used or expired code, 409 when the exchange is closed, an item out of stock, or the
     balance short (the refusal carries it)."""
     rider_id = code.user_id
+    if rider_id == staff.id:
+        raise not_ones_own()
     try:
-        _lock_wallet(session, rider_id)
+        lock_wallet(session, rider_id)
         done = _earlier(session, staff, order.key)  # the same key sent twice at once: the second waited here
         if done is not None:
             session.rollback()
@@ -221,7 +224,7 @@ def reverse_redemption(session: Session, admin: User, redemption: Redemption, re
         raise Refused("invalid", "reason_required", "请写明撤销原因（200 字以内）",
                       "give the reason for the reversal (at most 200 characters)", "reason")
     try:
-        _lock_wallet(session, redemption.user_id)
+        lock_wallet(session, redemption.user_id)
         session.refresh(redemption)
         if redemption.reversed_at is not None:
             raise Refused("conflict", "already_reversed", "这笔兑换已撤销", "this redemption was reversed already")

@@ -63,7 +63,7 @@ def clean_state(database_url: str, redis_url: str) -> None:
             conn.execute(sa.text(f"DELETE FROM {table}"))
         conn.execute(sa.text("DELETE FROM users WHERE role = 'open311'"))  # the Open311 clients' accounts
         conn.execute(sa.text("UPDATE users SET api_token_hash = NULL, api_token_issued_at = NULL, "
-                             "session_version = 0, active = true, "
+                             "session_version = 0, active = true, ranked_by_name = true, "
                              "password_hash = CASE WHEN password_hash IS NULL THEN NULL ELSE :h END"),
                      {"h": demo_password_hash()})
     db.dispose()

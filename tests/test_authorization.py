@@ -79,8 +79,8 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/wallet/ranking"): LOGGED_IN,
     ("GET", "/good-deeds"): LOGGED_IN,
     ("POST", "/good-deeds"): LOGGED_IN,
-    ("GET", "/field/good-deeds"): {"gw06", "gw01"},
-    ("POST", "/field/good-deeds/<int:deed_id>"): {"gw06", "gw01"},  # (none: 404)
+    ("GET", "/field/good-deeds"): {"gw06", "gw01", "staff1", "admin"},
+    ("POST", "/field/good-deeds/<int:deed_id>"): {"gw06", "gw01", "staff1", "admin"},  # (none: 404)
     ("GET", "/field"): {"gw06", "gw01"},
     ("GET", "/field/done"): {"gw06", "gw01"},
     ("POST", "/api/v1/auth/login"): ALL,

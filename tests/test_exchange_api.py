@@ -72,7 +72,7 @@ def test_a_code_lives_ten_minutes_and_staff_redeem_it_once(rider, make_api, exch
     assert response.status_code == 201, response.get_data(as_text=True)
     assert response.get_json()["balance"] == {"points": 70, "flowers": 14, "points_over": 0}
     assert_refused(redeem(staff, code, [{"item": "soap", "qty": 1}], key="k2"), 410, "code_used")
-    assert_refused(redeem(staff, code, [{"item": "soap", "qty": 1}], key="k3", by="digits"), 404, "unknown_code")
+    assert_refused(redeem(staff, code, [{"item": "soap", "qty": 1}], key="k3", by="digits"), 410, "code_used")
 
 
 def test_the_balance_and_the_stock_are_taken_once_and_the_receipt_shows_on_both_phones(rider, make_api, exchange, db):
@@ -237,3 +237,27 @@ def test_the_daily_job_writes_off_lapsed_points_on_a_real_worker(db, settings, w
     run_jobs(settings)
     db.expire_all()
     assert db.scalars(sa.select(PointsEntry.points).where(PointsEntry.rule == Rule.EXPIRED)).all() == [-12]
+
+
+def test_the_points_page_lists_every_exchange_and_each_hold(rider, exchange, factory, db, client):
+    from images import photo_jpeg
+    for n in range(2):  # two screenshots: two reports held
+        factory.case_in(CaseState.CLOSED, photo=photo_jpeg(seed=700 + n, camera=None),
+                        where={"lat": f"32.00{3 + n}", "lon": "120.845"})
+    page = rider.client.get("/wallet", headers=rider.headers)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert html.count("截图或翻拍") == 2 and "?community=xssq" in html and "?community=qfsq" in html
+
+
+def test_staff_do_not_give_themselves_goods_and_an_id_past_the_column_is_no_row(make_api, exchange, db):
+    credit(db, "staff1", 100)
+    staff = make_api("staff1")
+    own = staff.client.post("/api/v1/me/redemption-code", headers=staff.headers).get_json()
+    assert_refused(redeem(staff, own, [{"item": "soap", "qty": 1}]), 403, "own_code")
+    check = staff.client.post("/api/v1/redemption-codes/check", json={"code": own["code"]}, headers=staff.headers)
+    assert_refused(check, 403, "own_code")
+    for path in ("/api/v1/redemptions/99999999999", "/api/v1/good-deeds/99999999999/photo"):
+        assert staff.get(path).status_code == 404
+    assert staff.client.post("/api/v1/redemptions/99999999999/reversal", json={"reason": "x"},
+                             headers=staff.headers).status_code == 404

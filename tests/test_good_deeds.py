@@ -86,3 +86,11 @@ def test_a_deed_in_a_community_but_no_grid_goes_to_its_staff(rider, make_api):
     assert deed["grid"] is None
     assert [d["id"] for d in make_api("staff1").get("/api/v1/good-deeds/pending").get_json()["deeds"]] == [deed["id"]]
     assert make_api("xssq-staff").get("/api/v1/good-deeds/pending").get_json()["deeds"] == []
+
+
+def test_no_one_confirms_their_own_deed(make_api, db):
+    worker = make_api("gw06")
+    mine = log(worker).get_json()
+    assert mine["id"] not in [d["id"] for d in worker.get("/api/v1/good-deeds/pending").get_json()["deeds"]]
+    assert_refused(decide(worker, mine["id"], True), 404, "not_found")
+    assert decide(make_api("staff1"), mine["id"], True).get_json()["points"] == 3  # another may

@@ -19,7 +19,7 @@ from PIL import Image, ImageFont
 from service import periodic
 from service.ledger import PointsRules, Rule
 from service.models import Community, PointsEntry, User, WebhookMessage
-from service.poster import FONT, poster_png
+from service.poster import FONT, drawable, poster_png
 from service.publicity import ANONYMOUS, masked, robot_text, weekly_publicity
 from service.weekly import Week
 
@@ -84,6 +84,12 @@ def test_the_monday_job_posts_each_communitys_publicity_to_its_robot(db, week_of
 
 def _notdef(font: ImageFont.FreeTypeFont) -> bytes:
     return bytes(font.getmask("\U000F0000"))  # a private-use character no font of ours has: the box
+
+
+def test_rare_characters_of_names_are_in_the_font_and_any_beyond_it_is_drawn_as_a_star():
+    cmap = TTFont(str(FONT)).getBestCmap()
+    assert all(ord(c) in cmap for c in "堃玥喆昇珺琍張偉華欧阳娜")
+    assert drawable("王*\U00020BB7") == "王**"  # 𠮷, beyond GBK: a * rather than a box
 
 
 def test_the_picture_is_drawn_in_chinese_glyphs_not_boxes(db, week_of_points):

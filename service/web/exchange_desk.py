@@ -8,7 +8,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from sqlalchemy.orm import selectinload
 
 from service.auth import STAFF_ROLES, Role
-from service.db import utcnow
+from service.db import by_id, utcnow
 from service.exchange import exchanges, next_window, open_window
 from service.exchange_report import csv_text, exchange_report, report_tables, workbook
 from service.local_time import local_time
@@ -91,7 +91,7 @@ def set_stock():
 @page_login_required(Role.ADMIN)
 def reverse(redemption_id: int):
     """An admin reverses a mistaken redemption, with the reason."""
-    redemption = db_session().get(Redemption, redemption_id)
+    redemption = by_id(db_session(), Redemption, redemption_id)
     if redemption is None or not may_work_community(current_user(), redemption.exchange.community):
         abort(404)
     code = redemption.exchange.community.code

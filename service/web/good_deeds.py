@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, send_file, url_for
 
-from service.auth import STAFF_ROLES, Role
+from service.auth import PEOPLE_ROLES, STAFF_ROLES, Role
 from service.cases import ReportForm
-from service.db import utcnow
+from service.db import by_id, utcnow
 from service.good_deeds import decide, log_deed, may_see_deed, pending_for
 from service.models import GoodDeed
 from service.refusals import Refused
-from service.scope import FIELD_ROLES
+from service.vocabulary import DeedState
 from service.web.access import current_user, login_required, page_login_required
 from service.web.api import local_iso
 from service.web.extensions import db_session, district_index, services
 
 bp = Blueprint("good_deeds", __name__)
-STATE_WORDS = {"pending": ("待确认", "waiting"), "confirmed": ("已确认", "confirmed"),
-               "declined": ("未确认", "declined")}  # a deed's states (service.good_deeds), in words
 DECIDERS = (*STAFF_ROLES, Role.GRID_WORKER)
 POINT = ("lat", "lon", "coord_system", "accuracy_m")
 
@@ -87,7 +85,7 @@ def decision(deed_id: int):
     if not isinstance(body, dict) or not isinstance(body.get("confirm"), bool):
         raise Refused("invalid", "confirm_required", "请说明确认（true）或不予确认（false）",
                       "confirm must be true or false", "confirm")
-    deed = db_session().get(GoodDeed, deed_id)
+    deed = by_id(db_session(), GoodDeed, deed_id)
     if deed is None:
         raise Refused("not_found", "not_found", "找不到该顺手帮记录", "no such good deed")
     reason = body.get("reason") if isinstance(body.get("reason"), str) else ""
@@ -99,7 +97,7 @@ def decision(deed_id: int):
 @login_required
 def photo(deed_id: int):
     """A deed's photo (its EXIF-free web copy), for its rider and whoever may confirm it."""
-    deed = db_session().get(GoodDeed, deed_id)
+    deed = by_id(db_session(), GoodDeed, deed_id)
     if deed is None or deed.photo_path is None or not may_see_deed(current_user(), deed):
         raise Refused("not_found", "not_found", "找不到该照片", "no such photo")
     response = send_file(services().photos.path(deed.photo_path), mimetype="image/jpeg", max_age=3600)
@@ -108,18 +106,18 @@ def photo(deed_id: int):
 
 
 @bp.get("/good-deeds")
-@page_login_required(*(r for r in Role if r is not Role.OPEN311))
+@page_login_required(*PEOPLE_ROLES)
 def page():
     """The rider's 顺手帮: a form to log one (the phone's location filled in by static/js/good_deeds.js), and
     their deeds with what became of them."""
     deeds = db_session().query(GoodDeed).filter(GoodDeed.user_id == current_user().id) \
         .order_by(GoodDeed.id.desc()).limit(30).all()
     return render_template("wallet/good_deeds.html", kinds=_rules().deed_kinds, deeds=deeds,
-                           weekly_cap=_rules().deed_weekly_cap, states=STATE_WORDS)
+                           weekly_cap=_rules().deed_weekly_cap, states=DeedState)
 
 
 @bp.post("/good-deeds")
-@page_login_required(*(r for r in Role if r is not Role.OPEN311))
+@page_login_required(*PEOPLE_ROLES)
 def log_from_page():
     """The form's deed: kept, then the page again with it listed."""
     try:
@@ -134,18 +132,18 @@ def log_from_page():
 
 
 @bp.get("/field/good-deeds")
-@page_login_required(*FIELD_ROLES)
+@page_login_required(*DECIDERS)
 def to_confirm():
-    """The deeds of my grids waiting for me: confirm or decline each."""
+    """The deeds waiting for me — my grids' (a grid worker), my part's (staff) — to confirm or decline each."""
     kinds = {k.code: k for k in _rules().deed_kinds}
     return render_template("field/good_deeds.html", deeds=pending_for(db_session(), current_user()), kinds=kinds)
 
 
 @bp.post("/field/good-deeds/<int:deed_id>")
-@page_login_required(*FIELD_ROLES)
+@page_login_required(*DECIDERS)
 def decide_from_page(deed_id: int):
     """Confirm or decline one deed from the field page."""
-    deed = db_session().get(GoodDeed, deed_id)
+    deed = by_id(db_session(), GoodDeed, deed_id)
     if deed is None:
         abort(404)
     confirm = request.form.get("decision") == "confirm"

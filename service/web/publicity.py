@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
-from service.auth import STAFF_ROLES, Role
+from service.auth import PEOPLE_ROLES, STAFF_ROLES
 from service.db import utcnow
 from service.local_time import local_time
 from service.models import Community
 from service.poster import poster_png
 from service.publicity import weekly_publicity
+from service.refusals import Refused
 from service.scope import may_work_community
 from service.web.access import current_user, page_login_required
 from service.web.extensions import db_session, services
@@ -72,11 +73,13 @@ def picture():
 
 
 @bp.post("/wallet/ranking")
-@page_login_required(*(r for r in Role if r is not Role.OPEN311))
+@page_login_required(*PEOPLE_ROLES)
 def ranking_choice():
     """Shown in the 公示 by masked name, or as 匿名."""
-    user = current_user()
-    user.ranked_by_name = request.form.get("by_name") == "1"
+    user, choice = current_user(), request.form.get("by_name")
+    if choice not in ("0", "1"):
+        raise Refused("invalid", "bad_choice", "请选择显示姓名或匿名", "choose by_name 1 or 0", "by_name")
+    user.ranked_by_name = choice == "1"
     db_session().commit()
     flash("公示中将显示您的姓名（部分隐去）" if user.ranked_by_name else "公示中将显示为“匿名”", "ok")
     return redirect(url_for("wallet.page"), code=303)

@@ -9,20 +9,19 @@ import segno
 import sqlalchemy as sa
 from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
 
-from service.auth import Role
+from service.auth import PEOPLE_ROLES
 from service.db import utcnow
 from service.exchange import exchange_of, exchanges_for, next_window, open_window
 from service.ledger import Rule, history_of, wallet_of
 from service.local_time import local_time
-from service.models import Case, Redemption, RedemptionCode
-from service.points import hold_words
+from service.models import Redemption, RedemptionCode
+from service.points import case_numbers, held_reports, hold_words
 from service.redemption import issue_code, signed_code
 from service.web.access import current_user, page_login_required
 from service.web.auth_pages import LANGUAGE_COOKIE, LANGUAGES, chosen_language
 from service.web.extensions import db_session, services
 
 bp = Blueprint("wallet", __name__)
-PEOPLE = tuple(role for role in Role if role is not Role.OPEN311)
 WORDS = {
     "zh": {"lang": "zh-CN", "title": "我的积分", "back": "‹ 返回随手拍", "points": "积分", "flowers": "紫藤花",
            "balance": "可用", "equals": "合", "over": "余", "expiring": "即将过期", "expires": "有效至",
@@ -61,30 +60,27 @@ def _language_kept(response, lang: str):
 
 def _catalogue(user, now, rules) -> tuple:
     """The exchange shown (?community=, else the rider's most reported this quarter's) and every exchange."""
-    held = exchanges_for(db_session(), user.id, now, rules.tz)
+    every = exchanges_for(db_session(), user.id, now, rules.tz)
     asked = request.args.get("community")
     exchange = exchange_of(db_session(), asked) if asked else None
-    return exchange or (held[0] if held else None), held
+    return exchange or (every[0] if every else None), every
 
 
 @bp.get("/wallet")
-@page_login_required(*PEOPLE)
+@page_login_required(*PEOPLE_ROLES)
 def page():
     """My points, an exchange's goods, my history."""
     user, now, rules, lang = current_user(), utcnow(), services().desk_rules.points, chosen_language()
     wallet = wallet_of(db_session(), user.id, now, rules)
-    exchange, held = _catalogue(user, now, rules)
+    exchange, every = _catalogue(user, now, rules)
     history = history_of(db_session(), user.id, limit=50)
-    ids = {e.case_id for e in history if e.case_id}
-    cases = dict(db_session().execute(sa.select(Case.id, Case.case_no).where(Case.id.in_(ids))).all()) if ids else {}
     window = next_window(exchange, now, rules.tz) if exchange else None
-    held = db_session().execute(sa.select(Case.case_no, Case.points_hold, Case.points_hold_note).where(
-        Case.reporter_id == user.id, Case.points_hold.is_not(None)).order_by(Case.id.desc()).limit(20)).all()
     response = make_response(render_template(
-        "wallet/page.html", words=WORDS[lang], lang=lang, wallet=wallet, rules=rules, exchange=exchange, held=held,
-        window=window, open_now=bool(exchange and open_window(exchange, now, rules.tz)), history=history,
-        cases=cases, by_name=user.ranked_by_name,
-        held_cases=[(h.case_no, hold_words(h.points_hold, h.points_hold_note, lang)) for h in held],
+        "wallet/page.html", words=WORDS[lang], lang=lang, wallet=wallet, rules=rules, exchange=exchange,
+        exchanges=every, window=window, open_now=bool(exchange and open_window(exchange, now, rules.tz)),
+        history=history, cases=case_numbers(db_session(), history), by_name=user.ranked_by_name,
+        held_cases=[(h.case_no, hold_words(h.points_hold, h.points_hold_note, lang))
+                    for h in held_reports(db_session(), user.id, 20)],
         rule_words={r.value: (r.zh if lang == "zh" else r.en) for r in Rule},
         last_day=lambda lot: local_time(lot.expires_at - timedelta(seconds=1), rules.tz, "%Y-%m-%d"),
         when=lambda t: local_time(t, rules.tz)))
@@ -92,7 +88,7 @@ def page():
 
 
 @bp.post("/wallet/code")
-@page_login_required(*PEOPLE)
+@page_login_required(*PEOPLE_ROLES)
 def new_code():
     """A new exchange code, then its page (a reload shows the same code, not another)."""
     issued = issue_code(db_session(), current_user(), utcnow(), services().settings.secret_key)
@@ -101,7 +97,7 @@ def new_code():
 
 
 @bp.get("/wallet/code")
-@page_login_required(*PEOPLE)
+@page_login_required(*PEOPLE_ROLES)
 def code():
     """The code as a QR code and six digits until it expires; the page then shows the receipt once staff confirm
     (static/js/wallet.js asks for the wallet every few seconds)."""

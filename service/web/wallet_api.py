@@ -6,11 +6,11 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify, request
 
 from service.auth import STAFF_ROLES, Role
-from service.db import utcnow
+from service.db import by_id, utcnow
 from service.exchange import exchange_of, exchanges_for, next_window, open_window
 from service.ledger import Rule, history_of, wallet_of
-from service.models import Case, Exchange, PointsEntry, Redemption
-from service.points import hold_words
+from service.models import Exchange, PointsEntry, Redemption
+from service.points import case_numbers, held_reports, hold_words
 from service.redemption import (
     Order,
     balance_of,
@@ -18,6 +18,7 @@ from service.redemption import (
     earlier_answer,
     issue_code,
     live_or_gone,
+    not_ones_own,
     redeem,
     reverse_redemption,
 )
@@ -59,12 +60,10 @@ def my_wallet():
     session, user, now, rules = db_session(), current_user(), utcnow(), _rules()
     wallet = wallet_of(session, user.id, now, rules)
     history = history_of(session, user.id)
-    ids = {e.case_id for e in history if e.case_id}
-    cases = dict(session.execute(sa.select(Case.id, Case.case_no).where(Case.id.in_(ids))).all()) if ids else {}
+    cases = case_numbers(session, history)
     latest = session.scalar(sa.select(Redemption).where(Redemption.user_id == user.id)
                             .order_by(Redemption.id.desc()).limit(1))
-    held = session.execute(sa.select(Case.case_no, Case.points_hold, Case.points_hold_note).where(
-        Case.reporter_id == user.id, Case.points_hold.is_not(None)).order_by(Case.id.desc()).limit(50)).all()
+    held = held_reports(session, user.id)
     return jsonify({**balance_of(wallet, rules), "per_flower": rules.per_flower,
                     "held": [{"case_no": h.case_no, "code": h.points_hold, "words": {
                         "zh": hold_words(h.points_hold, h.points_hold_note),
@@ -95,9 +94,9 @@ def catalogue():
     the first): code, name, price in flowers, stock, picture, whether my balance covers it; the next exchange
     days; and every community holding an exchange (mine first), to choose another."""
     session, user, now, rules = db_session(), current_user(), utcnow(), _rules()
-    held = exchanges_for(session, user.id, now, rules.tz) if user else exchanges_for(session, 0, now, rules.tz)
+    every = exchanges_for(session, user.id if user else 0, now, rules.tz)
     code = request.args.get("community")
-    exchange = exchange_of(session, code) if code else (held[0] if held else None)
+    exchange = exchange_of(session, code) if code else (every[0] if every else None)
     if exchange is None:
         raise Refused("not_found", "no_exchange", "该社区没有兑换点", "that community holds no exchange", "community")
     points = wallet_of(session, user.id, now, rules).points if user else None
@@ -108,7 +107,7 @@ def catalogue():
                    "picture": _picture(i.picture),
                    "affordable": None if points is None else points >= i.flowers * rules.per_flower}
                   for i in exchange.items if i.active],
-        "exchanges": [{"code": e.community.code, "name": e.community.name} for e in held]})
+        "exchanges": [{"code": e.community.code, "name": e.community.name} for e in every]})
 
 
 @bp.post("/me/redemption-code")
@@ -155,8 +154,10 @@ def _code_sent(body: dict):
 def check_code():
     """Whose code the desk scanned or typed, and their balance, before goods are picked: {"code" or "digits"};
     404 for a code that names none, 410 for a used or expired one. Nothing is taken."""
-    _staff()
+    staff = _staff()
     code = _code_sent(_json_body())
+    if code.user_id == staff.id:
+        raise not_ones_own()
     live_or_gone(code, utcnow())
     rules = _rules()
     return jsonify({"rider": {"username": code.user.username, "display_name": code.user.display_name},
@@ -188,7 +189,7 @@ def confirm_redemption():
 def get_redemption(redemption_id: int):
     """A redemption's receipt, for its rider or staff of its exchange's part of the district."""
     user = current_user()
-    redemption = db_session().get(Redemption, redemption_id)
+    redemption = by_id(db_session(), Redemption, redemption_id)
     if redemption is None or not (redemption.user_id == user.id
                                   or may_work_community(user, redemption.exchange.community)):
         raise Refused("not_found", "not_found", "找不到该兑换记录", "no such redemption")
@@ -200,7 +201,7 @@ def get_redemption(redemption_id: int):
 def reverse(redemption_id: int):
     """An admin puts a mistaken redemption right: {"reason"}; its points come back as a new credit."""
     user = current_user()
-    redemption = db_session().get(Redemption, redemption_id)
+    redemption = by_id(db_session(), Redemption, redemption_id)
     if redemption is None or not may_work_community(user, redemption.exchange.community):
         raise Refused("not_found", "not_found", "找不到该兑换记录", "no such redemption")
     if user.role != Role.ADMIN:

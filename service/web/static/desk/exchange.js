@@ -12,6 +12,13 @@ let shown = null;        // {code} or {digits} of the code being served
 let balance = 0;
 let key = null;          // this order's idempotency key: one per rider served
 let stream = null;
+let lastRead = null;     // the last text the camera read: not checked again while it stays in view
+
+/** A fresh idempotency key (crypto.randomUUID needs https, and a desk may be on plain http in a closed network). */
+function newKey() {
+  if (crypto.randomUUID) { return crypto.randomUUID(); }
+  return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 function problem(text) {
   $("problem").textContent = text || "";
@@ -32,7 +39,7 @@ async function check(sent) {
   try {
     const found = await postJSON("/api/v1/redemption-codes/check", { ...sent, community });
     shown = sent;
-    key = crypto.randomUUID();
+    key = newKey();
     balance = found.balance.points;
     $("rider-name").textContent = found.rider.display_name;
     $("rider-points").textContent = found.balance.points;
@@ -43,6 +50,7 @@ async function check(sent) {
     step("step-goods");
   } catch (error) {
     problem(said(error));
+    if (stream) { setTimeout(scan, 200); }  // a code that was no good: keep looking for the next one
   }
 }
 
@@ -100,6 +108,7 @@ function receipt(done) {
 
 function again() {
   shown = null;
+  lastRead = null;
   key = null;
   $("digits").value = "";
   problem("");
@@ -148,10 +157,12 @@ function scan() {
     context.drawImage(video, 0, 0);
     const frame = context.getImageData(0, 0, canvas.width, canvas.height);
     const read = window.jsQR(frame.data, frame.width, frame.height, { inversionAttempts: "dontInvert" });
-    if (read && read.data && !shown) {
+    if (read && read.data && !shown && read.data !== lastRead) {
+      lastRead = read.data;
       check({ code: read.data });
       return;
     }
+    if (!read) { lastRead = null; }
   }
   setTimeout(scan, 200);
 }
