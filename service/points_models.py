@@ -147,6 +147,7 @@ class Redemption(Base):
     points: so.Mapped[int]
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     answer: so.Mapped[dict] = so.mapped_column(sa.JSON)  # what the desk was told: the same again for a retry
+    order_hash: so.Mapped[str] = so.mapped_column(sa.String(64))  # the goods asked for: a key reused for others
     reversed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     user: so.Mapped[User] = so.relationship(foreign_keys=[user_id])

@@ -3,6 +3,7 @@ type), the redemption a staff member confirms — balance checked and debited, s
 desks cannot interleave, once per idempotency key — and an admin's reversal with a reason."""
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ from service.models import CatalogueItem, Exchange, PointsEntry, Redemption, Red
 from service.refusals import Refused
 
 CODE_MINUTES = 10  # how long a code shown at the desk works
+MAX_LIVE_CODES = 25  # codes one person may hold live at once (a desk's rush of retries, not a flood)
 CODE_SALT = "redemption-code"
 MAX_LINES, MAX_QTY = 20, 99
 KEY_LENGTH = 64
@@ -35,9 +37,17 @@ class IssuedCode:
 def issue_code(session: Session, rider: User, now: datetime, secret: str) -> IssuedCode:
     """A new code for the rider (earlier ones work on until used or expired), committed: six digits no other live
     code has, and the QR text, the code's number signed."""
+    mine = session.scalar(sa.select(sa.func.count()).where(RedemptionCode.user_id == rider.id,
+                                                           RedemptionCode.expires_at > now,
+                                                           RedemptionCode.used_at.is_(None)))
+    if mine >= MAX_LIVE_CODES:
+        raise Refused("too_many", "too_many_codes", "兑换码太多，请使用已出示的或稍后再试",
+                      f"at most {MAX_LIVE_CODES} codes at once: use one shown already, or wait")
     live = set(session.scalars(sa.select(RedemptionCode.digits).where(RedemptionCode.expires_at > now,
                                                                       RedemptionCode.used_at.is_(None))))
-    digits = next(d for d in (f"{secrets.randbelow(10 ** 6):06d}" for _ in range(100)) if d not in live)
+    digits = next((d for d in (f"{secrets.randbelow(10 ** 6):06d}" for _ in range(100)) if d not in live), None)
+    if digits is None:
+        raise Refused("too_many", "no_free_digits", "现在兑换码太多，请稍后再试", "too many codes live: try shortly")
     code = RedemptionCode(user_id=rider.id, digits=digits, created_at=now,
                           expires_at=now + timedelta(minutes=CODE_MINUTES))
     session.add(code)
@@ -97,6 +107,11 @@ class Order:
     lines: tuple[tuple[str, int], ...]
     key: str
 
+    @property
+    def digest(self) -> str:
+        """The goods asked for, as a hash: what a retry under the same key must ask for again."""
+        return hashlib.sha256(repr(self.lines).encode()).hexdigest()
+
     @classmethod
     def read(cls, items, key) -> Order:
         """The order from the request's values, refused (invalid, naming the field) when it is not one."""
@@ -139,10 +154,13 @@ def _earlier(session: Session, staff: User, key: str) -> Redemption | None:
                                                       Redemption.idempotency_key == key))
 
 
-def earlier_answer(session: Session, staff: User, key: str) -> dict | None:
-    """The answer of the redemption this staff member confirmed with this key, if any: a retry gets it again,
-    before its code (used by then) is even looked at."""
-    done = _earlier(session, staff, key)
+def earlier_answer(session: Session, staff: User, order: Order) -> dict | None:
+    """The answer of the redemption this staff member confirmed with this order's key, if any: a retry gets it
+    again, before its code (used by then) is even looked at. The key sent again with other goods is refused."""
+    done = _earlier(session, staff, order.key)
+    if done is not None and done.order_hash != order.digest:
+        raise Refused("invalid", "idempotency_key_reused", "这个 idempotency_key 已用于另一笔兑换",
+                      "this idempotency_key was used for a different order", "idempotency_key")
     return done.answer if done is not None else None
 
 
@@ -157,10 +175,10 @@ def redeem(session: Session, staff: User, exchange: Exchange, code: RedemptionCo
         raise not_ones_own()
     try:
         lock_wallet(session, rider_id)
-        done = _earlier(session, staff, order.key)  # the same key sent twice at once: the second waited here
+        done = earlier_answer(session, staff, order)  # the same key sent twice at once: the second waited here
         if done is not None:
             session.rollback()
-            return done.answer, False
+            return done, False
         session.refresh(code)
         live_or_gone(code, now)
         if open_window(exchange, now, rules.tz) is None:
@@ -192,7 +210,8 @@ def _take_goods(session: Session, staff: User, exchange: Exchange, code: Redempt
     """The redemption row with its lines, each item's stock taken (refused when one has too few left)."""
     items = {i.code: i for i in exchange.items if i.active}
     redemption = Redemption(user_id=code.user_id, staff_id=staff.id, exchange_id=exchange.id, code_id=code.id,
-                            idempotency_key=order.key, created_at=now, flowers=0, points=0, answer={})
+                            idempotency_key=order.key, order_hash=order.digest, created_at=now, flowers=0,
+                            points=0, answer={})
     for item_code, qty in order.lines:
         item = items.get(item_code)
         if item is None:

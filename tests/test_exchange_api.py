@@ -261,3 +261,14 @@ def test_staff_do_not_give_themselves_goods_and_an_id_past_the_column_is_no_row(
         assert staff.get(path).status_code == 404
     assert staff.client.post("/api/v1/redemptions/99999999999/reversal", json={"reason": "x"},
                              headers=staff.headers).status_code == 404
+
+
+def test_a_key_sent_again_for_other_goods_is_refused_and_codes_are_few(rider, make_api, exchange, db):
+    credit(db, "rider1", 200)
+    staff = make_api("staff1")
+    assert redeem(staff, new_code(rider), [{"item": "soap", "qty": 1}], key="same").status_code == 201
+    assert_refused(redeem(staff, new_code(rider), [{"item": "rice", "qty": 1}], key="same"), 422,
+                   "idempotency_key_reused", "idempotency_key")
+    for _ in range(24):  # 25 live at most (the first was used, the second is live still)
+        new_code(rider)
+    assert_refused(rider.client.post("/api/v1/me/redemption-code", headers=rider.headers), 429, "too_many_codes")

@@ -82,6 +82,7 @@ def upgrade() -> None:
         sa.Column('points', sa.Integer(), nullable=False),
         sa.Column('created_at', sa.DateTime(), nullable=False),
         sa.Column('answer', sa.JSON(), nullable=False),
+        sa.Column('order_hash', sa.String(length=64), nullable=False),
         sa.Column('reversed_at', sa.DateTime(), nullable=True),
         sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_redemptions_user_id_users')),
         sa.ForeignKeyConstraint(['staff_id'], ['users.id'], name=op.f('fk_redemptions_staff_id_users')),

@@ -78,12 +78,21 @@ def set_stock():
     if exchange is None or item is None or item.exchange_id != exchange.id:
         abort(404)
     try:
-        item.stock = _number(request.form.get("stock"), "stock", 0, MAX_STOCK)
+        counted = _number(request.form.get("stock"), "stock", 0, MAX_STOCK)
+        was = _number(request.form.get("was"), "was", 0, MAX_STOCK)
     except Refused as refused:
         flash(f"{item.name}：{refused.zh}", "error")
+        return redirect(url_for("exchange_desk.stock", community=exchange.community.code), code=303)
+    # set only over the count the form showed: a redemption since then is not wiped out unseen
+    changed = db_session().execute(sa.update(CatalogueItem).where(CatalogueItem.id == item.id,
+                                                                  CatalogueItem.stock == was)
+                                   .values(stock=counted).execution_options(synchronize_session=False)).rowcount
+    db_session().commit()
+    if changed:
+        flash(f"{item.name} 库存已改为 {counted}", "ok")
     else:
-        db_session().commit()
-        flash(f"{item.name} 库存已改为 {item.stock}", "ok")
+        db_session().refresh(item)
+        flash(f"{item.name} 的库存刚刚变为 {item.stock}（有新的兑换），请重新核对后再改", "error")
     return redirect(url_for("exchange_desk.stock", community=exchange.community.code), code=303)
 
 

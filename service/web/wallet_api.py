@@ -177,7 +177,7 @@ def confirm_redemption():
     exchange = _desk_exchange(staff, body.get("community"))
     order = Order.read(body.get("items"), body.get("idempotency_key"))
     session, now = db_session(), utcnow()
-    done = earlier_answer(session, staff, order.key)
+    done = earlier_answer(session, staff, order)
     if done is not None:
         return jsonify(done), 201
     answer, _ = redeem(session, staff, exchange, _code_sent(body), order, now, _rules())
