@@ -271,4 +271,6 @@ def test_a_key_sent_again_for_other_goods_is_refused_and_codes_are_few(rider, ma
                    "idempotency_key_reused", "idempotency_key")
     for _ in range(24):  # 25 live at most (the first was used, the second is live still)
         new_code(rider)
-    assert_refused(rider.client.post("/api/v1/me/redemption-code", headers=rider.headers), 429, "too_many_codes")
+    too_many = rider.client.post("/api/v1/me/redemption-code", headers=rider.headers)
+    assert_refused(too_many, 429, "too_many_codes")
+    assert too_many.headers["Retry-After"] == "60"

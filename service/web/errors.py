@@ -17,6 +17,7 @@ from service.web.extensions import limiter
 log = logging.getLogger(__name__)
 
 DATABASE_RETRY_AFTER_S = 30
+TOO_MANY_RETRY_AFTER_S = 60  # a refusal of "too many for now" (live redemption codes): a minute frees some
 # every kind of refusal the core and the face raise (service/refusals.py), and the status it is answered with
 REFUSAL_STATUS = {"malformed": 400, "not_logged_in": 401, "forbidden": 403, "not_found": 404, "conflict": 409,
                   "too_large": 413, "unsupported": 415, "invalid": 422, "too_many": 429, "gone": 410}
@@ -120,7 +121,10 @@ def init_app(app: Flask) -> None:
         if _on_open311():
             return open311_error(status, exc.en)
         if _wants_json():
-            return error_response(status, exc.code, exc.zh, exc.en, exc.field, exc.extra)
+            response, status = error_response(status, exc.code, exc.zh, exc.en, exc.field, exc.extra)
+            if status == 429:  # too many for now: when to come back (what a rate limit's 429 says too)
+                response.headers["Retry-After"] = str(TOO_MANY_RETRY_AFTER_S)
+            return response, status
         if exc.kind == "invalid" and request.method == "POST":
             flash(exc.zh, "error")
             return redirect(request.path, code=303)
