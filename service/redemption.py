@@ -19,7 +19,7 @@ from service.models import CatalogueItem, Exchange, PointsEntry, Redemption, Red
 from service.refusals import Refused
 
 CODE_MINUTES = 10  # how long a code shown at the desk works
-MAX_LIVE_CODES = 25  # codes one person may hold live at once (a desk's rush of retries, not a flood)
+MAX_LIVE_CODES = 50  # codes one person may hold live at once (a desk's rush of retries, not a flood)
 CODE_SALT = "redemption-code"
 MAX_LINES, MAX_QTY = 20, 99
 KEY_LENGTH = 64
