@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from service.parsing import INT32_MAX
 from service.refusals import Refused
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
-ID_MAX = 2**31 - 1  # what an INTEGER key holds on PostgreSQL
 
 
 class Base(DeclarativeBase):
@@ -142,7 +142,7 @@ class Database:
 
 def by_id(session: Session, model, row_id: int):
     """The row of that id, or None — also for an id past what an INTEGER key holds (a client may send any)."""
-    return session.get(model, row_id) if 0 < row_id <= ID_MAX else None
+    return session.get(model, row_id) if 0 < row_id <= INT32_MAX else None
 
 
 def on_postgresql(session: Session) -> bool:

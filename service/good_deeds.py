@@ -36,6 +36,11 @@ class DeedKind:
     points: int
 
 
+def deed_kind(rules: PointsRules, code: str) -> DeedKind | None:
+    """The kind of good deed of that code, or None (not one, or no longer listed)."""
+    return next((k for k in rules.deed_kinds if k.code == code), None)
+
+
 def deed_kinds(points_file: dict) -> tuple[tuple[DeedKind, ...], int]:
     """The kinds of good deed points.json lists under good_deeds, and the weekly cap of their points."""
     listed = points_file.get("good_deeds") or {}
@@ -49,7 +54,7 @@ def log_deed(session: Session, store: PhotoStore, rider: User, kind_code: str, n
              decode_budget: int, now: datetime) -> GoodDeed:
     """Keep the rider's good deed for the grid worker to confirm, committed: its kind, its place (in a
     community of the district), the note, and the photo's original with its EXIF-free web copy."""
-    kind = next((k for k in rules.deed_kinds if k.code == kind_code), None)
+    kind = deed_kind(rules, kind_code)
     if kind is None:
         raise Refused("invalid", "unknown_kind", "请选择顺手帮的类型", "choose the kind of good deed", "kind")
     note = (note or "").strip()
@@ -117,7 +122,7 @@ def decide(session: Session, deed: GoodDeed, by: User, confirmed: bool, reason: 
     reason = (reason or "").strip()[:MAX_NOTE]
     if not confirmed and not reason:
         raise Refused("invalid", "reason_required", "请写明不予确认的原因", "give the reason", "reason")
-    kind = next((k for k in rules.deed_kinds if k.code == deed.kind), None)
+    kind = deed_kind(rules, deed.kind)
     if confirmed and kind is None:
         raise Refused("conflict", "kind_withdrawn", "这种顺手帮已不再计分", "this kind of good deed earns no longer")
     try:

@@ -130,7 +130,7 @@ def award_on_close(session: Session, case: Case, rules: PointsRules, at: datetim
     Rejected and duplicate cases never close, so they earn nothing; nor does a case another system filed through
     Open311 (its reporter is that system's account, not a person).
     """
-    if case.reporter.role != Role.OPEN311 and case.points_hold is None and not _paid(session, case):
+    if case.reporter.role != Role.OPEN311 and case.points_hold is None and not paid_for(session, case):
         held = _rule_hold(session, case, rules)
         if held is not None:
             case.points_hold, case.points_hold_note = held
@@ -138,10 +138,6 @@ def award_on_close(session: Session, case: Case, rules: PointsRules, at: datetim
             _earn(session, case.reporter_id, case, Rule.REPORT_CLOSED, case.category.points, at, rules)
     for user_id in session.scalars(sa.select(MeToo.user_id).where(MeToo.case_id == case.id)):
         _earn(session, user_id, case, Rule.ME_TOO_CLOSED, rules.me_too_closed, at, rules)
-
-
-def _paid(session: Session, case: Case) -> bool:
-    return paid_for(session, case) > 0
 
 
 def paid_for(session: Session, case: Case) -> int:
@@ -153,7 +149,7 @@ def paid_for(session: Session, case: Case) -> int:
 
 def withhold(session: Session, case: Case, note: str) -> None:
     """Staff hold a case's points back, with the reason the rider sees; refused once they have been paid."""
-    if _paid(session, case):
+    if paid_for(session, case):
         raise Refused("conflict", "points_already_paid", "积分已发放，不能再暂缓", "the points were paid already")
     case.points_hold, case.points_hold_note = "withheld", note[:200]
 

@@ -13,7 +13,7 @@ from itsdangerous import BadSignature, Signer
 from sqlalchemy.orm import Session
 
 from service.exchange import next_window, open_window
-from service.ledger import PointsRules, Rule, Wallet, lock_wallet, wallet_of, write_expiries
+from service.ledger import PointsRules, Rule, lock_wallet, wallet_of, write_expiries
 from service.local_time import local_iso
 from service.models import CatalogueItem, Exchange, PointsEntry, Redemption, RedemptionCode, RedemptionLine, User
 from service.refusals import Refused
@@ -132,7 +132,7 @@ class Order:
         return cls(tuple(sorted(wanted.items())), key)
 
 
-def redemption_answer(redemption: Redemption, wallet: Wallet, rules: PointsRules) -> dict:
+def redemption_answer(redemption: Redemption, points_left: int, rules: PointsRules) -> dict:
     """What the desk (and the rider's receipt) is told of a redemption: who, what, the points taken and the
     balance left."""
     return {"id": redemption.id, "created_at": local_iso(redemption.created_at, rules.tz),
@@ -141,12 +141,12 @@ def redemption_answer(redemption: Redemption, wallet: Wallet, rules: PointsRules
             "items": [{"item": line.item.code, "name": line.item.name, "qty": line.qty, "flowers": line.flowers_each}
                       for line in redemption.lines],
             "flowers": redemption.flowers, "points": redemption.points,
-            "balance": balance_of(wallet, rules)}
+            "balance": balance_of(points_left, rules)}
 
 
-def balance_of(wallet: Wallet, rules: PointsRules) -> dict:
-    """A wallet's balance as answers give it: points, whole flowers, and the points left over."""
-    return {"points": wallet.points, "flowers": wallet.flowers, "points_over": wallet.points % rules.per_flower}
+def balance_of(points: int, rules: PointsRules) -> dict:
+    """A balance as answers give it: points, whole flowers, and the points left over."""
+    return {"points": points, "flowers": rules.flowers(points), "points_over": points % rules.per_flower}
 
 
 def _earlier(session: Session, staff: User, key: str) -> Redemption | None:
@@ -192,12 +192,12 @@ def redeem(session: Session, staff: User, exchange: Exchange, code: RedemptionCo
             raise Refused("conflict", "insufficient_points",
                           f"积分不足：需要 {redemption.points} 积分，现有 {wallet.points} 积分",
                           f"not enough points: {redemption.points} needed, {wallet.points} held",
-                          extra={"balance": balance_of(wallet, rules)})
+                          extra={"balance": balance_of(wallet.points, rules)})
         code.used_at = now
         session.add(PointsEntry(user_id=rider_id, rule=Rule.REDEEMED, points=-redemption.points, created_at=now,
                                 community_id=exchange.community_id, redemption_id=redemption.id, actor_id=staff.id))
         session.flush()
-        redemption.answer = redemption_answer(redemption, wallet_of(session, rider_id, now, rules), rules)
+        redemption.answer = redemption_answer(redemption, wallet.points - redemption.points, rules)
         session.commit()
     except BaseException:
         session.rollback()
@@ -261,4 +261,4 @@ def reverse_redemption(session: Session, admin: User, redemption: Redemption, re
         session.rollback()
         raise
     return {"id": redemption.id, "reversed_at": local_iso(now, rules.tz), "points": redemption.points,
-            "reason": reason, "balance": balance_of(wallet, rules)}
+            "reason": reason, "balance": balance_of(wallet.points, rules)}

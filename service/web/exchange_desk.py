@@ -13,7 +13,7 @@ from service.exchange import exchanges, next_window, open_window
 from service.exchange_report import csv_text, exchange_report, report_tables, workbook
 from service.local_time import local_time
 from service.models import CatalogueItem, Exchange, Redemption, RedemptionLine
-from service.parsing import whole_number
+from service.parsing import INT32_MAX, whole_number
 from service.quarters import Quarter
 from service.redemption import reverse_redemption
 from service.refusals import Refused
@@ -74,7 +74,7 @@ def stock():
 def set_stock():
     """Correct one item's stock (what staff counted on the shelf)."""
     exchange = _chosen(_exchanges_in_scope())
-    item = db_session().get(CatalogueItem, _number(request.form.get("item"), "item", 1, 2**31 - 1))
+    item = db_session().get(CatalogueItem, _number(request.form.get("item"), "item", 1, INT32_MAX))
     if exchange is None or item is None or item.exchange_id != exchange.id:
         abort(404)
     try:

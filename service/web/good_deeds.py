@@ -7,7 +7,7 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from service.auth import PEOPLE_ROLES, STAFF_ROLES, Role
 from service.cases import ReportForm
 from service.db import by_id, utcnow
-from service.good_deeds import decide, log_deed, may_see_deed, pending_for
+from service.good_deeds import decide, deed_kind, log_deed, may_see_deed, pending_for
 from service.models import GoodDeed
 from service.refusals import Refused
 from service.vocabulary import DeedState
@@ -26,7 +26,7 @@ def _rules():
 
 def _deed(deed: GoodDeed) -> dict:
     """A deed as the API gives it."""
-    kind = next((k for k in _rules().deed_kinds if k.code == deed.kind), None)
+    kind = deed_kind(_rules(), deed.kind)
     return {"id": deed.id, "kind": deed.kind, "kind_name": kind.zh if kind else deed.kind, "note": deed.note,
             "lat": deed.lat, "lon": deed.lon, "grid": deed.grid.name if deed.grid else None,
             "created_at": local_iso(deed.created_at), "state": deed.state, "points": deed.points,

@@ -40,6 +40,14 @@ def _publicity(community: Community, week: Week) -> dict:
     return weekly_publicity(db_session(), community, week, services().desk_rules.points, utcnow())
 
 
+def _asked_publicity() -> tuple[Community, Week, dict]:
+    """The community and week asked for, and their 公示 (404 when the staff member's part holds no community)."""
+    _, community, week = _chosen()
+    if community is None:
+        abort(404)
+    return community, week, _publicity(community, week)
+
+
 @bp.get("/desk/publicity")
 @page_login_required(*STAFF_ROLES)
 def page():
@@ -53,21 +61,17 @@ def page():
 @page_login_required(*STAFF_ROLES)
 def poster():
     """The 公示 as an A4 poster, for the notice board (print it from the browser)."""
-    _, community, week = _chosen()
-    if community is None:
-        abort(404)
+    _, _, data = _asked_publicity()
     built = local_time(utcnow(), services().settings.timezone)
-    return render_template("desk/publicity_poster.html", data=_publicity(community, week), built=built)
+    return render_template("desk/publicity_poster.html", data=data, built=built)
 
 
 @bp.get("/desk/publicity/poster.png")
 @page_login_required(*STAFF_ROLES)
 def picture():
     """The 公示 as a PNG for the community's WeChat group."""
-    _, community, week = _chosen()
-    if community is None:
-        abort(404)
-    png = poster_png(_publicity(community, week), local_time(utcnow(), services().settings.timezone))
+    community, week, data = _asked_publicity()
+    png = poster_png(data, local_time(utcnow(), services().settings.timezone))
     name = f"gongshi-{community.code}-{week.name}.png"
     return Response(png, mimetype="image/png", headers={"Content-Disposition": f'inline; filename="{name}"'})
 

@@ -64,7 +64,7 @@ def my_wallet():
     latest = session.scalar(sa.select(Redemption).where(Redemption.user_id == user.id)
                             .order_by(Redemption.id.desc()).limit(1))
     held = held_reports(session, user.id)
-    return jsonify({**balance_of(wallet, rules), "per_flower": rules.per_flower,
+    return jsonify({**balance_of(wallet.points, rules), "per_flower": rules.per_flower,
                     "held": [{"case_no": h.case_no, "code": h.points_hold, "words": {
                         "zh": hold_words(h.points_hold, h.points_hold_note),
                         "en": hold_words(h.points_hold, h.points_hold_note, "en")}} for h in held],
@@ -161,7 +161,7 @@ def check_code():
     live_or_gone(code, utcnow())
     rules = _rules()
     return jsonify({"rider": {"username": code.user.username, "display_name": code.user.display_name},
-                    "balance": balance_of(wallet_of(db_session(), code.user_id, utcnow(), rules), rules),
+                    "balance": balance_of(wallet_of(db_session(), code.user_id, utcnow(), rules).points, rules),
                     "expires_at": local_iso(code.expires_at)})
 
 
