@@ -67,6 +67,38 @@ def _rate_limit(name: str, raw: str) -> str:
 
 
 @dataclass(frozen=True)
+class ObjectStoreAccess:
+    """How to reach the photos' bucket: PHOTO_STORE=s3://bucket[/prefix], S3_ENDPOINT_URL, S3_ACCESS_KEY_ID,
+    S3_SECRET_ACCESS_KEY, S3_REGION (service/photo_store.py)."""
+
+    bucket: str
+    prefix: str
+    endpoint_url: str | None
+    access_key_id: str | None
+    secret_access_key: str | None = field(repr=False)
+    region: str = "us-east-1"
+
+
+def _object_store(env: dict) -> ObjectStoreAccess | None:
+    """PHOTO_STORE read: unset or a folder path keeps photos under MEDIA_DIR; s3://bucket[/prefix] names a bucket."""
+    from urllib.parse import urlsplit
+
+    raw = env.get("PHOTO_STORE") or ""
+    if not raw.startswith("s3://"):
+        if raw:
+            raise ValueError(f"PHOTO_STORE must be s3://bucket[/prefix] (or unset for MEDIA_DIR), got {raw!r}")
+        return None
+    parts = urlsplit(raw)
+    if not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"PHOTO_STORE must be s3://bucket[/prefix], got {raw!r}")
+    return ObjectStoreAccess(bucket=parts.netloc, prefix=parts.path.strip("/"),
+                             endpoint_url=env.get("S3_ENDPOINT_URL") or None,
+                             access_key_id=env.get("S3_ACCESS_KEY_ID") or None,
+                             secret_access_key=env.get("S3_SECRET_ACCESS_KEY") or None,
+                             region=env.get("S3_REGION") or "us-east-1")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the service reads from its environment, resolved to concrete values."""
 
@@ -76,6 +108,7 @@ class Settings:
     embedded_redis: bool  # True when REDIS_URL is unset: `make run` starts the server at redis_url itself
     media_dir: Path
     secret_key: str
+    photo_objects: ObjectStoreAccess | None = None  # None: photos under media_dir
     max_photo_mb: int = 15
     max_photos: int = 4
     max_photo_pixels: int = 100_000_000
@@ -162,6 +195,7 @@ class Settings:
             database_url=env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'snap.db'}",
             embedded_redis=not env.get("REDIS_URL"),
             media_dir=Path(env.get("MEDIA_DIR") or instance_dir / "media"),
+            photo_objects=_object_store(env),
             max_photo_mb=_int(env, "MAX_PHOTO_MB", 15),
             max_photos=_int(env, "MAX_PHOTOS", 4),
             max_photo_pixels=_int(env, "MAX_PHOTO_PIXELS", 100_000_000),

@@ -19,7 +19,8 @@ from service.geo import is_plain_coordinate, to_wgs84
 from service.grids import DistrictIndex
 from service.models import COORD_SYSTEMS, Case, CaseCounter, Category, Community, MeToo, Photo, User
 from service.parsing import finite_number
-from service.photos import PhotoHeader, PhotoRefused, PhotoStore, StoredOriginal, inspect_photo, stream_size
+from service.photo_store import PhotoStore, StoredOriginal
+from service.photos import PhotoHeader, PhotoRefused, inspect_photo, stream_size
 from service.placement import distance_m
 from service.refusals import Refused
 from service.states import CaseState

@@ -3,7 +3,7 @@ small band by band, so no full-size copy is ever made beside the decoded one."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
+from typing import BinaryIO
 
 import pillow_heif
 from PIL import Image
@@ -27,7 +27,7 @@ def reduction_for(size: tuple[int, int], long_side: int) -> int:
     return max(1, max(size) // long_side)
 
 
-def decode_for_web(img: Image.Image, source: Path, long_side: int, budget: int) -> Image.Image:
+def decode_for_web(img: Image.Image, source: BinaryIO, long_side: int, budget: int) -> Image.Image:
     """The opened picture decoded no larger than about twice long_side, as RGB (a JPEG as YCbCr, as stored).
 
     What decoding will hold at its peak is reckoned from the header first (plan_decode), and a picture that
@@ -89,7 +89,7 @@ def _progressive_coefficients(img: Image.Image) -> int:
     return sum(2 * -(-width * h // h_max) * -(-height * v // v_max) for _, h, v, _ in layers)
 
 
-def reduced_rgb(img: Image.Image, source: Path, long_side: int) -> Image.Image:
+def reduced_rgb(img: Image.Image, source: BinaryIO, long_side: int) -> Image.Image:
     """The loaded-on-demand picture as RGB, reduced by whole factors to between long_side and twice that.
 
     Converted band by band from the decoded picture: a full-size RGB copy of a 48 MP RGBA PNG would cost
@@ -98,6 +98,7 @@ def reduced_rgb(img: Image.Image, source: Path, long_side: int) -> Image.Image:
     """
     width, height = img.size
     if img.format == "HEIF":
+        source.seek(0)  # pillow_heif reads the file from where the reader left it
         heif = pillow_heif.open_heif(source, convert_hdr_to_8bit=True, remove_stride=False)
         data, stride, mode = heif.data, heif.stride, heif.mode
         width, height = heif.size

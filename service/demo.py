@@ -24,7 +24,7 @@ from service.grids import DistrictIndex
 from service.lifecycle import IllegalTransition
 from service.local_time import local_time
 from service.models import Case, CaseEvent, Category, Grid, Notification, User, WebhookMessage
-from service.photos import PhotoStore
+from service.photo_store import PhotoStore
 from service.pipeline import PipelineRules, process_case, process_unprocessed_photos
 from service.refusals import Refused
 from service.states import FINAL, WORKED, CaseState

@@ -17,7 +17,7 @@ from service.grids import DistrictIndex
 from service.imaging import UnreadablePhoto, process_photo
 from service.ledger import PointsRules, Rule, lock_wallet
 from service.models import Community, GoodDeed, Grid, PointsEntry, User
-from service.photos import PhotoStore
+from service.photo_store import PhotoStore
 from service.refusals import Refused
 from service.scope import Level, level_of, may_work_community
 from service.vocabulary import DeedState
@@ -72,7 +72,8 @@ def log_deed(session: Session, store: PhotoStore, rider: User, kind_code: str, n
     for stream, header in zip(photos[:1], check_photos(photos[:1], limits)):
         kept = store.put_original(stream, header.format)
         try:
-            made = process_photo(store.path(kept.relpath), limits.max_photo_pixels, rules.tz, decode_budget)
+            stream.seek(0)  # the upload itself: what was just kept, without reading it back from the store
+            made = process_photo(stream, limits.max_photo_pixels, rules.tz, decode_budget)
         except UnreadablePhoto:
             if kept.newly_written:
                 store.discard(kept.relpath)

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
 from PIL import ExifTags, Image
@@ -146,13 +147,17 @@ def _jpeg(image: Image.Image, quality: int, icc: bytes | None) -> bytes:
     return buf.getvalue()
 
 
-def process_photo(source: Path, max_pixels: int, tz: str, decode_budget: int) -> ProcessedPhoto:
-    """Decode a stored original into an upright web copy (long side <= 1600 px) and thumbnail (<= 320 px).
+def process_photo(source: Path | BinaryIO, max_pixels: int, tz: str, decode_budget: int) -> ProcessedPhoto:
+    """Decode a stored original (a file, or the photo store's copy of it) into an upright web copy (long side
+    <= 1600 px) and thumbnail (<= 320 px).
 
     Decoding is bounded (decoding.py): a JPEG is decoded at a reduced DCT scale, anything else reduced band by
     band, and a picture whose decoding would take more than decode_budget bytes is refused before it starts.
     The picture is turned upright after it has been made small, which costs far less than turning 12 megapixels.
     """
+    if isinstance(source, Path):
+        with open(source, "rb") as opened:
+            return process_photo(opened, max_pixels, tz, decode_budget)
     web, exif, icc = _decode(source, max_pixels, decode_budget)
     web.thumbnail((WEB_LONG_SIDE, WEB_LONG_SIDE), Image.Resampling.BOX, reducing_gap=2.0)
     fix = ORIENTATION_FIX.get(_orientation(exif))
@@ -164,7 +169,7 @@ def process_photo(source: Path, max_pixels: int, tz: str, decode_budget: int) ->
                           gps=exif_gps(exif), camera=exif_camera(exif))
 
 
-def _decode(source: Path, max_pixels: int, decode_budget: int) -> tuple[Image.Image, Image.Exif, bytes | None]:
+def _decode(source: BinaryIO, max_pixels: int, decode_budget: int) -> tuple[Image.Image, Image.Exif, bytes | None]:
     """The picture decoded for the web copy, its EXIF and its colour profile; the full-size decoded picture (and
     what its decoder held) is let go when this returns, before the copies are made from the small one."""
     try:

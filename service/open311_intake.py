@@ -22,7 +22,7 @@ from service.geocoding import Geocoder
 from service.models import Case, Category, Community, Open311Client, User
 from service.open311 import MAX_DESCRIPTION, Open311Error
 from service.open311_remote import RemoteError, fetch_photo
-from service.photos import PhotoStore
+from service.photo_store import PhotoStore
 from service.queue import mask_phone
 from service.refusals import Refused
 from service.states import CaseState

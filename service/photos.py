@@ -1,12 +1,9 @@
-"""Photos at intake: deciding that an upload is an accepted image, and keeping its original safely on disk."""
+"""Photos at intake: deciding that an upload is an accepted image (service/photo_store.py keeps it)."""
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
@@ -22,8 +19,6 @@ PngImagePlugin.MAX_TEXT_MEMORY = 4 * 1024 * 1024
 
 # Pillow's names for the formats a phone may send; everything else is refused, whatever its file name says.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
-EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
-CHUNK = 1024 * 1024
 
 
 class PhotoRefused(Refused):
@@ -85,90 +80,6 @@ def _check_pixels(width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels or width <= 0 or height <= 0:
         raise PhotoRefused("image_too_large", f"图片像素过多（{width}×{height}）",
                            f"image has too many pixels ({width}x{height})")
-
-
-@dataclass(frozen=True)
-class StoredOriginal:
-    """An original photo on disk, named by its content."""
-
-    sha256: str
-    relpath: str  # relative to the media folder
-    size_bytes: int
-    newly_written: bool  # False when the same bytes were already stored
-
-
-class PhotoStore:
-    """Originals under <media>/originals/ab/<sha256>.<ext>, written whole and fsync'd before anyone is told."""
-
-    def __init__(self, media_dir: Path):
-        self.media_dir = Path(media_dir)
-
-    def path(self, relpath: str) -> Path:
-        """The absolute path of a stored file."""
-        return self.media_dir / relpath
-
-    def put_original(self, stream: BinaryIO, fmt: str) -> StoredOriginal:
-        """Copy the upload to a temporary file beside its final place, fsync it, then rename it into place."""
-        tmp_dir = self.media_dir / "originals" / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        size = 0
-        stream.seek(0)
-        fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                while chunk := stream.read(CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            sha = digest.hexdigest()
-            relpath = f"originals/{sha[:2]}/{sha}.{EXTENSIONS[fmt]}"
-            final = self.path(relpath)
-            if final.exists():
-                os.unlink(tmp_name)
-                return StoredOriginal(sha, relpath, size, newly_written=False)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp_name, final)
-            _fsync_dir(final.parent)
-            return StoredOriginal(sha, relpath, size, newly_written=True)
-        except BaseException:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
-            raise
-
-    def put_derived(self, sha256: str, variant: str, data: bytes) -> str:
-        """Write a copy made from the original with this hash (web, thumb); the same input gives the same path."""
-        relpath = f"derived/{sha256[:2]}/{sha256}_{variant}.jpg"
-        final = self.path(relpath)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=final.parent, suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(tmp_name, final)
-        except BaseException:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
-            raise
-        return relpath
-
-    def discard(self, relpath: str) -> None:
-        """Remove a file written for a report that was then not kept."""
-        try:
-            self.path(relpath).unlink()
-        except FileNotFoundError:
-            pass
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename in this folder durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def stream_size(stream: BinaryIO) -> int:

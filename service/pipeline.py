@@ -17,7 +17,7 @@ from service.grids import DistrictIndex
 from service.imaging import UnreadablePhoto, process_photo
 from service.models import Case, Photo, PossibleDuplicate
 from service.notifications import announce, announce_processing_error
-from service.photos import PhotoStore
+from service.photo_store import PhotoStore
 from service.placement import Neighbour, PlacementRules, neighbours, same_problem, settle_location, to_signed64
 from service.points import photo_hold
 from service.states import CaseState
@@ -57,8 +57,8 @@ class Processed:
 def process_photos(store: PhotoStore, photos: list[Photo], rules: PipelineRules, now: datetime) -> None:
     """Make each photo's web copy and thumbnail, and note its hash, GPS and time; raises UnreadablePhoto."""
     for photo in photos:
-        result = process_photo(store.path(photo.original_path), rules.max_pixels, rules.timezone,
-                               rules.decode_budget)
+        with store.open(photo.original_path) as original:
+            result = process_photo(original, rules.max_pixels, rules.timezone, rules.decode_budget)
         photo.web_path = store.put_derived(photo.sha256, "web", result.web)
         photo.thumb_path = store.put_derived(photo.sha256, "thumb", result.thumb)
         photo.dhash = to_signed64(result.dhash)

@@ -27,7 +27,7 @@ from service.models import Case, Unit, UnitRequest, UnitUpdate, User
 from service.notifications import announce
 from service.open311 import address
 from service.open311_remote import Photo, Platform, RemoteError, RemoteUpdate, parse_instant
-from service.photos import PhotoStore
+from service.photo_store import PhotoStore
 from service.refusals import Refused
 from service.states import CaseState as S
 
@@ -132,7 +132,7 @@ def _request_fields(case: Case, settings: PlatformSettings) -> dict[str, str]:
 
 def _photos_of(case: Case, store: PhotoStore) -> list[Photo]:
     """The case's photos as sent to another system: the web copies, EXIF-free (never the originals)."""
-    return [Photo(f"{case.case_no}-{p.id}.jpg", store.path(p.web_path).read_bytes())
+    return [Photo(f"{case.case_no}-{p.id}.jpg", store.read_bytes(p.web_path))
             for p in case.photos if p.kind == "before" and p.web_path]
 
 

@@ -13,7 +13,7 @@ from service.db import Database
 from service.dispatch import KeptIndex
 from service.district import district_name
 from service.grids import DistrictIndex
-from service.photos import PhotoStore
+from service.photo_store import PhotoStore, photo_store_for
 from service.pipeline import PipelineRules
 
 _databases: dict[int, Database] = {}
@@ -33,8 +33,10 @@ def database() -> Database:
     return _databases[pid]
 
 
+@cache
 def photo_store() -> PhotoStore:
-    return PhotoStore(settings().media_dir)
+    """The photo store the settings name (a folder, or a bucket with its client made once per process)."""
+    return photo_store_for(settings())
 
 
 @cache
@@ -68,6 +70,7 @@ def district_index(session) -> DistrictIndex:
 def reset() -> None:
     """Forget everything read from the environment (tests point the workers at another database)."""
     settings.cache_clear()
+    photo_store.cache_clear()
     pipeline_rules.cache_clear()
     desk_rules.cache_clear()
     _kept_index.cache_clear()

@@ -5,7 +5,7 @@ import json
 from functools import cache
 from pathlib import Path
 
-from flask import Blueprint, jsonify, request, send_file, url_for
+from flask import Blueprint, jsonify, request, url_for
 
 from service import case_lookup
 from service.actions import may_reopen_now
@@ -25,6 +25,7 @@ from service.users import sign_in
 from service.web.access import current_user, log_in, log_out, login_required
 from service.web.extensions import db_session, district_index, services
 from service.web.links import external_url
+from service.web.photo_files import send_photo
 from service.web.throttle import limit_intake, limit_login_failures
 
 bp = Blueprint("api", __name__)
@@ -176,7 +177,7 @@ def report_photo(case_no: str, photo_id: int, variant: str):
     relpath = getattr(photo, PHOTO_VARIANTS.get(variant, ""), None) if photo else None
     if relpath is None:
         raise Refused("not_found", "unknown_photo", "找不到该照片", "no such photo")
-    return send_file(services().photos.path(relpath), mimetype="image/jpeg", max_age=86400)
+    return send_photo(relpath, max_age=86400)
 
 
 def int_arg(name: str, default, low: int, high: int):

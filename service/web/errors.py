@@ -10,13 +10,14 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import ClientDisconnected, HTTPException, default_exceptions
 
+from service.photo_store import PhotoStoreUnavailable
 from service.refusals import Refused
 from service.web import open311_format
 from service.web.extensions import limiter
 
 log = logging.getLogger(__name__)
 
-DATABASE_RETRY_AFTER_S = 30
+RETRY_AFTER_S = 30  # the database or the photo store unreachable: back in about this long
 TOO_MANY_RETRY_AFTER_S = 60  # a refusal of "too many for now" (live redemption codes): a minute frees some
 # every kind of refusal the core and the face raise (service/refusals.py), and the status it is answered with
 REFUSAL_STATUS = {"malformed": 400, "not_logged_in": 401, "forbidden": 403, "not_found": 404, "conflict": 409,
@@ -64,6 +65,16 @@ def open311_error(status: int, en: str):
     (413, 429, 503) and 500 as they are; any other client error is the spec's 400."""
     status = 403 if status == 401 else status if status in (403, 404, 405, 413, 429, 500, 503) else 400
     return open311_format.error_response(status, en)
+
+
+def unavailable(code: str, zh: str, en: str):
+    """503 with when to try again, for a part of the service that cannot be reached just now."""
+    if _on_open311():
+        response, status = open311_error(503, en), 503
+    else:
+        response, status = error_response(503, code, zh, en)
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response, status
 
 
 def _wants_json() -> bool:
@@ -157,13 +168,15 @@ def init_app(app: Flask) -> None:
     def _database_down(exc):
         """The database cannot be reached: say so, and when to try again; the request left nothing behind."""
         log.error("database unavailable on %s %s: %s", request.method, request.path, getattr(exc, "orig", None) or exc)
-        if _on_open311():
-            response, status = open311_error(503, "the database is unavailable, please try again shortly"), 503
-        else:
-            response, status = error_response(503, "database_unavailable", "数据库暂不可用，请稍后重试",
-                                              "the database is unavailable, please try again shortly")
-        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
-        return response, status
+        return unavailable("database_unavailable", "数据库暂不可用，请稍后重试",
+                           "the database is unavailable, please try again shortly")
+
+    @app.errorhandler(PhotoStoreUnavailable)
+    def _photo_store_down(exc: PhotoStoreUnavailable):
+        """The object store did not take or give a photo: nothing was acknowledged, the rider's outbox retries."""
+        log.error("photo store unavailable on %s %s: %s", request.method, request.path, exc)
+        return unavailable("photo_store_unavailable", "照片存储暂不可用，请稍后重试",
+                           "the photo store is unavailable, please try again shortly")
 
     @app.errorhandler(ClientDisconnected)
     def _body_cut_short(exc: ClientDisconnected):

@@ -17,7 +17,7 @@ from service.cases import IntakeLimits
 from service.db import Database
 from service.dispatch import KeptIndex
 from service.grids import DistrictIndex
-from service.photos import PhotoStore
+from service.photo_store import PhotoStore
 from service.runtime.jobqueue import JobQueue
 
 csrf = CSRFProtect()

@@ -2,7 +2,7 @@
 confirms or declines the deeds of their grids (/field/good-deeds); and the deeds' API, with their photos."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 
 from service.auth import PEOPLE_ROLES, STAFF_ROLES, Role
 from service.cases import ReportForm
@@ -14,6 +14,7 @@ from service.vocabulary import DeedState
 from service.web.access import current_user, login_required, page_login_required
 from service.web.api import local_iso
 from service.web.extensions import db_session, district_index, services
+from service.web.photo_files import send_photo
 
 bp = Blueprint("good_deeds", __name__)
 DECIDERS = (*STAFF_ROLES, Role.GRID_WORKER)
@@ -100,7 +101,7 @@ def photo(deed_id: int):
     deed = by_id(db_session(), GoodDeed, deed_id)
     if deed is None or deed.photo_path is None or not may_see_deed(current_user(), deed):
         raise Refused("not_found", "not_found", "找不到该照片", "no such photo")
-    response = send_file(services().photos.path(deed.photo_path), mimetype="image/jpeg", max_age=3600)
+    response = send_photo(deed.photo_path, max_age=3600)
     response.cache_control.private = True
     return response
 

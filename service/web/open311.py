@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
-from flask import Blueprint, request, send_file
+from flask import Blueprint, request
 
 from service import open311, open311_intake
 from service.cases import take_report
@@ -24,6 +24,7 @@ from service.states import CaseState
 from service.web.extensions import db_session, district_index, services
 from service.web.links import external_url
 from service.web.open311_format import MIMETYPES, error_response, respond
+from service.web.photo_files import send_photo
 from service.web.throttle import limit_open311_posts
 
 bp = Blueprint("open311", __name__)
@@ -204,7 +205,7 @@ def media(photo_id: int):
     photo = db_session().get(Photo, photo_id) if photo_id <= INT64_MAX else None
     if photo is None or photo.web_path is None:
         raise Open311Error(404, "no such photo")
-    return send_file(services().photos.path(photo.web_path), mimetype="image/jpeg", max_age=min(left, 86400))
+    return send_photo(photo.web_path, max_age=min(left, 86400))
 
 
 @bp.route("/<path:anything>", methods=["GET", "POST"])

@@ -9,7 +9,7 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, jsonify, request, send_file, url_for
+from flask import Blueprint, jsonify, request, url_for
 
 from service.case_lookup import case_by_number, joined_among
 from service.cases import ReportForm, join_as_me_too
@@ -25,6 +25,7 @@ from service.refusals import Refused
 from service.web.access import current_user, login_required
 from service.web.api import local_iso
 from service.web.extensions import db_session, district_index, services
+from service.web.photo_files import send_photo
 from service.web.throttle import limit_nearby
 
 bp = Blueprint("rider_api", __name__)
@@ -191,7 +192,7 @@ def nearby_thumb(case_no: str):
     if photo is None:
         raise Refused("not_found", "unknown_photo", "暂无缩略图", "no thumbnail yet")
     # for as long as the link works; made private, as every photo is, by security._private_cache
-    return send_file(services().photos.path(photo.thumb_path), mimetype="image/jpeg", max_age=max(left, 1))
+    return send_photo(photo.thumb_path, max_age=max(left, 1))
 
 
 @bp.post("/reports/<case_no>/me-too")
