@@ -7,8 +7,10 @@ JSON file.
 2. slow phones  GETs of a report with nothing else going on, then while 50 phones trickle uploads at 2 Mbit/s;
 3. slowloris    GETs of /healthz and a report, idle, then while 200 connections trickle headers and never finish
                 (bench/slowloris.py);
-4. faults       under steady uploads a worker is SIGKILLed mid-job, Redis restarts empty, PostgreSQL crashes and
-                restarts; afterwards every report that got a case number must be processed exactly once.
+4. faults       with photos now on an S3 object store (SeaweedFS on loopback), under steady uploads a worker is
+                SIGKILLed mid-job, Redis restarts empty, PostgreSQL crashes and restarts, the object store crashes
+                and restarts; afterwards every report that got a case number must be processed exactly once, and
+                every photo of every case must be in its store.
 
 `--smoke` runs a short version of each, judging only what counts (faults, slowloris errors), not speed (for CI);
 `--direct` leaves nginx out, the phones talking to gunicorn itself: what the proxy buys.
@@ -34,8 +36,10 @@ from bench.figures import figure
 from bench.riders import Outcome, Rider, one_of_a_kind, percentile, phone_photos, reading, spot_in
 from bench.slowloris import slowloris
 from bench.stack import PASSWORD, Stack
+from config import Settings
 from service.db import Database
-from service.models import Case, CaseEvent
+from service.models import Case, CaseEvent, Photo
+from service.photo_store import FolderPhotoStore, photo_store_for
 from service.states import CaseState
 
 GRIDS_BOUNDS = (32.001, 120.841, 32.029, 120.879)  # inside the demo grids (south, west, north, east)
@@ -69,12 +73,13 @@ class Plan:
     kill_at_s: float = 10
     redis_at_s: float = 25
     postgres_at_s: float = 40
+    object_store_at_s: float = 48
     settle_s: float = 240  # how long the sweeper gets to finish what the faults left behind
 
 
 SMOKE = Plan(photos=3, throughput_riders=2, throughput_s=8, trickle_phones=6, readers=4,
              idle_s=4, trickle_s=8, slowloris_idle_s=4, slowloris_s=12, fault_riders=2, fault_s=20, kill_at_s=4,
-             redis_at_s=9, postgres_at_s=14)
+             redis_at_s=9, postgres_at_s=14, object_store_at_s=17)
 
 
 class Harness:
@@ -157,6 +162,16 @@ class Harness:
             self.stack.supervise()
             await asyncio.sleep(1)
         return time.monotonic() - started
+
+    def photos_missing(self) -> int:
+        """Photos of kept cases whose original is in neither store: the media folder (the phases before the
+        faults) nor the object store's bucket (the faults)."""
+        settings = self.stack.settings
+        kept = set(FolderPhotoStore(settings.media_dir).names())
+        if self.stack.object_store:
+            kept |= set(photo_store_for(Settings.from_env(env=self.stack.env())).names())
+        with self.db.session() as session:
+            return sum(1 for relpath in session.scalars(sa.select(Photo.original_path)) if relpath not in kept)
 
     def ledger_check(self) -> dict:
         """Every case against the ledger: states, outcome events per case, cases nobody was told about."""
@@ -297,6 +312,8 @@ async def faults(harness: Harness, http: aiohttp.ClientSession) -> dict:
     plan, stack = harness.plan, harness.stack
     offset = plan.throughput_riders + plan.readers + plan.trickle_phones
     riders = await harness.riders(http, plan.fault_riders, offset=offset)
+    await asyncio.to_thread(stack.use_object_store)
+    print(f"load: faults: photos now in an S3 bucket ({stack.object_store.endpoint_url}, SeaweedFS)", flush=True)
     started = time.monotonic()
     until = started + plan.fault_s
     sending = asyncio.gather(*(harness.keep_sending(r, until, pause_s=plan.fault_pause_s) for r in riders))
@@ -322,10 +339,13 @@ async def faults(harness: Harness, http: aiohttp.ClientSession) -> dict:
     await at(plan.postgres_at_s)
     log["postgres_down_s"] = round(await asyncio.to_thread(stack.postgres.restart_after_crash), 2)
     print(f"load: faults: PostgreSQL crashed and restarted ({log['postgres_down_s']} s away)", flush=True)
+    await at(plan.object_store_at_s)
+    log["object_store_down_s"] = round(await asyncio.to_thread(stack.restart_object_store), 2)
+    print(f"load: faults: the object store crashed and restarted ({log['object_store_down_s']} s away)", flush=True)
     outcomes = sum(await sending, [])
     stack.supervise()
     settled = await harness.wait_until_processed(plan.settle_s)
-    check = harness.ledger_check()
+    check = {**harness.ledger_check(), "photos_missing": harness.photos_missing()}
     result = {**log, "reports_sent": len(outcomes), "retried": sum(1 for o in outcomes if o.attempts > 1),
               "settled_in_s": round(settled, 1), "restarts": dict(stack.restarts), **check}
     print(f"load: faults: {check['reports_taken']} reports taken ({check['answered_201']} answered 201, "
@@ -364,6 +384,7 @@ def headline(figures: dict, smoke: bool) -> bool:
             figure("faults_reports_processed_twice", f["processed_more_than_once"], "<=", 0),
             figure("faults_cases_minus_reports_taken", f["cases"] - f["reports_taken"], "<=", 0),
             figure("reports_refused", f["refused"], "<=", 0),
+            figure("faults_photos_missing", f["photos_missing"], "<=", 0),
         ]
     if "throughput" in figures:
         speed.append(figure("dispatch_vs_pipeline", figures["throughput"]["dispatch_vs_pipeline"], ">=", 0.7))

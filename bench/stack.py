@@ -23,6 +23,7 @@ from pathlib import Path
 import psutil
 
 from bench.nginx import Nginx
+from bench.object_store import SeaweedS3
 from config import Settings
 from service.db import Database, upgrade_schema
 from service.district import load_district, load_users
@@ -168,6 +169,7 @@ class Stack:
         self.redis = EmbeddedRedis(self.folder / "redis", persist=False)  # as the machine's Redis: nothing kept
         self.children: dict[str, subprocess.Popen] = {}
         self.settings: Settings | None = None
+        self.object_store: SeaweedS3 | None = None  # photos in its bucket once use_object_store() has run
 
     # --- starting and stopping -------------------------------------------------------------------------------
 
@@ -178,7 +180,8 @@ class Stack:
                     SECRET_KEY="load-secret", DEMO_PASSWORD=PASSWORD, PORT=str(self.port),
                     WEB_CONCURRENCY=str(self.web_processes), WEB_THREADS=str(self.web_threads),
                     STALE_NEW_MINUTES="1", INTAKE_LIMIT_PER_USER=unlimited, INTAKE_LIMIT_PER_ADDRESS=unlimited,
-                    TRUSTED_PROXIES="1" if self.nginx else "0", PYTHONUNBUFFERED="1")
+                    TRUSTED_PROXIES="1" if self.nginx else "0", PYTHONUNBUFFERED="1",
+                    **(self.object_store.settings_env() if self.object_store else {}))
 
     def start(self, riders: int) -> Stack:
         """Create the database and Redis, the community and `riders` rider accounts, then every process."""
@@ -203,6 +206,27 @@ class Stack:
             self._spawn("nginx")
         wait_healthy(self.base, self.children)
         return self
+
+    def use_object_store(self) -> None:
+        """From now on keep photos in the bucket of an S3 server on loopback (SeaweedFS, started here on the back
+        cores, as another host would be): the web, the workers and the scheduler start again with it."""
+        self.object_store = SeaweedS3(self.folder / "s3").start()
+        os.sched_setaffinity(self.object_store.proc.pid, self.back_cpus)
+        names = [name for name in self.children if name != "nginx"]
+        stop_processes({name: self.children.pop(name) for name in names})
+        for name in names:
+            if not name.startswith("worker"):
+                self._spawn(name)
+        wait_healthy(self.base, self.children)
+        if any(name.startswith("worker") for name in names):
+            self.start_workers()
+
+    def restart_object_store(self) -> float:
+        """Crash the object store (SIGKILL) and start it again on its data; the seconds it was away."""
+        started = time.monotonic()
+        self.object_store.restart(signal.SIGKILL)
+        os.sched_setaffinity(self.object_store.proc.pid, self.back_cpus)
+        return time.monotonic() - started
 
     def start_workers(self, timeout_s: float = 60) -> None:
         """Start the workers and wait until each is listening on its queues, so that the seconds a process takes
@@ -276,6 +300,8 @@ class Stack:
 
     def stop(self, keep_files: bool = False) -> None:
         stop_processes(self.children)
+        if self.object_store:
+            self.object_store.stop()
         self.redis.stop()
         try:
             self.postgres.stop()
