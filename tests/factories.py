@@ -7,7 +7,7 @@ from itertools import count
 
 import sqlalchemy as sa
 from images import photo_jpeg
-from support import HQ06, OUTSIDE_GRIDS
+from support import DEMO_PASSWORD, HQ06, OUTSIDE_GRIDS
 
 from service.actions import perform
 from service.cases import ReportForm, add_after_photos, take_report
@@ -15,6 +15,7 @@ from service.lifecycle import FollowUp
 from service.models import Case, User
 from service.pipeline import process_case, process_unprocessed_photos
 from service.states import CaseState
+from service.users import add_person
 from workers import context
 
 STAFF = "staff1"
@@ -46,6 +47,14 @@ class Factory:
     def user(self, username: str) -> User:
         """A demo person by username."""
         return self.session.scalar(sa.select(User).where(User.username == username))
+
+    def person(self, username: str, role: str, belongs: str = "") -> User:
+        """A person of the role, placed as the users page places one (`community:hqsq`, `street_office:hqjd`, ""
+        for the district), made through the core the first time; the demo password. Kept between tests, as the
+        demo people are."""
+        self._now_held()
+        return self.user(username) or add_person(self.session, username, role, DEMO_PASSWORD, username, "",
+                                                 belongs)
 
     def report(self, reporter: str = "rider1", category: str = "B0118", where: dict | None = None,
                description: str = "", seed: int | None = None, photo: bytes | None = None) -> Case:
