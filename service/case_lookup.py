@@ -1,15 +1,22 @@
 """Finding cases for a person: a case by its number as they may see it, their own reports, a case's possible
-duplicates."""
+duplicates, the cases follow-up jobs work on."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from service.models import Case, Grid, MeToo, PossibleDuplicate, User
+from service.follow_ups import DELIVER_WEBHOOK, PROCESS_CASE, PROCESS_PHOTOS, SEND_TO_UNIT, FollowUp
+from service.models import Case, Grid, MeToo, PossibleDuplicate, UnitRequest, User, WebhookMessage
 from service.refusals import Refused
-from service.scope import may_see
+from service.scope import cases_visible_to, may_see
+
+# the row each follow-up works on, as (the case's id column of that row, the row's id column)
+FOLLOW_UP_TARGETS = {PROCESS_CASE: (Case.id, Case.id), PROCESS_PHOTOS: (Case.id, Case.id),
+                     DELIVER_WEBHOOK: (WebhookMessage.case_id, WebhookMessage.id),
+                     SEND_TO_UNIT: (UnitRequest.case_id, UnitRequest.id)}
 
 
 def case_by_number(session: Session, case_no: str) -> Case | None:
@@ -71,3 +78,19 @@ def joined_among(session: Session, user: User, cases: list[Case]) -> set[int]:
     """The ids of those of the cases the person has joined as "me too"."""
     return set(session.scalars(sa.select(MeToo.case_id).where(MeToo.user_id == user.id,
                                                              MeToo.case_id.in_([c.id for c in cases]))))
+
+
+def cases_of_follow_ups(session: Session, user: User, follow_ups: Iterable[FollowUp]) -> dict[FollowUp, str]:
+    """The number of the case each follow-up works on (a case's processing, a robot message about a case, a case
+    sent to its unit), among those the user may see and whose row is still there; other jobs are left out."""
+    wanted: dict[str, set[int]] = {}
+    for follow_up in follow_ups:
+        if follow_up.job in FOLLOW_UP_TARGETS:
+            wanted.setdefault(follow_up.job, set()).add(follow_up.target_id)
+    found: dict[FollowUp, str] = {}
+    for job, ids in wanted.items():
+        case_id, target_id = FOLLOW_UP_TARGETS[job]
+        rows = session.execute(sa.select(target_id, Case.case_no)
+                               .where(Case.id == case_id, target_id.in_(ids), cases_visible_to(user)))
+        found.update({FollowUp(job, target): case_no for target, case_no in rows})
+    return found

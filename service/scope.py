@@ -26,6 +26,12 @@ def level_of(user: User) -> Level:
     return Level.DISTRICT
 
 
+def runs_the_district(user: User) -> bool:
+    """An administrator of the whole district: who may see what the district shares, the job queues (whose
+    failed jobs name cases of every community)."""
+    return user.role == Role.ADMIN and level_of(user) is Level.DISTRICT
+
+
 def cases_visible_to(user: User) -> sa.ColumnElement[bool]:
     """The cases this person may see, as a condition on Case: staff those of their part of the district; a grid
     worker their grids' cases and their own work; a unit's worker what was given to the unit; everyone their own

@@ -7,14 +7,15 @@ from itertools import count
 
 import sqlalchemy as sa
 from images import photo_jpeg
-from support import HQ06, OUTSIDE_GRIDS
+from support import DEMO_PASSWORD, HQ06, OUTSIDE_GRIDS
 
 from service.actions import perform
 from service.cases import ReportForm, add_after_photos, take_report
 from service.lifecycle import FollowUp
-from service.models import Case, User
+from service.models import Case, Notification, User
 from service.pipeline import process_case, process_unprocessed_photos
 from service.states import CaseState
+from service.users import add_person
 from workers import context
 
 STAFF = "staff1"
@@ -33,6 +34,7 @@ class Factory:
         self.services = services
         self.session = services.db.session()
         self.seeds = count(10_000)  # every photo its own picture: alike photos at one spot would be merged
+        self.people: list[str] = []  # the usernames person() made, removed at close()
 
     def _now_held(self) -> None:
         """Begin from what the database holds now: the test may have changed it over HTTP since the last step (and
@@ -40,12 +42,26 @@ class Factory:
         self.session.rollback()
 
     def close(self) -> None:
-        """End the factory's session."""
+        """Remove the people it made (and what they were told), and end the factory's session."""
+        self.session.rollback()
+        if self.people:
+            made = sa.select(User.id).where(User.username.in_(self.people))
+            self.session.execute(sa.delete(Notification).where(Notification.user_id.in_(made)))
+            self.session.execute(sa.delete(User).where(User.username.in_(self.people)))
+            self.session.commit()
         self.session.close()
 
     def user(self, username: str) -> User:
         """A demo person by username."""
         return self.session.scalar(sa.select(User).where(User.username == username))
+
+    def person(self, username: str, role: str, belongs: str = "") -> User:
+        """A person of the role, placed as the users page places one (`community:hqsq`, `street_office:hqjd`, ""
+        for the district), made through the core with the demo password; removed when the test ends (staff hear
+        of every case of their part: another test's counts must not include them)."""
+        self._now_held()
+        self.people.append(username)
+        return add_person(self.session, username, role, DEMO_PASSWORD, username, "", belongs)
 
     def report(self, reporter: str = "rider1", category: str = "B0118", where: dict | None = None,
                description: str = "", seed: int | None = None, photo: bytes | None = None) -> Case:

@@ -63,6 +63,10 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/desk/users/active"): {"admin"},
     ("POST", "/desk/users/reset"): {"admin"},
     ("POST", "/desk/users/grid-worker"): {"admin"},
+    # the district's admins alone (admin has no community): the queues are the whole district's
+    ("GET", "/desk/jobs"): {"admin"},
+    ("POST", "/desk/jobs/requeue"): {"admin"},  # (no such job: said so, on the page)
+    ("POST", "/desk/jobs/requeue-all"): {"admin"},
     ("GET", "/wallet"): LOGGED_IN,
     ("POST", "/wallet/code"): LOGGED_IN,
     ("GET", "/wallet/code"): LOGGED_IN,  # (no code shown: back to /wallet)
@@ -130,6 +134,8 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/open311/v2/<path:anything>"): ALL,  # an error list (404) for anyone
     ("POST", "/open311/v2/<path:anything>"): ALL,
 }
+# pages outside someone's scope answer 404, as a case outside it does
+SCOPED_PAGES = ("/desk/jobs",)
 # what each request sends, so that an allowed person gets past the access check
 BODIES = {
     ("POST", "/login"): {"username": "rider2", "password": DEMO_PASSWORD},
@@ -275,8 +281,10 @@ def _url_of(method: str, rule: str, scene: dict, who: str) -> str:
 
 def _refused(response, rule: str) -> bool:
     """401/403, or a page sending the visitor to log in (which is where logging out lands too); for a route naming
-    a case (which exists), 404: a case someone may not see is answered as if there were none."""
-    if response.status_code in (401, 403) or (response.status_code == 404 and "<case_no>" in rule):
+    a case (which exists), 404: a case someone may not see is answered as if there were none; and 404 for a page
+    of the whole district's to anyone whose scope is less (SCOPED_PAGES)."""
+    if response.status_code in (401, 403) or (response.status_code == 404 and "<case_no>" in rule) \
+            or (response.status_code == 404 and rule.startswith(SCOPED_PAGES)):
         return True
     return rule != "/logout" and response.status_code in (302, 303) and \
         "/login" in response.headers.get("Location", "")

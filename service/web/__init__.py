@@ -29,6 +29,7 @@ from service.web import (
     exchange_desk,
     field,
     good_deeds,
+    jobs_desk,
     main,
     open311,
     open311_desk,
@@ -96,6 +97,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(publicity.bp)
     app.register_blueprint(open311.bp, url_prefix="/open311/v2")
     app.register_blueprint(open311_desk.bp)
+    app.register_blueprint(jobs_desk.bp)
 
 
 STATE_CONTEXT = {"CaseState": CaseState, "OPEN": OPEN, "WORKED": WORKED, "FINAL": FINAL,
