@@ -26,8 +26,8 @@ class PhotoStoreUnavailable(Exception):
     """The store could not be reached or did not take a write: nothing was acknowledged, the client may try again."""
 
 
-class PhotoMissing(Exception):
-    """No photo is kept under this name."""
+class PhotoMissing(FileNotFoundError):
+    """No photo is kept under this name (the machine's trouble, not the photo's: a job meeting it is retried)."""
 
 
 @dataclass(frozen=True)

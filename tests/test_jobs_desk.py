@@ -139,7 +139,7 @@ def test_a_failed_job_shows_its_case_and_error_and_is_requeued_with_csrf_only(ad
     assert "<code>process_new_case</code>" in listed
     assert f'<a href="/desk/cases/{case.case_no}">{case.case_no}</a>' in listed
     error = re.search(r"<summary>(.*?)</summary>", listed).group(1)  # the exception's own line, up front
-    assert error.startswith("FileNotFoundError: [Errno 2] No such file or directory:"), error
+    assert error.startswith("service.photo_store.PhotoMissing: originals/"), error
     assert case.photos[0].original_path.rsplit("/", 1)[-1] in error
     assert "Traceback (most recent call last)" in re.search(r"<pre>(.*?)</pre>", listed, re.S).group(1)
 
