@@ -12,6 +12,7 @@ from PIL import ExifTags, Image
 
 from service.decoding import decode_for_web
 from service.photos import ACCEPTED_FORMATS  # also registers the HEIC opener
+from service.runtime.metrics import timed_step
 
 WEB_LONG_SIDE = 1600
 THUMB_LONG_SIDE = 320
@@ -153,15 +154,17 @@ def process_photo(source: Path, max_pixels: int, tz: str, decode_budget: int) ->
     band, and a picture whose decoding would take more than decode_budget bytes is refused before it starts.
     The picture is turned upright after it has been made small, which costs far less than turning 12 megapixels.
     """
-    web, exif, icc = _decode(source, max_pixels, decode_budget)
-    web.thumbnail((WEB_LONG_SIDE, WEB_LONG_SIDE), Image.Resampling.BOX, reducing_gap=2.0)
-    fix = ORIENTATION_FIX.get(_orientation(exif))
-    if fix is not None:
-        web = web.transpose(fix)
-    thumb = _shrink_to(web, THUMB_LONG_SIDE)
-    return ProcessedPhoto(web=_jpeg(web, WEB_QUALITY, icc), thumb=_jpeg(thumb, THUMB_QUALITY, icc),
-                          web_size=web.size, dhash=dhash(thumb), taken_at=exif_taken_at(exif, tz),
-                          gps=exif_gps(exif), camera=exif_camera(exif))
+    with timed_step("decode"):
+        web, exif, icc = _decode(source, max_pixels, decode_budget)
+    with timed_step("copies"):
+        web.thumbnail((WEB_LONG_SIDE, WEB_LONG_SIDE), Image.Resampling.BOX, reducing_gap=2.0)
+        fix = ORIENTATION_FIX.get(_orientation(exif))
+        if fix is not None:
+            web = web.transpose(fix)
+        thumb = _shrink_to(web, THUMB_LONG_SIDE)
+        web_jpeg, thumb_jpeg = _jpeg(web, WEB_QUALITY, icc), _jpeg(thumb, THUMB_QUALITY, icc)
+    return ProcessedPhoto(web=web_jpeg, thumb=thumb_jpeg, web_size=web.size, dhash=dhash(thumb),
+                          taken_at=exif_taken_at(exif, tz), gps=exif_gps(exif), camera=exif_camera(exif))
 
 
 def _decode(source: Path, max_pixels: int, decode_budget: int) -> tuple[Image.Image, Image.Exif, bytes | None]:
