@@ -103,7 +103,7 @@ def read_cases(database: Database, now: datetime) -> list[Metric]:
     """Every case by community and state (one GROUP BY), and the overdue ones by community (service.overdue's
     rule)."""
     with database.session() as session:
-        codes = dict(session.execute(sa.select(Community.id, Community.code)).tuples())
+        codes = dict(session.execute(sa.select(Community.id, Community.code)).tuples().all())
         by_state = session.execute(sa.select(Case.community_id, Case.state, sa.func.count())
                                    .group_by(Case.community_id, Case.state)).tuples().all()
         overdue = overdue_by_community(session, now)
@@ -166,7 +166,6 @@ def collector_registry(settings: Settings) -> CollectorRegistry:
     registry.register(ServiceCollector(settings))
     folder = metrics.multiprocess_dir()
     if folder is not None:
-        Path(folder).mkdir(parents=True, exist_ok=True)
         MultiProcessCollector(registry, path=folder)
     return registry
 

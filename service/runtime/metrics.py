@@ -33,6 +33,9 @@ JOB_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
 # bytes: from a thumbnail-sized picture to the 15 MB limit
 PHOTO_BUCKETS = (50e3, 100e3, 250e3, 500e3, 1e6, 2e6, 3e6, 5e6, 8e6, 12e6, 16e6)
 
+if os.environ.get(MULTIPROC_ENV):  # the folder a process's values are kept in, there before the first is made
+    os.makedirs(os.environ[MULTIPROC_ENV], exist_ok=True)
+
 http_requests = Counter(f"{PREFIX}_http_requests_total", "HTTP requests answered, by URL rule, method and status",
                         ["route", "method", "status"])
 http_request_duration = Histogram(f"{PREFIX}_http_request_duration_seconds",
