@@ -3,6 +3,7 @@ read from a real Redis, the cases from the database, and what a real worker proc
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from servers import ROOT, rq_worker
 from test_metrics import value
+from test_runner import _embedded_env, _wait_for_welcome
 
 from service.db import Database, utcnow
 from service.models import Case, Community
@@ -127,3 +129,34 @@ def test_a_workers_jobs_and_pipeline_steps_reach_the_collector(tmp_path, setting
     assert value(text, "suishoupai_cases") == 1
     assert state == "dispatched"  # a grid worker's, with a deadline: now a day past it
     assert value(text, "suishoupai_overdue_open_cases", community=community) == 1
+
+
+def test_make_run_with_a_metrics_token_serves_the_web_and_the_collector(tmp_path):
+    env, port, _ = _embedded_env(tmp_path)
+    metrics_port = free_port()
+    env.update(METRICS_TOKEN=TOKEN, METRICS_PORT=str(metrics_port))
+    with open(tmp_path / "run.log", "w+") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "service.runtime.runner"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            output = _wait_for_welcome(tmp_path / "run.log", lambda: proc.poll() is None)
+            assert f"http://127.0.0.1:{metrics_port}/metrics" in output
+            headers = {"Authorization": f"Bearer {TOKEN}"}
+            web = urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                                                headers=headers), timeout=10).read().decode()
+            assert value(web, "suishoupai_http_requests_total", route="/healthz") >= 1  # make run's own wait
+            deadline = time.monotonic() + 30
+            while True:  # the worker registers itself in Redis as it starts
+                text = urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{metrics_port}/metrics",
+                                                                     headers=headers), timeout=10).read().decode()
+                if value(text, "suishoupai_rq_workers_total") >= 1:
+                    break
+                assert time.monotonic() < deadline, text
+                time.sleep(0.3)
+            assert value(text, "suishoupai_collector_up", source="database") == 1
+            assert (tmp_path / "instance" / "metrics" / "web").is_dir()
+            assert (tmp_path / "instance" / "metrics" / "jobs").is_dir()
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)
+            code = proc.wait(timeout=60)
+    assert code == 0
