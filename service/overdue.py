@@ -20,7 +20,7 @@ def is_overdue(now: datetime) -> sa.ColumnElement[bool]:
 def overdue_by_community(session: Session, now: datetime) -> dict[int | None, int]:
     """How many cases are overdue now, by community id (None: a case outside every community)."""
     return dict(session.execute(sa.select(Case.community_id, sa.func.count()).where(is_overdue(now))
-                                .group_by(Case.community_id)).tuples().all())
+                                .group_by(Case.community_id)).all())
 
 
 def chase_overdue(session: Session, now: datetime, tz: str) -> int:

@@ -103,9 +103,9 @@ def read_cases(database: Database, now: datetime) -> list[Metric]:
     """Every case by community and state (one GROUP BY), and the overdue ones by community (service.overdue's
     rule)."""
     with database.session() as session:
-        codes = dict(session.execute(sa.select(Community.id, Community.code)).tuples().all())
+        codes = dict(session.execute(sa.select(Community.id, Community.code)).all())
         by_state = session.execute(sa.select(Case.community_id, Case.state, sa.func.count())
-                                   .group_by(Case.community_id, Case.state)).tuples().all()
+                                   .group_by(Case.community_id, Case.state)).all()
         overdue = overdue_by_community(session, now)
     overdue_counts = dict.fromkeys(codes.values(), 0)
     for community_id, count in overdue.items():
