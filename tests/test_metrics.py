@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -18,9 +19,10 @@ from images import noisy_jpeg
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 from servers import gunicorn, login_token
-from support import HONGQIAO
+from support import DEMO_PASSWORD, HONGQIAO
 
 from bench.riders import multipart_body
+from service.web import create_app
 
 TOKEN = "scrape-token-for-the-test"
 
@@ -171,3 +173,14 @@ def test_unknown_paths_make_no_new_route_labels(web):
 def test_no_token_set_means_no_metrics(client):
     assert client.get("/metrics").status_code == 404
     assert client.get("/metrics", headers={"Authorization": "Bearer "}).status_code == 404
+
+
+def test_no_login_opens_the_metrics(tmp_path, settings):
+    app = create_app(replace(settings, metrics_token=TOKEN))
+    app.config["TESTING"] = True
+    client = app.test_client()
+    token = client.post("/api/v1/auth/login", json={"username": "admin", "password": DEMO_PASSWORD}).get_json()["token"]
+    assert client.get("/metrics").status_code == 401  # the admin's session cookie
+    assert client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    app.extensions["snap"].db.dispose()

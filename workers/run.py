@@ -7,6 +7,7 @@ import time
 
 import redis
 from rq import SimpleWorker
+from rq.exceptions import DeserializationError
 from rq.worker.base import BaseWorker
 from sqlalchemy.orm import configure_mappers
 
@@ -45,7 +46,11 @@ class PipelineWorker(SimpleWorker):
         """Run the job as RQ does, counting its outcome and time (service/runtime/metrics.py)."""
         started = time.perf_counter()
         ok = super().perform_job(job, queue)
-        record_job(job.func_name, ok, time.perf_counter() - started)
+        try:
+            name = job.func_name
+        except DeserializationError:  # not JSON (a planted pickle): refused and failed, counted under one name
+            name = "unreadable"
+        record_job(name, ok, time.perf_counter() - started)
         return ok
 
     def execute_job(self, job, queue):
