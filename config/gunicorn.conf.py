@@ -47,3 +47,25 @@ def post_worker_init(worker):
     import gc
 
     gc.freeze()
+
+
+# Prometheus's multiprocess mode (service/runtime/metrics.py): each worker process keeps its metrics in files in
+# PROMETHEUS_MULTIPROC_DIR (set in the environment gunicorn starts with), and /metrics adds them up. Counts of an
+# earlier run would be added to this one's, so the folder starts empty; it must be the web's alone.
+def on_starting(server):
+    """Empty (or make) PROMETHEUS_MULTIPROC_DIR before any worker writes to it."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        return
+    os.makedirs(folder, exist_ok=True)
+    for entry in os.scandir(folder):
+        if entry.is_file():
+            os.unlink(entry.path)
+
+
+def child_exit(server, worker):
+    """A worker process is gone: its live gauges go with it (its counts stay, as counts do)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

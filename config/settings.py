@@ -169,6 +169,11 @@ class Settings:
     # reports of one day earn
     points_expire_quarters: int = 4
     points_daily_cap: int = 50
+    # metrics for Prometheus: the bearer token a scraper must send (None: /metrics and the collector answer 404),
+    # and where the collector process (`python -m workers.metrics`) listens
+    metrics_token: str | None = field(default=None, repr=False)
+    metrics_bind: str = "127.0.0.1"
+    metrics_port: int = 9108
     tiles: MapTiles | None = field(init=False, default=None, repr=False)  # the four map_tiles settings, resolved
 
     def __post_init__(self):
@@ -235,6 +240,9 @@ class Settings:
             open311_poll_seconds=_int(env, "OPEN311_POLL_SECONDS", 300),
             points_expire_quarters=_int(env, "POINTS_EXPIRE_QUARTERS", 4),
             points_daily_cap=_int(env, "POINTS_DAILY_CAP", 50),
+            metrics_token=env.get("METRICS_TOKEN") or None,
+            metrics_bind=env.get("METRICS_BIND") or "127.0.0.1",
+            metrics_port=_int(env, "METRICS_PORT", 9108),
         )
         for name in ("intake_limit_per_user", "intake_limit_per_address", "login_limit_per_account",
                      "login_limit_per_address", "nearby_limit_per_user", "open311_limit_per_client",

@@ -13,6 +13,7 @@ from PIL import ExifTags, Image
 
 from service.decoding import decode_for_web
 from service.photos import ACCEPTED_FORMATS  # also registers the HEIC opener
+from service.runtime.metrics import timed_step
 
 WEB_LONG_SIDE = 1600
 THUMB_LONG_SIDE = 320
@@ -158,15 +159,17 @@ def process_photo(source: Path | BinaryIO, max_pixels: int, tz: str, decode_budg
     if isinstance(source, Path):
         with open(source, "rb") as opened:
             return process_photo(opened, max_pixels, tz, decode_budget)
-    web, exif, icc = _decode(source, max_pixels, decode_budget)
-    web.thumbnail((WEB_LONG_SIDE, WEB_LONG_SIDE), Image.Resampling.BOX, reducing_gap=2.0)
-    fix = ORIENTATION_FIX.get(_orientation(exif))
-    if fix is not None:
-        web = web.transpose(fix)
-    thumb = _shrink_to(web, THUMB_LONG_SIDE)
-    return ProcessedPhoto(web=_jpeg(web, WEB_QUALITY, icc), thumb=_jpeg(thumb, THUMB_QUALITY, icc),
-                          web_size=web.size, dhash=dhash(thumb), taken_at=exif_taken_at(exif, tz),
-                          gps=exif_gps(exif), camera=exif_camera(exif))
+    with timed_step("decode"):
+        web, exif, icc = _decode(source, max_pixels, decode_budget)
+    with timed_step("copies"):
+        web.thumbnail((WEB_LONG_SIDE, WEB_LONG_SIDE), Image.Resampling.BOX, reducing_gap=2.0)
+        fix = ORIENTATION_FIX.get(_orientation(exif))
+        if fix is not None:
+            web = web.transpose(fix)
+        thumb = _shrink_to(web, THUMB_LONG_SIDE)
+        web_jpeg, thumb_jpeg = _jpeg(web, WEB_QUALITY, icc), _jpeg(thumb, THUMB_QUALITY, icc)
+    return ProcessedPhoto(web=web_jpeg, thumb=thumb_jpeg, web_size=web.size, dhash=dhash(thumb),
+                          taken_at=exif_taken_at(exif, tz), gps=exif_gps(exif), camera=exif_camera(exif))
 
 
 def _decode(source: BinaryIO, max_pixels: int, decode_budget: int) -> tuple[Image.Image, Image.Exif, bytes | None]:

@@ -19,6 +19,7 @@ from service.event_words import Reading, notification_text
 from service.follow_ups import DELIVER_WEBHOOK, FollowUp
 from service.lifecycle import UNMERGE
 from service.models import Case, CaseEvent, MeToo, Notification, Unit, User, WebhookMessage
+from service.runtime.metrics import counted_send
 from service.states import CaseState
 
 
@@ -193,7 +194,8 @@ def deliver_webhook(session: Session, message_id: int,
         return False
     message.attempts += 1
     try:
-        send(message.url, robot_payload(message.content))
+        with counted_send("webhook"):
+            send(message.url, robot_payload(message.content))
     except WebhookFailed as exc:
         message.last_error = str(exc)[:1000]
         session.commit()

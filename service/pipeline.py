@@ -20,6 +20,7 @@ from service.notifications import announce, announce_processing_error
 from service.photo_store import PhotoStore
 from service.placement import Neighbour, PlacementRules, neighbours, same_problem, settle_location, to_signed64
 from service.points import photo_hold
+from service.runtime.metrics import timed_step
 from service.states import CaseState
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,8 @@ def process_case(session: Session, store: PhotoStore, grids: DistrictIndex, rule
         for n in nearby:
             session.add(PossibleDuplicate(case_id=case.id, other_case_id=n.case.id, distance_m=n.distance_m,
                                           hash_distance=n.hash_distance))
-        outcome = dispatch_case(session, case, grids, now)
+        with timed_step("dispatch"):
+            outcome = dispatch_case(session, case, grids, now)
     follow_ups = outcome.follow_ups + announce(session, outcome.event, rules.timezone, rules.staff_webhook)
     case.processed_at = now
     try:

@@ -29,6 +29,7 @@ from service.open311 import address
 from service.open311_remote import Photo, Platform, RemoteError, RemoteUpdate, parse_instant
 from service.photo_store import PhotoStore
 from service.refusals import Refused
+from service.runtime.metrics import counted_send
 from service.states import CaseState as S
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,8 @@ def send(session: Session, store: PhotoStore, request_id: int, now: datetime) ->
     settings = PlatformSettings.read(request.unit.open311)
     request.attempts += 1
     try:
-        posted = settings.platform().post_request(_request_fields(case, settings), _photos_of(case, store))
+        with counted_send("open311"):
+            posted = settings.platform().post_request(_request_fields(case, settings), _photos_of(case, store))
     except RemoteError as error:
         request.last_error = str(error)[:2000]
         session.commit()
@@ -208,6 +210,7 @@ def _from_requests(platform: Platform, ids: list[str]) -> list[RemoteUpdate]:
     return updates
 
 
+@counted_send("open311_poll")
 def poll(session: Session, store: PhotoStore, unit: Unit, now: datetime, limits: IntakeLimits, tz: str,
          photo_hosts: frozenset[str] = frozenset()) -> Poll:
     """Read the unit's platform's updates since the last poll and apply each to its case, once; the platform's

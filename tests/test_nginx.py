@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -23,6 +24,7 @@ from bench.nginx import CONFIG, Nginx, nginx_binary
 from bench.riders import multipart_body
 from service.runtime.embedded_redis import free_port
 
+METRICS_TOKEN = "scrape-token"  # gunicorn would show its metrics to this token: nginx must not ask it
 SLOW_CONNECTIONS = 70  # the finding: this many made /healthz time out on gunicorn alone (here it has 4 threads)
 
 
@@ -43,7 +45,8 @@ def proxied(tmp_path, settings, nginx_installed):
     address may send one report a minute. Yields nginx and gunicorn's log."""
     log = tmp_path / "gunicorn.log"
     with gunicorn(settings, log, WEB_CONCURRENCY="1", WEB_THREADS="4", TRUSTED_PROXIES="1",
-                  INTAKE_LIMIT_PER_ADDRESS="1 per minute", INTAKE_LIMIT_PER_USER="1000 per minute") as (_, _, port):
+                  INTAKE_LIMIT_PER_ADDRESS="1 per minute", INTAKE_LIMIT_PER_USER="1000 per minute",
+                  METRICS_TOKEN=METRICS_TOKEN) as (_, _, port):
         nginx = Nginx(f"127.0.0.1:{port}", free_port())
         try:
             yield nginx.start(), log
@@ -142,3 +145,21 @@ def test_an_upload_over_the_limit_gets_413_from_nginx_and_never_reaches_gunicorn
         time.sleep(0.1)
     assert "served-afterwards" in log.read_text()
     assert "oversized-upload" not in log.read_text()
+
+
+def test_metrics_are_not_routed_to_the_app_whatever_token_is_sent(proxied):
+    nginx, log = proxied
+    for path in ("/metrics", "/metrics?from-outside", "//metrics", "/%6Detrics"):
+        request = urllib.request.Request(nginx.base + path, headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        assert refused.value.code == 404
+
+    # gunicorn logs every request it serves: one after the refused scrapes shows up, none of them does
+    with urllib.request.urlopen(nginx.base + "/healthz?served-afterwards", timeout=5):
+        pass
+    deadline = time.monotonic() + 5
+    while "served-afterwards" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "served-afterwards" in log.read_text()
+    assert "etrics" not in log.read_text()

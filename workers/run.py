@@ -7,11 +7,13 @@ import time
 
 import redis
 from rq import SimpleWorker
+from rq.exceptions import DeserializationError
 from rq.worker.base import BaseWorker
 from sqlalchemy.orm import configure_mappers
 
 import workers.jobs  # noqa: F401  (imported here, once)
 from service.runtime.jobqueue import QUEUES, SERIALIZER, redis_connection
+from service.runtime.metrics import record_job
 from workers import context
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,17 @@ class PipelineWorker(SimpleWorker):
 
     def get_heartbeat_ttl(self, job) -> int:
         return BaseWorker.get_heartbeat_ttl(self, job)  # the short lease of a forking worker, renewed below
+
+    def perform_job(self, job, queue) -> bool:
+        """Run the job as RQ does, counting its outcome and time (service/runtime/metrics.py)."""
+        started = time.perf_counter()
+        ok = super().perform_job(job, queue)
+        try:
+            name = job.func_name
+        except DeserializationError:  # not JSON (a planted pickle): refused and failed, counted under one name
+            name = "unreadable"
+        record_job(name, ok, time.perf_counter() - started)
+        return ok
 
     def execute_job(self, job, queue):
         done = threading.Event()

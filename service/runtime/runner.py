@@ -1,4 +1,5 @@
-"""`make run`: migrate, load the demo community, then run Redis, the web server, a worker and the scheduler together.
+"""`make run`: migrate, load the demo community, then run Redis, the web server, a worker and the scheduler together
+(and the metrics collector when METRICS_TOKEN is set).
 
 Ctrl-C (or SIGTERM, any number of them) stops everything this started, the embedded Redis last, within 15 s.
 With REDIS_URL set, that Redis is used instead of the embedded one.
@@ -6,6 +7,7 @@ With REDIS_URL set, that Redis is used instead of the embedded one.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -71,14 +73,26 @@ def _embedded_redis(settings: Settings) -> EmbeddedRedis:
                          password=unquote(url.password) if url.password else None)
 
 
-def _processes(port: int) -> dict[str, list[str]]:
-    """The command line of each process, as in the Procfile but on loopback."""
+def _processes(port: int, settings: Settings) -> dict[str, list[str]]:
+    """The command line of each process, as in the Procfile but on loopback; the metrics collector only with a
+    METRICS_TOKEN (without one metrics are off, and its port is left alone)."""
+    metrics = {"metrics": [sys.executable, "-m", "workers.metrics"]} if settings.metrics_token else {}
     return {
         "web": [str(BIN / "gunicorn"), "service.web:create_app()", "-c", str(GUNICORN_CONF),
                 "--bind", f"127.0.0.1:{port}", "--workers", "1"],
         "worker": [sys.executable, "-m", "workers.run"],
         "scheduler": [sys.executable, "-m", "workers.cron"],
+        **metrics,
     }
+
+
+def metrics_folders(instance_dir: Path) -> dict[str, Path]:
+    """Each process's PROMETHEUS_MULTIPROC_DIR under instance/metrics/: the web's (gunicorn empties it as it
+    starts), and one for the rest, which the collector reads, emptied here: this run counts from 0."""
+    web, jobs = instance_dir / "metrics" / "web", instance_dir / "metrics" / "jobs"
+    shutil.rmtree(jobs, ignore_errors=True)
+    jobs.mkdir(parents=True)
+    return {"web": web, "worker": jobs, "scheduler": jobs, "metrics": jobs}
 
 
 def wait_healthy(url: str, children: dict[str, subprocess.Popen], timeout: float = 60,
@@ -116,6 +130,11 @@ def _print_welcome(url: str, settings: Settings, password: str, logins: dict[str
     print(f"  health     {url}/healthz")
     print(f"  database   {masked_url(settings.database_url)}")
     print(f"  redis      {masked_url(settings.redis_url)}{' (embedded)' if settings.embedded_redis else ''}")
+    if settings.metrics_token:
+        print(f"  metrics    {url}/metrics and http://{settings.metrics_bind}:{settings.metrics_port}/metrics "
+              "(Authorization: Bearer $METRICS_TOKEN)")
+    else:
+        print("  metrics    off (set METRICS_TOKEN to turn on /metrics and the collector)")
     print(f"\nDemo logins (password for all: {password}):")
     for role, names in logins.items():
         more = f" … ({len(names)} in all)" if len(names) > 20 else ""
@@ -172,11 +191,13 @@ def main() -> int:
             logins = demo_logins(session)
         db.dispose()
         env = dict(os.environ, REDIS_URL=settings.redis_url, DATABASE_URL=settings.database_url)
-        for name, argv in _processes(port).items():
+        folders = metrics_folders(settings.instance_dir)
+        for name, argv in _processes(port, settings).items():
             if stop:
                 break
             # each in a process group of its own: Ctrl-C reaches only us, and we stop each group once
-            children[name] = subprocess.Popen(argv, env=env, start_new_session=True)
+            children[name] = subprocess.Popen(argv, env={**env, "PROMETHEUS_MULTIPROC_DIR": str(folders[name])},
+                                              start_new_session=True)
         url = f"http://127.0.0.1:{port}"
         if wait_healthy(url, children, stop=stop):
             _print_welcome(url, settings, password, logins)

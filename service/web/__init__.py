@@ -31,6 +31,7 @@ from service.web import (
     good_deeds,
     jobs_desk,
     main,
+    metrics,
     open311,
     open311_desk,
     publicity,
@@ -79,6 +80,7 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     app.before_request(_check_csrf)
     limiter.init_app(app)
     compress.init_app(app)
+    metrics.init_app(app)  # GET /metrics, and every request, report and upload counted
 
 
 def register_blueprints(app: Flask) -> None:

@@ -5,7 +5,7 @@ import logging
 import time
 from itertools import chain
 
-from flask import Flask, flash, jsonify, make_response, redirect, render_template, request
+from flask import Flask, flash, g, jsonify, make_response, redirect, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import ClientDisconnected, HTTPException, default_exceptions
@@ -129,6 +129,7 @@ def init_app(app: Flask) -> None:
         """The JSON error on the API. A page's form with a wrong value is shown again with the message (as every
         form shows its refusals); any other refusal on a page is that status's page, with the same words."""
         status = REFUSAL_STATUS[exc.kind]
+        g.refusal_code = exc.code  # for the intake's count by reason (service/web/metrics.py)
         if _on_open311():
             return open311_error(status, exc.en)
         if _wants_json():
@@ -148,6 +149,7 @@ def init_app(app: Flask) -> None:
             code, zh, en = "csrf_failed", "页面已过期，请刷新后重试", "the page's CSRF token is missing or stale"
         if exc.code is None or exc.code < 400:  # a redirect werkzeug raises (a missing slash): as it is
             return exc.get_response()
+        g.refusal_code = code
         if _on_open311():
             response = open311_error(exc.code, en)
             status = response.status_code
