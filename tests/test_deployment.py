@@ -1,0 +1,111 @@
+"""The deployment that can be copied: the example systemd units (config/systemd/) check with systemd's own verifier,
+run what the Procfile runs, and each unit's command starts."""
+from __future__ import annotations
+
+import configparser
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from browser_support import in_ci
+
+ROOT = Path(__file__).resolve().parent.parent
+UNITS = ROOT / "config" / "systemd"
+INSTALLED_AT = "/opt/suishoupai"
+
+
+def _unit(name: str) -> configparser.ConfigParser:
+    """A unit file read as sections of keys (a key given twice, as ExecStart may be, keeps its last value)."""
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str
+    parser.read(UNITS / name, encoding="utf-8")
+    return parser
+
+
+def _exec_starts(name: str) -> list[list[str]]:
+    """Every ExecStart= line of a unit, split as a shell would, with the install folder made relative."""
+    lines = [line.split("=", 1)[1] for line in (UNITS / name).read_text(encoding="utf-8").splitlines()
+             if line.startswith("ExecStart=")]
+    return [[part.replace(f"{INSTALLED_AT}/.venv/bin/", "") for part in shlex.split(line)] for line in lines]
+
+
+def _procfile() -> dict[str, list[str]]:
+    """The Procfile's process types and their commands (a release's `&&` steps split apart)."""
+    kinds = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if ":" in line and not line.startswith("#"):
+            kind, command = line.split(":", 1)
+            kinds[kind.strip()] = command.strip()
+    return kinds
+
+
+def test_every_process_of_the_procfile_has_a_unit_running_the_same_command():
+    units = {"release": "suishoupai-release.service", "web": "suishoupai-web.service",
+             "worker": "suishoupai-worker@.service", "scheduler": "suishoupai-scheduler.service",
+             "metrics": "suishoupai-metrics.service"}
+    procfile = _procfile()
+    assert set(procfile) == set(units), "a Procfile process without its unit, or a unit the Procfile lacks"
+    for kind, command in procfile.items():
+        steps = [shlex.split(step) for step in command.split("&&")]
+        in_unit = _exec_starts(units[kind])
+        assert [step[:3] for step in in_unit] == [step[:3] for step in steps], kind
+        if kind == "web":  # the unit binds to loopback, for nginx in front
+            assert in_unit[0][:4] == steps[0][:4] and "127.0.0.1:${PORT}" in in_unit[0]
+
+
+def test_every_unit_reads_the_settings_file_and_runs_as_the_service_user():
+    for path in UNITS.glob("*.service"):
+        service = _unit(path.name)["Service"]
+        assert service["EnvironmentFile"] == "/etc/suishoupai/env", path.name
+        assert service["User"] == service["Group"] == "suishoupai", path.name
+        assert service["WorkingDirectory"] == INSTALLED_AT, path.name
+
+
+def test_workers_scheduler_and_collector_share_one_metrics_folder_and_the_web_has_its_own():
+    folders = {name: _unit(name)["Service"].get("Environment", "")
+               for name in ("suishoupai-worker@.service", "suishoupai-scheduler.service",
+                            "suishoupai-metrics.service", "suishoupai-web.service")}
+    shared = {value for name, value in folders.items() if name != "suishoupai-web.service"}
+    assert shared == {"PROMETHEUS_MULTIPROC_DIR=/run/suishoupai-workers"}
+    assert folders["suishoupai-web.service"] == "PROMETHEUS_MULTIPROC_DIR=/run/suishoupai-web"
+
+
+def test_the_example_settings_name_what_production_needs():
+    example = dict(line.split("=", 1) for line in (UNITS / "suishoupai.env.example").read_text().splitlines()
+                   if line and not line.startswith("#"))
+    for needed in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "PHOTO_STORE", "S3_ENDPOINT_URL", "S3_ACCESS_KEY_ID",
+                   "S3_SECRET_ACCESS_KEY", "METRICS_TOKEN", "TRUSTED_PROXIES"):
+        assert needed in example, needed
+
+
+def test_systemd_accepts_the_units(tmp_path):
+    verifier = shutil.which("systemd-analyze")
+    if verifier is None:
+        if in_ci():
+            pytest.fail("systemd-analyze is missing (Debian's systemd package; .ci/run installs it)")
+        pytest.skip("systemd-analyze is not installed")
+    # the units as installed in this checkout: its venv's programs, a settings file of the example's
+    (tmp_path / "env").write_text((UNITS / "suishoupai.env.example").read_text())
+    venv = Path(sys.executable).parent.parent
+    for path in UNITS.iterdir():
+        if path.suffix in (".service", ".timer", ".target"):
+            text = path.read_text(encoding="utf-8").replace(f"{INSTALLED_AT}/.venv", str(venv))
+            text = text.replace(INSTALLED_AT, str(ROOT)).replace("/etc/suishoupai/env", str(tmp_path / "env"))
+            (tmp_path / path.name.replace("@.", "@1.")).write_text(text, encoding="utf-8")
+    names = sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".service", ".timer", ".target"))
+    checked = subprocess.run([verifier, "verify", "--man=no", *(f"./{n}" for n in names)], cwd=tmp_path,
+                             capture_output=True, text=True, env={**os.environ, "SYSTEMD_LOG_LEVEL": "notice"})
+    assert checked.returncode == 0 and not checked.stderr.strip(), checked.stderr
+
+
+@pytest.mark.parametrize("unit", ["suishoupai-worker@.service", "suishoupai-scheduler.service",
+                                  "suishoupai-metrics.service"])
+def test_each_long_running_units_program_is_one_this_checkout_has(unit):
+    command = _exec_starts(unit)[0]
+    assert command[0] == "python" and command[1] == "-m"
+    module = ROOT.joinpath(*command[2].split(".")).with_suffix(".py")
+    assert module.is_file(), f"{unit} runs {command[2]}, which does not exist"
