@@ -52,7 +52,7 @@ class JSONCronJob(CronJob):
             pipeline.expire(self.job_history_key, DEFAULT_CRON_JOB_HISTORY_TTL)
             cron_job_registry.add(self.name, pipeline, enqueue_timestamp=enqueued_at)
             pipeline.execute()
-        log.info("queued %s on %s", self.func_name, self.queue_name)
+        log.info("queued %s on %s", self.func_name, self.queue_name, extra={"queued_job_id": job.id})
         return job
 
 

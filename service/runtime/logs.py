@@ -11,6 +11,8 @@ import logging
 import logging.config
 import os
 import re
+import sys
+import threading
 from typing import Any
 
 import structlog
@@ -130,8 +132,19 @@ def logging_config(process: str, level: str | None = None) -> dict:
 
 def configure(process: str, level: str | None = None) -> None:
     """Set up this process's logging: call once at start, before anything logs (RQ adds its own text handlers
-    only when it finds none)."""
+    only when it finds none). Warnings and an exception that ends the process or a thread are lines too, so
+    nothing this process writes is plain text."""
     logging.config.dictConfig(logging_config(process, level))
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = lambda args: _log_uncaught(args.exc_type, args.exc_value, args.exc_traceback)
+
+
+def _log_uncaught(exc_type, exc_value, exc_traceback) -> None:
+    if issubclass(exc_type, KeyboardInterrupt):
+        sys.__excepthook__(exc_type, exc_value, exc_traceback)
+        return
+    logging.getLogger("uncaught").critical("uncaught exception", exc_info=(exc_type, exc_value, exc_traceback))
 
 
 def sane_request_id(raw: str | None) -> str | None:

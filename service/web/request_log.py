@@ -42,16 +42,16 @@ class RequestIds:
             answer.setdefault("status", 500)
             raise
         finally:
-            _log_request(environ, answer, started)
+            _log_request(environ, request_id, answer, started)
         return body
 
 
-def _log_request(environ: dict, answer: dict, started: float) -> None:
+def _log_request(environ: dict, request_id: str, answer: dict, started: float) -> None:
     """The request line: the path without its query string (an Open311 api_key travels there) and with a secret
     route argument (an invitation's token) masked."""
     facts = environ.get(ROUTE_FACTS, {})
     log.info("request", extra={
-        "method": environ.get("REQUEST_METHOD"), "route": facts.get("route"),
+        "request_id": request_id, "method": environ.get("REQUEST_METHOD"), "route": facts.get("route"),
         "path": facts.get("path") or environ.get("PATH_INFO", ""), "status": answer.get("status"),
         "duration_ms": round((time.perf_counter() - started) * 1000, 1), "user_id": facts.get("user_id"),
         "bytes": answer.get("bytes")})
