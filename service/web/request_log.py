@@ -47,12 +47,12 @@ class RequestIds:
 
 
 def _log_request(environ: dict, request_id: str, answer: dict, started: float) -> None:
-    """The request line: the path without its query string (an Open311 api_key travels there) and with a secret
-    route argument (an invitation's token) masked."""
-    facts = environ.get(ROUTE_FACTS, {})
-    log.info("request", extra={
+    """The request line (an error's when the answer is a 5xx): the path without its query string (an Open311
+    api_key travels there) and with a secret route argument (an invitation's token) masked."""
+    facts, status = environ.get(ROUTE_FACTS, {}), answer.get("status")
+    log.log(logging.ERROR if status is not None and status >= 500 else logging.INFO, "request", extra={
         "request_id": request_id, "method": environ.get("REQUEST_METHOD"), "route": facts.get("route"),
-        "path": facts.get("path") or environ.get("PATH_INFO", ""), "status": answer.get("status"),
+        "path": facts.get("path") or environ.get("PATH_INFO", ""), "status": status,
         "duration_ms": round((time.perf_counter() - started) * 1000, 1), "user_id": facts.get("user_id"),
         "bytes": answer.get("bytes")})
 
