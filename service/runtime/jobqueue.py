@@ -90,16 +90,16 @@ class JobQueue:
 
     def enqueue_follow_ups(self, case_no: str, follow_ups: Iterable[FollowUp]) -> bool:
         """Queue each follow-up of a committed change; False when Redis could not take them (the sweeper will)."""
-        ok = True
+        ok, meta = True, job_meta(case_no)
         for follow_up in follow_ups:
             spec = JOB_SPECS[follow_up.job]
             try:
                 # A fixed job id: the sweeper re-enqueueing a case replaces, never doubles, its job.
                 rq_queue(spec.queue, self.connection).enqueue(
                     spec.path, follow_up.target_id, job_id=job_id(follow_up), job_timeout=spec.timeout,
-                    retry=spec.retry, description=f"{follow_up.job} {case_no}", meta=job_meta(case_no))
+                    retry=spec.retry, description=f"{follow_up.job} {case_no}", meta=meta)
                 log.info("job queued", extra={"queued_job": follow_up.job, "queued_job_id": job_id(follow_up),
-                                              "case_no": case_no})
+                                              "case_no": meta["case_no"]})
             except redis.RedisError as exc:
                 log.warning("case %s: could not queue %s (%s); the sweeper will pick it up",
                             case_no, follow_up.job, exc)
