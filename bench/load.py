@@ -32,13 +32,14 @@ from pathlib import Path
 import aiohttp
 import sqlalchemy as sa
 
+from bench import log_check
 from bench.figures import figure
 from bench.riders import Outcome, Rider, one_of_a_kind, percentile, phone_photos, reading, spot_in
 from bench.slowloris import slowloris
 from bench.stack import PASSWORD, Stack
 from config import Settings
 from service.db import Database
-from service.models import Case, CaseEvent, Photo
+from service.models import Case, CaseEvent, Photo, User
 from service.photo_store import FolderPhotoStore, photo_store_for
 from service.states import CaseState
 
@@ -93,6 +94,7 @@ class Harness:
         self.sent = 0
         self._readers: list[tuple[Rider, str]] = []
         self.db = Database(stack.postgres.url)
+        self.credentials: set[str] = set()  # every token and session cookie the service gave: never to be logged
 
     # --- riders -----------------------------------------------------------------------------------------------
 
@@ -115,7 +117,10 @@ class Harness:
             async with gate:
                 return await Rider(http, self.stack.base, name, PASSWORD).login()
 
-        return list(await asyncio.gather(*(login(n) for n in names)))
+        riders = list(await asyncio.gather(*(login(n) for n in names)))
+        self.credentials.update(r.headers["Authorization"].removeprefix("Bearer ") for r in riders)
+        self.credentials.update(cookie.value for cookie in http.cookie_jar)
+        return riders
 
     async def send(self, rider: Rider, bytes_per_s: float | None = None) -> Outcome:
         """One new report from this rider, with its own photo bytes, somewhere in the grids."""
@@ -172,6 +177,15 @@ class Harness:
             kept |= set(photo_store_for(Settings.from_env(env=self.stack.env())).names())
         with self.db.session() as session:
             return sum(1 for relpath in session.scalars(sa.select(Photo.original_path)) if relpath not in kept)
+
+    def secrets(self) -> dict[str, set[str]]:
+        """What no log line may hold: the password, the tokens and cookies handed out, every user's phone number,
+        the secret key."""
+        with self.db.session() as session:
+            phones = set(session.scalars(sa.select(User.phone).where(User.phone.is_not(None))))
+        env = self.stack.env()
+        return {"password": {PASSWORD}, "token or cookie": self.credentials, "phone number": phones,
+                "secret key": {env["SECRET_KEY"]}, "object store key": {env.get("S3_SECRET_ACCESS_KEY")} - {None}}
 
     def ledger_check(self) -> dict:
         """Every case against the ledger: states, outcome events per case, cases nobody was told about."""
@@ -361,8 +375,8 @@ async def faults(harness: Harness, http: aiohttp.ClientSession) -> dict:
 PHASES = {"throughput": throughput, "slow_phones": slow_phones, "slowloris": slowloris, "faults": faults}
 
 
-async def run(stack: Stack, plan: Plan, photos: list[bytes], phases: list[str]) -> dict:
-    harness = Harness(stack, plan, photos)
+async def run(harness: Harness, phases: list[str]) -> dict:
+    stack = harness.stack
     if "throughput" not in phases:
         stack.start_workers()  # the throughput phase starts them after measuring the pipeline alone
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=60)
@@ -386,6 +400,9 @@ def headline(figures: dict, smoke: bool) -> bool:
             figure("reports_refused", f["refused"], "<=", 0),
             figure("faults_photos_missing", f["photos_missing"], "<=", 0),
         ]
+    if "logs" in figures:
+        correct += [figure("log_secrets_found", figures["logs"]["secrets_found"], "=", 0),
+                    figure("log_lines_not_json", figures["logs"]["lines_not_json"], "=", 0)]
     if "throughput" in figures:
         speed.append(figure("dispatch_vs_pipeline", figures["throughput"]["dispatch_vs_pipeline"], ">=", 0.7))
     if "slow_phones" in figures:
@@ -419,8 +436,12 @@ def main() -> int:
           f"{sorted(stack.front_cpus)}, "
           f"{stack.workers} worker(s) with PostgreSQL and Redis on {sorted(stack.back_cpus)}; files in {stack.folder}",
           flush=True)
+    harness = Harness(stack, plan, photos)
     try:
-        figures = asyncio.run(run(stack, plan, photos, args.only or list(PHASES)))
+        figures = asyncio.run(run(harness, args.only or list(PHASES)))
+        secrets = harness.secrets()
+        stack.stop(keep_files=True)  # every process stopped, its last line written: then its log is read
+        figures["logs"] = log_check.scan(stack.folder, secrets)
     finally:
         stack.stop(keep_files=args.keep)
     figures["run"] = {"smoke": args.smoke, "proxy": stack.proxy, "seconds": round(time.monotonic() - began),

@@ -5,6 +5,8 @@ threaded workers keep a slow phone to one thread, so one process serves many upl
 """
 import os
 
+from service.runtime import logs
+
 
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name, "")
@@ -28,7 +30,10 @@ limit_request_field_size = 8190
 # a slow but steady upload is never cut off); the client gets 408 and nothing of the report is kept
 body_read_timeout = _env_int("WEB_READ_TIMEOUT", 30)
 
-accesslog = "-"
+# every line JSON (service/runtime/logs.py): gunicorn's own to stderr, the app's to stdout, where its one `request`
+# line per request (with the request id, route, status, duration) stands in for gunicorn's text access log
+accesslog = None
+logconfig_dict = logs.logging_config("web")
 # each process proves it is alive by touching a file many times a second; on a disk busy writing photos that
 # touch can wait, and the process's requests wait with it: keep the file in memory
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None

@@ -293,3 +293,15 @@ class Settings:
     def resolved_demo_password(self) -> str:
         """The demo users' password: DEMO_PASSWORD, or one generated once and kept under instance/."""
         return self.demo_password or kept_secret(self.instance_dir, "demo_password", 9)
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def log_level(env: dict | None = None) -> str:
+    """LOG_LEVEL (INFO unless set): read apart from Settings, by every process before it logs a line, gunicorn's
+    master among them."""
+    raw = (os.environ if env is None else env).get("LOG_LEVEL", "").strip().upper() or "INFO"
+    if raw not in LOG_LEVELS:
+        raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return raw

@@ -1,6 +1,7 @@
 """Taking in a rider's report: checking what was sent, keeping the photos, and opening the case."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
@@ -197,6 +198,14 @@ def find_by_client_id(session: Session, reporter: User, client_report_id: str | 
         return None
     return session.scalar(sa.select(Case).where(Case.reporter_id == reporter.id,
                                                 Case.client_report_id == client_report_id))
+
+
+CASE_NO = re.compile(r"[0-9]{8}-[0-9]{4,}")  # what next_case_no makes: the local day, then its count
+
+
+def is_case_no(text: str | None) -> bool:
+    """True when the text has the shape of a case number (20260301-0007), whether or not such a case exists."""
+    return bool(text) and CASE_NO.fullmatch(text) is not None
 
 
 def next_case_no(session: Session, now: datetime, tz: str) -> str:

@@ -1,9 +1,13 @@
 """What several test files share that is not a fixture: the demo password and spots, the tables each test starts
-without, settings, the API and page clients, running the queued jobs, and the shape of a refusal."""
+without, settings, the API and page clients, running the queued jobs, the shape of a refusal, and a group robot on
+loopback."""
 from __future__ import annotations
 
+import json
 import re
+import threading
 from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
 from pathlib import Path
 
@@ -152,3 +156,33 @@ def staff_browser(app) -> Browser:
     browser = Browser(app.test_client())
     assert browser.login("staff1").headers["Location"] == "/desk"
     return browser
+
+
+class RobotServer:
+    """A group robot on loopback that records what it is sent, answering as WeCom does (or failing)."""
+
+    def __init__(self, fail: bool = False):
+        received, self.fail = [], fail
+        self.received = received
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append(json.loads(body))
+                status, reply = (500, b"{}") if outer.fail else (200, b'{"errcode":0,"errmsg":"ok"}')
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/cgi-bin/webhook/send?key=test"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

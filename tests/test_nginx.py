@@ -128,23 +128,26 @@ def test_an_upload_over_the_limit_gets_413_from_nginx_and_never_reaches_gunicorn
     conn = socket.create_connection(("127.0.0.1", nginx.port), timeout=10)
     try:
         # 62 MB announced, over MAX_PHOTOS x MAX_PHOTO_MB + 1 MB: answered before a byte of the body is sent
-        conn.sendall(b"POST /api/v1/reports?oversized-upload HTTP/1.1\r\nHost: phone\r\nContent-Type: image/jpeg\r\n"
+        conn.sendall(b"POST /api/v1/reports HTTP/1.1\r\nHost: phone\r\nContent-Type: image/jpeg\r\n"
                      b"Content-Length: %d\r\n\r\n" % (62 * 1024 * 1024))
         response = http.client.HTTPResponse(conn)
         response.begin()
         assert response.status == 413
         assert json.loads(response.read())["error"]["code"] == "request_too_large"
+        refused_id = response.headers["X-Request-ID"]  # nginx's own answers carry its request id too
     finally:
         conn.close()
 
-    # gunicorn logs every request it serves: one after the refused upload shows up, the upload never does
-    with urllib.request.urlopen(nginx.base + "/healthz?served-afterwards", timeout=5):
-        pass
+    # gunicorn logs every request it serves, under the id nginx gave it: one after the refused upload shows up,
+    # the upload never does
+    with urllib.request.urlopen(nginx.base + "/healthz", timeout=5) as response:
+        served_id = response.headers["X-Request-ID"]
+    assert served_id and refused_id and served_id != refused_id
     deadline = time.monotonic() + 5
-    while "served-afterwards" not in log.read_text() and time.monotonic() < deadline:
+    while served_id not in log.read_text() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert "served-afterwards" in log.read_text()
-    assert "oversized-upload" not in log.read_text()
+    assert served_id in log.read_text()
+    assert refused_id not in log.read_text()
 
 
 def test_metrics_are_not_routed_to_the_app_whatever_token_is_sent(proxied):
@@ -155,11 +158,12 @@ def test_metrics_are_not_routed_to_the_app_whatever_token_is_sent(proxied):
             urllib.request.urlopen(request, timeout=5)
         assert refused.value.code == 404
 
-    # gunicorn logs every request it serves: one after the refused scrapes shows up, none of them does
-    with urllib.request.urlopen(nginx.base + "/healthz?served-afterwards", timeout=5):
-        pass
+    # the app logs every request it serves, by the id nginx gave it: one after the refused scrapes shows up, none
+    # of them does
+    with urllib.request.urlopen(nginx.base + "/healthz", timeout=5) as served:
+        served_id = served.headers["X-Request-ID"]
     deadline = time.monotonic() + 5
-    while "served-afterwards" not in log.read_text() and time.monotonic() < deadline:
+    while served_id not in log.read_text() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert "served-afterwards" in log.read_text()
+    assert served_id in log.read_text()
     assert "etrics" not in log.read_text()

@@ -2,16 +2,13 @@
 from __future__ import annotations
 
 import io
-import json
-import threading
 from datetime import UTC, datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import sqlalchemy as sa
 from images import photo_jpeg
 from PIL import Image
-from support import OUTSIDE_GRIDS, Api, run_jobs
+from support import OUTSIDE_GRIDS, Api, RobotServer, run_jobs
 
 from service.db import utcnow
 from service.event_words import Reading, notification_text
@@ -225,36 +222,6 @@ def test_a_redrawn_grid_takes_effect_without_restarting_the_worker(rider, db, wo
         db.flush()
         old.retired_at = None
         db.commit()
-
-
-class RobotServer:
-    """A group robot on loopback that records what it is sent, answering as WeCom does (or failing)."""
-
-    def __init__(self, fail: bool = False):
-        received, self.fail = [], fail
-        self.received = received
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append(json.loads(body))
-                status, reply = (500, b"{}") if outer.fail else (200, b'{"errcode":0,"errmsg":"ok"}')
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/cgi-bin/webhook/send?key=test"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

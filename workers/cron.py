@@ -11,6 +11,7 @@ from rq.cron import CronJob, CronScheduler
 from rq.defaults import DEFAULT_CRON_JOB_HISTORY_LIMIT, DEFAULT_CRON_JOB_HISTORY_TTL
 from rq.job import Job
 
+from service.runtime import logs
 from service.runtime.jobqueue import JOB_SPECS, SERIALIZER, redis_connection, rq_queue
 from workers.context import settings
 
@@ -51,7 +52,7 @@ class JSONCronJob(CronJob):
             pipeline.expire(self.job_history_key, DEFAULT_CRON_JOB_HISTORY_TTL)
             cron_job_registry.add(self.name, pipeline, enqueue_timestamp=enqueued_at)
             pipeline.execute()
-        log.info("queued %s on %s", self.func_name, self.queue_name)
+        log.info("queued %s on %s", self.func_name, self.queue_name, extra={"queued_job_id": job.id})
         return job
 
 
@@ -85,7 +86,7 @@ def scheduler(connection: redis.Redis) -> JSONCronScheduler:
 
 def main() -> None:
     """Queue the periodic jobs on time until SIGINT or SIGTERM; exactly one of these runs per Redis."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.configure("scheduler")
     scheduler(redis_connection(settings().redis_url)).start()
 
 

@@ -12,9 +12,11 @@ from rq.worker.base import BaseWorker
 from sqlalchemy.orm import configure_mappers
 
 import workers.jobs  # noqa: F401  (imported here, once)
+from service.runtime import logs
 from service.runtime.jobqueue import QUEUES, SERIALIZER, redis_connection
 from service.runtime.metrics import record_job
 from workers import context
+from workers.job_logs import LoggedJobs
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,7 @@ JOB_MONITORING_INTERVAL = 10
 MAINTENANCE_INTERVAL = 60
 
 
-class PipelineWorker(SimpleWorker):
+class PipelineWorker(LoggedJobs, SimpleWorker):
     """An RQ worker that runs each job in its own long-lived process, proving it is alive from a thread meanwhile.
 
     RQ's default worker forks a work horse per job. For a photo job of about 90 ms the horse added about 50 ms
@@ -88,7 +90,7 @@ class PipelineWorker(SimpleWorker):
 
 def main() -> None:
     """Work jobs until stopped; the built-in scheduler moves retries with a delay back onto their queue."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.configure("worker")
     configure_mappers()
     connection = redis_connection(context.settings().redis_url)
     worker = PipelineWorker(list(QUEUES), connection=connection,

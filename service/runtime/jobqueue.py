@@ -13,7 +13,9 @@ from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
+from service.cases import is_case_no
 from service.follow_ups import DELIVER_WEBHOOK, PROCESS_CASE, PROCESS_PHOTOS, SEND_TO_UNIT, FollowUp
+from service.runtime import logs
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,12 @@ def job_id(follow_up: FollowUp) -> str:
     return f"{follow_up.job}-{follow_up.target_id}"
 
 
+def job_meta(case_no: str) -> dict:
+    """What a job carries for its log lines: the request (or job) that queued it, and its case's number (a weekly
+    report's jobs are queued under the week's name, which is none)."""
+    return {"request_id": logs.bound("request_id"), "case_no": case_no if is_case_no(case_no) else None}
+
+
 def redis_connection(url: str) -> redis.Redis:
     """A Redis client that gives up quickly, so a Redis outage cannot stall a rider's upload."""
     return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=3, health_check_interval=30)
@@ -82,14 +90,16 @@ class JobQueue:
 
     def enqueue_follow_ups(self, case_no: str, follow_ups: Iterable[FollowUp]) -> bool:
         """Queue each follow-up of a committed change; False when Redis could not take them (the sweeper will)."""
-        ok = True
+        ok, meta = True, job_meta(case_no)
         for follow_up in follow_ups:
             spec = JOB_SPECS[follow_up.job]
             try:
                 # A fixed job id: the sweeper re-enqueueing a case replaces, never doubles, its job.
                 rq_queue(spec.queue, self.connection).enqueue(
                     spec.path, follow_up.target_id, job_id=job_id(follow_up), job_timeout=spec.timeout,
-                    retry=spec.retry, description=f"{follow_up.job} {case_no}")
+                    retry=spec.retry, description=f"{follow_up.job} {case_no}", meta=meta)
+                log.info("job queued", extra={"queued_job": follow_up.job, "queued_job_id": job_id(follow_up),
+                                              "case_no": meta["case_no"]})
             except redis.RedisError as exc:
                 log.warning("case %s: could not queue %s (%s); the sweeper will pick it up",
                             case_no, follow_up.job, exc)

@@ -37,6 +37,7 @@ from service.web import (
     publicity,
     reports,
     request_bodies,
+    request_log,
     rider_api,
     security,
     wallet,
@@ -193,4 +194,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_template_helpers(app, settings)
     register_errorhandlers(app)
     register_commands(app)
+    request_log.init_app(app)  # last: the outermost layer, around the static files too
     return app

@@ -20,6 +20,7 @@ from service.notifications import latest_notifications, mark_all_read, mark_read
 from service.parsing import INT32_MAX, whole_number
 from service.points import hold_words, paid_for
 from service.refusals import Refused
+from service.runtime.logs import bind_case
 from service.scope import may_see
 from service.users import sign_in
 from service.web.access import current_user, log_in, log_out, login_required
@@ -151,6 +152,7 @@ def create_report():
     intake = take_report(db_session(), svc.photos, current_user(), form, photos, svc.limits, district_index(),
                          svc.settings.timezone)
     case = intake.case
+    bind_case(case.case_no)
     if intake.created:
         svc.jobs.enqueue_follow_ups(case.case_no, intake.follow_ups)
     body = {"case_no": case.case_no, "state": case.state,

@@ -20,6 +20,7 @@ from service.geocoding import Geocoder
 from service.models import Case, Photo
 from service.open311 import Open311Error
 from service.parsing import INT64_MAX, whole_number
+from service.runtime.logs import bind_case
 from service.states import CaseState
 from service.web.extensions import db_session, district_index, services
 from service.web.links import external_url
@@ -140,6 +141,7 @@ def create_request(fmt: str):
               if f.filename or f.content_length]  # an empty file part is no photo
     intake = take_report(session, svc.photos, client.user, asked.form, photos, svc.limits, district_index(),
                          svc.settings.timezone, channel=asked.channel)
+    bind_case(intake.case.case_no)
     if intake.created:
         svc.jobs.enqueue_follow_ups(intake.case.case_no, intake.follow_ups)
     answer = {"service_request_id": intake.case.case_no, "service_notice": "", "account_id": None}
