@@ -16,7 +16,7 @@ from service.runtime.embedded_redis import free_port
 BUCKET = "photos"
 ACCESS_KEY = "snap-photos"
 SECRET_KEY = "snap-photos-secret-key"  # a loopback test server's; never a real one
-START_TIMEOUT_S = 60
+START_TIMEOUT_S = 120  # a busy two-core CI machine has been seen to need more than a minute
 
 
 def weed_binary() -> Path | None:
@@ -84,7 +84,7 @@ class SeaweedS3:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"weed server exited ({self.proc.returncode}); see {self.folder / 'weed.log'}")
+                raise RuntimeError(f"weed server exited ({self.proc.returncode}): {self._log_tail()}")
             try:
                 if BUCKET not in {b["Name"] for b in client.list_buckets().get("Buckets", ())}:
                     client.create_bucket(Bucket=BUCKET)
@@ -95,8 +95,14 @@ class SeaweedS3:
             except Exception:  # not up yet: connection refused, 503s while the volume grows
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"weed server not ready in {START_TIMEOUT_S} s; see {self.folder / 'weed.log'}")
+                self.stop(signal.SIGKILL)
+                raise RuntimeError(f"weed server not ready in {START_TIMEOUT_S} s: {self._log_tail()}")
             time.sleep(0.3)
+
+    def _log_tail(self, lines: int = 15) -> str:
+        """The end of the server's log, for a failure's message."""
+        text = (self.folder / "weed.log").read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
 
     def object_keys(self) -> set[str]:
         """Every object's key in the bucket."""

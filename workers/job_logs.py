@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
+from rq.exceptions import DeserializationError
+
 from service.runtime import logs
 
 log = logging.getLogger("workers.jobs")
@@ -16,8 +18,8 @@ class LoggedJobs:
 
     def perform_job(self, job, queue) -> bool:
         """RQ's perform_job (the job, then its success or failure recorded), inside the job's log context."""
-        meta = job.meta or {}
-        logs.begin(job_id=job.id, job=job.func_name.rsplit(".", 1)[-1], request_id=meta.get("request_id"),
+        meta = job.meta if isinstance(job.meta, dict) else {}
+        logs.begin(job_id=job.id, job=job_name(job).rsplit(".", 1)[-1], request_id=meta.get("request_id"),
                    case_no=meta.get("case_no"))
         started = time.perf_counter()
         log.info("job started", extra={"queue": queue.name, "retries_left": job.retries_left})
@@ -31,6 +33,15 @@ class LoggedJobs:
             raise
         finally:
             logs.end()
+
+
+def job_name(job) -> str:
+    """The job's function as queued (`workers.jobs.process_new_case`), or `unreadable` for data that is not JSON
+    (a planted pickle: RQ refuses and fails it, and it must not stop the worker on its way)."""
+    try:
+        return job.func_name
+    except DeserializationError:
+        return "unreadable"
 
 
 def _status(job) -> str | None:

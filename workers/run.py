@@ -7,7 +7,6 @@ import time
 
 import redis
 from rq import SimpleWorker
-from rq.exceptions import DeserializationError
 from rq.worker.base import BaseWorker
 from sqlalchemy.orm import configure_mappers
 
@@ -16,7 +15,7 @@ from service.runtime import logs
 from service.runtime.jobqueue import QUEUES, SERIALIZER, redis_connection
 from service.runtime.metrics import record_job
 from workers import context
-from workers.job_logs import LoggedJobs
+from workers.job_logs import LoggedJobs, job_name
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +47,7 @@ class PipelineWorker(LoggedJobs, SimpleWorker):
         """Run the job as RQ does, counting its outcome and time (service/runtime/metrics.py)."""
         started = time.perf_counter()
         ok = super().perform_job(job, queue)
-        try:
-            name = job.func_name
-        except DeserializationError:  # not JSON (a planted pickle): refused and failed, counted under one name
-            name = "unreadable"
-        record_job(name, ok, time.perf_counter() - started)
+        record_job(job_name(job), ok, time.perf_counter() - started)
         return ok
 
     def execute_job(self, job, queue):
