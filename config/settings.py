@@ -169,6 +169,9 @@ class Settings:
     # reports of one day earn
     points_expire_quarters: int = 4
     points_daily_cap: int = 50
+    # the PostgreSQL tools backups run (service/backups.py); None: the newest installed
+    pg_dump: str | None = None
+    pg_restore: str | None = None
     tiles: MapTiles | None = field(init=False, default=None, repr=False)  # the four map_tiles settings, resolved
 
     def __post_init__(self):
@@ -235,6 +238,8 @@ class Settings:
             open311_poll_seconds=_int(env, "OPEN311_POLL_SECONDS", 300),
             points_expire_quarters=_int(env, "POINTS_EXPIRE_QUARTERS", 4),
             points_daily_cap=_int(env, "POINTS_DAILY_CAP", 50),
+            pg_dump=env.get("PG_DUMP") or None,
+            pg_restore=env.get("PG_RESTORE") or None,
         )
         for name in ("intake_limit_per_user", "intake_limit_per_address", "login_limit_per_account",
                      "login_limit_per_address", "nearby_limit_per_user", "open311_limit_per_client",
