@@ -66,6 +66,9 @@ class Manifest:
             raise BackupFailed(f"{folder / MANIFEST} cannot be read: {exc}") from None
         if raw.get("format") != FORMAT:
             raise BackupFailed(f"{folder} is a backup of format {raw.get('format')}, this version reads {FORMAT}")
+        missing = [name for name in cls.__dataclass_fields__ if name not in raw]
+        if missing:
+            raise BackupFailed(f"{folder / MANIFEST} lacks {', '.join(missing)}: it is damaged")
         return cls(**{name: raw[name] for name in cls.__dataclass_fields__})
 
     def write(self, folder: Path) -> None:

@@ -292,3 +292,16 @@ def test_photos_in_a_bucket_are_backed_up_and_restored_into_another_prefix(s3_se
     assert {name for photos in rows.values() for photo in photos for name in photo} <= restored_keys
     assert not fresh_instance.media_dir.exists() or not any(fresh_instance.media_dir.rglob("*.jpg"))
     assert_matches_manifest(folder, rows)
+
+
+def test_a_backup_that_cannot_reach_the_photos_fails_and_leaves_no_backup(settings, tmp_path):
+    from config.settings import ObjectStoreAccess
+    from service.runtime.embedded_redis import free_port
+
+    nowhere = ObjectStoreAccess(bucket="photos", prefix="", endpoint_url=f"http://127.0.0.1:{free_port()}",
+                                access_key_id="k", secret_access_key="s")
+    failed = create_app(replace(settings, photo_objects=nowhere)).test_cli_runner().invoke(
+        args=["backup", "--to", str(tmp_path / "backups")])
+    assert failed.exit_code != 0
+    assert "backup failed" in failed.output and "list_objects_v2" in failed.output
+    assert [p.name.endswith(".partial") for p in (tmp_path / "backups").iterdir()] == [True]
