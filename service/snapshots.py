@@ -66,6 +66,8 @@ def figures_of(url: str) -> Figures:
     try:
         with engine.connect() as connection:
             return figures(connection)
+    except sa.exc.DBAPIError as exc:
+        raise SnapshotFailed(f"could not read the database: {exc.orig}") from exc
     finally:
         engine.dispose()
 
@@ -179,8 +181,8 @@ def snapshot_postgresql(url: str, target: Path, pg_dump: str | None) -> Figures:
                 held = figures(connection)
                 _run([program, "--format=custom", f"--snapshot={exported}", "--no-password",
                       f"--file={target}", f"--dbname={conninfo}"], env, "pg_dump")
-    except sa.exc.OperationalError as exc:
-        raise SnapshotFailed(f"could not reach the database: {exc.orig}") from exc
+    except sa.exc.DBAPIError as exc:
+        raise SnapshotFailed(f"could not read the database: {exc.orig}") from exc
     finally:
         engine.dispose()
     return held
