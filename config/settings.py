@@ -174,6 +174,9 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)
     metrics_bind: str = "127.0.0.1"
     metrics_port: int = 9108
+    # the PostgreSQL tools backups run (service/backups.py); None: the newest installed
+    pg_dump: str | None = None
+    pg_restore: str | None = None
     tiles: MapTiles | None = field(init=False, default=None, repr=False)  # the four map_tiles settings, resolved
 
     def __post_init__(self):
@@ -243,6 +246,8 @@ class Settings:
             metrics_token=env.get("METRICS_TOKEN") or None,
             metrics_bind=env.get("METRICS_BIND") or "127.0.0.1",
             metrics_port=_int(env, "METRICS_PORT", 9108),
+            pg_dump=env.get("PG_DUMP") or None,
+            pg_restore=env.get("PG_RESTORE") or None,
         )
         for name in ("intake_limit_per_user", "intake_limit_per_address", "login_limit_per_account",
                      "login_limit_per_address", "nearby_limit_per_user", "open311_limit_per_client",

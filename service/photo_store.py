@@ -259,10 +259,15 @@ class ObjectPhotoStore:
         return None
 
     def names(self) -> Iterator[str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
-        for page in pages:
-            for item in page.get("Contents", ()):
-                yield item["Key"][len(self.prefix):]
+        try:
+            for page in pages:
+                for item in page.get("Contents", ()):
+                    yield item["Key"][len(self.prefix):]
+        except (BotoCoreError, ClientError) as exc:  # a backup must say the store is down, not die of a traceback
+            raise PhotoStoreUnavailable(f"list_objects_v2: {exc}") from exc
 
     def discard(self, relpath: str) -> None:
         try:

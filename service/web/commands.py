@@ -1,11 +1,13 @@
 """Command-line tasks on the app: `flask --app service.web db upgrade`, `... district load`, `... report weekly`,
-`... open311 add-client NAME`, `... demo week`."""
+`... open311 add-client NAME`, `... demo week`, `... backup`, `... restore --from DIR`."""
 import dataclasses
+from contextlib import contextmanager
+from pathlib import Path
 
 import click
 from flask import Flask
 
-from service import open311_intake
+from service import backups, open311_intake
 from service.db import upgrade_schema, utcnow
 from service.demo import DemoRefused, DemoSummary, DemoTools, make_demo_week
 from service.district import DistrictFileError, load_district
@@ -23,6 +25,15 @@ def _week_option(week_name: str | None, default: Week) -> Week:
     except ValueError:
         raise click.BadParameter(f"{week_name!r} is not an ISO week like 2026-W09 from {FIRST_YEAR} to {LAST_YEAR}",
                                  param_hint="--week") from None
+
+
+@contextmanager
+def _as_usage_error():
+    """A backup or restore refused or failed: its message on the terminal and a non-zero exit."""
+    try:
+        yield
+    except backups.BackupFailed as failed:
+        raise click.ClickException(str(failed)) from None
 
 
 def demo_tools() -> DemoTools:
@@ -109,6 +120,28 @@ def init_app(app: Flask) -> None:
                 raise click.ClickException(refused.en) from None
             click.echo(f"Open311 client {client.name} added; its api_key (shown once, keep it safe):")
         click.echo(key)
+
+    @app.cli.command("backup")
+    @click.option("--to", "parent", type=click.Path(file_okay=False, path_type=Path),
+                  help="the folder backups go in, each in <UTC time>/; instance/backups when left out")
+    def backup(parent):
+        """Back up the database (a consistent snapshot) and then every photo, with a manifest."""
+        svc = services()
+        with _as_usage_error():
+            folder, manifest = backups.back_up(svc.settings, svc.photos,
+                                               parent or backups.default_backup_folder(svc.settings))
+        click.echo(manifest.line(folder))
+
+    @app.cli.command("restore")
+    @click.option("--from", "folder", required=True, type=click.Path(file_okay=False, path_type=Path),
+                  help="one backup: <backups>/<UTC time>")
+    @click.option("--force", is_flag=True, help="restore even over a database that holds cases (replacing them)")
+    def restore(folder, force):
+        """Bring a backup back into this instance's database and photo store (stop the web and workers first)."""
+        svc = services()
+        with _as_usage_error():
+            restored = backups.restore(svc.settings, svc.photos, folder, force)
+        click.echo(restored.line(folder))
 
     @app.cli.group()
     def demo():
