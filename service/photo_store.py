@@ -258,6 +258,10 @@ class ObjectPhotoStore:
     def local_path(self, relpath: str) -> Path | None:
         return None
 
+    def check(self) -> None:
+        """Raise PhotoStoreUnavailable unless the bucket answers (the metrics collector asks at each scrape)."""
+        self._call("head_bucket")
+
     def names(self) -> Iterator[str]:
         from botocore.exceptions import BotoCoreError, ClientError
 

@@ -133,3 +133,21 @@ def test_a_worker_on_another_host_makes_the_copies_without_a_shared_disk(s3_sett
     prefix = s3_settings.photo_objects.prefix + "/"
     assert {prefix + photo.web_path, prefix + photo.thumb_path} <= object_store.object_keys()
     assert not any((other_host / "media").rglob("*.jpg"))  # nothing was written on the worker's own disk
+
+
+def _photo_store_up(settings) -> float:
+    """What the metrics collector reads of the photo store at a scrape (suishoupai_collector_up{source})."""
+    from service.runtime.collector import ServiceCollector
+
+    collector = ServiceCollector(settings)
+    try:
+        up = next(m for m in collector.collect() if m.name == "suishoupai_collector_up")
+    finally:
+        collector.database.dispose()
+    return {s.labels["source"]: s.value for s in up.samples}.get("photo_store")
+
+
+def test_the_metrics_collector_says_whether_the_bucket_answers(s3_settings):
+    assert _photo_store_up(s3_settings) == 1
+    nowhere = replace(s3_settings.photo_objects, endpoint_url=f"http://127.0.0.1:{free_port()}")
+    assert _photo_store_up(replace(s3_settings, photo_objects=nowhere)) == 0

@@ -25,6 +25,7 @@ from config import Settings
 from service.db import Database, utcnow
 from service.models import Case, Community
 from service.overdue import overdue_by_community
+from service.photo_store import ObjectPhotoStore
 from service.runtime import metrics
 from service.runtime.jobqueue import QUEUES, SERIALIZER, redis_connection, rq_queue
 
@@ -126,6 +127,12 @@ def read_photo_disk(media_dir: Path) -> list[Metric]:
             gauge(f"{P}_photo_disk_size_bytes", "Bytes in all where the photos are kept", values={(): usage.total})]
 
 
+def read_photo_store(store: ObjectPhotoStore) -> list[Metric]:
+    """Nothing to count: the bucket answering is the reading (suishoupai_collector_up{source="photo_store"})."""
+    store.check()
+    return []
+
+
 class ServiceCollector:
     """Reads each source when scraped; a source that cannot be read says so in suishoupai_collector_up{source}
     rather than failing the whole scrape (the workers' own metrics still arrive)."""
@@ -134,12 +141,15 @@ class ServiceCollector:
         self.settings = settings
         self.connection = redis_connection(settings.redis_url)
         self.database = Database(settings.database_url)
+        self.photo_store = ObjectPhotoStore(settings.photo_objects) if settings.photo_objects else None
 
     def sources(self) -> dict[str, Callable[[], list[Metric]]]:
         """What is read, by name; the photo disk only when the photos are in a local folder."""
         reads = {"redis": lambda: read_queues(self.connection, time.time()),
                  "database": lambda: read_cases(self.database, utcnow())}
-        if self.settings.photo_objects is None and self.settings.media_dir.is_dir():  # a bucket has no disk to fill
+        if self.settings.photo_objects is not None:  # a bucket has no disk to fill: that it answers is what counts
+            reads["photo_store"] = lambda: read_photo_store(self.photo_store)
+        elif self.settings.media_dir.is_dir():
             reads["photo_disk"] = lambda: read_photo_disk(self.settings.media_dir)
         return reads
 
