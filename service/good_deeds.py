@@ -70,14 +70,11 @@ def log_deed(session: Session, store: PhotoStore, rider: User, kind_code: str, n
                     state=DeedState.PENDING, grid_id=located.grid_id if located else None,
                     community_id=located.community_id if located else None)
     for stream, header in zip(photos[:1], check_photos(photos[:1], limits)):
-        kept = store.put_original(stream, header.format)
-        try:
-            stream.seek(0)  # the upload itself: what was just kept, without reading it back from the store
+        try:  # decoded before it is kept: a photo that cannot be read leaves nothing behind
             made = process_photo(stream, limits.max_photo_pixels, rules.tz, decode_budget)
         except UnreadablePhoto:
-            if kept.newly_written:
-                store.discard(kept.relpath)
             raise Refused("unsupported", "not_an_image", "照片无法读取", "the photo cannot be read", "photo") from None
+        kept = store.put_original(stream, header.format)
         deed.photo_path = store.put_derived(kept.sha256, "web", made.web)  # shown; the original never is
     session.add(deed)
     session.commit()

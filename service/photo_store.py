@@ -13,6 +13,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -86,8 +87,11 @@ class PhotoStore(Protocol):
     def names(self) -> Iterator[str]:
         """The name of every file kept, for a backup."""
 
+    def originals_written_before(self, cutoff: datetime) -> Iterator[str]:
+        """The originals last written before this instant (UTC), for the sweep of those no row names."""
+
     def discard(self, relpath: str) -> None:
-        """Remove a file written for a report that was then not kept."""
+        """Remove a file (an original no row names, found by the daily sweep)."""
 
 
 class FolderPhotoStore:
@@ -156,6 +160,11 @@ class FolderPhotoStore:
                 if path.is_file() and path.suffix != ".part":
                     yield path.relative_to(self.media_dir).as_posix()
 
+    def originals_written_before(self, cutoff: datetime) -> Iterator[str]:
+        for path in (self.media_dir / "originals").rglob("*"):
+            if path.is_file() and path.suffix != ".part" and path.stat().st_mtime < cutoff.timestamp():
+                yield path.relative_to(self.media_dir).as_posix()
+
     def discard(self, relpath: str) -> None:
         try:
             self.path(relpath).unlink()
@@ -172,6 +181,21 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+@dataclass(frozen=True)
+class Patience:
+    """How long a call to the object store may take before the store counts as down: seconds to connect, seconds
+    of silence while reading, attempts in all."""
+
+    connect_s: float
+    read_s: float
+    attempts: int
+
+
+BACKGROUND = Patience(3, 15, 3)  # a worker's job: retried later anyway, so wait for a slow store
+RIDER_WAITING = Patience(2, 5, 2)  # a request: 503 well within nginx's 60 s, before every thread is held waiting
+SCRAPE = Patience(1, 2, 1)  # the metrics collector's check: an answer within Prometheus's 10 s scrape timeout
+
+
 class ObjectPhotoStore:
     """Photos as objects in a private S3 bucket; every host reads and writes the same ones.
 
@@ -179,18 +203,24 @@ class ObjectPhotoStore:
     it counts as kept. Objects are never public: the web serves them itself (service/web/photo_files.py).
     """
 
-    def __init__(self, access: ObjectStoreAccess):
+    def __init__(self, access: ObjectStoreAccess, patience: Patience | None = None):
         import boto3
         from botocore.config import Config
 
+        patience = patience or BACKGROUND
         self.bucket = access.bucket
         self.prefix = access.prefix.strip("/") + "/" if access.prefix.strip("/") else ""
         self.client = boto3.client(
             "s3", endpoint_url=access.endpoint_url, region_name=access.region,
             aws_access_key_id=access.access_key_id, aws_secret_access_key=access.secret_access_key,
-            # a rider's upload waits on these: a store that does not answer within seconds is down, say so (503)
-            config=Config(connect_timeout=3, read_timeout=15, retries={"max_attempts": 3, "mode": "standard"},
-                          s3={"addressing_style": "path"}, max_pool_connections=64))
+            config=Config(connect_timeout=patience.connect_s, read_timeout=patience.read_s,
+                          retries={"max_attempts": patience.attempts, "mode": "standard"},
+                          s3={"addressing_style": "path"}, max_pool_connections=64,
+                          # botocore's own CRC checksums (since 1.36) turn an upload over https into aws-chunked
+                          # with a trailer, which many S3-compatible stores refuse; the MD5 we send and the HEAD
+                          # after it are the check
+                          request_checksum_calculation="when_required",
+                          response_checksum_validation="when_required"))
 
     def _key(self, relpath: str) -> str:
         return self.prefix + relpath
@@ -262,16 +292,25 @@ class ObjectPhotoStore:
         """Raise PhotoStoreUnavailable unless the bucket answers (the metrics collector asks at each scrape)."""
         self._call("head_bucket")
 
-    def names(self) -> Iterator[str]:
+    def _listing(self, under: str = "") -> Iterator[dict]:
+        """The bucket's objects under our prefix (and `under` within it), page by page."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + under)
         try:
             for page in pages:
-                for item in page.get("Contents", ()):
-                    yield item["Key"][len(self.prefix):]
+                yield from page.get("Contents", ())
         except (BotoCoreError, ClientError) as exc:  # a backup must say the store is down, not die of a traceback
             raise PhotoStoreUnavailable(f"list_objects_v2: {exc}") from exc
+
+    def names(self) -> Iterator[str]:
+        for item in self._listing():
+            yield item["Key"][len(self.prefix):]
+
+    def originals_written_before(self, cutoff: datetime) -> Iterator[str]:
+        for item in self._listing("originals/"):
+            if item["LastModified"] < cutoff:
+                yield item["Key"][len(self.prefix):]
 
     def discard(self, relpath: str) -> None:
         try:
@@ -280,6 +319,9 @@ class ObjectPhotoStore:
             pass
 
 
-def photo_store_for(settings: Settings) -> PhotoStore:
-    """The store the settings name: the bucket when PHOTO_STORE names one, else the media folder."""
-    return ObjectPhotoStore(settings.photo_objects) if settings.photo_objects else FolderPhotoStore(settings.media_dir)
+def photo_store_for(settings: Settings, patience: Patience | None = None) -> PhotoStore:
+    """The store the settings name: the bucket when PHOTO_STORE names one (its calls as patient as asked), else the
+    media folder."""
+    if settings.photo_objects:
+        return ObjectPhotoStore(settings.photo_objects, patience)
+    return FolderPhotoStore(settings.media_dir)

@@ -151,3 +151,99 @@ def test_the_metrics_collector_says_whether_the_bucket_answers(s3_settings):
     assert _photo_store_up(s3_settings) == 1
     nowhere = replace(s3_settings.photo_objects, endpoint_url=f"http://127.0.0.1:{free_port()}")
     assert _photo_store_up(replace(s3_settings, photo_objects=nowhere)) == 0
+
+
+def test_originals_no_row_names_are_removed_a_day_on_and_named_ones_stay(store, factory, db):
+    from datetime import timedelta
+
+    from service.db import utcnow
+    from service.models import GoodDeed, User
+    from service.orphan_photos import remove_orphaned_originals
+    from service.photo_store import derived_name
+
+    case = factory.report(seed=11)
+    in_a_case = store.put_original(io.BytesIO(factory.services.photos.read_bytes(case.photos[0].original_path)),
+                                   "JPEG")
+    deed_photo = store.put_original(io.BytesIO(photo_jpeg(seed=12)), "JPEG")
+    rider = db.scalar(sa.select(User).where(User.username == "rider1"))
+    db.add(GoodDeed(user_id=rider.id, kind="help", lat=32.01, lon=120.85,
+                    photo_path=derived_name(deed_photo.sha256, "web")))
+    db.commit()
+    orphan = store.put_original(io.BytesIO(photo_jpeg(seed=13)), "JPEG")  # a request failed after storing it
+
+    assert remove_orphaned_originals(db, store, utcnow()) == 0  # not a day old: a request may still name it
+    assert remove_orphaned_originals(db, store, utcnow() + timedelta(days=2)) == 1
+    assert sorted(store.names()) == sorted([in_a_case.relpath, deed_photo.relpath])
+    with pytest.raises(PhotoMissing):
+        store.read_bytes(orphan.relpath)
+
+
+def test_a_report_that_fails_after_storing_its_photo_leaves_it_for_the_sweep(rider, db, settings, monkeypatch):
+    import service.cases
+
+    def no_case(*args, **kwargs):
+        raise RuntimeError("the database went away mid-report")
+
+    monkeypatch.setattr(service.cases, "_open_case", no_case)  # after the photo is kept, before the case is
+    assert rider.report(photos=[photo_jpeg(seed=14)]).status_code == 500
+    assert db.scalar(sa.select(sa.func.count()).select_from(Case)) == 0
+    # another report of the same bytes may be about to commit: the request removes nothing
+    assert len(list(FolderPhotoStore(settings.media_dir).names())) == 1
+
+
+class _Sent(Exception):
+    """Raised by the test's hook with what the client was about to send, instead of sending it."""
+
+
+def test_an_upload_over_https_is_a_plain_put_with_its_md5_not_aws_chunked():
+    # many S3-compatible stores (older Ceph and MinIO, cloud gateways) refuse botocore's aws-chunked uploads with a
+    # checksum trailer, which it sends over https by default since 1.36: ours must be a plain PUT with Content-MD5
+    from service.photo_store import ObjectPhotoStore
+
+    store = ObjectPhotoStore(ObjectStoreAccess(bucket="photos", prefix="p", endpoint_url="https://s3.example.invalid",
+                                               access_key_id="k", secret_access_key="s"))
+
+    def capture(request, **_):
+        if request.method == "PUT":
+            raise _Sent(dict(request.headers))
+
+    store.client.meta.events.register("before-send.s3.*", capture)
+    store._size = lambda relpath: None  # the HEAD before the PUT, which would go to the network
+    with pytest.raises(_Sent) as sent:
+        store.put_original(io.BytesIO(photo_jpeg(seed=15)), "JPEG")
+    headers = {name.lower(): (value.decode() if isinstance(value, bytes) else value)
+               for name, value in sent.value.args[0].items()}
+    assert "content-md5" in headers and headers["content-length"].isdigit()
+    assert "aws-chunked" not in headers.get("content-encoding", "")
+    assert "x-amz-trailer" not in headers and headers.get("transfer-encoding") != "chunked"
+
+
+def test_a_store_that_takes_the_connection_and_never_answers_is_503_to_the_rider(settings, db):
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def hold_every_connection():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])  # read nothing, answer nothing
+            except TimeoutError:
+                pass
+
+    threading.Thread(target=hold_every_connection, daemon=True).start()
+    silent = ObjectStoreAccess(bucket="photos", prefix="", access_key_id="k", secret_access_key="s",
+                               endpoint_url=f"http://127.0.0.1:{listener.getsockname()[1]}")
+    try:
+        answer = _rider(create_app(replace(settings, photo_objects=silent))).report()
+    finally:
+        stop.set()
+        for conn in held:
+            conn.close()
+        listener.close()
+    assert answer.status_code == 503 and answer.get_json()["error"]["code"] == "photo_store_unavailable"
+    assert held  # it did reach the store, which kept it waiting
+    assert db.scalar(sa.select(sa.func.count()).select_from(Case)) == 0

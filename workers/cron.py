@@ -74,13 +74,14 @@ class JSONCronScheduler(CronScheduler):
 
 def scheduler(connection: redis.Redis) -> JSONCronScheduler:
     """The scheduler with our periodic jobs: the sweeper every minute, overdue chasing, the Monday report, the
-    units' platforms' updates, points expiring (daily, just after midnight)."""
+    units' platforms' updates, points expiring (daily, just after midnight), photos no row names (daily, at night)."""
     jobs = JSONCronScheduler(connection)
     jobs.register_job("sweep_stale_reports", interval=60)
     jobs.register_job("chase_overdue", interval=600)
     jobs.register_job("weekly_report", cron=monday_8am_as_utc_cron(settings().timezone))
     jobs.register_job("poll_unit_platforms", interval=settings().open311_poll_seconds)
     jobs.register_job("expire_points", cron=daily_as_utc_cron(settings().timezone, 0, 5))  # a new quarter's first
+    jobs.register_job("remove_orphaned_photos", cron=daily_as_utc_cron(settings().timezone, 3, 40))  # after backups
     return jobs
 
 

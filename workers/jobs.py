@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from rq import get_current_job
 
-from service import ledger, open311_intake, overdue, periodic, pipeline, unit_platforms
+from service import ledger, open311_intake, orphan_photos, overdue, periodic, pipeline, unit_platforms
 from service.db import utcnow
 from service.models import Unit
 from service.notifications import deliver_webhook
@@ -104,6 +104,12 @@ def write_off_lapsed_points(as_of: str | None = None) -> int:
     """Write off the points past their expiry (service.ledger), once per person and earning quarter; how many."""
     with database().session() as session:
         return ledger.expire_points(session, _as_of(as_of), desk_rules().points)
+
+
+def remove_orphaned_photos(as_of: str | None = None) -> int:
+    """Remove the originals no row names, a day after a failed request stored them (service.orphan_photos)."""
+    with database().session() as session:
+        return orphan_photos.remove_orphaned_originals(session, photo_store(), _as_of(as_of))
 
 
 def chase_overdue_cases(as_of: str | None = None) -> int:

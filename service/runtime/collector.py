@@ -25,7 +25,7 @@ from config import Settings
 from service.db import Database, utcnow
 from service.models import Case, Community
 from service.overdue import overdue_by_community
-from service.photo_store import ObjectPhotoStore
+from service.photo_store import SCRAPE, ObjectPhotoStore
 from service.runtime import metrics
 from service.runtime.jobqueue import QUEUES, SERIALIZER, redis_connection, rq_queue
 
@@ -141,7 +141,7 @@ class ServiceCollector:
         self.settings = settings
         self.connection = redis_connection(settings.redis_url)
         self.database = Database(settings.database_url)
-        self.photo_store = ObjectPhotoStore(settings.photo_objects) if settings.photo_objects else None
+        self.photo_store = ObjectPhotoStore(settings.photo_objects, SCRAPE) if settings.photo_objects else None
 
     def sources(self) -> dict[str, Callable[[], list[Metric]]]:
         """What is read, by name; the photo disk only when the photos are in a local folder."""

@@ -58,6 +58,7 @@ JOB_SPECS = {spec.name: spec for spec in (
     JobSpec("weekly_report", "workers.jobs.announce_weekly_report", DEFAULT_QUEUE, 1800),
     JobSpec("poll_unit_platforms", "workers.jobs.poll_unit_platforms", DEFAULT_QUEUE, 600),
     JobSpec("expire_points", "workers.jobs.write_off_lapsed_points", DEFAULT_QUEUE, 1800),
+    JobSpec("remove_orphaned_photos", "workers.jobs.remove_orphaned_photos", DEFAULT_QUEUE, 3600),
 )}
 
 

@@ -14,7 +14,7 @@ from service.dispatch import KeptIndex
 from service.district import district_name
 from service.event_words import SEND_BACK_REASONS, event_line
 from service.local_time import SHORT, local_time
-from service.photo_store import photo_store_for
+from service.photo_store import RIDER_WAITING, photo_store_for
 from service.points import hold_words
 from service.runtime.jobqueue import JobQueue, redis_connection
 from service.states import FINAL, OPEN, WORKED, CaseState
@@ -69,7 +69,7 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     app.extensions["snap"] = Services(
         settings=settings,
         db=Database(settings.database_url),
-        photos=photo_store_for(settings),
+        photos=photo_store_for(settings, RIDER_WAITING),
         jobs=JobQueue(redis_connection(settings.redis_url)),
         district=KeptIndex(settings.grid_snap_m, district_name(settings.district_dir)),
         limits=limits,
