@@ -10,6 +10,7 @@ from config.map_tiles import MapTiles, map_tiles
 
 ROOT = Path(__file__).resolve().parent.parent
 DISTRICT_DIR = Path(__file__).resolve().parent / "district"
+METRICS_TOKEN_MIN_LENGTH = 24  # characters: out of reach of guessing over the network even if not random hex
 
 
 def _int(env: dict, name: str, default: int) -> int:
@@ -53,6 +54,19 @@ def _public_url(raw: str | None) -> str | None:
             or parts.query or parts.fragment:
         raise ValueError(f"PUBLIC_URL must be an address such as https://snap.example.cn, got {raw!r}")
     return raw.rstrip("/")
+
+
+def _metrics_token(raw: str | None) -> str | None:
+    """Check METRICS_TOKEN when it is read: unset turns metrics off; a short one, or the example's placeholder,
+    would leave /metrics open to a guess, so either refuses to start."""
+    if not raw:
+        return None
+    if raw.upper().startswith("CHANGE-ME"):
+        raise ValueError("METRICS_TOKEN is still the example's placeholder: set a random one of 24 characters or "
+                         "more (e.g. `openssl rand -hex 24`), or unset it to turn metrics off")
+    if len(raw) < METRICS_TOKEN_MIN_LENGTH:
+        raise ValueError(f"METRICS_TOKEN must be at least {METRICS_TOKEN_MIN_LENGTH} characters, got {len(raw)}")
+    return raw
 
 
 def _rate_limit(name: str, raw: str) -> str:
@@ -243,7 +257,7 @@ class Settings:
             open311_poll_seconds=_int(env, "OPEN311_POLL_SECONDS", 300),
             points_expire_quarters=_int(env, "POINTS_EXPIRE_QUARTERS", 4),
             points_daily_cap=_int(env, "POINTS_DAILY_CAP", 50),
-            metrics_token=env.get("METRICS_TOKEN") or None,
+            metrics_token=_metrics_token(env.get("METRICS_TOKEN")),
             metrics_bind=env.get("METRICS_BIND") or "127.0.0.1",
             metrics_port=_int(env, "METRICS_PORT", 9108),
             pg_dump=env.get("PG_DUMP") or None,

@@ -26,11 +26,37 @@ def _unit(name: str) -> configparser.ConfigParser:
     return parser
 
 
+def _exec_lines(name: str) -> list[list[str]]:
+    """Every ExecStart= line of a unit, split as a shell would."""
+    return [shlex.split(line.split("=", 1)[1]) for line in (UNITS / name).read_text(encoding="utf-8").splitlines()
+            if line.startswith("ExecStart=")]
+
+
+def _env_assignments(parts: list[str]) -> dict[str, str]:
+    """The NAME=value words a leading `/usr/bin/env` sets before its command (none without it)."""
+    assigned = {}
+    for part in parts[1:] if parts[0] == "/usr/bin/env" else []:
+        name, equals, value = part.partition("=")
+        if not (equals and name.isidentifier()):
+            break
+        assigned[name] = value
+    return assigned
+
+
 def _exec_starts(name: str) -> list[list[str]]:
-    """Every ExecStart= line of a unit, split as a shell would, with the install folder made relative."""
-    lines = [line.split("=", 1)[1] for line in (UNITS / name).read_text(encoding="utf-8").splitlines()
-             if line.startswith("ExecStart=")]
-    return [[part.replace(f"{INSTALLED_AT}/.venv/bin/", "") for part in shlex.split(line)] for line in lines]
+    """Every ExecStart= line's command, a leading `/usr/bin/env NAME=value ...` left out, the install folder made
+    relative."""
+    commands = []
+    for parts in _exec_lines(name):
+        assigned = _env_assignments(parts)
+        command = parts[1 + len(assigned):] if assigned else parts
+        commands.append([part.replace(f"{INSTALLED_AT}/.venv/bin/", "") for part in command])
+    return commands
+
+
+def _exec_environment(name: str) -> dict[str, str]:
+    """What the unit's first ExecStart= sets through `/usr/bin/env`, which no EnvironmentFile= can override."""
+    return _env_assignments(_exec_lines(name)[0])
 
 
 def _procfile() -> dict[str, list[str]]:
@@ -66,12 +92,32 @@ def test_every_unit_reads_the_settings_file_and_runs_as_the_service_user():
 
 
 def test_workers_scheduler_and_collector_share_one_metrics_folder_and_the_web_has_its_own():
-    folders = {name: _unit(name)["Service"].get("Environment", "")
+    folders = {name: _exec_environment(name).get("PROMETHEUS_MULTIPROC_DIR")
                for name in ("suishoupai-worker@.service", "suishoupai-scheduler.service",
                             "suishoupai-metrics.service", "suishoupai-web.service")}
     shared = {value for name, value in folders.items() if name != "suishoupai-web.service"}
-    assert shared == {"PROMETHEUS_MULTIPROC_DIR=/run/suishoupai-workers"}
-    assert folders["suishoupai-web.service"] == "PROMETHEUS_MULTIPROC_DIR=/run/suishoupai-web"
+    assert shared == {"/run/suishoupai-workers"}
+    assert folders["suishoupai-web.service"] == "/run/suishoupai-web"
+    for name, folder in folders.items():  # the folder systemd makes (and a reboot empties) is the one named
+        assert f"/run/{_unit(name)['Service']['RuntimeDirectory']}" == folder, name
+
+
+def test_no_unit_or_the_settings_file_sets_the_metrics_folder_where_the_settings_file_could_merge_them():
+    # EnvironmentFile= overrides Environment=: a folder set either way would be the same for the web and workers
+    for path in UNITS.glob("*.service"):
+        assert "PROMETHEUS_MULTIPROC_DIR" not in _unit(path.name)["Service"].get("Environment", ""), path.name
+    example = [line for line in (UNITS / "suishoupai.env.example").read_text().splitlines()
+               if line and not line.startswith("#")]
+    assert not [line for line in example if line.startswith("PROMETHEUS_MULTIPROC_DIR")]
+
+
+def test_every_unit_that_may_open_a_sqlite_database_may_write_beside_it():
+    # a WAL database is written to (its -shm file) even by a reader such as the collector
+    for name in ("suishoupai-web.service", "suishoupai-worker@.service", "suishoupai-scheduler.service",
+                 "suishoupai-metrics.service"):
+        service = _unit(name)["Service"]
+        if service.get("ProtectSystem") == "strict":
+            assert "/var/lib/suishoupai" in service.get("ReadWritePaths", "").split(), name
 
 
 def test_the_example_settings_name_what_production_needs():

@@ -1,5 +1,6 @@
 """The shipped Grafana dashboard and Prometheus alert rules ask only for metrics the service exports, and the
-scrape jobs the example configuration defines; the list of exported names is the service's own."""
+scrape jobs the example configuration defines, whose targets are where the shipped nginx and collector listen; the
+list of exported names is the service's own."""
 from __future__ import annotations
 
 import json
@@ -74,3 +75,19 @@ def test_the_list_of_exported_names_is_what_the_registry_and_the_collector_hold(
     assert in_process == metrics.EXPORTED
     read = {family.name for family in collector.ServiceCollector(settings).collect()}
     assert read == collector.EXPORTED
+
+
+def test_the_example_scrape_targets_are_where_the_shipped_nginx_and_collector_settings_listen():
+    jobs = {job["job_name"]: [target for group in job["static_configs"] for target in group["targets"]]
+            for job in yaml.safe_load((CONFIG / "prometheus" / "prometheus.yml").read_text())["scrape_configs"]}
+    # the web through nginx's second server, the one that routes /metrics (never gunicorn's loopback PORT)
+    nginx = (CONFIG / "nginx.conf").read_text()
+    metrics_server = nginx[nginx.rindex("server {"):]  # the last one: the public server comes first
+    listen = re.search(r"^\s*listen\s+([\d.]+:\d+);", metrics_server, re.MULTILINE).group(1)
+    assert "proxy_pass http://gunicorn" in metrics_server and "deny all;" in metrics_server
+    assert jobs["suishoupai-web"][0] == listen
+    assert {target.split(":")[1] for target in jobs["suishoupai-web"]} == {listen.split(":")[1]}
+    # the collector at the example settings' METRICS_BIND:METRICS_PORT
+    example = dict(line.split("=", 1) for line in (CONFIG / "systemd" / "suishoupai.env.example").read_text()
+                   .splitlines() if line and not line.startswith("#"))
+    assert jobs["suishoupai-collector"][0] == f"{example['METRICS_BIND']}:{example['METRICS_PORT']}"

@@ -1,7 +1,8 @@
 """nginx with the shipped config/nginx.conf in front of a real gunicorn: connections that trickle their headers
-reach no gunicorn thread, the phone's own address reaches the app's rate limits, and an upload over the limit is
-refused by nginx before it is stored. Skipped where Debian's nginx is not installed; a failure in CI (.ci/run
-installs it)."""
+reach no gunicorn thread, the phone's own address reaches the app's rate limits, an upload over the limit is
+refused by nginx before it is stored, /metrics reaches the app only through the private listener and from
+Prometheus's address, and an invitation's token never reaches nginx's access log. Skipped where Debian's nginx is
+not installed; a failure in CI (.ci/run installs it)."""
 from __future__ import annotations
 
 import http.client
@@ -24,7 +25,7 @@ from bench.nginx import CONFIG, Nginx, nginx_binary
 from bench.riders import multipart_body
 from service.runtime.embedded_redis import free_port
 
-METRICS_TOKEN = "scrape-token"  # gunicorn would show its metrics to this token: nginx must not ask it
+METRICS_TOKEN = "scrape-token-for-the-nginx-test"  # gunicorn shows its metrics to this token
 SLOW_CONNECTIONS = 70  # the finding: this many made /healthz time out on gunicorn alone (here it has 4 threads)
 
 
@@ -47,7 +48,7 @@ def proxied(tmp_path, settings, nginx_installed):
     with gunicorn(settings, log, WEB_CONCURRENCY="1", WEB_THREADS="4", TRUSTED_PROXIES="1",
                   INTAKE_LIMIT_PER_ADDRESS="1 per minute", INTAKE_LIMIT_PER_USER="1000 per minute",
                   METRICS_TOKEN=METRICS_TOKEN) as (_, _, port):
-        nginx = Nginx(f"127.0.0.1:{port}", free_port())
+        nginx = Nginx(f"127.0.0.1:{port}", free_port(), access_log=True)
         try:
             yield nginx.start(), log
         finally:
@@ -83,7 +84,12 @@ def test_nginx_accepts_the_shipped_config_as_shipped(nginx_installed):
     if os.geteuid() != 0:
         pytest.skip("as shipped it names /run and /var/log/nginx, which only root may open")
     checked = subprocess.run([nginx_installed, "-t", "-c", str(CONFIG)], capture_output=True, text=True, timeout=30)
-    assert checked.returncode == 0, checked.stderr
+    if checked.returncode != 0:
+        # the example's private address (the metrics listener) is no address of this machine: nginx checked all
+        # else (paths and files come before listening sockets) and refused only to bind it
+        refusals = [line for line in checked.stderr.splitlines() if "[emerg]" in line]
+        assert refusals and all("bind() to 10.0.0.11:9180 failed (99:" in line for line in refusals), checked.stderr
+    assert "syntax is ok" in checked.stderr
 
 
 def test_connections_trickling_headers_leave_the_service_answering(proxied):
@@ -167,3 +173,50 @@ def test_metrics_are_not_routed_to_the_app_whatever_token_is_sent(proxied):
         time.sleep(0.1)
     assert served_id in log.read_text()
     assert "etrics" not in log.read_text()
+
+
+def _get(url: str, token: str | None = None, source: str = "127.0.0.1") -> tuple[int, str, str]:
+    """GET from a client at `source` (any 127.x.y.z is this machine's): status, Content-Type and body."""
+    host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10, source_address=(source, 0))
+    try:
+        conn.request("GET", "/" + url.split("//", 1)[1].split("/", 1)[1],
+                     headers={"Authorization": f"Bearer {token}"} if token else {})
+        response = conn.getresponse()
+        return response.status, response.headers.get("Content-Type", ""), response.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def test_prometheus_scrapes_the_apps_metrics_through_the_private_listener_and_nothing_else(proxied):
+    nginx, _ = proxied
+    login_token(nginx.base)  # a request for the counts to show
+
+    status, content_type, text = _get(nginx.metrics_base + "/metrics", METRICS_TOKEN)
+    assert status == 200 and content_type.startswith("text/plain")
+    assert "# TYPE suishoupai_http_requests_total counter" in text
+    assert 'route="/api/v1/auth/login"' in text  # gunicorn's own figures, the phones' requests counted
+
+    # the app still asks for the token, nginx's address list notwithstanding
+    assert _get(nginx.metrics_base + "/metrics", METRICS_TOKEN + "x")[0] == 401
+    assert _get(nginx.metrics_base + "/metrics")[0] == 401
+    # a scraper at any other address than Prometheus's is refused by nginx, token or not
+    assert _get(nginx.metrics_base + "/metrics", METRICS_TOKEN, source="127.0.0.2")[0] == 403
+    # nothing but /metrics is served there: the app's pages and API are for the public listener
+    for path in ("/", "/healthz", "/api/v1/community", "/metrics/", "/static/rider/main.js"):
+        assert _get(nginx.metrics_base + path, METRICS_TOKEN)[0] == 404, path
+    # and the public listener still has no /metrics, whatever token is sent
+    assert _get(nginx.base + "/metrics", METRICS_TOKEN)[0] == 404
+
+
+def test_an_invitations_token_is_masked_in_nginxs_access_log(proxied):
+    nginx, log = proxied
+    tokens = ("inv1te-t0ken-in-the-path-AAAA", "inv1te-t0ken-percent-encoded-BBBB")
+    assert _get(nginx.base + f"/invite/{tokens[0]}")[0] == 410  # no such invitation: still a request nginx logs
+    assert _get(nginx.base + f"/%69nvite/{tokens[1]}")[0] == 410  # the same path to nginx and the app
+
+    lines = [json.loads(line) for line in nginx.access_log_path.read_text().splitlines()]
+    assert [line["path"] for line in lines[-2:]] == ["/invite/[redacted]"] * 2
+    for token in tokens:
+        assert token not in nginx.access_log_path.read_text()
+        assert token not in log.read_text()  # nor in the app's lines

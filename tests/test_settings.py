@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from config import Settings
+from config.settings import ROOT
 
 
 def test_embedded_defaults_when_nothing_is_set(tmp_path):
@@ -68,6 +69,18 @@ def test_token_days_and_public_url_are_checked_when_read(tmp_path):
             Settings.from_env(env={**env, "PUBLIC_URL": bad})
     with pytest.raises(ValueError, match="TOKEN_DAYS"):
         Settings.from_env(env={**env, "TOKEN_DAYS": "0"})
+
+
+def test_a_weak_or_placeholder_metrics_token_is_refused_at_start_up(tmp_path):
+    env = {"INSTANCE_DIR": str(tmp_path)}
+    assert Settings.from_env(env=env).metrics_token is None  # unset: metrics off
+    strong = "f3a9c1d2e4b5a6978877665544332211"
+    assert Settings.from_env(env={**env, "METRICS_TOKEN": strong}).metrics_token == strong
+    example = (ROOT / "config" / "systemd" / "suishoupai.env.example").read_text()
+    placeholder = next(line.split("=", 1)[1] for line in example.splitlines() if line.startswith("METRICS_TOKEN="))
+    for weak in ("CHANGE-ME", placeholder, "change-me-to-a-random-token-please", "scrape-token", "x" * 23):
+        with pytest.raises(ValueError, match="METRICS_TOKEN"):
+            Settings.from_env(env={**env, "METRICS_TOKEN": weak})
 
 
 def tiles_of(tmp_path, **env):
