@@ -84,6 +84,9 @@ class PhotoStore(Protocol):
     def local_path(self, relpath: str) -> Path | None:
         """The photo's file on this host's disk, when the store is a folder (served without reading it here)."""
 
+    def check(self) -> None:
+        """Raise PhotoStoreUnavailable unless the store can be reached now."""
+
     def names(self) -> Iterator[str]:
         """The name of every file kept, for a backup."""
 
@@ -106,6 +109,9 @@ class FolderPhotoStore:
 
     def local_path(self, relpath: str) -> Path | None:
         return self.path(relpath)
+
+    def check(self) -> None:
+        """This host's own disk: always there (a full one shows in the collector's disk figures)."""
 
     def put_original(self, stream: BinaryIO, fmt: str) -> StoredOriginal:
         """Copy the upload to a temporary file beside its final place, fsync it, then rename it into place."""

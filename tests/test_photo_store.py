@@ -247,3 +247,31 @@ def test_a_store_that_takes_the_connection_and_never_answers_is_503_to_the_rider
     assert answer.status_code == 503 and answer.get_json()["error"]["code"] == "photo_store_unavailable"
     assert held  # it did reach the store, which kept it waiting
     assert db.scalar(sa.select(sa.func.count()).select_from(Case)) == 0
+
+
+def test_while_the_bucket_is_unreachable_the_sweeper_spends_no_attempts(factory, db, worker_env, settings):
+    from datetime import UTC, datetime, timedelta
+
+    from support import run_jobs
+
+    from service.runtime.jobqueue import redis_connection, rq_queue
+
+    case = factory.report(seed=16)  # new, and its job never ran: stale ten minutes on
+    later = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+    queue = rq_queue("default", redis_connection(settings.redis_url))
+
+    def sweep() -> int:
+        """The scheduler's sweep, run by a real worker as the job it is; the cases it queued again."""
+        job = queue.enqueue("workers.jobs.sweep_stale_reports", later)
+        run_jobs(settings)
+        return job.return_value()
+
+    worker_env(PHOTO_STORE="s3://photos", S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}",
+               S3_ACCESS_KEY_ID="k", S3_SECRET_ACCESS_KEY="s")
+    assert sweep() == 0
+    db.expire_all()
+    assert db.get(Case, case.id).processing_attempts == 0 and db.get(Case, case.id).processing_error is None
+    worker_env(PHOTO_STORE="")  # the store is back (here: this test's folder)
+    assert sweep() == 1
+    db.expire_all()
+    assert db.get(Case, case.id).processing_attempts == 1

@@ -16,6 +16,7 @@ from service.db import utcnow
 from service.models import Unit
 from service.notifications import deliver_webhook
 from service.open311_remote import RemoteError
+from service.photo_store import PhotoStoreUnavailable
 from service.runtime.jobqueue import JobQueue
 from workers.context import database, desk_rules, district_index, intake_limits, photo_store, pipeline_rules, settings
 
@@ -118,10 +119,23 @@ def chase_overdue_cases(as_of: str | None = None) -> int:
         return overdue.chase_overdue(session, _as_of(as_of), settings().timezone)
 
 
+def _photo_store_answers() -> bool:
+    """False while the photos' bucket cannot be reached: every case's processing would fail on it, and queueing them
+    again would only spend their attempts (a case given up on goes to staff as if its photo were at fault)."""
+    try:
+        photo_store().check()
+        return True
+    except PhotoStoreUnavailable as exc:
+        log.warning("sweeper: the photo store cannot be reached (%s); stale cases wait for it", exc)
+        return False
+
+
 def sweep_stale_reports(as_of: str | None = None) -> int:
     """Queue again the new cases whose processing job was lost (service.periodic.requeue_stale_cases says which,
     and gives up after max_processing_attempts); how many were queued."""
     now, jobs = _as_of(as_of), _queue()
+    if not _photo_store_answers():
+        return 0
     with database().session() as session:
         again = periodic.requeue_stale_cases(session, now, settings().stale_new_minutes,
                                              settings().max_processing_attempts,
