@@ -163,6 +163,7 @@ def backed_up_photos(folder: Path) -> list[tuple[str, int]]:
     found, faults = [], []
 
     def walk_failed(exc: OSError) -> None:
+        """A folder that cannot be listed stops the restore, as a refusal."""
         raise BackupFailed(f"{folder} cannot be read: {exc}")
 
     for here, folders, files in os.walk(root, followlinks=False, onerror=walk_failed):
