@@ -191,6 +191,9 @@ class Settings:
     # the PostgreSQL tools backups run (service/backups.py); None: the newest installed
     pg_dump: str | None = None
     pg_restore: str | None = None
+    # where `flask backup` puts backups when --to is not given (else instance/backups); the metrics collector reads
+    # its last_success.json when set
+    backup_dir: Path | None = None
     tiles: MapTiles | None = field(init=False, default=None, repr=False)  # the four map_tiles settings, resolved
 
     def __post_init__(self):
@@ -262,6 +265,7 @@ class Settings:
             metrics_port=_int(env, "METRICS_PORT", 9108),
             pg_dump=env.get("PG_DUMP") or None,
             pg_restore=env.get("PG_RESTORE") or None,
+            backup_dir=Path(env["BACKUP_DIR"]) if env.get("BACKUP_DIR") else None,
         )
         for name in ("intake_limit_per_user", "intake_limit_per_address", "login_limit_per_account",
                      "login_limit_per_address", "nearby_limit_per_user", "open311_limit_per_client",

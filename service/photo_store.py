@@ -10,6 +10,7 @@ import base64
 import hashlib
 import io
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +21,12 @@ from typing import BinaryIO, Protocol
 from config.settings import ObjectStoreAccess, Settings
 
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
+VARIANTS = ("web", "thumb")  # the copies the pipeline makes of an original
 CHUNK = 1024 * 1024
+# every name original_name and derived_name can give, and no other: what a backup copies out and a restore puts back
+_PHOTO_NAME = re.compile(
+    rf"originals/(?P<o>[0-9a-f]{{2}})/(?P=o)[0-9a-f]{{62}}\.(?:{'|'.join(EXTENSIONS.values())})"
+    rf"|derived/(?P<d>[0-9a-f]{{2}})/(?P=d)[0-9a-f]{{62}}_(?:{'|'.join(VARIANTS)})\.jpg")
 
 
 class PhotoStoreUnavailable(Exception):
@@ -48,7 +54,14 @@ def original_name(sha256: str, fmt: str) -> str:
 
 def derived_name(sha256: str, variant: str) -> str:
     """The name of a copy (web, thumb) made from the original with this hash."""
+    if variant not in VARIANTS:
+        raise ValueError(f"{variant!r} is not one of the copies made of a photo: {VARIANTS}")
     return f"derived/{sha256[:2]}/{sha256}_{variant}.jpg"
+
+
+def is_photo_name(name: str) -> bool:
+    """Whether the name is one original_name or derived_name gives (nothing else belongs in a store)."""
+    return _PHOTO_NAME.fullmatch(name) is not None
 
 
 def _digests(stream: BinaryIO) -> tuple[str, bytes, int]:
@@ -89,6 +102,9 @@ class PhotoStore(Protocol):
 
     def names(self) -> Iterator[str]:
         """The name of every file kept, for a backup."""
+
+    def entries(self) -> Iterator[tuple[str, int]]:
+        """The name and length of every file kept, for a backup."""
 
     def originals_written_before(self, cutoff: datetime) -> Iterator[str]:
         """The originals last written before this instant (UTC), for the sweep of those no row names."""
@@ -161,15 +177,24 @@ class FolderPhotoStore:
             return f.read()
 
     def names(self) -> Iterator[str]:
+        return (name for name, _ in self.entries())
+
+    def entries(self) -> Iterator[tuple[str, int]]:
         for folder in ("originals", "derived"):
             for path in sorted((self.media_dir / folder).rglob("*")):
-                if path.is_file() and path.suffix != ".part":
-                    yield path.relative_to(self.media_dir).as_posix()
+                try:
+                    if path.is_file() and path.suffix != ".part":
+                        yield path.relative_to(self.media_dir).as_posix(), path.stat().st_size
+                except FileNotFoundError:  # discarded as we listed: it was no row's photo
+                    continue
 
     def originals_written_before(self, cutoff: datetime) -> Iterator[str]:
         for path in (self.media_dir / "originals").rglob("*"):
-            if path.is_file() and path.suffix != ".part" and path.stat().st_mtime < cutoff.timestamp():
-                yield path.relative_to(self.media_dir).as_posix()
+            try:
+                if path.is_file() and path.suffix != ".part" and path.stat().st_mtime < cutoff.timestamp():
+                    yield path.relative_to(self.media_dir).as_posix()
+            except FileNotFoundError:  # removed as we listed
+                continue
 
     def discard(self, relpath: str) -> None:
         try:
@@ -310,8 +335,11 @@ class ObjectPhotoStore:
             raise PhotoStoreUnavailable(f"list_objects_v2: {exc}") from exc
 
     def names(self) -> Iterator[str]:
+        return (name for name, _ in self.entries())
+
+    def entries(self) -> Iterator[tuple[str, int]]:
         for item in self._listing():
-            yield item["Key"][len(self.prefix):]
+            yield item["Key"][len(self.prefix):], item["Size"]
 
     def originals_written_before(self, cutoff: datetime) -> Iterator[str]:
         for item in self._listing("originals/"):

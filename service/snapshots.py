@@ -60,12 +60,42 @@ def figures(connection: sa.Connection) -> Figures:
     return Figures(scalar("SELECT count(*) FROM cases"), scalar("SELECT count(*) FROM photos"), revision)
 
 
+# every column naming a file of the photo store: (table, column)
+PHOTO_COLUMNS = (("photos", "original_path"), ("photos", "web_path"), ("photos", "thumb_path"),
+                 ("good_deeds", "photo_path"))
+
+
+def photo_names(connection: sa.Connection) -> set[str]:
+    """Every photo file the database's rows name (a table this database's schema lacks names none)."""
+    tables = set(sa.inspect(connection).get_table_names())
+    names: set[str] = set()
+    for table, column in PHOTO_COLUMNS:
+        if table in tables:
+            names.update(connection.execute(
+                sa.text(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL")).scalars())
+    return names
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A snapshot taken: its file's name in the backup, its figures and the photo files its rows name."""
+
+    file: str
+    figures: Figures
+    photo_names: frozenset[str]
+
+
 def figures_of(url: str) -> Figures:
     """The figures of the database at the URL, read on a connection of its own."""
+    return _read(url, figures)
+
+
+def _read(url: str, what):
+    """What the function reads on a connection of its own to the database at the URL."""
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as connection:
-            return figures(connection)
+            return what(connection)
     except sa.exc.DBAPIError as exc:
         raise SnapshotFailed(f"could not read the database: {exc.orig}") from exc
     finally:
@@ -74,7 +104,7 @@ def figures_of(url: str) -> Figures:
 
 # --- SQLite ---
 
-def snapshot_sqlite(url: str, target: Path) -> Figures:
+def snapshot_sqlite(url: str, target: Path) -> tuple[Figures, set[str]]:
     """Copy the live database file into target in one step of the backup API: one read transaction for the whole
     copy, so the copy is the database at one instant while the service goes on writing (WAL)."""
     source_path = sqlite_file(url)
@@ -91,7 +121,7 @@ def snapshot_sqlite(url: str, target: Path) -> Figures:
         source.close()
     if checked != "ok":
         raise SnapshotFailed(f"the snapshot of {source_path} fails SQLite's check: {checked}")
-    return figures_of(f"sqlite:///{target}")
+    return _read(f"sqlite:///{target}", lambda connection: (figures(connection), photo_names(connection)))
 
 
 def restore_sqlite(snapshot: Path, url: str) -> None:
@@ -163,9 +193,10 @@ def _run(args: list[str], env: dict[str, str], what: str) -> None:
         raise SnapshotFailed(f"{what} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
 
 
-def snapshot_postgresql(url: str, target: Path, pg_dump: str | None) -> Figures:
+def snapshot_postgresql(url: str, target: Path, pg_dump: str | None) -> tuple[Figures, set[str]]:
     """pg_dump in custom format of a snapshot exported by a REPEATABLE READ transaction that reads the figures
-    too: the dump and the manifest's counts are of the same instant, however busy the service is."""
+    and the photos' names too: the dump, the manifest's counts and the names are of the same instant, however busy
+    the service is."""
     program = postgres_tool("pg_dump", pg_dump)
     conninfo, env = libpq_target(url)
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
@@ -178,7 +209,7 @@ def snapshot_postgresql(url: str, target: Path, pg_dump: str | None) -> Figures:
                 if tool_major(program) < server:
                     raise SnapshotFailed(f"{program} is older than the server (PostgreSQL {server}): set PG_DUMP "
                                          f"to a pg_dump of version {server} or newer")
-                held = figures(connection)
+                held = figures(connection), photo_names(connection)
                 _run([program, "--format=custom", f"--snapshot={exported}", "--no-password",
                       f"--file={target}", f"--dbname={conninfo}"], env, "pg_dump")
     except sa.exc.DBAPIError as exc:
@@ -197,12 +228,12 @@ def restore_postgresql(snapshot: Path, url: str, pg_restore: str | None) -> None
           f"--dbname={conninfo}", str(snapshot)], env, "pg_restore")
 
 
-def take_snapshot(url: str, target_folder: Path, pg_dump: str | None) -> tuple[str, Figures]:
-    """Snapshot the database into its file in the folder; its file name and its figures."""
+def take_snapshot(url: str, target_folder: Path, pg_dump: str | None) -> Snapshot:
+    """Snapshot the database into its file in the folder."""
     kind = database_kind(url)
     target = target_folder / SNAPSHOT_FILES[kind]
-    held = snapshot_sqlite(url, target) if kind == SQLITE else snapshot_postgresql(url, target, pg_dump)
-    return target.name, held
+    held, names = snapshot_sqlite(url, target) if kind == SQLITE else snapshot_postgresql(url, target, pg_dump)
+    return Snapshot(target.name, held, frozenset(names))
 
 
 def put_snapshot_back(kind: str, snapshot: Path, url: str, pg_restore: str | None) -> None:

@@ -74,8 +74,9 @@ def flask(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 
 def the_backup(parent: Path) -> Path:
-    """The one finished backup under parent (nothing half-made beside it)."""
-    made = sorted(parent.iterdir())
+    """The one finished backup under parent (nothing half-made beside it; last_success.json names it)."""
+    made = sorted(p for p in parent.iterdir() if p.is_dir())
+    assert json.loads((parent / "last_success.json").read_text())["backup"] == made[-1].name
     assert len(made) == 1 and not made[0].name.endswith(".partial"), made
     return made[0]
 

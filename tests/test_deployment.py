@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -126,6 +127,14 @@ def test_the_example_settings_name_what_production_needs():
     for needed in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "PHOTO_STORE", "S3_ENDPOINT_URL", "S3_ACCESS_KEY_ID",
                    "S3_SECRET_ACCESS_KEY", "METRICS_TOKEN", "TRUSTED_PROXIES"):
         assert needed in example, needed
+
+
+def test_the_backup_unit_makes_its_folder_for_the_service_user_and_keeps_a_week():
+    unit = (UNITS / "suishoupai-backup.service").read_text()
+    # /var/backups is root's: the service user could not make its folder there itself
+    assert "ExecStartPre=+/usr/bin/install -d -o suishoupai -g suishoupai -m 0750 ${BACKUP_DIR}" in unit
+    assert "User=suishoupai" in unit
+    assert re.search(r"^ExecStart=.* backup --to \$\{BACKUP_DIR\} --keep \d+$", unit, re.M)
 
 
 def test_systemd_accepts_the_units(tmp_path):

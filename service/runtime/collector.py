@@ -22,6 +22,7 @@ from rq.job import Job
 from rq.worker import WorkerStatus
 
 from config import Settings
+from service.backup_folders import LastSuccess
 from service.db import Database, utcnow
 from service.models import Case, Community
 from service.overdue import overdue_by_community
@@ -39,8 +40,9 @@ QUEUE_METRICS = (f"{P}_queue_jobs", f"{P}_queue_oldest_job_age_seconds", f"{P}_q
                  f"{P}_queue_started_jobs", f"{P}_rq_workers", f"{P}_rq_workers_total")
 CASE_METRICS = (f"{P}_cases", f"{P}_overdue_open_cases")
 DISK_METRICS = (f"{P}_photo_disk_free_bytes", f"{P}_photo_disk_size_bytes")
+BACKUP_METRICS = (f"{P}_backup_last_success_timestamp_seconds",)
 OWN_METRICS = (f"{P}_collector_up", f"{P}_collector_read_seconds")
-EXPORTED = frozenset(QUEUE_METRICS + CASE_METRICS + DISK_METRICS + OWN_METRICS)
+EXPORTED = frozenset(QUEUE_METRICS + CASE_METRICS + DISK_METRICS + BACKUP_METRICS + OWN_METRICS)
 
 
 def gauge(name: str, doc: str, labels: Iterable[str] = (), values: dict | None = None) -> GaugeMetricFamily:
@@ -133,6 +135,14 @@ def read_photo_store(store: ObjectPhotoStore) -> list[Metric]:
     return []
 
 
+def read_backups(folder: Path) -> list[Metric]:
+    """When the last backup into the folder succeeded (its last_success.json); 0 when none ever has."""
+    last = LastSuccess.read(folder)
+    return [gauge(f"{P}_backup_last_success_timestamp_seconds",
+                  "When the last backup into BACKUP_DIR succeeded, seconds since the epoch (0: never)",
+                  values={(): last.timestamp if last else 0})]
+
+
 class ServiceCollector:
     """Reads each source when scraped; a source that cannot be read says so in suishoupai_collector_up{source}
     rather than failing the whole scrape (the workers' own metrics still arrive)."""
@@ -144,13 +154,16 @@ class ServiceCollector:
         self.photo_store = ObjectPhotoStore(settings.photo_objects, SCRAPE) if settings.photo_objects else None
 
     def sources(self) -> dict[str, Callable[[], list[Metric]]]:
-        """What is read, by name; the photo disk only when the photos are in a local folder."""
+        """What is read, by name; the photo disk only when the photos are in a local folder, the backups only
+        where BACKUP_DIR is set (the host that takes them)."""
         reads = {"redis": lambda: read_queues(self.connection, time.time()),
                  "database": lambda: read_cases(self.database, utcnow())}
         if self.settings.photo_objects is not None:  # a bucket has no disk to fill: that it answers is what counts
             reads["photo_store"] = lambda: read_photo_store(self.photo_store)
         elif self.settings.media_dir.is_dir():
             reads["photo_disk"] = lambda: read_photo_disk(self.settings.media_dir)
+        if self.settings.backup_dir is not None:
+            reads["backup"] = lambda: read_backups(self.settings.backup_dir)
         return reads
 
     def collect(self) -> Iterator[Metric]:

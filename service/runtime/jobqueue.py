@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import redis
-from rq import Queue, Retry
+from rq import Queue, Retry, Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
@@ -25,6 +25,9 @@ QUEUES = (PHOTO_QUEUE, DEFAULT_QUEUE)  # in the order a worker takes their jobs:
 # Jobs carry ids and plain values, so they travel as JSON. RQ's default, pickle, runs whatever code a payload names:
 # anyone who could write to Redis would run code in the workers. Every queue, worker and job lookup uses this.
 SERIALIZER = JSONSerializer
+# where a queue's jobs wait or are remembered besides the queue itself; a restore empties them all
+REGISTRIES = ("started_job_registry", "scheduled_job_registry", "deferred_job_registry", "failed_job_registry",
+              "finished_job_registry", "canceled_job_registry")
 # a job in one of these states will still run: the sweeper leaves it alone
 IN_FLIGHT = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
 # a retry this many seconds past its time was not moved by any scheduler: the sweeper takes it over
@@ -81,6 +84,28 @@ def redis_connection(url: str) -> redis.Redis:
 def rq_queue(name: str, connection: redis.Redis) -> Queue:
     """An RQ queue whose jobs are written and read as JSON."""
     return Queue(name, connection=connection, serializer=SERIALIZER)
+
+
+def registered_workers(connection: redis.Redis) -> list[str]:
+    """The names of the RQ workers registered in Redis (each renews its registration while it runs)."""
+    return sorted(worker.name for worker in Worker.all(connection=connection, serializer=SERIALIZER))
+
+
+def forget_all_jobs(connection: redis.Redis) -> int:
+    """Remove every job of every queue and of its registries (waiting, running, retrying, failed, done), the jobs
+    themselves too; how many. After a restore they name the old database's ids (process_case-42): run, requeued
+    or retried, they would act on other cases. The sweeper queues the restored cases still new again."""
+    forgotten = 0
+    for name in sorted(set(QUEUES) | {q.name for q in Queue.all(connection=connection, serializer=SERIALIZER)}):
+        queue = rq_queue(name, connection)
+        forgotten += queue.empty()
+        for attribute in REGISTRIES:
+            registry = getattr(queue, attribute)
+            for each in registry.get_job_ids(cleanup=False):
+                registry.remove(each)
+                connection.delete(Job.key_for(each), Job.dependents_key_for(each))
+                forgotten += 1
+    return forgotten
 
 
 class JobQueue:

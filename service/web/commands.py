@@ -5,6 +5,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
+import redis
 from flask import Flask
 
 from service import backups, open311_intake
@@ -13,6 +14,7 @@ from service.demo import DemoRefused, DemoSummary, DemoTools, make_demo_week
 from service.district import DistrictFileError, load_district
 from service.pipeline import PipelineRules
 from service.refusals import Refused
+from service.runtime.jobqueue import forget_all_jobs, registered_workers
 from service.states import CaseState
 from service.web.extensions import services
 from service.weekly import FIRST_YEAR, LAST_YEAR, Week, build_all_weekly_reports, headline, last_week
@@ -123,13 +125,15 @@ def init_app(app: Flask) -> None:
 
     @app.cli.command("backup")
     @click.option("--to", "parent", type=click.Path(file_okay=False, path_type=Path),
-                  help="the folder backups go in, each in <UTC time>/; instance/backups when left out")
-    def backup(parent):
+                  help="the folder backups go in, each in <UTC time>/; BACKUP_DIR, else instance/backups")
+    @click.option("--keep", default=backups.DEFAULT_KEEP, show_default=True, type=click.IntRange(min=1),
+                  help="whole backups kept in that folder (this one included); older ones are removed")
+    def backup(parent, keep):
         """Back up the database (a consistent snapshot) and then every photo, with a manifest."""
         svc = services()
         with _as_usage_error():
             folder, manifest = backups.back_up(svc.settings, svc.photos,
-                                               parent or backups.default_backup_folder(svc.settings))
+                                               parent or backups.default_backup_folder(svc.settings), keep)
         click.echo(manifest.line(folder))
 
     @app.cli.command("restore")
@@ -137,11 +141,27 @@ def init_app(app: Flask) -> None:
                   help="one backup: <backups>/<UTC time>")
     @click.option("--force", is_flag=True, help="restore even over a database that holds cases (replacing them)")
     def restore(folder, force):
-        """Bring a backup back into this instance's database and photo store (stop the web and workers first)."""
+        """Bring a backup back into this instance's database and photo store (stop the web, workers and scheduler
+        first), then empty the job queues: their jobs name the old database's cases."""
         svc = services()
+        try:
+            workers = registered_workers(svc.jobs.connection)
+        except redis.RedisError as exc:
+            raise click.ClickException(f"Redis cannot be reached ({exc}): a restore empties its job queues, so it "
+                                       "needs Redis; nothing was changed") from None
+        if workers:
+            raise click.ClickException(
+                f"{len(workers)} RQ worker(s) are running ({', '.join(workers[:3])}): stop the workers and the "
+                "scheduler (systemctl stop suishoupai.target) and try again; nothing was changed")
         with _as_usage_error():
             restored = backups.restore(svc.settings, svc.photos, folder, force)
         click.echo(restored.line(folder))
+        try:
+            click.echo(f"{forget_all_jobs(svc.jobs.connection)} job(s) of the old database removed from Redis")
+        except redis.RedisError as exc:
+            raise click.ClickException(f"the restore is done, but Redis's job queues could not be emptied ({exc}): "
+                                       "their jobs name the old database's cases; empty them before starting the "
+                                       "workers (run restore again with --force once Redis is back)") from None
 
     @app.cli.group()
     def demo():
