@@ -66,6 +66,12 @@ def job_id(follow_up: FollowUp) -> str:
     return f"{follow_up.job}-{follow_up.target_id}"
 
 
+def function_name(path: str) -> str:
+    """A job's short name, its function's own (workers.jobs.process_new_case -> process_new_case): in its log lines,
+    its metrics' label and on the queue page alike."""
+    return path.rsplit(".", 1)[-1]
+
+
 def job_meta(case_no: str) -> dict:
     """What a job carries for its log lines: the request (or job) that queued it, and its case's number (a weekly
     report's jobs are queued under the week's name, which is none)."""

@@ -111,14 +111,8 @@ def counted_send(kind: str) -> Iterator[None]:
     outbound_sends.labels(kind, "ok").inc()
 
 
-def job_label(func_name: str) -> str:
-    """A job's short dotted name, its module's last part and its function: workers.jobs.x -> jobs.x."""
-    return ".".join(func_name.split(".")[-2:])
-
-
-def record_job(func_name: str, ok: bool, seconds: float) -> None:
-    """Count one job run by a worker, and its time."""
-    name = job_label(func_name)
+def record_job(name: str, ok: bool, seconds: float) -> None:
+    """Count one job run by a worker, and its time, under the job's short name (jobqueue.function_name)."""
     jobs.labels(name, "ok" if ok else "failed").inc()
     job_duration.labels(name).observe(seconds)
 
