@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from service.backup_folders import PHOTOS, BackupFailed
-from service.photo_store import CHUNK, PhotoMissing, PhotoStore, is_photo_name
+from service.photo_store import PhotoMissing, PhotoStore, digested, is_photo_name, sha256_of_stream
 
 JPEG_START = b"\xff\xd8"
 SHOWN = 5  # bad names quoted in a message; the rest are counted
@@ -30,15 +30,6 @@ class Copied:
     linked: int
 
 
-def digest(stream: BinaryIO) -> tuple[str, int]:
-    """The SHA-256 (hex) and length of what is left in the stream."""
-    sha, size = hashlib.sha256(), 0
-    while chunk := stream.read(CHUNK):
-        sha.update(chunk)
-        size += len(chunk)
-    return sha.hexdigest(), size
-
-
 def _some(names: Iterable[str]) -> str:
     """A few of the names, for a message."""
     names = sorted(names)
@@ -51,15 +42,19 @@ def check_content(name: str, sha256: str) -> None:
         raise BackupFailed(f"{name}: its bytes hash to {sha256}, not to its name")
 
 
+class _Writing:
+    """A file taken as one more digest: each chunk fed to the digests is written to it."""
+
+    def __init__(self, out: BinaryIO):
+        self.update = out.write
+
+
 def _copy_out(source: BinaryIO, target: Path) -> tuple[str, int]:
     """Copy a photo into the backup, fsync'd; its SHA-256 and length."""
-    sha, size = hashlib.sha256(), 0
+    sha = hashlib.sha256()
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "wb") as out:
-        while chunk := source.read(CHUNK):
-            sha.update(chunk)
-            out.write(chunk)
-            size += len(chunk)
+        size = digested(source, sha, _Writing(out))
         out.flush()
         os.fsync(out.fileno())
     return sha.hexdigest(), size
@@ -188,7 +183,7 @@ def put_photos_back(folder: Path, photos: list[tuple[str, int]], store: PhotoSto
     root = folder / PHOTOS
     for name, _ in photos:
         with open_inside(root, name) as source:
-            sha256, size = digest(source)
+            sha256, size = sha256_of_stream(source)
             check_content(name, sha256)
             source.seek(0)
             store.put(name, source)

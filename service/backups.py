@@ -25,9 +25,9 @@ from service.backup_folders import (
     prune,
     write_durably,
 )
-from service.backup_photos import backed_up_photos, copy_photos_out, digest, put_photos_back
+from service.backup_photos import backed_up_photos, copy_photos_out, put_photos_back
 from service.db import utcnow
-from service.photo_store import PhotoStore, PhotoStoreUnavailable
+from service.photo_store import PhotoStore, PhotoStoreUnavailable, sha256_of_stream
 from service.snapshots import (
     SNAPSHOT_FILES,
     Figures,
@@ -118,7 +118,7 @@ def store_description(settings: Settings) -> str:
 def sha256_of(path: Path) -> str:
     """The file's SHA-256, hex."""
     with open(path, "rb") as f:
-        return digest(f)[0]
+        return sha256_of_stream(f)[0]
 
 
 def back_up(settings: Settings, store: PhotoStore, parent: Path, keep: int = DEFAULT_KEEP,

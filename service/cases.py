@@ -1,7 +1,6 @@
 """Taking in a rider's report: checking what was sent, keeping the photos, and opening the case."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
@@ -14,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from service import lifecycle
 from service.auth import STAFF_ROLES
+from service.case_numbers import case_no_of
 from service.db import on_postgresql, utcnow
 from service.follow_ups import PROCESS_PHOTOS, FollowUp
 from service.geo import is_plain_coordinate, to_wgs84
@@ -200,14 +200,6 @@ def find_by_client_id(session: Session, reporter: User, client_report_id: str | 
                                                 Case.client_report_id == client_report_id))
 
 
-CASE_NO = re.compile(r"[0-9]{8}-[0-9]{4,}")  # what next_case_no makes: the local day, then its count
-
-
-def is_case_no(text: str | None) -> bool:
-    """True when the text has the shape of a case number (20260301-0007), whether or not such a case exists."""
-    return bool(text) and CASE_NO.fullmatch(text) is not None
-
-
 def next_case_no(session: Session, now: datetime, tz: str) -> str:
     """The next human-readable case number of the local day, like 20260301-0007, unique across processes."""
     day = now.astimezone(ZoneInfo(tz)).strftime("%Y%m%d")
@@ -215,7 +207,7 @@ def next_case_no(session: Session, now: datetime, tz: str) -> str:
     stmt = (dialect.insert(CaseCounter).values(day=day, last=1)
             .on_conflict_do_update(index_elements=[CaseCounter.day], set_={"last": CaseCounter.last + 1})
             .returning(CaseCounter.last))
-    return f"{day}-{session.execute(stmt).scalar_one():04d}"
+    return case_no_of(day, session.execute(stmt).scalar_one())
 
 
 def take_report(session: Session, store: PhotoStore, reporter: User, form: ReportForm, photos: list[BinaryIO],

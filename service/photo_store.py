@@ -64,14 +64,29 @@ def is_photo_name(name: str) -> bool:
     return _PHOTO_NAME.fullmatch(name) is not None
 
 
+def digested(stream: BinaryIO, *digests) -> int:
+    """Feed what is left in the stream to each hashlib digest, a chunk at a time; how many bytes there were. The one
+    loop over a photo's bytes (backups' checks may use it too)."""
+    size = 0
+    while chunk := stream.read(CHUNK):
+        for digest in digests:
+            digest.update(chunk)
+        size += len(chunk)
+    return size
+
+
+def sha256_of_stream(stream: BinaryIO) -> tuple[str, int]:
+    """The SHA-256 (hex) and length of what is left in the stream, read to its end: an original's name, checked."""
+    sha = hashlib.sha256()
+    size = digested(stream, sha)
+    return sha.hexdigest(), size
+
+
 def _digests(stream: BinaryIO) -> tuple[str, bytes, int]:
     """The stream's SHA-256 (hex), MD5 (raw) and length, read from its start and left rewound."""
-    sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
+    sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
     stream.seek(0)
-    while chunk := stream.read(CHUNK):
-        sha.update(chunk)
-        md5.update(chunk)
-        size += len(chunk)
+    size = digested(stream, sha, md5)
     stream.seek(0)
     return sha.hexdigest(), md5.digest(), size
 

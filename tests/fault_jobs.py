@@ -13,3 +13,8 @@ def stop_redis(pid: int) -> str:
 def leave_mark(path: str) -> None:
     """Show that a job ran: write a file."""
     Path(path).write_text(str(os.getpid()))
+
+
+def fail_saying(message: str) -> None:
+    """Fail as a send fails, its exception's text the given one (a URL with its key, say)."""
+    raise ConnectionError(message)

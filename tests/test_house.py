@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from service.states import CaseState
@@ -48,6 +50,15 @@ def test_the_core_imports_no_flask_and_only_the_runtime_imports_rq():
     assert [f for f, p in files.items() if not f.startswith("service/web/") and _flask_imports(p)] == []
     assert [f for f, p in files.items() if not f.startswith("service/runtime/") and _imports_of(p, "rq")] == []
     assert [f for f, p in files.items() if _imports_of(p, "workers")] == []
+
+
+def test_the_queue_door_does_not_pull_in_intake():
+    """The web's door to the queue needs a case number's shape, not intake with its photos and maps."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, service.runtime.jobqueue; print(' '.join(sorted(sys.modules)))"],
+        cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    assert "service.runtime.jobqueue" in loaded and "service.case_numbers" in loaded
+    assert "service.cases" not in loaded and "PIL" not in loaded
 
 
 def _string_literals(path: Path) -> list[tuple[int, str]]:

@@ -12,6 +12,7 @@ from support import Browser, make_settings
 from test_queue_security import _plant_pickled_job
 
 from service.follow_ups import PROCESS_CASE, FollowUp
+from service.runtime import queue_view
 from service.runtime.embedded_redis import free_port
 from service.runtime.jobqueue import (
     DEFAULT_QUEUE,
@@ -232,3 +233,36 @@ def test_with_redis_away_the_page_says_so(tmp_path, database_url, settings):
         assert done.status_code == 303
     finally:
         app.extensions["snap"].db.dispose()
+
+
+def test_a_failed_jobs_error_shows_no_secret_it_held(admin, connection):
+    url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=SECRETKEY123"
+    failed = rq_queue(DEFAULT_QUEUE, connection).enqueue(
+        "tests.fault_jobs.fail_saying", f"Max retries exceeded with url: {url} (phone 13812345678)").id
+    work_burst(connection)
+
+    html = page_of(admin)
+    listed = row(html, "job", failed)
+    assert "SECRETKEY123" not in html and "13812345678" not in html
+    error = re.search(r"<summary>(.*?)</summary>", listed).group(1)
+    assert error.startswith("ConnectionError: Max retries exceeded with url: https://qyapi.weixin.qq.com/")
+    assert "key=[redacted]" in error and "138****5678" in error
+    assert "Traceback (most recent call last)" in re.search(r"<pre>(.*?)</pre>", listed, re.S).group(1)
+
+
+def test_requeue_all_takes_a_batch_at_a_time_and_says_how_many_are_left(admin, connection, monkeypatch):
+    monkeypatch.setattr(queue_view, "REQUEUE_BATCH", 3)
+    for n in range(5):
+        rq_queue(DEFAULT_QUEUE, connection).enqueue("workers.jobs.a_job_since_removed", n, job_id=f"gone-{n}")
+    work_burst(connection)
+    failed = rq_queue(DEFAULT_QUEUE, connection).failed_job_registry
+
+    page_of(admin)
+    admin.post("/desk/jobs/requeue-all")
+    html = page_of(admin)
+    assert "已重新排队 3 个失败任务，还剩 2 个" in html and "3 failed job(s) requeued, 2 left" in html
+    assert len(rq_queue(DEFAULT_QUEUE, connection).job_ids) == 3 and failed.get_job_count(cleanup=False) == 2
+
+    admin.post("/desk/jobs/requeue-all")
+    assert "已重新排队 2 个失败任务，还剩 0 个" in page_of(admin)
+    assert len(rq_queue(DEFAULT_QUEUE, connection).job_ids) == 5 and failed.get_job_count(cleanup=False) == 0

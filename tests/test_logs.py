@@ -55,6 +55,50 @@ def test_phone_numbers_are_masked_secrets_dropped_and_bytes_only_counted():
     assert line["request_id"] == "a13812345678b0c0d0e0f00112233445" and line["case_no"] == "20261202-0042"
 
 
+
+def test_phone_numbers_in_every_usual_form_are_masked_and_ids_dates_and_long_numbers_are_not():
+    for written, masked in [("+8613812345678", "+86138****5678"), ("008613812345678", "0086138****5678"),
+                            ("+86 138 1234 5678", "+86 138****5678"), ("+86-138-1234-5678", "+86-138****5678"),
+                            ("138 1234 5678", "138****5678"), ("138-1234-5678", "138****5678")]:
+        line = logs.masked_text(f"(psycopg.errors.UniqueViolation) [parameters: ('{written}', 7)]")
+        assert line == f"(psycopg.errors.UniqueViolation) [parameters: ('{masked}', 7)]", written
+        assert "1234" not in line
+    intact = ["a13812345678b0c0d0e0f00112233445", "550e8400-e29b-41d4-a716-446655440000", "20261202-0042",
+              "2026-12-02T13:45:12.138123+00:00", "1733123456789", "123456789013812345678999", "31.13812345678",
+              "0013812345678"]
+    for text in intact:
+        assert logs.masked_text(f"seen {text} here") == f"seen {text} here", text
+
+
+def test_secrets_written_as_headers_assignments_and_reprs_are_masked():
+    text = "\n".join([
+        "Authorization: Basic dXNlcjpodW50ZXIy",
+        "password: hunter2",
+        "{'password': 'x', 'Accept': '*/*'}",
+        '{"token": "tok-9f8e7d", "page": 2}',
+        "aws_secret_access_key=AKIAsecretvalue1 region=cn-north-1",
+        "S3_SECRET_ACCESS_KEY=s3secretvalue2",
+        "headers={'Authorization': 'Basic YWRtaW46czNjcjN0'}",
+    ])
+    masked = logs.masked_text(text)
+    for secret in ("dXNlcjpodW50ZXIy", "hunter2", "'x'", "tok-9f8e7d", "AKIAsecretvalue1", "s3secretvalue2",
+                   "YWRtaW46czNjcjN0"):
+        assert secret not in masked, secret
+    assert masked.count(logs.REDACTED) == 7
+    assert "'Accept': '*/*'" in masked and '"page": 2' in masked and "region=cn-north-1" in masked
+    assert logs.masked_text("Basic information, tokens: 3") == "Basic information, tokens: 3"
+
+
+def test_a_huge_hostile_value_is_cut_to_its_head_and_tail_and_still_masked():
+    # an unclosed bytes repr full of escapes: the old pattern took 48 s for 128 KB, holding the log handler's lock
+    hostile = "b'" + "\\xff\\xd8\\xff\\xe0\\x00\\x10\\x4a\\x46 13812345678 " * 6_000 + "password=hunter2 the end"
+    assert len(hostile) > 256 * 1024
+    line = logs.redacted({"event": hostile})["event"]
+    assert len(line) < logs.MAX_TEXT + 100
+    assert "characters cut]" in line and line.endswith("password=[redacted] the end")
+    assert "13812345678" not in line and "\\x" not in line and "hunter2" not in line and "<bytes>" in line
+
+
 def _formatted(process: str, emit) -> list[dict]:
     """The lines a logger writes through the JSON formatter, parsed."""
     out = io.StringIO()

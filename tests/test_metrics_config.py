@@ -62,7 +62,7 @@ def test_the_alerts_ask_only_for_exported_metrics_and_scrape_jobs():
     expressions = [rule["expr"] for rule in rules]
     used = {family_of(name) for expression in expressions for name in NAME.findall(expression)}
     assert used and used - exported() == set()
-    for needed in ("suishoupai_queue_oldest_job_age_seconds", "suishoupai_rq_workers_total",
+    for needed in ("suishoupai_queue_oldest_job_age_seconds", "suishoupai_rq_workers_alive",
                    "suishoupai_http_requests_total", "suishoupai_photo_disk_free_bytes"):
         assert needed in used
     assert {job for expression in expressions for job in JOB.findall(expression)} <= scrape_jobs()

@@ -2,6 +2,7 @@
 photos kept before its 201, copies made by a worker with no shared disk, served by the web and never public."""
 from __future__ import annotations
 
+import hashlib
 import io
 import time
 import urllib.error
@@ -16,7 +17,14 @@ from support import Api
 
 from config.settings import ObjectStoreAccess
 from service.models import Case, Photo
-from service.photo_store import FolderPhotoStore, PhotoMissing, PhotoStoreUnavailable, photo_store_for
+from service.photo_store import (
+    CHUNK,
+    FolderPhotoStore,
+    PhotoMissing,
+    PhotoStoreUnavailable,
+    photo_store_for,
+    sha256_of_stream,
+)
 from service.runtime.embedded_redis import free_port
 from service.web import create_app
 
@@ -27,6 +35,13 @@ def store(request, tmp_path):
     if request.param == "folder":
         return FolderPhotoStore(tmp_path / "media")
     return photo_store_for(request.getfixturevalue("s3_settings"))
+
+
+def test_a_streams_sha256_is_what_is_left_of_it_read_in_chunks():
+    data = bytes(range(256)) * (CHUNK // 128 + 3)  # more than two chunks
+    stream = io.BytesIO(b"head" + data)
+    stream.seek(4)
+    assert sha256_of_stream(stream) == (hashlib.sha256(data).hexdigest(), len(data))
 
 
 def test_an_original_is_kept_once_under_its_content(store):

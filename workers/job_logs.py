@@ -8,6 +8,7 @@ import time
 from rq.exceptions import DeserializationError
 
 from service.runtime import logs
+from service.runtime.jobqueue import function_name
 
 log = logging.getLogger("workers.jobs")
 
@@ -19,7 +20,7 @@ class LoggedJobs:
     def perform_job(self, job, queue) -> bool:
         """RQ's perform_job (the job, then its success or failure recorded), inside the job's log context."""
         meta = job.meta if isinstance(job.meta, dict) else {}
-        logs.begin(job_id=job.id, job=job_name(job).rsplit(".", 1)[-1], request_id=meta.get("request_id"),
+        logs.begin(job_id=job.id, job=job_name(job), request_id=meta.get("request_id"),
                    case_no=meta.get("case_no"))
         started = time.perf_counter()
         log.info("job started", extra={"queue": queue.name, "retries_left": job.retries_left})
@@ -36,10 +37,10 @@ class LoggedJobs:
 
 
 def job_name(job) -> str:
-    """The job's function as queued (`workers.jobs.process_new_case`), or `unreadable` for data that is not JSON
+    """The job's short name (`process_new_case`, jobqueue.function_name), or `unreadable` for data that is not JSON
     (a planted pickle: RQ refuses and fails it, and it must not stop the worker on its way)."""
     try:
-        return job.func_name
+        return function_name(job.func_name)
     except DeserializationError:
         return "unreadable"
 

@@ -17,8 +17,6 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from rq import Queue, Worker
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
 from rq.worker import WorkerStatus
 
 from config import Settings
@@ -29,15 +27,15 @@ from service.overdue import overdue_by_community
 from service.photo_store import SCRAPE, ObjectPhotoStore
 from service.runtime import metrics
 from service.runtime.jobqueue import QUEUES, SERIALIZER, redis_connection, rq_queue
+from service.runtime.queue_view import WORKER_STATES, oldest_enqueued_at
 
 log = logging.getLogger(__name__)
 
 P = metrics.PREFIX
 NO_COMMUNITY = "none"  # the community label of a case outside every community (unplaced, or routed by hand)
-WORKER_STATES = (WorkerStatus.BUSY, WorkerStatus.IDLE, WorkerStatus.SUSPENDED)  # shown at 0 when no worker is so
 
 QUEUE_METRICS = (f"{P}_queue_jobs", f"{P}_queue_oldest_job_age_seconds", f"{P}_queue_failed_jobs",
-                 f"{P}_queue_started_jobs", f"{P}_rq_workers", f"{P}_rq_workers_total")
+                 f"{P}_queue_started_jobs", f"{P}_rq_workers", f"{P}_rq_workers_alive")
 CASE_METRICS = (f"{P}_cases", f"{P}_overdue_open_cases")
 DISK_METRICS = (f"{P}_photo_disk_free_bytes", f"{P}_photo_disk_size_bytes")
 BACKUP_METRICS = (f"{P}_backup_last_success_timestamp_seconds",)
@@ -54,17 +52,18 @@ def gauge(name: str, doc: str, labels: Iterable[str] = (), values: dict | None =
 
 
 def read_queues(connection: redis.Redis, now: float) -> list[Metric]:
-    """Each queue's waiting, failed and started jobs and the age of its oldest waiting job; the workers by state."""
+    """Each queue's waiting, failed and started jobs and the age of its oldest waiting job; the workers by state.
+    Read only: RQ's registries are counted as they are, never cleaned (a scrape must not fail or retry a job)."""
     names = sorted(set(QUEUES) | {q.name for q in Queue.all(connection=connection, serializer=SERIALIZER)})
     waiting, oldest, failed, started = {}, {}, {}, {}
     for name in names:
         queue = rq_queue(name, connection)
         waiting[name] = queue.count
         oldest[name] = oldest_job_age(queue, connection, now)
-        failed[name] = queue.failed_job_registry.count
-        started[name] = queue.started_job_registry.count
+        failed[name] = queue.failed_job_registry.get_job_count(cleanup=False)
+        started[name] = queue.started_job_registry.get_job_count(cleanup=False)
     workers = Worker.all(connection=connection, serializer=SERIALIZER)
-    states = dict.fromkeys((state.value for state in WORKER_STATES), 0)
+    states = dict.fromkeys(WORKER_STATES, 0)  # a state no worker is in is shown at 0
     for worker in workers:
         state = worker_state(worker)
         states[state] = states.get(state, 0) + 1
@@ -75,7 +74,7 @@ def read_queues(connection: redis.Redis, now: float) -> list[Metric]:
         gauge(f"{P}_queue_failed_jobs", "Jobs in the queue's failed registry", ["queue"], failed),
         gauge(f"{P}_queue_started_jobs", "Jobs a worker is running now", ["queue"], started),
         gauge(f"{P}_rq_workers", "RQ workers alive, by state", ["state"], states),
-        gauge(f"{P}_rq_workers_total", "RQ workers alive", values={(): len(workers)}),
+        gauge(f"{P}_rq_workers_alive", "RQ workers alive", values={(): len(workers)}),
     ]
 
 
@@ -88,17 +87,12 @@ def worker_state(worker: Worker) -> str:
 
 
 def oldest_job_age(queue: Queue, connection: redis.Redis, now: float) -> float:
-    """Seconds since the first waiting job was queued; 0 when none waits (or it vanished as we looked)."""
-    first = queue.get_job_ids(0, 1)
-    if not first:
+    """Seconds since the first waiting job was queued (read from its hash when the job is malformed); 0 when none
+    waits, it vanished as we looked, or its time cannot be read."""
+    enqueued = oldest_enqueued_at(queue, connection)
+    if enqueued is None:
         return 0.0
-    try:
-        job = Job.fetch(first[0], connection=connection, serializer=SERIALIZER)
-    except NoSuchJobError:
-        return 0.0
-    if job.enqueued_at is None:
-        return 0.0
-    enqueued = job.enqueued_at if job.enqueued_at.tzinfo else job.enqueued_at.replace(tzinfo=UTC)
+    enqueued = enqueued if enqueued.tzinfo else enqueued.replace(tzinfo=UTC)
     return max(0.0, now - enqueued.timestamp())
 
 

@@ -13,7 +13,7 @@ from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
-from service.cases import is_case_no
+from service.case_numbers import is_case_no
 from service.follow_ups import DELIVER_WEBHOOK, PROCESS_CASE, PROCESS_PHOTOS, SEND_TO_UNIT, FollowUp
 from service.runtime import logs
 
@@ -68,6 +68,12 @@ JOB_SPECS = {spec.name: spec for spec in (
 def job_id(follow_up: FollowUp) -> str:
     """The fixed id of a follow-up's job, like process_case-42."""
     return f"{follow_up.job}-{follow_up.target_id}"
+
+
+def function_name(path: str) -> str:
+    """A job's short name, its function's own (workers.jobs.process_new_case -> process_new_case): in its log lines,
+    its metrics' label and on the queue page alike."""
+    return path.rsplit(".", 1)[-1]
 
 
 def job_meta(case_no: str) -> dict:

@@ -23,30 +23,63 @@ from config.settings import log_level
 REDACTED = "[redacted]"
 # keys whose values never reach a line, at any depth: passwords, tokens, keys, secrets, cookies, Authorization
 SECRET_NAME = re.compile(r"passw|token|secret|api_?key|authori[sz]ation|cookie|credential", re.IGNORECASE)
-# the same kinds of value inside text: a query string's api_key=..., a header's "Bearer ...", a URL's password
+# the longest text masked whole: beyond it only its head and its tail are kept (a traceback's last line says what
+# happened), so a huge value costs a bounded time inside the log handler's lock
+MAX_TEXT = 16 * 1024
+CUT_SLACK = 256  # how far from the cut a space between words is looked for
+# a secret's name as text spells it: aws_secret_access_key, S3_SECRET_ACCESS_KEY, csrf_token, passwd
+SECRET_WORD = r"(?:\w*_)?(?:api_?key|access_?key|access_token|token|passw\w*|secret\w*)"
+# the same kinds of value inside text: a query string's api_key=..., an Authorization header ("Bearer ...",
+# "Basic ..."), a URL's password, `password: x`, a dict's repr ('password': 'x', "token": "..."). Every repetition
+# is bounded.
 SECRET_IN_TEXT = (
-    (re.compile(r"(?i)\b((?:api_?key|key|access_token|token|password|secret|session)=)[^&\s\"';]+"), rf"\1{REDACTED}"),
-    (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+"), rf"\1{REDACTED}"),
-    (re.compile(r"(?i)\b(cookie:\s*)[^\r\n]+"), rf"\1{REDACTED}"),
-    (re.compile(r"(://[^/:@\s]*:)[^@/\s]+@"), r"\1***@"),
+    (re.compile(r"(?i)\b((?:\w*_)?(?:api_?key|key|access_token|token|passw\w*|secret\w*|session)=)"
+                r"[^&\s\"';]{1,4096}"), rf"\1{REDACTED}"),
+    (re.compile(r"(?i)\b(authori[sz]ation[\"']?[ \t]{0,8}[:=][ \t]{0,8}[\"']?)[^\r\n\"']{1,4096}"), rf"\1{REDACTED}"),
+    (re.compile(r"(?i)\b(bearer\s{1,8})[A-Za-z0-9._~+/=-]{1,4096}"), rf"\1{REDACTED}"),
+    (re.compile(r"(?i)\b(cookie:[ \t]{0,8})[^\r\n]{1,4096}"), rf"\1{REDACTED}"),
+    (re.compile(rf"(?i)\b({SECRET_WORD}[\"']?[ \t]{{0,8}}:[ \t]{{0,8}})"
+                r"(?:'[^'\r\n]{0,4096}'|\"[^\"\r\n]{0,4096}\"|[^\s\"',;&})\]]{1,4096})"), rf"\1{REDACTED}"),
+    (re.compile(r"(://[^/:@\s]{0,256}:)[^@/\s]{1,256}@"), r"\1***@"),
 )
-# a mainland mobile number (11 digits, 13x-19x) standing alone: kept as 138****1234, enough to tell two apart
-MOBILE = re.compile(r"(?<![0-9A-Za-z])(1[3-9][0-9])[0-9]{4}([0-9]{4})(?![0-9A-Za-z])")  # not inside a hex id
+# a mainland mobile number standing alone, bare or as E.164 (+86, 0086), in one run or spaced (138 1234 5678,
+# 138-1234-5678): kept as 138****5678 after its prefix, enough to tell two apart. Not inside a hex id, a longer
+# run of digits or a number's decimals.
+MOBILE = re.compile(r"(?<![0-9A-Za-z])(?<![0-9]\.)((?:\+86|0086|86)[ -]?)?(1[3-9][0-9])[ -]?[0-9]{4}[ -]?([0-9]{4})"
+                    r"(?![0-9A-Za-z])")
 # bytes printed as text (b'\xff\xd8\xff...', or a run of such escapes): a photo's, or anything binary, is never
-# worth a line
-ESCAPED_BYTES = re.compile(r"""\bb'(?:[^'\\]|\\.)*?\\x(?:[^'\\]|\\.)*'|\bb"(?:[^"\\]|\\.)*?\\x(?:[^"\\]|\\.)*"|"""
-                           r"(?:\\x[0-9a-fA-F]{2}){8,}")
+# worth a line. The look-ahead finds its first \x, then the repr is read once to its end: an unclosed b' costs one
+# pass, not one per escape in it (that was quadratic: 48 s for 128 KB).
+ESCAPED_BYTES = re.compile(r"\bb'(?=(?:[^'\\]|\\[^x]){0,16384}\\x)(?:[^'\\]|\\.){0,16384}'"
+                           r'|\bb"(?=(?:[^"\\]|\\[^x]){0,16384}\\x)(?:[^"\\]|\\.){0,16384}"'
+                           r"|(?:\\x[0-9a-fA-F]{2}){8,}")
 # an X-Request-ID we take from the client (nginx's $request_id, a phone's): anything else is replaced by our own
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 LEADING = ("ts", "level", "process", "pid", "logger", "event")  # first in every line, for the eye
 
 
 def masked_text(text: str) -> str:
-    """The text with its secrets, phone numbers and escaped bytes masked."""
+    """The text with its secrets, phone numbers and escaped bytes masked, its middle cut beyond MAX_TEXT: for log
+    lines and for whatever else shows text that may hold them (the queue page's tracebacks)."""
+    text = capped(text)
     for pattern, replacement in SECRET_IN_TEXT:
         text = pattern.sub(replacement, text)
     text = ESCAPED_BYTES.sub("<bytes>", text)
-    return MOBILE.sub(r"\1****\2", text)
+    return MOBILE.sub(r"\1\2****\3", text)
+
+
+def capped(text: str) -> str:
+    """The text itself up to MAX_TEXT characters; else its head and its tail, saying how much was cut between."""
+    if len(text) <= MAX_TEXT:
+        return text
+    half = MAX_TEXT // 2
+    head, tail = text[:half], text[-half:]
+    # cut between words when one ends near the cut, so no phone number or secret is left half there to be missed
+    end = max(head.rfind(" ", half - CUT_SLACK), head.rfind("\n", half - CUT_SLACK))
+    head = head[:end] if end > 0 else head
+    start = min((i for i in (tail.find(" ", 0, CUT_SLACK), tail.find("\n", 0, CUT_SLACK)) if i >= 0), default=0)
+    tail = tail[start:]
+    return f"{head} …[{len(text) - len(head) - len(tail)} characters cut]… {tail}"
 
 
 def redacted(value: Any) -> Any:

@@ -50,8 +50,8 @@ pipeline_step_duration = Histogram(f"{PREFIX}_pipeline_step_duration_seconds",
                                    "Time of one step of the photo pipeline: decode, copies, dispatch", ["step"],
                                    buckets=STEP_BUCKETS)
 jobs = Counter(f"{PREFIX}_jobs_total", "Jobs run by the workers, by function and outcome (ok, failed)",
-               ["job", "outcome"])
-job_duration = Histogram(f"{PREFIX}_job_duration_seconds", "Time a worker took to run a job, by function", ["job"],
+               ["function", "outcome"])  # not "job": Prometheus gives that label the scrape target's name
+job_duration = Histogram(f"{PREFIX}_job_duration_seconds", "Time a worker took to run a job, by function", ["function"],
                          buckets=JOB_BUCKETS)
 outbound_sends = Counter(f"{PREFIX}_outbound_sends_total",
                          "Messages sent to other systems (webhook: group robots; open311: units' platforms; "
@@ -111,14 +111,8 @@ def counted_send(kind: str) -> Iterator[None]:
     outbound_sends.labels(kind, "ok").inc()
 
 
-def job_label(func_name: str) -> str:
-    """A job's short dotted name, its module's last part and its function: workers.jobs.x -> jobs.x."""
-    return ".".join(func_name.split(".")[-2:])
-
-
-def record_job(func_name: str, ok: bool, seconds: float) -> None:
-    """Count one job run by a worker, and its time."""
-    name = job_label(func_name)
+def record_job(name: str, ok: bool, seconds: float) -> None:
+    """Count one job run by a worker, and its time, under the job's short name (jobqueue.function_name)."""
     jobs.labels(name, "ok" if ok else "failed").inc()
     job_duration.labels(name).observe(seconds)
 

@@ -7,27 +7,41 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import redis
-from rq import Worker
+from rq import Queue, Worker
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.results import Result
+from rq.utils import str_to_date
+from rq.worker import WorkerStatus
 
 from service.follow_ups import FollowUp
 from service.refusals import Refused
-from service.runtime.jobqueue import DEFAULT_QUEUE, JOB_SPECS, PHOTO_QUEUE, QUEUES, SERIALIZER, rq_queue
+from service.runtime.jobqueue import (
+    DEFAULT_QUEUE,
+    JOB_SPECS,
+    PHOTO_QUEUE,
+    QUEUES,
+    SERIALIZER,
+    function_name,
+    rq_queue,
+)
+from service.runtime.logs import masked_text
 
 log = logging.getLogger(__name__)
 
 FAILED_PAGE_SIZE = 50
+REQUEUE_BATCH = 500  # failed jobs requeued by one press of "requeue all": each takes a few Redis round trips
 MAX_JOB_ID = 200  # longer than any id RQ or JobQueue makes: what a form sends beyond it is not a job's
 # the job each dotted path does, by the name JOB_SPECS gives it (a follow-up's name for a follow-up's job)
 JOB_NAMES = {spec.path: spec.name for spec in JOB_SPECS.values()}
-# what each queue carries, and RQ's states of a worker, as the page names them (Chinese, English)
+# what each queue carries, and RQ's states of a worker, as the page names them (Chinese, English); the collector
+# counts the workers in each of these states, 0 included
 QUEUE_WORDS = {PHOTO_QUEUE: ("新上报与照片处理", "new reports and photos"),
                DEFAULT_QUEUE: ("通知、单位平台与定时任务", "messages, unit platforms, periodic jobs")}
-WORKER_STATES = {"busy": ("忙碌", "busy"), "idle": ("空闲", "idle"), "suspended": ("已暂停", "suspended"),
-                 "started": ("启动中", "starting")}
+WORKER_STATES = {WorkerStatus.BUSY.value: ("忙碌", "busy"), WorkerStatus.IDLE.value: ("空闲", "idle"),
+                 WorkerStatus.SUSPENDED.value: ("已暂停", "suspended"),
+                 WorkerStatus.STARTED.value: ("启动中", "starting")}
 
 
 @dataclass(frozen=True)
@@ -77,7 +91,7 @@ class FailedJob:
     function: str  # the function's own name, without its module; "" when the job's data cannot be read
     follow_up: FollowUp | None  # the follow-up it does, when it is one of JobQueue's (its target id from the args)
     failed_at: datetime | None
-    traceback: str
+    traceback: str  # masked as a log line is (a robot's webhook key, a platform's api key)
 
     @property
     def error(self) -> str:
@@ -101,11 +115,9 @@ def queue_figures(connection: redis.Redis) -> list[QueueFigures]:
     figures = []
     for name in QUEUES:
         queue = rq_queue(name, connection)
-        head = queue.get_job_ids(0, 1)
-        oldest = _fetch(connection, head[0]) if head else None
         registry = {"name": name, "connection": connection, "serializer": SERIALIZER}
         figures.append(QueueFigures(
-            name=name, waiting=queue.count, oldest_enqueued_at=oldest.enqueued_at if oldest else None,
+            name=name, waiting=queue.count, oldest_enqueued_at=oldest_enqueued_at(queue, connection),
             running=StartedJobRegistry(**registry).get_job_count(cleanup=False),
             scheduled=ScheduledJobRegistry(**registry).get_job_count(cleanup=False),
             deferred=DeferredJobRegistry(**registry).get_job_count(cleanup=False),
@@ -143,7 +155,7 @@ def requeue_failed(connection: redis.Redis, job_id: str) -> str:
     there or not failed (requeued already, say)."""
     if not job_id or len(job_id) > MAX_JOB_ID:
         raise Refused("not_found", "unknown_job", "找不到该任务", "no such job")
-    job = _fetch(connection, job_id)
+    job = fetch_job(connection, job_id)
     if job is None:
         raise Refused("not_found", "unknown_job", f"找不到任务 {job_id}（可能已过期）",
                       f"no job {job_id} (it may have expired)")
@@ -159,25 +171,49 @@ def requeue_failed(connection: redis.Redis, job_id: str) -> str:
     return job.origin
 
 
-def requeue_all_failed(connection: redis.Redis) -> int:
-    """Put every failed job of every queue back on its queue; how many went back (one requeued meanwhile by
-    someone else, or expired, is skipped)."""
-    requeued = 0
+def requeue_all_failed(connection: redis.Redis) -> tuple[int, int]:
+    """Put failed jobs back on their queues, at most a batch of them (REQUEUE_BATCH), so one request stays short
+    after an outage that failed thousands; how many went back, and how many failed ones are left. One requeued
+    meanwhile by someone else, expired or unreadable is skipped (and looked at no further than a few batches)."""
+    batch = REQUEUE_BATCH
+    requeued = looked_at = 0
     for name in QUEUES:
-        for job_id in _failed_registry(name, connection).get_job_ids(cleanup=False):
-            try:
-                requeue_failed(connection, job_id)
-                requeued += 1
-            except Refused:
-                continue
-    return requeued
+        skipped = 0  # those skipped stay in the registry, ahead of the ones still to be looked at
+        while requeued < batch and looked_at < 4 * batch:
+            job_ids = _failed_registry(name, connection).get_job_ids(skipped, skipped + batch - 1, cleanup=False)
+            if not job_ids:
+                break
+            for job_id in job_ids[:batch - requeued]:
+                looked_at += 1
+                try:
+                    requeue_failed(connection, job_id)
+                    requeued += 1
+                except Refused:
+                    skipped += 1
+    left = sum(_failed_registry(name, connection).get_job_count(cleanup=False) for name in QUEUES)
+    return requeued, left
+
+
+def oldest_enqueued_at(queue: Queue, connection: redis.Redis) -> datetime | None:
+    """When the job at the queue's head was queued; read from its hash alone when the job as a whole cannot be
+    read (a malformed one must not hide the queue's figures); None when none waits or it is not known."""
+    head = queue.get_job_ids(0, 1)
+    if not head:
+        return None
+    job = fetch_job(connection, head[0])
+    if job is not None:
+        return job.enqueued_at
+    try:
+        return str_to_date(connection.hget(Job.key_for(head[0]), "enqueued_at"))
+    except ValueError:  # gone meanwhile, or no time RQ wrote
+        return None
 
 
 def _failed_registry(name: str, connection: redis.Redis) -> FailedJobRegistry:
     return FailedJobRegistry(name, connection=connection, serializer=SERIALIZER)
 
 
-def _fetch(connection: redis.Redis, job_id: str) -> Job | None:
+def fetch_job(connection: redis.Redis, job_id: str) -> Job | None:
     """The job with this id, read as JSON (never unpickled), or None when it is gone or not a job RQ can read."""
     try:
         return Job.fetch(job_id, connection=connection, serializer=SERIALIZER)
@@ -202,7 +238,7 @@ def _readable(job: Job) -> bool:
 
 def _failed_job(connection: redis.Redis, job_id: str, queue: str) -> FailedJob:
     """A failed job as far as it can be read: its function and target from its data, its error from its result."""
-    job = _fetch(connection, job_id)
+    job = fetch_job(connection, job_id)
     if job is None:
         return FailedJob(job_id, queue, "", None, None, "")
     function, follow_up = _what_it_does(job)
@@ -215,7 +251,7 @@ def _failed_job(connection: redis.Redis, job_id: str, queue: str) -> FailedJob:
         log.warning("job %s: its result cannot be read: %s", job_id, exc)
         result = None
     if result is not None and result.type == Result.Type.FAILED:
-        failed_at, traceback = result.created_at, result.exc_string or ""
+        failed_at, traceback = result.created_at, masked_text(result.exc_string or "")
     return FailedJob(job_id, queue, function, follow_up, failed_at, traceback)
 
 
@@ -228,4 +264,4 @@ def _what_it_does(job: Job) -> tuple[str, FollowUp | None]:
     name = JOB_NAMES.get(path)
     target = args[0] if isinstance(args, list | tuple) and len(args) == 1 else None
     follow_up = FollowUp(name, target) if name and type(target) is int else None
-    return str(path).rsplit(".", 1)[-1], follow_up
+    return function_name(str(path)), follow_up

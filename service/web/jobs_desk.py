@@ -74,10 +74,11 @@ def requeue():
 @bp.post("/desk/jobs/requeue-all")
 @district_admin_page
 def requeue_all():
-    """Put every failed job back on its queue."""
+    """Put the failed jobs back on their queues, a batch at a time (queue_view.REQUEUE_BATCH); the message says how
+    many are left for the next press."""
     try:
-        count = queue_view.requeue_all_failed(services().jobs.connection)
-        flash(f"已重新排队 {count} 个失败任务 / {count} failed job(s) requeued", "ok")
+        count, left = queue_view.requeue_all_failed(services().jobs.connection)
+        flash(f"已重新排队 {count} 个失败任务，还剩 {left} 个 / {count} failed job(s) requeued, {left} left", "ok")
     except redis.RedisError:
         flash(REDIS_DOWN, "error")
     return _back()

@@ -8,7 +8,7 @@ import uuid
 
 from flask import Flask, g, request
 
-from service.cases import is_case_no
+from service.case_numbers import is_case_no
 from service.runtime import logs
 from service.web.assets import URL_PREFIX
 
