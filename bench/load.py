@@ -32,20 +32,16 @@ from pathlib import Path
 import aiohttp
 import sqlalchemy as sa
 
-from bench import log_check
+from bench import ledger, log_check
 from bench.figures import figure
 from bench.riders import Outcome, Rider, one_of_a_kind, percentile, phone_photos, reading, spot_in
 from bench.slowloris import slowloris
 from bench.stack import PASSWORD, Stack
-from config import Settings
 from service.db import Database
-from service.models import Case, CaseEvent, Photo, User
-from service.photo_store import FolderPhotoStore, photo_store_for
-from service.states import CaseState
+from service.models import Case
 
 GRIDS_BOUNDS = (32.001, 120.841, 32.029, 120.879)  # inside the demo grids (south, west, north, east)
 CATEGORIES = ("B0101", "B0118", "E0301", "B0203")
-OUTCOMES = (CaseState.DISPATCHED, CaseState.UNROUTED, CaseState.DUPLICATE)  # how the pipeline leaves a case
 OUT = Path(__file__).resolve().parent / "out"
 LOGINS_AT_ONCE = 4
 
@@ -149,69 +145,13 @@ class Harness:
 
     # --- what the database says ---------------------------------------------------------------------------------
 
-    def finished_between(self, start: datetime, end: datetime) -> int:
-        """Cases the pipeline finished (left `new` for an outcome) in [start, end)."""
-        with self.db.session() as session:
-            return session.scalar(sa.select(sa.func.count()).select_from(CaseEvent).where(
-                CaseEvent.from_state == CaseState.NEW, CaseEvent.to_state.in_(OUTCOMES),
-                CaseEvent.created_at >= start, CaseEvent.created_at < end))
-
-    def unfinished(self) -> int:
-        with self.db.session() as session:
-            return session.scalar(sa.select(sa.func.count()).select_from(Case).where(Case.state == "new"))
-
     async def wait_until_processed(self, timeout_s: float) -> float:
         """Wait until no case is left `new` (restarting crashed processes meanwhile); returns the seconds waited."""
         started = time.monotonic()
-        while self.unfinished() and time.monotonic() - started < timeout_s:
+        while ledger.unfinished(self.db) and time.monotonic() - started < timeout_s:
             self.stack.supervise()
             await asyncio.sleep(1)
         return time.monotonic() - started
-
-    def photos_missing(self) -> int:
-        """Photos of kept cases whose original is in neither store: the media folder (the phases before the
-        faults) nor the object store's bucket (the faults)."""
-        settings = self.stack.settings
-        kept = set(FolderPhotoStore(settings.media_dir).names())
-        if self.stack.object_store:
-            kept |= set(photo_store_for(Settings.from_env(env=self.stack.env())).names())
-        with self.db.session() as session:
-            return sum(1 for relpath in session.scalars(sa.select(Photo.original_path)) if relpath not in kept)
-
-    def secrets(self) -> dict[str, set[str]]:
-        """What no log line may hold: the password, the tokens and cookies handed out, every user's phone number,
-        the secret key."""
-        with self.db.session() as session:
-            phones = set(session.scalars(sa.select(User.phone).where(User.phone.is_not(None))))
-        env = self.stack.env()
-        return {"password": {PASSWORD}, "token or cookie": self.credentials, "phone number": phones,
-                "secret key": {env["SECRET_KEY"]}, "object store key": {env.get("S3_SECRET_ACCESS_KEY")} - {None}}
-
-    def ledger_check(self) -> dict:
-        """Every case against the ledger: states, outcome events per case, cases nobody was told about."""
-        with self.db.session() as session:
-            states = dict(session.execute(sa.select(Case.state, sa.func.count()).group_by(Case.state)).all())
-            per_case = (sa.select(CaseEvent.case_id, sa.func.count().label("n"))
-                        .where(CaseEvent.from_state == CaseState.NEW, CaseEvent.to_state.in_(OUTCOMES))
-                        .group_by(CaseEvent.case_id).subquery())
-            processed_counts = dict(session.execute(
-                sa.select(per_case.c.n, sa.func.count()).group_by(per_case.c.n)).all())
-            case_nos = set(session.scalars(sa.select(Case.case_no)))
-        told = {o.case_no for o in self.taken.values()}
-        created = sum(1 for o in self.taken.values() if o.status == 201)
-        return {
-            "reports_taken": len(self.taken),
-            "answered_201": created,
-            "answered_200_retry": len(self.taken) - created,
-            "refused": len(self.refused),
-            "cases": len(case_nos),
-            "cases_by_state": states,
-            "lost": len(told - case_nos),
-            "cases_nobody_was_told_about": len(case_nos - told),
-            "not_finished": sum(n for s, n in states.items() if s not in OUTCOMES),
-            "processed_once": processed_counts.get(1, 0),
-            "processed_more_than_once": sum(n for times, n in processed_counts.items() if times > 1),
-        }
 
 
 # --- phase 1: throughput ------------------------------------------------------------------------------------------
@@ -264,7 +204,7 @@ async def throughput(harness: Harness, http: aiohttp.ClientSession) -> dict:
     outcomes = sum(await asyncio.gather(*(harness.keep_sending(r, until) for r in riders)), [])
     end_at, others_loaded = datetime.now(UTC), stack.cpu_reading().others_since(before)
     seconds = (end_at - start_at).total_seconds()
-    dispatched = harness.finished_between(start_at, end_at)
+    dispatched = ledger.finished_between(harness.db, start_at, end_at)
     accepted = sum(1 for o in outcomes if o.status == 201)
     drained = await harness.wait_until_processed(plan.settle_s)
     result = {
@@ -359,7 +299,8 @@ async def faults(harness: Harness, http: aiohttp.ClientSession) -> dict:
     outcomes = sum(await sending, [])
     stack.supervise()
     settled = await harness.wait_until_processed(plan.settle_s)
-    check = {**harness.ledger_check(), "photos_missing": harness.photos_missing()}
+    check = {**ledger.ledger_check(harness.db, harness.taken, harness.refused),
+             "photos_missing": ledger.photos_missing(harness.db, stack)}
     result = {**log, "reports_sent": len(outcomes), "retried": sum(1 for o in outcomes if o.attempts > 1),
               "settled_in_s": round(settled, 1), "restarts": dict(stack.restarts), **check}
     print(f"load: faults: {check['reports_taken']} reports taken ({check['answered_201']} answered 201, "
@@ -439,7 +380,7 @@ def main() -> int:
     harness = Harness(stack, plan, photos)
     try:
         figures = asyncio.run(run(harness, args.only or list(PHASES)))
-        secrets = harness.secrets()
+        secrets = ledger.secrets(harness.db, stack, harness.credentials)
         stack.stop(keep_files=True)  # every process stopped, its last line written: then its log is read
         figures["logs"] = log_check.scan(stack.folder, secrets)
     finally:
