@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from service.backup_folders import PHOTOS, BackupFailed
-from service.photo_store import PhotoMissing, PhotoStore, digested, is_photo_name, sha256_of_stream
+from service.photo_store import PhotoMissing, PhotoStore, digested, is_photo_name, sha256_of_name, sha256_of_stream
 
 JPEG_START = b"\xff\xd8"
 SHOWN = 5  # bad names quoted in a message; the rest are counted
@@ -38,7 +38,7 @@ def _some(names: Iterable[str]) -> str:
 
 def check_content(name: str, sha256: str) -> None:
     """An original's bytes must hash to its name."""
-    if name.startswith("originals/") and PurePosixPath(name).stem != sha256:
+    if name.startswith("originals/") and sha256_of_name(name) != sha256:
         raise BackupFailed(f"{name}: its bytes hash to {sha256}, not to its name")
 
 

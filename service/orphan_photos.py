@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from service.models import GoodDeed, Photo
-from service.photo_store import PhotoStore, derived_name
+from service.photo_store import PhotoStore, derived_name, sha256_of_name
 
 GRACE = timedelta(days=1)
 BATCH = 1000  # names looked up in one query
@@ -25,16 +25,11 @@ def _batches(names: Iterator[str]) -> Iterator[list[str]]:
         yield batch
 
 
-def _sha_of(name: str) -> str:
-    """The content hash an original's name carries (originals/ab/<sha256>.<ext>)."""
-    return name.rsplit("/", 1)[-1].split(".", 1)[0]
-
-
 def remove_orphaned_originals(session: Session, store: PhotoStore, now: datetime, grace: timedelta = GRACE) -> int:
     """Remove each original written before now - grace that no photo row and no good deed's copy names; how many."""
     removed = 0
     for batch in _batches(store.originals_written_before(now - grace)):
-        shas = {_sha_of(name): name for name in batch}
+        shas = {sha256_of_name(name): name for name in batch}
         named = set(session.scalars(sa.select(Photo.sha256).where(Photo.sha256.in_(shas))))
         deed_copies = {derived_name(sha, "web"): sha for sha in shas}
         named |= {deed_copies[path] for path in session.scalars(

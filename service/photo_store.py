@@ -52,6 +52,11 @@ def original_name(sha256: str, fmt: str) -> str:
     return f"originals/{sha256[:2]}/{sha256}.{EXTENSIONS[fmt]}"
 
 
+def sha256_of_name(name: str) -> str:
+    """The content hash a photo's name carries (originals/ab/<sha256>.jpg, derived/ab/<sha256>_web.jpg)."""
+    return name.rsplit("/", 1)[-1].split(".", 1)[0].split("_", 1)[0]
+
+
 def derived_name(sha256: str, variant: str) -> str:
     """The name of a copy (web, thumb) made from the original with this hash."""
     if variant not in VARIANTS:

@@ -50,17 +50,27 @@ def gunicorn(settings, log_path: Path, **env: str) -> Iterator[tuple[subprocess.
 
 
 @contextmanager
+def service_process(module: str, env: dict, log_path: Path):
+    """`python -m <module>` with this environment, in its own process group, its output in log_path; yields the
+    process, stopped with SIGTERM when the block ends."""
+    with open(log_path, "w+") as log:
+        proc = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env={**os.environ, **env},
+                                start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield proc
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
 def rq_worker(env: dict, log_path: Path):
-    """`python -m workers.run` with this environment, in its own process group; yields the process."""
-    log = open(log_path, "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "workers.run"], cwd=ROOT, env={**os.environ, **env},
-                            start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield proc
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-        log.close()
+    """`python -m workers.run`, as the Procfile's worker runs it (service_process)."""
+    return service_process("workers.run", env, log_path)
+
+
+def scheduler(env: dict, log_path: Path):
+    """`python -m workers.cron`, as the Procfile's scheduler runs it (service_process)."""
+    return service_process("workers.cron", env, log_path)
 
 
 def login_token(base: str, username: str = "rider1") -> str:

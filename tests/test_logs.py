@@ -5,20 +5,15 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
 from images import photo_jpeg
 from rq.job import Job
-from servers import ROOT, gunicorn, rq_worker
+from servers import gunicorn, rq_worker, scheduler
 from support import DEMO_PASSWORD, HONGQIAO, RobotServer
 
 from bench import log_check
@@ -237,19 +232,6 @@ def _wait_for(what, timeout: float = 60):
     return found
 
 
-@contextmanager
-def _scheduler(env: dict, log_path: Path):
-    """`python -m workers.cron`, as the Procfile's scheduler runs it."""
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "workers.cron"], cwd=ROOT, env={**os.environ, **env},
-                                start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            yield proc
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-
-
 def _job_finished(path: Path, job: str) -> bool:
     """True once the worker's log says a job of this name finished (a line still being written is skipped)."""
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -282,7 +264,7 @@ def test_one_case_followed_by_its_number_through_web_worker_and_robot_with_nothi
     files = {name: tmp_path / f"{name}.log" for name in ("web", "worker", "scheduler")}
     try:
         with gunicorn(settings, files["web"], WEB_CONCURRENCY="1", WEB_THREADS="4", WEBHOOK_URL=robot.url) \
-                as (_, base, _port), rq_worker(env, files["worker"]), _scheduler(env, files["scheduler"]):
+                as (_, base, _port), rq_worker(env, files["worker"]), scheduler(env, files["scheduler"]):
             rider_token, rider_cookie = _login(base, "rider1")
             status, headers, body = _upload(f"{base}/api/v1/reports", rider_token,
                                             {**HONGQIAO, "category": "B0118",
