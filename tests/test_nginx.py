@@ -215,7 +215,13 @@ def test_an_invitations_token_is_masked_in_nginxs_access_log(proxied):
     assert _get(nginx.base + f"/invite/{tokens[0]}")[0] == 410  # no such invitation: still a request nginx logs
     assert _get(nginx.base + f"/%69nvite/{tokens[1]}")[0] == 410  # the same path to nginx and the app
 
-    lines = [json.loads(line) for line in nginx.access_log_path.read_text().splitlines()]
+    # nginx writes its line once the answer is sent, which may be after the phone has read it: wait for both
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [json.loads(line) for line in nginx.access_log_path.read_text().splitlines()]
+        if sum("invite" in line["path"] for line in lines) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert [line["path"] for line in lines[-2:]] == ["/invite/[redacted]"] * 2
     for token in tokens:
         assert token not in nginx.access_log_path.read_text()
